@@ -1,0 +1,33 @@
+"""The paper's published numbers (method.md §2 and §7), as data for the tables."""
+
+from __future__ import annotations
+
+#: Base parameters (millions) of each cut variant at width 1.0.
+BASE_PARAMS_M = {
+    "resnet18": {"tiny": 0.68, "small": 2.18, "medium": 3.96, "large": 8.81},
+    "resnet34": {"tiny": 2.85, "small": 5.21, "medium": 14.20, "large": 18.92},
+}
+#: (dataset, arch) -> model -> (total M, base M, poly M, acc %, throughput mean, std).
+TABLE = {
+    ("cifar10", "resnet18"): {
+        "tiny": (1.86, 0.68, 1.18, 88.62, 100798, 20506),
+        "small": (2.84, 2.18, 0.66, 92.66, 79307, 15576),
+        "medium": (4.35, 3.96, 0.39, 92.92, 71851, 13987),
+        "large": (9.20, 8.81, 0.39, 93.02, 62086, 11291),
+        "baseline": (11.24, 11.24, None, 92.89, 66533, 12577),
+    },
+    ("cifar100", "resnet34"): {
+        "tiny": (3.52, 2.85, 0.67, 71.94, 42064, 7247),
+        "small": (5.88, 5.21, 0.67, 74.03, 37611, 6502),
+        "medium": (14.60, 14.20, 0.40, 74.66, 29285, 5791),
+        "large": (19.32, 18.92, 0.40, 74.78, 27862, 5358),
+        "baseline": (20.35, 20.35, None, 74.75, 28253, 4290),
+    },
+}
+COLUMNS = ("total_M", "base_M", "poly_M", "acc", "throughput", "throughput_std")
+
+
+def paper_row(dataset: str, arch: str, model: str) -> dict | None:
+    """The paper's row for ``model`` ("tiny".."large" or "baseline"), or None."""
+    row = TABLE.get((dataset, arch), {}).get(model)
+    return dict(zip(COLUMNS, row)) if row else None

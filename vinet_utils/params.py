@@ -1,0 +1,151 @@
+"""Notebook parameters: validation with clear errors, and where a run's files live.
+
+Every check names the parameter, the bad value and what is allowed, and runs before
+any expensive work.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .results import REPO_ROOT
+
+
+def choice(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))} (got {value!r})")
+
+
+def resolve_device(device: str | None) -> str:
+    """``"auto"``/``None`` -> cuda when available, else cpu; otherwise checked."""
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    choice("device", device, ("auto", "cpu", "cuda"))
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but torch sees no CUDA device; "
+                         "use device='cpu' or 'auto'")
+    return device
+
+
+def resolve_results_dir(results_dir: str | None) -> Path:
+    """``results_dir`` if given, else ``$VINET_RESULTS_DIR``, else ``<repo>/results``."""
+    return Path(results_dir or os.environ.get("VINET_RESULTS_DIR") or REPO_ROOT / "results")
+
+
+def shown(path: str | os.PathLike) -> str:
+    """``path`` relative to the repository when inside it (for printing)."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def run_dir(results_dir: str | None, profile: str, dataset: str, arch: str) -> Path:
+    """``<results_dir>/<profile>/<dataset>-<arch>``, created."""
+    _plain_name("profile", profile)
+    path = resolve_results_dir(results_dir) / profile / f"{dataset}-{arch}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch from one ``seed``."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _int(low=1):
+    def check(name, v):
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise ValueError(f"{name} must be an integer >= {low} (got {v!r})")
+    return check
+
+
+def _num(low, high, low_open=False):
+    def check(name, v):
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        ok = ok and (low < v if low_open else low <= v) and v <= high
+        if not ok:
+            lo = f"> {low}" if low_open else f">= {low}"
+            raise ValueError(f"{name} must be a number {lo} and <= {high} (got {v!r})")
+    return check
+
+
+def _optional(check):
+    def opt(name, v):
+        if v is not None:
+            check(name, v)
+    return opt
+
+
+def _one_of(*allowed):
+    return lambda name, v: choice(name, v, allowed)
+
+
+def _variants(name, v):
+    from .models import VARIANTS
+    if isinstance(v, str) or not v or any(x not in VARIANTS for x in v):
+        raise ValueError(f"{name} must be a non-empty list drawn from {', '.join(VARIANTS)} "
+                         f"(got {v!r})")
+
+
+def _plain_name(name, v):
+    if not isinstance(v, str) or not v or set(v) & set("/\\ "):
+        raise ValueError(f"{name} must be a plain name like 'smoke', 'cpu' or 'paper' "
+                         f"(got {v!r})")
+
+
+def _path(name, v):
+    if v is not None and not isinstance(v, (str, os.PathLike)):
+        raise ValueError(f"{name} must be a folder path or None (got {v!r})")
+
+
+#: How each notebook parameter is checked. Every notebook validates all of its
+#: parameters through ``validate`` before doing any work.
+RULES = {
+    "profile": _plain_name,
+    "dataset": _one_of("cifar10", "cifar100", "fashionmnist"),
+    "arch": _one_of("resnet18", "resnet34"),
+    "width": _num(0, 4, low_open=True),
+    "epochs": _int(1),
+    "batch_size": _int(1),
+    "lr": _num(0, 10, low_open=True),
+    "schedule": _one_of("onecycle", "cosine", "constant"),
+    "weight_decay": _num(0, 1),
+    "label_smoothing": _num(0, 0.99),
+    "seed": _int(0),
+    "n_train": _optional(_int(10)),
+    "n_test": _optional(_int(10)),
+    "data_dir": _path,
+    "results_dir": _path,
+    "device": _one_of("auto", "cpu", "cuda"),
+    "variants": _variants,
+    "pca_dim": _int(1),
+    "psi": _num(0, 1, low_open=True),
+    "tau": _optional(_num(1, 1e12, low_open=True)),
+    "max_degree": _int(1),
+    "oracle": _one_of("ihb", "bpcg", "fw", "abm"),
+    "samples_per_class": _int(2),
+    "keep_per_class": _int(1),
+    "finetune_epochs": _int(1),
+    "finetune_lr": _num(0, 10, low_open=True),
+    "unfreeze_base": _one_of(True, False),
+    "repeats": _int(1),
+    "compile": _one_of(True, False),
+}
+
+
+def validate(**params) -> dict:
+    """Check every parameter against ``RULES``; raise a ``ValueError`` that names the
+    first bad one, its value and what is allowed. Returns the parameters unchanged."""
+    for name, value in params.items():
+        if name not in RULES:
+            raise ValueError(f"unknown parameter {name!r}; known: {', '.join(sorted(RULES))}")
+        RULES[name](name, value)
+    return params

@@ -1,0 +1,101 @@
+"""Run the numbered notebooks headlessly with papermill: ``make reproduce`` calls this.
+
+    python -m vinet_utils.pipeline --profile cpu --dataset cifar10 --arch resnet18
+
+Each stage is executed with ``-f params/<profile>.yaml`` plus the dataset/arch
+overrides and saved, executed, into the run's results folder. Stages reuse their own
+finished work from that folder (trained weights, fits, measurements), so a rerun
+re-executes the notebooks quickly without retraining, and an interrupted stage
+resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from . import params as P
+from .results import REPO_ROOT, read_json, write_json
+
+STAGES = ("01_baseline_training",)
+NOTEBOOKS = REPO_ROOT / "notebooks"
+PROFILES = REPO_ROOT / "params"
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILES.glob("*.yaml"))
+
+
+def load_profile(profile: str) -> dict:
+    """The parameters of ``params/<profile>.yaml``, validated."""
+    path = PROFILES / f"{profile}.yaml"
+    if not path.exists():
+        raise SystemExit(f"PROFILE must be one of {', '.join(available_profiles())} "
+                         f"(got {profile!r}: no file {P.shown(path)})")
+    values = yaml.safe_load(path.read_text()) or {}
+    try:
+        P.validate(**values)
+    except ValueError as err:
+        raise SystemExit(f"{P.shown(path)}: {err}") from None
+    return values
+
+
+def resolve_profile(profile: str) -> str:
+    if profile in ("", "auto"):
+        import torch
+        profile = "paper" if torch.cuda.is_available() else "cpu"
+        print(f"PROFILE not given: using '{profile}' "
+              f"({'CUDA is available' if profile == 'paper' else 'no CUDA device'})")
+    return profile
+
+
+def run(profile: str, dataset: str, arch: str, stages=STAGES, results_dir=None) -> Path:
+    """Validate everything, then execute ``stages`` in order; returns the run folder."""
+    import papermill as pm
+
+    profile = resolve_profile(profile)
+    parameters = load_profile(profile)
+    parameters.update(profile=profile, dataset=dataset, arch=arch)
+    if results_dir:
+        parameters["results_dir"] = str(Path(results_dir).resolve())
+    try:
+        P.validate(dataset=dataset, arch=arch)
+        unknown = [s for s in stages if s not in STAGES]
+        if unknown:
+            raise ValueError(f"stages must be drawn from {', '.join(STAGES)} (got {unknown})")
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+    out = P.run_dir(parameters.get("results_dir"), profile, dataset, arch)
+    timing_path = out / "stage_times.json"
+    timings = read_json(timing_path) if timing_path.exists() else {}
+    for stage in stages:
+        print(f"== {stage}  [{profile} / {dataset} / {arch}]", flush=True)
+        t0 = time.perf_counter()
+        pm.execute_notebook(NOTEBOOKS / f"{stage}.ipynb", out / f"{stage}.ipynb",
+                            parameters=parameters, cwd=str(NOTEBOOKS), progress_bar=False,
+                            log_output=True)
+        timings[stage] = round(time.perf_counter() - t0, 1)
+        write_json(timing_path, timings)
+        print(f"   done in {timings[stage] / 60:.1f} min -> {P.shown(out / (stage + '.ipynb'))}")
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--profile", default=os.environ.get("PROFILE", "auto"),
+                    help=f"one of {', '.join(available_profiles())}, or auto")
+    ap.add_argument("--dataset", default="cifar10")
+    ap.add_argument("--arch", default="resnet18")
+    ap.add_argument("--stages", nargs="*", default=list(STAGES))
+    ap.add_argument("--results-dir", default=None)
+    a = ap.parse_args(argv)
+    run(a.profile, a.dataset, a.arch, a.stages, a.results_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""One readable, resumable training loop.
+
+SGD with Nesterov momentum and weight decay, a one-cycle (linear warm-up, linear
+decay) or cosine schedule, optional label smoothing, channels_last on CPU and bf16
+autocast on CUDA. A checkpoint is written atomically after every epoch; a run that
+was interrupted resumes from it, and a finished run is reused instead of retrained.
+Shuffling and augmentation for epoch ``e`` are seeded by ``(seed, e)`` alone, so a
+resumed run sees exactly the batches an uninterrupted one would have seen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import data as D
+from .results import read_json, record, save_torch, write_json
+
+SCHEDULES = ("onecycle", "cosine", "constant")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int
+    batch_size: int = 512
+    lr: float = 0.2
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.0
+    schedule: str = "onecycle"
+    warmup_frac: float = 0.15
+    seed: int = 0
+
+
+def lr_factor(step: int, total: int, schedule: str, warmup_frac: float) -> float:
+    """Multiplier of the peak learning rate at ``step`` of ``total``."""
+    t = step / max(total, 1)
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * t))
+    w = max(warmup_frac, 1e-8)
+    return t / w if t < w else max(0.0, (1 - t) / (1 - w))
+
+
+def autocast(device: str | torch.device):
+    """bf16 autocast on CUDA; nothing on CPU (fp32 is fastest there without AMX)."""
+    if torch.device(device).type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def evaluate(model, batches: Iterable, device="cpu") -> dict:
+    """Mean cross-entropy and accuracy (%) of ``model`` over ``batches``."""
+    model.eval()
+    loss, correct, n = 0.0, 0, 0
+    for x, y in batches:
+        with autocast(device):
+            out = model(x)
+        loss += F.cross_entropy(out.float(), y, reduction="sum").item()
+        correct += (out.argmax(1) == y).sum().item()
+        n += len(y)
+    return {"loss": loss / max(n, 1), "acc": 100.0 * correct / max(n, 1)}
+
+
+def train(model: torch.nn.Module, cfg: TrainConfig, epoch_batches: Callable[[int], Iterable],
+          steps_per_epoch: int, eval_fn: Callable[[], dict], ckpt_path: str | Path,
+          device="cpu", params=None, progress: bool = True, desc: str = "train") -> dict:
+    """Train ``model`` (its trainable parameters, or ``params``) and return the history.
+
+    ``epoch_batches(e)`` yields the training batches of epoch ``e``; ``eval_fn()``
+    returns ``{"loss", "acc"}`` on the test split. The checkpoint at ``ckpt_path``
+    holds everything needed to resume; a checkpoint made with another config is
+    ignored and the run starts over.
+    """
+    ckpt_path = Path(ckpt_path)
+    params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
+    decay = [p for p in params if p.ndim > 1]
+    no_decay = [p for p in params if p.ndim <= 1]
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay},
+                           {"params": no_decay, "weight_decay": 0.0}],
+                          lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+    total = cfg.epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: lr_factor(s, total, cfg.schedule, cfg.warmup_frac))
+    history = {"epoch": [], "train_loss": [], "test_loss": [], "test_acc": [], "epoch_time_s": []}
+    start = 0
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if state["config"] == asdict(cfg):
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            history, start = state["history"], state["epoch"]
+        else:
+            print(f"{ckpt_path.name}: made with another config, starting over")
+    if start >= cfg.epochs:
+        return history
+    for epoch in tqdm(range(start, cfg.epochs), desc=desc, initial=start, total=cfg.epochs,
+                      disable=not progress):
+        model.train()
+        t0, run_loss, n = time.perf_counter(), 0.0, 0
+        for x, y in epoch_batches(epoch):
+            with autocast(device):
+                out = model(x)
+            loss = F.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            run_loss += loss.item() * len(y)
+            n += len(y)
+        ev = eval_fn()
+        history["epoch"].append(epoch + 1)
+        history["train_loss"].append(run_loss / max(n, 1))
+        history["test_loss"].append(ev["loss"])
+        history["test_acc"].append(ev["acc"])
+        history["epoch_time_s"].append(time.perf_counter() - t0)
+        save_torch(ckpt_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                               "scheduler": sched.state_dict(), "history": history,
+                               "epoch": epoch + 1, "config": asdict(cfg)})
+    return history
+
+
+def image_batches(x, y, batch_size, mean, std, device, *, train=False, seed=0):
+    """Batches of an image split; training batches are shuffled and augmented."""
+    return D.batches(x, y, batch_size, mean, std, shuffle=train, train_augment=train,
+                     seed=seed, drop_last=train, device=device, channels_last=True)
+
+
+def train_classifier(model, ds: D.Dataset, cfg: TrainConfig, run_dir: str | Path,
+                     name: str = "01_baseline", device="cpu", params: dict | None = None,
+                     progress: bool = True) -> dict:
+    """Train (or reuse, or resume) an image classifier and write ``<name>.json``.
+
+    Files in ``run_dir``: ``<name>.ckpt`` (resumable checkpoint) and ``<name>.json``
+    (results with parameters and environment). Returns the results record."""
+    run_dir = Path(run_dir)
+    ckpt, out = run_dir / f"{name}.ckpt", run_dir / f"{name}.json"
+    model.to(device).to(memory_format=torch.channels_last)
+    if out.exists() and ckpt.exists():
+        done = read_json(out)
+        if done.get("train_config") == asdict(cfg) and done.get("finished"):
+            model.load_state_dict(torch.load(ckpt, map_location=device, weights_only=False)["model"])
+            print(f"reusing the finished run in {out}")
+            return done
+    t0 = time.perf_counter()
+
+    def epoch_batches(e):
+        return image_batches(ds.train_x, ds.train_y, cfg.batch_size, ds.mean, ds.std, device,
+                             train=True, seed=cfg.seed * 100_003 + e)
+
+    def eval_fn():
+        return evaluate(model, image_batches(ds.test_x, ds.test_y, 1024, ds.mean, ds.std,
+                                             device), device)
+
+    history = train(model, cfg, epoch_batches, D.n_batches(len(ds.train_x), cfg.batch_size, True),
+                    eval_fn, ckpt, device=device, progress=progress, desc=name)
+    metrics = {"test_acc": history["test_acc"][-1], "test_loss": history["test_loss"][-1],
+               "train_time_s": sum(history["epoch_time_s"]), "n_train": len(ds.train_x),
+               "n_test": len(ds.test_x)}
+    rec = record(name, params or {}, metrics, time.perf_counter() - t0, device)
+    rec.update(train_config=asdict(cfg), history=history, finished=True)
+    write_json(out, rec)
+    return rec
