@@ -8,7 +8,7 @@ PROFILE ?= auto
 DATASET ?= cifar10
 ARCH ?= resnet18
 
-.PHONY: env reproduce test unit nbval lab clean-smoke
+.PHONY: env reproduce table notebooks test unit nbval lab
 
 env: $(VENV)/.installed
 
@@ -21,16 +21,32 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 reproduce: env
 	$(PY) -m vinet_utils.pipeline --profile $(PROFILE) --dataset $(DATASET) --arch $(ARCH)
 
+# Rebuild only the table from an existing run's results files.
+table: env
+	$(PY) -c "from vinet_utils import pipeline as p; p.table_only('$(PROFILE)', '$(DATASET)', '$(ARCH)')"
+
+# Re-execute the committed notebooks in place with their small defaults (for maintainers).
+notebooks: env
+	@tmp=$$(mktemp -d); for nb in notebooks/0*.ipynb; do \
+	  VINET_RESULTS_DIR=$$tmp VINET_PLAIN_PROGRESS=1 $(VENV)/bin/papermill -q --cwd notebooks $$nb $$nb || exit 1; \
+	done; rm -rf $$tmp
+
 test: unit nbval
 
 unit: env
 	$(PY) -m pytest -q tests
 
-# The notebooks run with their small defaults into a throw-away results folder.
+# The notebooks run with their small defaults into a throw-away results folder, on
+# $(VINET_DATA_DIR) when it is set, else on a synthetic dataset made for the purpose.
 nbval: env
-	tmp=$$(mktemp -d) && VINET_RESULTS_DIR=$$tmp $(PY) -m pytest -q -p no:cacheprovider \
+	@tmp=$$(mktemp -d); \
+	if [ -z "$$VINET_DATA_DIR" ] || [ ! -d "$$VINET_DATA_DIR" ]; then \
+	  echo "VINET_DATA_DIR is not set: the notebooks run on synthetic data"; \
+	  $(PY) -m vinet_utils.synthetic $$tmp/data >/dev/null; \
+	  export VINET_DATA_DIR=$$tmp/data VINET_SYNTHETIC_DATA=1; fi; \
+	VINET_RESULTS_DIR=$$tmp/results VINET_PLAIN_PROGRESS=1 $(PY) -m pytest -q -p no:cacheprovider -W ignore::UserWarning \
 	  --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks; \
-	  rc=$$?; rm -rf $$tmp; exit $$rc
+	rc=$$?; rm -rf $$tmp; exit $$rc
 
 lab: env
 	$(VENV)/bin/jupyter lab notebooks

@@ -135,8 +135,11 @@ RULES = {
     "keep_per_class": _int(1),
     "finetune_epochs": _int(1),
     "finetune_lr": _num(0, 10, low_open=True),
+    "finetune_batch_size": _int(1),
     "unfreeze_base": _one_of(True, False),
-    "repeats": _int(1),
+    "repeats": _int(2),
+    "eval_batch_size": _int(1),
+    "throughput_batches": _optional(_int(1)),
     "compile": _one_of(True, False),
 }
 

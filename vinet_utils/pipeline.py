@@ -22,7 +22,8 @@ import yaml
 from . import params as P
 from .results import REPO_ROOT, read_json, write_json
 
-STAGES = ("01_baseline_training",)
+STAGES = ("01_baseline_training", "02_latent_features", "03_vanishing_ideals",
+          "04_vinet_construction", "05_evaluation_ablations", "06_throughput_table")
 NOTEBOOKS = REPO_ROOT / "notebooks"
 PROFILES = REPO_ROOT / "params"
 
@@ -58,6 +59,7 @@ def run(profile: str, dataset: str, arch: str, stages=STAGES, results_dir=None) 
     """Validate everything, then execute ``stages`` in order; returns the run folder."""
     import papermill as pm
 
+    os.environ["VINET_PLAIN_PROGRESS"] = "1"  # the kernel inherits it: text bars in saved notebooks
     profile = resolve_profile(profile)
     parameters = load_profile(profile)
     parameters.update(profile=profile, dataset=dataset, arch=arch)
@@ -70,19 +72,41 @@ def run(profile: str, dataset: str, arch: str, stages=STAGES, results_dir=None) 
             raise ValueError(f"stages must be drawn from {', '.join(STAGES)} (got {unknown})")
     except ValueError as err:
         raise SystemExit(str(err)) from None
+    declared = {k for s in STAGES for k in pm.inspect_notebook(NOTEBOOKS / f"{s}.ipynb")}
+    unused = sorted(set(parameters) - declared)
+    if unused:
+        raise SystemExit(f"params/{profile}.yaml sets {', '.join(unused)}, which no notebook "
+                         f"declares; known: {', '.join(sorted(declared))}")
     out = P.run_dir(parameters.get("results_dir"), profile, dataset, arch)
     timing_path = out / "stage_times.json"
     timings = read_json(timing_path) if timing_path.exists() else {}
     for stage in stages:
         print(f"== {stage}  [{profile} / {dataset} / {arch}]", flush=True)
         t0 = time.perf_counter()
+        declared = pm.inspect_notebook(NOTEBOOKS / f"{stage}.ipynb")
         pm.execute_notebook(NOTEBOOKS / f"{stage}.ipynb", out / f"{stage}.ipynb",
-                            parameters=parameters, cwd=str(NOTEBOOKS), progress_bar=False,
-                            log_output=True)
+                            parameters={k: v for k, v in parameters.items() if k in declared},
+                            cwd=str(NOTEBOOKS), progress_bar=False, log_output=True)
         timings[stage] = round(time.perf_counter() - t0, 1)
         write_json(timing_path, timings)
         print(f"   done in {timings[stage] / 60:.1f} min -> {P.shown(out / (stage + '.ipynb'))}")
     return out
+
+
+def table_only(profile: str, dataset: str, arch: str, results_dir=None) -> Path:
+    """Rebuild ``table.md``/``table.csv`` from a finished run's results files."""
+    from . import table
+
+    profile = resolve_profile(profile)
+    out = P.resolve_results_dir(results_dir) / profile / f"{dataset}-{arch}"
+    missing = [f for f in ("01_baseline.json", "04_vinet.json", "06_throughput.json")
+               if not (out / f).exists()]
+    if missing:
+        raise SystemExit(f"{P.shown(out)} lacks {', '.join(missing)}: run make reproduce first")
+    md, _ = table.write(out)
+    print(md.read_text())
+    print(f"table: {P.shown(md)}")
+    return md
 
 
 def main(argv=None) -> None:
@@ -94,7 +118,10 @@ def main(argv=None) -> None:
     ap.add_argument("--stages", nargs="*", default=list(STAGES))
     ap.add_argument("--results-dir", default=None)
     a = ap.parse_args(argv)
-    run(a.profile, a.dataset, a.arch, a.stages, a.results_dir)
+    out = run(a.profile, a.dataset, a.arch, a.stages, a.results_dir)
+    if (out / "table.md").exists():
+        print((out / "table.md").read_text())
+        print(f"table: {P.shown(out / 'table.md')}")
 
 
 if __name__ == "__main__":

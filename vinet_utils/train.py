@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from . import data as D
 from .results import read_json, record, save_torch, write_json
@@ -129,6 +129,22 @@ def train(model: torch.nn.Module, cfg: TrainConfig, epoch_batches: Callable[[int
                                "scheduler": sched.state_dict(), "history": history,
                                "epoch": epoch + 1, "config": asdict(cfg)})
     return history
+
+
+def load_baseline(run_dir: str | Path, name: str = "01_baseline", device="cpu"):
+    """The network notebook 01 trained in ``run_dir``, rebuilt from its results file."""
+    from .models import build
+    run_dir = Path(run_dir)
+    out = run_dir / f"{name}.json"
+    if not out.exists() or not (run_dir / f"{name}.ckpt").exists():
+        raise FileNotFoundError(f"no finished baseline in {run_dir}: run notebook 01 with "
+                                f"the same profile, dataset and arch first (make reproduce)")
+    rec = read_json(out)
+    weights = torch.load(run_dir / f"{name}.ckpt", map_location=device, weights_only=False)["model"]
+    classes, in_channels = weights["linear.weight"].shape[0], weights["conv1.weight"].shape[1]
+    model = build(rec["params"]["arch"], classes, in_channels, rec["params"]["width"])
+    model.load_state_dict(weights)
+    return model.to(device).eval(), rec
 
 
 def image_batches(x, y, batch_size, mean, std, device, *, train=False, seed=0):

@@ -1,0 +1,482 @@
+"""Tests of OAVI (method.md §4) and of the term bookkeeping it relies on.
+
+The expected O/G structures below are derived by hand in each test's docstring from
+the deglex order ``1 < x0 < x1 < x2 < x0^2 < x0*x1 < x1^2 < x0*x2 < x1*x2 < x2^2 < ...``
+(variables ``x0 < x1 < x2``) and from the mean squared least-squares residual of each
+border term on the variety; psi and the sizes are chosen so every decision has a
+margin of at least about 1.5x on either side of psi.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from vinet_utils import monomials
+from vinet_utils.oavi import (
+    ORACLES,
+    OAVI,
+    NotFittedError,
+    brute_force_fit,
+    default_tau,
+    l1_ball_bpcg,
+    project_l1_ball,
+)
+
+NOISE = 0.005  # noise std; its square, 2.5e-5, is far below every psi used here
+
+
+# ------------------------------------------------------------------ samplers
+def circle(rng, m, r=1.0):
+    th = rng.uniform(0, 2 * np.pi, m)
+    return np.c_[r * np.cos(th), r * np.sin(th)]
+
+
+def sphere(rng, m):
+    v = rng.standard_normal((m, 3))
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def line(rng, m):
+    t = rng.uniform(-1, 1, m)
+    return np.c_[0.1 + 0.635 * t, -0.2 + 0.3 * t, 0.3 - 0.5 * t]
+
+
+def twisted_cubic(rng, m):
+    t = rng.uniform(-1, 1, m)
+    return np.c_[t, t**2, t**3]
+
+
+def two_circles(rng, m, h=0.5):
+    """Unit circles in the planes x2 = h and x2 = -h, half of the points on each."""
+    th = rng.uniform(0, 2 * np.pi, m)
+    s = np.where(np.arange(m) % 2 == 0, h, -h)
+    return np.c_[np.cos(th), np.sin(th), s]
+
+
+def noisy(sampler, seed, m, **kw):
+    rng = np.random.default_rng(seed)
+    X = sampler(rng, m, **kw)
+    return X + NOISE * rng.standard_normal(X.shape)
+
+
+def as_set(exponents):
+    return {tuple(int(e) for e in row) for row in exponents}
+
+
+def count_by_degree(exponents):
+    return np.bincount(np.asarray(exponents).sum(axis=1), minlength=1).tolist()
+
+
+def generator(model, leading):
+    """Index of the generator with the given leading term."""
+    rows = [tuple(r) for r in model.G_leading_exponents_.tolist()]
+    return rows.index(tuple(leading))
+
+
+def coefficient(model, g, term):
+    rows = [tuple(r) for r in model.O_exponents_.tolist()]
+    return model.coefficients_[g, rows.index(tuple(term))]
+
+
+def check_vanishing(model, sampler, psi, seed=1234, m=2000, box=1.0, **kw):
+    """Generators vanish on fresh samples of the variety; the lowest-degree ones (which
+    cut out the variety) do not vanish on uniform random points of the bounding box."""
+    fresh = noisy(sampler, seed, m, **kw)
+    assert (model.transform(fresh) ** 2).mean(axis=0).max() <= 2 * psi
+    rng = np.random.default_rng(seed + 1)
+    U = rng.uniform(-box, box, size=(m, model.n_features_in_))
+    low = model.degrees_ == model.degrees_.min()
+    assert (model.transform(U)[:, low] ** 2).mean(axis=0).min() > 10 * psi
+
+
+# ============================================================ term bookkeeping
+def test_deglex_order_two_and_three_variables():
+    two = monomials.deglex_sort(
+        [(0, 2), (1, 1), (2, 0), (0, 1), (1, 0), (0, 0), (3, 0)]
+    )
+    assert two == [(0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (0, 2), (3, 0)]
+    three = monomials.deglex_sort(t for t in itertools.product(range(3), repeat=3) if sum(t) == 2)
+    names = [monomials.term_to_string(t) for t in three]
+    assert names == ["x0^2", "x0*x1", "x1^2", "x0*x2", "x1*x2", "x2^2"]
+    exps = np.array(three[::-1])
+    assert [tuple(r) for r in exps[monomials.deglex_argsort(exps)]] == three
+
+
+def test_border_of_an_order_ideal():
+    """O = {1, x0, x1, x0^2, x0*x1} (x1^2 went to G): the degree-3 border is x0^3 and
+    x0^2*x1, the only cubics whose quadratic divisors all lie in O."""
+    O = [(0, 0), (1, 0), (0, 1), (2, 0), (1, 1)]
+    index = {t: i for i, t in enumerate(O)}
+    terms, parents, variables = monomials.border([(2, 0), (1, 1)], index, 2)
+    assert terms == [(3, 0), (2, 1)]
+    for u, p, v in zip(terms, parents, variables):
+        assert monomials.multiply(O[p], int(v)) == u
+
+
+def test_closure_and_recursive_evaluation_match_direct_powers():
+    rng = np.random.default_rng(0)
+    exps = np.array([[3, 0, 2], [0, 4, 0], [1, 1, 1], [2, 0, 0], [0, 0, 0], [0, 2, 3]])
+    plan = monomials.evaluation_plan(exps)
+    # every closure term except 1 has its parent one degree lower, times one variable
+    closure = [tuple(t) for t in plan.exponents]
+    assert closure[0] == (0, 0, 0) and monomials.deglex_sort(closure) == closure
+    for d in range(1, plan.max_degree + 1):
+        block = plan.exponents[plan.offsets[d] : plan.offsets[d + 1]]
+        parent = plan.exponents[plan.offsets[d - 1] + plan.parents[d - 1]]
+        expected = parent.copy()
+        expected[np.arange(len(block)), plan.variables[d - 1]] += 1
+        assert (expected == block).all()
+    X = torch.as_tensor(rng.uniform(-1, 1, (7, 3)))
+    M = monomials.evaluate_plan(X, plan)[:, torch.as_tensor(plan.support)]
+    direct = torch.stack([torch.prod(X ** torch.as_tensor(e), dim=1) for e in exps], dim=1)
+    torch.testing.assert_close(M, direct, rtol=1e-12, atol=1e-14)
+
+
+def test_default_tau_follows_the_spec():
+    for psi in (0.05, 0.005, 0.001, 1e-4):
+        D = math.ceil(-math.log(psi) / math.log(4))
+        assert default_tau(psi) == pytest.approx(max(1.5**D, 2.0))
+    assert OAVI(psi=0.005).fit(noisy(circle, 0, 50)).tau_ == pytest.approx(1.5**4)
+
+
+# ====================================================== known varieties
+def test_circle_structure():
+    """Unit circle, psi = 0.004. Degree 1: x0, x1 join O (variance 1/2). Degree 2: x0^2
+    and x0*x1 carry cos 2t and sin 2t (residual 1/8), x1^2 = 1 - x0^2 vanishes. Degree 3
+    border = {x0^3, x0^2*x1} (x0*x1^2 and x1^3 are multiples of x1^2): cos 3t, sin 3t
+    leave 1/32, so both join O. Degree 4 border = {x0^4, x0^3*x1}: residual 1/128 =
+    0.0078 > psi, both join O. Degree 5 border = {x0^5, x0^4*x1}: residual 1/512 =
+    0.0020 < psi, both vanish. No term of degree 5 joined O, so the border of degree 6 is
+    empty and OAVI stops: |O| = 9 and G has degrees 2, 5, 5."""
+    psi = 0.004
+    X = noisy(circle, 0, 600)
+    model = OAVI(psi=psi).fit(X)
+    assert as_set(model.O_exponents_) == {(0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (3, 0), (2, 1), (4, 0), (3, 1)}
+    assert [tuple(r) for r in model.O_exponents_] == monomials.deglex_sort(model.O_exponents_)
+    assert [tuple(r) for r in model.G_leading_exponents_] == [(0, 2), (5, 0), (4, 1)]
+    assert model.degrees_.tolist() == [2, 5, 5]
+    assert model.max_degree_reached_ == 5 and model.n_bound_active_ == 0
+    g = generator(model, (0, 2))
+    assert coefficient(model, g, (2, 0)) == pytest.approx(1.0, abs=0.02)
+    assert coefficient(model, g, (0, 0)) == pytest.approx(-1.0, abs=0.02)
+    assert np.abs(model.coefficients_[g, [1, 2, 4]]).max() < 0.02
+    # x0^5 ~ (5/4) x0^3 - (5/16) x0 on the circle (the cos 5t part is what is left)
+    g5 = generator(model, (5, 0))
+    assert coefficient(model, g5, (3, 0)) == pytest.approx(-1.25, abs=0.05)
+    assert coefficient(model, g5, (1, 0)) == pytest.approx(0.3125, abs=0.05)
+    assert model.train_mse_[g5] == pytest.approx(1 / 512, rel=0.25)
+    # coefficients of O terms added after a generator are zero
+    assert (model.coefficients_[g, 5:] == 0).all()
+    check_vanishing(model, circle, psi)
+    text = model.generators_as_strings()[0]  # e.g. "x1^2 - 0.001 x0*x1 + 1.000 x0^2 - 0.999"
+    assert re.fullmatch(r"x1\^2( [+-] \d\.\d{3} (x0\*x1|x0\^2|x0|x1))* - (0\.99\d|1\.0[01]\d)", text), text
+    assert re.search(r"\+ (0\.99\d|1\.0[01]\d) x0\^2", text), text
+
+
+def test_sphere_structure():
+    """Unit sphere, psi = 0.005. Degree 1: all three variables (variance 1/3). Degree 2,
+    border order x0^2, x0*x1, x1^2, x0*x2, x1*x2, x2^2: the first five are independent
+    (degree-2 harmonics, residuals >= 0.066) and x2^2 = 1 - x0^2 - x1^2 vanishes. Degree 3
+    border = the 7 cubics not divisible by x2^2; they span the 7 degree-3 harmonics
+    with residuals >= 0.0095, so all join O. Degree 4 border = the 9 quartics not divisible
+    by x2^2; each either vanishes or joins O (their residuals lie near psi, so the
+    split is not asserted)."""
+    psi = 0.005
+    model = OAVI(psi=psi).fit(noisy(sphere, 0, 1000))
+    counts = count_by_degree(model.O_exponents_)
+    assert counts[:4] == [1, 3, 5, 7]
+    assert (model.degrees_ == 2).sum() == 1 and model.degrees_.min() == 2 and (model.degrees_ != 3).all()
+    g = generator(model, (0, 0, 2))
+    for term, value in [((2, 0, 0), 1.0), ((0, 2, 0), 1.0), ((0, 0, 0), -1.0)]:
+        assert coefficient(model, g, term) == pytest.approx(value, abs=0.02)
+    n_O4 = counts[4] if len(counts) > 4 else 0
+    assert int((model.degrees_ == 4).sum()) + n_O4 == 9
+    check_vanishing(model, sphere, psi)
+
+
+def test_line_in_r3_structure():
+    """Line x = a + t d, t uniform in [-1, 1], d0 = 0.635. Degree 1: x0 joins O; x1 and
+    x2 are affine in x0 and vanish. Degree 2 border = {x0^2}: residual d0^4 * 4/45 =
+    0.0145 > psi = 0.005, joins O. Degree 3 border = {x0^3}: residual d0^6 * 4/175 =
+    0.0015, vanishes. So O = {1, x0, x0^2}, G degrees 1, 1, 3."""
+    psi = 0.005
+    model = OAVI(psi=psi).fit(noisy(line, 0, 1000))
+    assert [tuple(r) for r in model.O_exponents_] == [(0, 0, 0), (1, 0, 0), (2, 0, 0)]
+    assert [tuple(r) for r in model.G_leading_exponents_] == [(0, 1, 0), (0, 0, 1), (3, 0, 0)]
+    g = generator(model, (0, 1, 0))  # x1 = -0.2 + 0.3 (x0 - 0.1) / 0.635
+    assert coefficient(model, g, (1, 0, 0)) == pytest.approx(-0.3 / 0.635, abs=0.01)
+    assert coefficient(model, g, (0, 0, 0)) == pytest.approx(0.2 + 0.03 / 0.635, abs=0.01)
+    check_vanishing(model, line, psi)
+
+
+def test_twisted_cubic_structure():
+    """(t, t^2, t^3), t uniform in [-1, 1], psi = 0.003. Degree 1: residuals of t, t^2,
+    t^3 are 1/3, 4/45, 4/175 (Legendre components): all join O. Degree 2: x0^2 = x1 and
+    x0*x1 = x2 vanish; x1^2 = t^4 leaves (8/35)^2/9 = 0.0058 > psi and joins O; then
+    x0*x2 = t^4 = x1^2 vanishes, x1*x2 = t^5 leaves 0.0015 and x2^2 = t^6 leaves 0.0004:
+    both vanish. Degree 3 border = {x1^3} (divisor x1^2), = t^6, vanishes. So
+    O = {1, x0, x1, x2, x1^2} and G has five degree-2 generators and one of degree 3."""
+    psi = 0.003
+    model = OAVI(psi=psi).fit(noisy(twisted_cubic, 0, 1000))
+    assert [tuple(r) for r in model.O_exponents_] == [(0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1), (0, 2, 0)]
+    assert [tuple(r) for r in model.G_leading_exponents_] == [
+        (2, 0, 0), (1, 1, 0), (1, 0, 1), (0, 1, 1), (0, 0, 2), (0, 3, 0)
+    ]
+    g = generator(model, (2, 0, 0))  # x0^2 - x1
+    assert coefficient(model, g, (0, 1, 0)) == pytest.approx(-1.0, abs=0.02)
+    check_vanishing(model, twisted_cubic, psi)
+
+
+def test_union_of_two_circles_structure():
+    """Unit circles at x2 = +-1/2, psi = 0.004. Degree 1: x0, x1, x2 join O. Degree 2: x0^2,
+    x0*x1 (harmonics, 1/8), x0*x2, x1*x2 (sign(x2) cos t, ..., h^2/2 = 1/8) join O; x1^2 =
+    1 - x0^2 and x2^2 = 1/4 vanish. Degree 3 border {x0^3, x0^2*x1, x0^2*x2, x0*x1*x2}:
+    residuals 1/32 and h^2/8 = 1/32, all join O. Degree 4 border {x0^4, x0^3*x1, x0^3*x2,
+    x0^2*x1*x2}: 1/128 and h^2/32 = 1/128 = 0.0078 > psi, all join O. Degree 5 border
+    {x0^5, x0^4*x1, x0^4*x2, x0^3*x1*x2}: 1/512 and h^2/128 = 1/512 < psi, all vanish.
+    So |O| = 16 and G has degrees 2, 2, 5, 5, 5, 5."""
+    psi = 0.004
+    model = OAVI(psi=psi).fit(noisy(two_circles, 0, 1000))
+    assert count_by_degree(model.O_exponents_) == [1, 3, 4, 4, 4]
+    assert [tuple(r) for r in model.G_leading_exponents_] == [
+        (0, 2, 0), (0, 0, 2), (5, 0, 0), (4, 1, 0), (4, 0, 1), (3, 1, 1)
+    ]
+    g = generator(model, (0, 0, 2))
+    assert coefficient(model, g, (0, 0, 0)) == pytest.approx(-0.25, abs=0.01)
+    check_vanishing(model, two_circles, psi)
+
+
+def test_exact_interpolation_of_generic_points():
+    """psi ~ 0: generic distinct points impose independent conditions, so O grows until
+    its evaluation matrix is square and invertible, |O| = m, and every generator
+    vanishes on the points (to rounding)."""
+    for n, m in [(2, 12), (3, 20)]:
+        X = np.random.default_rng(n).uniform(-1, 1, (m, n))
+        for tau in (float("inf"), 1e6):
+            model = OAVI(psi=1e-10, tau=tau).fit(X)
+            assert model.O_exponents_.shape[0] == m
+            assert np.abs(model.evaluate(X)).max() < 1e-7
+            assert model.train_mse_.max() < 1e-14
+
+
+# ========================================================= equivalence
+def reference_fit(X, psi, max_degree=10):
+    """Plain OAVI without the l1 bound, written independently of the package: the border
+    from all monomials of the degree, a fresh numpy lstsq per border term."""
+    m, n = X.shape
+    O, cols, G = [(0,) * n], [np.ones(m)], []
+    for d in range(1, max_degree + 1):
+        Oset = set(O)
+        border = []
+        for u in itertools.product(range(d + 1), repeat=n):
+            if sum(u) != d:
+                continue
+            divs = [u[:i] + (u[i] - 1,) + u[i + 1 :] for i in range(n) if u[i] > 0]
+            if all(t in Oset for t in divs):
+                border.append(u)
+        border.sort(key=lambda u: (sum(u), u[::-1]))
+        if not border:
+            break
+        added = False
+        for u in border:
+            b = np.prod(X ** np.array(u), axis=1)
+            A = np.stack(cols, axis=1)
+            c = np.linalg.lstsq(A, -b, rcond=None)[0]
+            if np.mean((A @ c + b) ** 2) <= psi:
+                G.append((u, c))
+            else:
+                O.append(u)
+                cols.append(b)
+                added = True
+        if not added:
+            break
+    return O, G
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ihb_matches_brute_force_least_squares(seed):
+    rng = np.random.default_rng(seed)
+    # noisy points near a quadric surface: a mix of vanishing and non-vanishing terms
+    P = rng.uniform(-1, 1, (150, 2))
+    X = np.c_[P, 0.5 * P[:, 0] ** 2 - 0.3 * P[:, 0] * P[:, 1]] + 0.02 * rng.standard_normal((150, 3))
+    psi = 0.002
+    model = OAVI(psi=psi, tau=float("inf")).fit(X)
+    O, G = reference_fit(X, psi)
+    assert [tuple(r) for r in model.O_exponents_] == O
+    assert [tuple(r) for r in model.G_leading_exponents_] == [u for u, _ in G]
+    assert len(G) > 5 and len(O) > 10
+    for g, (_, c) in enumerate(G):
+        np.testing.assert_allclose(model.coefficients_[g, : len(c)], c, rtol=1e-7, atol=1e-8)
+    # the package's brute-force reference agrees too, also with an active l1 bound
+    for tau in (float("inf"), 3.0):
+        fast = OAVI(psi=psi, tau=tau).fit(X)
+        slow = brute_force_fit(X, psi=psi, tau=tau)
+        assert (fast.O_exponents_ == slow.O_exponents_).all()
+        assert (fast.G_leading_exponents_ == slow.G_leading_exponents_).all()
+        ls = ~fast.from_sparse_oracle_
+        np.testing.assert_allclose(fast.coefficients_[ls], slow.coefficients_[ls], atol=1e-8)
+    assert fast.n_bound_active_ > 0 and fast.n_bound_active_ == slow.n_bound_active_
+
+
+def test_l1_bound_is_respected_when_active():
+    X = noisy(twisted_cubic, 3, 500)
+    model = OAVI(psi=0.003, tau=2.5).fit(X)  # x1*x2 ~ (10/9) x2 - (5/21) x0 + ... needs l1 ~ 1.35
+    assert model.n_bound_active_ > 0
+    assert (np.abs(model.coefficients_).sum(axis=1) <= model.tau_ - 1 + 1e-9).all()
+    assert (model.train_mse_ <= 0.003 * (1 + 1e-9)).all()
+
+
+# ============================================================== oracles
+def test_bpcg_oracle_is_feasible_close_to_least_squares_and_sparser():
+    psi = 0.004
+    X = noisy(circle, 5, 600)
+    ls = OAVI(psi=psi, tau=20.0).fit(X)
+    cg = OAVI(psi=psi, tau=20.0, oracle="bpcg").fit(X)
+    assert cg.from_sparse_oracle_.all() and not ls.from_sparse_oracle_.any()
+    assert (cg.O_exponents_ == ls.O_exponents_).all()
+    assert (cg.G_leading_exponents_ == ls.G_leading_exponents_).all()
+    assert (np.abs(cg.coefficients_).sum(axis=1) <= cg.tau_ - 1 + 1e-9).all()
+    # the least-squares value is the unconstrained optimum; the FW gap bounds the distance
+    assert (cg.train_mse_ >= ls.train_mse_ - 1e-12).all()
+    assert (cg.train_mse_ <= ls.train_mse_ + psi / 10 + 1e-12).all()
+    assert np.count_nonzero(cg.coefficients_) < np.count_nonzero(ls.coefficients_)
+    g = generator(cg, (0, 2))
+    assert coefficient(cg, g, (2, 0)) == pytest.approx(1.0, abs=0.05)
+    assert "fw" in ORACLES and OAVI(psi=psi, tau=20.0, oracle="fw").fit(X).n_generators_ == cg.n_generators_
+
+
+def test_l1_ball_bpcg_against_brute_force_minimum():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((60, 4))
+    b = A @ np.array([3.0, -2.0, 0.0, 0.0]) + 0.1 * rng.standard_normal(60)
+    H, a, bb = A.T @ A, -(A.T @ b), b @ b  # f(c) = ||A c - b||^2 / m
+    m, radius = 60, 2.5
+    res = l1_ball_bpcg(H, a, bb, m, radius, tol=1e-10, max_iter=100_000)
+    assert np.abs(res.coef).sum() <= radius + 1e-9
+    f = lambda c: np.mean((A @ c - b) ** 2)
+    assert res.value == pytest.approx(f(res.coef), rel=1e-9)
+    # compare with the best point of a fine grid on the l1 sphere restricted to 2 coordinates
+    s = np.linspace(0, radius, 2001)
+    grid = [f(np.array([x, -(radius - x), 0, 0])) for x in s]
+    assert res.value <= min(grid) + 1e-8
+    assert np.allclose(project_l1_ball(np.array([3.0, -2.0]), 2.5), [1.75, -0.75])
+
+
+def test_abm_finds_the_circle():
+    psi = 0.004
+    model = OAVI(psi=psi, oracle="abm").fit(noisy(circle, 0, 600))
+    assert model.degrees_.min() == 2 and (model.degrees_ == 2).sum() == 1
+    g = generator(model, (0, 2))
+    assert coefficient(model, g, (2, 0)) == pytest.approx(1.0, abs=0.02)
+    assert coefficient(model, g, (0, 0)) == pytest.approx(-1.0, abs=0.02)
+    assert model.leading_coefficients_[g] == 1.0
+    # every stored generator vanishes (rescaled to a leading 1 only where that keeps it so)
+    assert (model.train_mse_ <= psi * (1 + 1e-9)).all()
+    check_vanishing(model, circle, psi)
+
+
+def test_abm_keeps_generators_vanishing_when_the_leading_coefficient_is_small():
+    psi = 0.005
+    X = np.random.default_rng(0).uniform(-1, 1, (300, 4))
+    model = OAVI(psi=psi, oracle="abm").fit(X)
+    lead = model.leading_coefficients_
+    assert (model.train_mse_ <= psi * (1 + 1e-9)).all()
+    assert ((lead == 1.0) | ((lead < 1) & (lead > 0))).all() and (lead < 1).any()
+    np.testing.assert_allclose((model.transform(X) ** 2).mean(axis=0), model.train_mse_, rtol=1e-9)
+    ihb = OAVI(psi=psi).fit(X)
+    assert (ihb.leading_coefficients_ == 1.0).all()
+
+
+# =========================================================== consistency
+def test_transform_matches_train_mse_and_dtypes():
+    X = noisy(sphere, 2, 400)
+    model = OAVI(psi=0.005).fit(X)
+    T = model.transform(X)
+    assert isinstance(T, np.ndarray) and T.shape == (400, model.n_generators_) and (T >= 0).all()
+    np.testing.assert_allclose((T**2).mean(axis=0), model.train_mse_, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(model.fit_transform(X), T, rtol=1e-12, atol=1e-14)
+    E = model.evaluate(X)
+    np.testing.assert_allclose(np.abs(E), T)
+    X64 = torch.as_tensor(X)
+    out64 = model.evaluate(X64)
+    assert isinstance(out64, torch.Tensor) and out64.dtype == torch.float64
+    out32 = model.evaluate(X64.float())
+    assert out32.dtype == torch.float32
+    torch.testing.assert_close(out32.double(), out64, rtol=0, atol=1e-5)
+    assert model.coefficients_.dtype == np.float64 and model.degrees_.dtype.kind == "i"
+    assert model.O_exponents_.dtype.kind == "i" and (model.O_exponents_[0] == 0).all()
+    assert model.n_features_in_ == 3 and model.fit_time_s_ > 0
+    assert model.n_border_terms_ == model.O_exponents_.shape[0] - 1 + model.n_generators_
+
+
+def test_devices():
+    X = noisy(circle, 0, 300)
+    cpu = OAVI(psi=0.004).fit(X)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        model = OAVI(psi=0.004, device=device).fit(torch.as_tensor(X))
+        assert (model.O_exponents_ == cpu.O_exponents_).all()
+        np.testing.assert_allclose(model.coefficients_, cpu.coefficients_, atol=1e-9)
+        out = model.transform(torch.as_tensor(X, device=device))
+        assert out.device.type == torch.device(device).type
+
+
+# ================================================================ errors
+def test_errors():
+    X = noisy(circle, 0, 50)
+    with pytest.raises(ValueError, match="psi"):
+        OAVI(psi=0)
+    with pytest.raises(ValueError, match="psi"):
+        OAVI(psi=-1e-3)
+    with pytest.raises(ValueError, match="'ihb', 'bpcg', 'fw', 'abm'"):
+        OAVI(oracle="lasso")
+    with pytest.raises(ValueError, match="tau"):
+        OAVI(tau=1.5)
+    with pytest.raises(ValueError, match="max_degree"):
+        OAVI(max_degree=0)
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        OAVI().fit(bad)
+    bad[3, 1] = np.inf
+    with pytest.raises(ValueError, match="infinite"):
+        OAVI().fit(torch.as_tensor(bad))
+    with pytest.raises(ValueError, match="empty"):
+        OAVI().fit(np.zeros((0, 2)))
+    with pytest.raises(ValueError, match="2-D"):
+        OAVI().fit(X[:, 0])
+    model = OAVI(psi=0.004)
+    for call in (model.transform, model.evaluate):
+        with pytest.raises(NotFittedError, match="not fitted"):
+            call(X)
+    with pytest.raises(AttributeError):
+        model.generators_as_strings()
+    assert issubclass(NotFittedError, ValueError) and issubclass(NotFittedError, AttributeError)
+    model.fit(X)
+    with pytest.raises(ValueError, match="features"):
+        model.transform(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="names"):
+        model.generators_as_strings(names=["a"])
+    assert model.generators_as_strings(names=["u", "v"])[0].startswith("v^2")
+
+
+# ============================================================= benchmark
+def test_benchmark_cli_smoke(tmp_path):
+    import json
+
+    from vinet_utils import bench
+
+    out = tmp_path / "oavi.json"
+    assert bench.main(["oavi", "--classes", "2", "--points", "150", "--dim", "6", "--latent-dim", "2", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["summary"]["identical_decisions"] is True
+    assert len(result["per_class"]) == 2 and result["parameters"]["dim"] == 6
+    assert {"torch_version", "torch_threads", "device", "git_commit", "wall_time_s"} <= set(result["metadata"])
+    X = bench.variety_sample(np.random.default_rng(0), 50, 6, 2, 2, 0.0)
+    assert X.shape == (50, 6) and np.allclose(X.min(axis=0), -1) and np.allclose(X.max(axis=0), 1)

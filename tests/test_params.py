@@ -1,0 +1,45 @@
+import subprocess
+import sys
+import time
+
+import pytest
+
+from vinet_utils import params as P
+from vinet_utils.results import REPO_ROOT
+
+
+@pytest.mark.parametrize("kw,msg", [
+    (dict(arch="resnet50"), "arch must be one of resnet18, resnet34 (got 'resnet50')"),
+    (dict(dataset="svhn"), "dataset must be one of cifar10, cifar100, fashionmnist"),
+    (dict(epochs=0), "epochs must be an integer >= 1 (got 0)"),
+    (dict(psi=-1.0), "psi must be a number > 0"),
+    (dict(variants=["huge"]), "variants must be a non-empty list drawn from tiny, small"),
+    (dict(device="tpu"), "device must be one of auto, cpu, cuda"),
+    (dict(nonsense=1), "unknown parameter 'nonsense'"),
+])
+def test_bad_parameters_name_the_parameter_and_allowed_values(kw, msg):
+    with pytest.raises(ValueError) as err:
+        P.validate(**kw)
+    assert msg in str(err.value)
+
+
+def test_good_parameters_pass():
+    assert P.validate(arch="resnet34", dataset="cifar100", n_train=None, variants=["tiny"])
+
+
+def test_every_profile_is_valid():
+    import yaml
+    for path in (REPO_ROOT / "params").glob("*.yaml"):
+        P.validate(**yaml.safe_load(path.read_text()))
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--profile", "gpu"], "PROFILE must be one of cpu, paper, smoke"),
+    (["--profile", "smoke", "--arch", "vgg"], "arch must be one of resnet18, resnet34"),
+])
+def test_pipeline_rejects_bad_parameters_in_seconds(args, msg):
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "vinet_utils.pipeline", *args],
+                         capture_output=True, text=True, cwd=REPO_ROOT)
+    assert out.returncode != 0 and msg in out.stderr
+    assert time.perf_counter() - t0 < 30

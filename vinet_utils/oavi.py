@@ -1,0 +1,723 @@
+"""OAVI: the Oracle Approximate Vanishing Ideal algorithm (method.md §4).
+
+Given points ``X`` (m x n), OAVI builds two sets of terms, degree by degree:
+
+* ``O``, an order ideal of terms whose evaluations stay linearly independent on ``X``
+  (in the sense of psi), starting from ``O = {1}``;
+* ``G``, the generators: polynomials ``g = u + sum_j c_j t_j`` with leading term ``u`` (a
+  border term, leading coefficient 1; see ABM below) and ``t_j`` in ``O`` that are *psi-approximately
+  vanishing*: ``(1/m) sum_i g(x_i)^2 <= psi``.
+
+For every term ``u`` of the degree-``d`` border (see :func:`monomials.border`), in deglex
+order, the oracle solves the convex problem
+
+    min_c (1/m) ||A c + u(X)||^2   subject to   ||c||_1 <= tau - 1,
+
+where ``A`` holds the evaluations of the current ``O`` (including terms added earlier in
+the same degree). If the minimum is ``<= psi``, ``u + sum c_j t_j`` joins ``G``; otherwise
+``u`` joins ``O`` and its column joins ``A``. The fit stops when a degree adds nothing to
+``O`` or at ``max_degree``.
+
+Oracles
+    ``"ihb"``  closed-form least squares ("inverse Hessian boosting"). ``A = Q R`` is kept
+               up to date column by column (Gram-Schmidt with re-orthogonalisation), and
+               a whole degree's border is projected on ``Q`` with one matrix product;
+               each new ``O`` term then updates the projections and the least-squares
+               coefficients of the remaining border terms by a rank-one correction.
+               The unconstrained minimum is a lower bound of the constrained one, so
+               a term whose least-squares residual exceeds psi joins ``O`` at once.
+               If the residual is small but ``||c||_1 > tau - 1`` (the l1 bound is
+               *active*), the term is decided by the sparse oracle below, started
+               at the l1-ball projection of the least-squares solution and run only
+               until the decision is certain: it stops at the first iterate with
+               ``f(c) <= psi`` (a feasible psi-vanishing generator) or with
+               ``f(c) - gap > psi`` (the constrained minimum exceeds psi).
+    ``"bpcg"`` (alias ``"fw"``) blended pairwise conditional gradients over the l1 ball
+               of radius ``tau - 1`` for every term whose least-squares residual is
+               ``<= psi`` (the others cannot vanish), run from the origin until the
+               Frank-Wolfe gap is ``<= cg_tol``; it gives sparser generators.
+    ``"abm"``  approximate Buchberger-Moeller: ``v`` is the right singular vector of
+               ``[A, u(X)]`` for the smallest singular value sigma, with ``||v||_2 = 1``;
+               ``u`` vanishes when ``sigma^2 / m <= psi``. ``tau`` plays no role.
+               Storage: the generator is rescaled by ``1 / v_u`` so that its leading
+               coefficient is 1, like the other oracles, when that is well defined,
+               meaning the rescaled polynomial still vanishes:
+               ``sigma^2 / (m v_u^2) <= psi``. Otherwise (small ``v_u``: the vanishing
+               combination leans on the O terms, which happens when ``A`` itself is close
+               to the psi level) the l2-normalised ``v`` is kept as it is and
+               ``leading_coefficients_`` records ``v_u`` (sign chosen positive).
+               Either way every generator has ``train_mse_ <= psi``. (A term with
+               ``|v_u| < 1e-12`` would have no leading term at all; it is treated as
+               non-vanishing and joins ``O``.)
+
+``tau=None`` uses ``tau = (3/2)^D`` with ``D = ceil(-log(psi) / log 4)`` (the bound for
+which OAVI provably stops by degree ``D``), clamped to at least 2.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from . import monomials
+
+ORACLES = ("ihb", "bpcg", "fw", "abm")
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when a model is used before :meth:`OAVI.fit` (scikit-learn's convention)."""
+
+
+def default_tau(psi: float) -> float:
+    """``tau = (3/2)^D`` with ``D = ceil(-log(psi) / log 4)``, clamped to at least 2."""
+    D = math.ceil(-math.log(psi) / math.log(4.0))
+    return max(1.5 ** D, 2.0)
+
+
+def project_l1_ball(v: np.ndarray, radius: float) -> np.ndarray:
+    """Euclidean projection of ``v`` onto ``{c : ||c||_1 <= radius}`` (soft thresholding
+    at the level that makes the l1 norm equal to ``radius``)."""
+    v = np.asarray(v, dtype=np.float64)
+    if np.abs(v).sum() <= radius:
+        return v.copy()
+    scale = np.abs(v).max()  # work in units of max|v|: huge least-squares solutions
+    u = np.sort(np.abs(v) / scale)[::-1]  # (ill-conditioned A) must not overflow the sums
+    cumulative = np.cumsum(u) - radius / scale
+    idx = np.arange(1, u.size + 1)
+    above = np.flatnonzero(u * idx > cumulative)
+    rho = above[-1] if above.size else 0
+    theta = cumulative[rho] / (rho + 1.0) * scale
+    return np.sign(v) * np.maximum(np.abs(v) - theta, 0.0)
+
+
+# ============================================================== sparse oracle
+@dataclass
+class CGResult:
+    """Outcome of :func:`l1_ball_bpcg`.
+
+    Attributes:
+        coef: the final iterate ``c`` (``||c||_1 <= radius``).
+        value: ``f(c) = (1/m) ||A c + b||^2``.
+        gap: Frank-Wolfe gap at ``c``; ``value - gap`` is a lower bound of the minimum.
+        iterations: number of iterations run.
+        certified_above: the run stopped early because ``value - gap > psi``: the minimum
+            is certainly above psi, so the term cannot vanish.
+    """
+
+    coef: np.ndarray
+    value: float
+    gap: float
+    iterations: int
+    certified_above: bool
+
+
+def l1_ball_bpcg(
+    H: np.ndarray,
+    a: np.ndarray,
+    bb: float,
+    m: int,
+    radius: float,
+    psi: float | None = None,
+    tol: float = 1e-6,
+    max_iter: int = 10_000,
+    stop_when_vanishing: bool = False,
+    x0: np.ndarray | None = None,
+) -> CGResult:
+    """Blended pairwise conditional gradients (BPCG) over the l1 ball.
+
+    Minimises ``f(c) = (c^T H c + 2 a^T c + bb) / m`` (that is ``(1/m)||A c + b||^2`` with
+    ``H = A^T A``, ``a = A^T b``, ``bb = b^T b``) over ``||c||_1 <= radius``. All work is in
+    the ``k = len(a)`` coordinates, independent of the number of points ``m``.
+
+    The iterate is a convex combination of *atoms*: ``+radius e_i``, ``-radius e_i`` and the
+    origin (a redundant atom, which lets the run start at ``c = 0`` with nothing
+    selected). A feasible start ``x0`` is written as such a combination directly:
+    weight ``|x0_i| / radius`` on ``sign(x0_i) radius e_i``, the rest on the origin.
+
+    Each iteration takes either a pairwise step between the worst and the best active
+    atom or, when the Frank-Wolfe gap is larger than that local gap, a
+    Frank-Wolfe step towards the best vertex of the ball; the step size is the exact
+    line-search minimiser of the quadratic. Starting from the origin, every Frank-Wolfe
+    step adds at most one coordinate, so early iterates are sparse.
+
+    Stops when the Frank-Wolfe gap is ``<= tol`` (then ``f(c) - min <= tol``), after
+    ``max_iter`` iterations, or, if ``psi`` is given, as soon as ``f(c) - gap > psi``, which
+    certifies that the minimum exceeds psi. With ``stop_when_vanishing`` it also stops as
+    soon as ``f(c) <= psi``, which certifies that the minimum is at most psi: the
+    vanishing decision is then exact and ``c`` is a feasible psi-vanishing solution.
+    """
+    k = a.shape[0]
+    if k == 0 or not np.isfinite(radius):
+        raise ValueError("l1_ball_bpcg needs at least one coordinate and a finite radius")
+    H = np.ascontiguousarray(H)  # H is symmetric: its rows are its columns
+    # atom v is the vector atom_coef[v] * e_{atom_var[v]} (the origin: coefficient 0)
+    atom_var = np.concatenate([np.arange(k), np.arange(k), [k - 1]])
+    atom_coef = np.concatenate([np.full(k, radius), np.full(k, -radius), [0.0]])
+    origin = 2 * k
+    lam = np.zeros(2 * k + 1)  # weights of the atoms; c = sum_v lam_v v
+    if x0 is None:
+        c = np.zeros(k)
+    else:
+        c = np.array(x0, dtype=np.float64)
+        l1 = np.abs(c).sum()
+        if l1 > radius * (1 + 1e-9):
+            raise ValueError(f"x0 lies outside the l1 ball: ||x0||_1 = {l1} > {radius}")
+        c *= min(1.0, radius / l1) if l1 > 0 else 1.0
+        lam[:k] = np.maximum(c, 0.0) / radius
+        lam[k : 2 * k] = np.maximum(-c, 0.0) / radius
+    lam[origin] = max(1.0 - lam.sum(), 0.0)
+    Hc = H @ c
+    s2 = 2.0 / m  # f's Hessian is s2 * H
+    f = (c @ (Hc + 2.0 * a) + bb) / m
+    gap = math.inf
+    it = 0
+    certified = False
+    while True:
+        g = s2 * (Hc + a)
+        i = int(np.abs(g).argmax())
+        fw_val = -radius * abs(g[i])  # <g, v> at the best vertex v of the ball
+        fw_atom = origin if g[i] == 0 else (i if g[i] < 0 else k + i)
+        gap = max(float(g @ c) - fw_val, 0.0)
+        if psi is not None and f - gap > psi:
+            certified = True
+            break
+        if (stop_when_vanishing and psi is not None and f <= psi) or gap <= tol or it >= max_iter:
+            break
+        active = lam.nonzero()[0]
+        vals = atom_coef[active] * g[atom_var[active]]
+        ia, il = int(vals.argmax()), int(vals.argmin())
+        local_gap = vals[ia] - vals[il]
+        if local_gap >= gap:
+            # pairwise step: move weight from the away atom to the local FW atom
+            away, local = active[ia], active[il]
+            sl, vl = atom_coef[local], atom_var[local]
+            sa, va = atom_coef[away], atom_var[away]
+            Hd = sl * H[vl] - sa * H[va]
+            dHd = sl * Hd[vl] - sa * Hd[va]
+            step_max = lam[away]
+            step = local_gap / (s2 * dHd) if dHd > 0 else step_max
+            if step >= step_max * (1.0 - 1e-9):  # drop step: the away atom leaves
+                step = step_max
+            c[vl] += step * sl
+            c[va] -= step * sa
+            Hc += step * Hd
+            lam[local] += step
+            lam[away] = 0.0 if step == step_max else lam[away] - step
+            f += step * (0.5 * step * s2 * dHd - local_gap)
+        else:
+            # Frank-Wolfe step towards the best vertex of the ball
+            sw, vw = atom_coef[fw_atom], atom_var[fw_atom]
+            Hw = sw * H[vw]
+            dHd = sw * Hw[vw] - 2.0 * sw * Hc[vw] + c @ Hc
+            step = gap / (s2 * dHd) if dHd > 0 else 1.0
+            if step >= 1.0 - 1e-9:  # full step: c becomes the vertex
+                step = 1.0
+            c *= 1.0 - step
+            c[vw] += step * sw
+            Hc *= 1.0 - step
+            Hc += step * Hw
+            lam *= 1.0 - step
+            lam[fw_atom] += step
+            lam[lam < 1e-14] = 0.0  # forget atoms whose weight has faded away
+            f += step * (0.5 * step * s2 * dHd - gap)
+        it += 1
+        if it % 100 == 0:  # remove the drift of the incremental H c and f
+            Hc = H @ c
+            f = (c @ (Hc + 2.0 * a) + bb) / m
+    f = float((c @ (H @ c) + 2.0 * (a @ c) + bb) / m)
+    return CGResult(coef=c.copy(), value=f, gap=float(gap), iterations=it, certified_above=certified)
+
+
+# ====================================================== least-squares engines
+class _IncrementalQR:
+    """Least squares against ``A`` = evaluations of ``O``, with ``A = Q R`` kept up to date.
+
+    ``Q`` (m x k, orthonormal columns) lives on the fitting device; ``R`` (upper
+    triangular) and the Gram matrix ``H = A^T A = R^T R`` live on the host, where the
+    per-term bookkeeping is done. At the start of a degree, the whole border ``B`` is
+    projected at once, ``P = Q^T B``, and its least-squares coefficients are computed by
+    one triangular solve, ``C = -R^{-1} P``. When a border term joins ``O`` (new column
+    ``q``, diagonal entry ``rho``, least-squares coefficients ``c_u``), the remaining
+    border columns get one new projection row ``s = q^T B`` and the rank-one update
+    ``C <- C - c_u s^T / rho`` with the new row ``-s / rho``.
+    """
+
+    def __init__(self, X: torch.Tensor):
+        self.X = X
+        self.m = X.shape[0]
+        self.k = 0
+        self._capacity = 0
+        self.E = self.Q = None  # device: raw evaluations of O, and their orthonormal basis
+        self.R = self.H = None  # host numpy
+        self.eps = torch.finfo(X.dtype).eps
+        self._grow(64)
+        self._append_column(torch.ones(self.m, dtype=X.dtype, device=X.device), None)
+
+    # ---- storage
+    def _grow(self, capacity: int) -> None:
+        capacity = max(capacity, 2 * self._capacity)
+        dev, dt = self.X.device, self.X.dtype
+        E = torch.zeros(self.m, capacity, dtype=dt, device=dev)
+        Q = torch.zeros(self.m, capacity, dtype=dt, device=dev)
+        R = np.zeros((capacity, capacity))
+        H = np.zeros((capacity, capacity))
+        if self.k:
+            E[:, : self.k] = self.E[:, : self.k]
+            Q[:, : self.k] = self.Q[:, : self.k]
+            R[: self.k, : self.k] = self.R[: self.k, : self.k]
+            H[: self.k, : self.k] = self.H[: self.k, : self.k]
+        self.E, self.Q, self.R, self.H, self._capacity = E, Q, R, H, capacity
+
+    def _residual(self, b: torch.Tensor, p: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(b - Q Q^T b, Q^T b)`` by classical Gram-Schmidt with re-orthogonalisation
+        (CGS2; a third pass when the residual is tiny next to ``b``)."""
+        Qk = self.Q[:, : self.k]
+        if p is None:
+            p = Qk.T @ b
+        r = b - Qk @ p
+        for _ in range(2):
+            correction = Qk.T @ r
+            r = r - Qk @ correction
+            p = p + correction
+            if torch.linalg.vector_norm(r) > 1e-3 * torch.linalg.vector_norm(b):
+                break
+        return r, p
+
+    def _append_column(self, b: torch.Tensor, p: torch.Tensor | None) -> float:
+        """Add ``b`` as a new column of ``A``; returns its diagonal entry ``rho`` of ``R``."""
+        if self.k == self._capacity:
+            self._grow(self.k + 1)
+        k = self.k
+        if k:
+            r, p = self._residual(b, p)
+        else:
+            r, p = b, b.new_zeros(0)
+        rho = float(torch.linalg.vector_norm(r))
+        if not rho > 0:
+            raise FloatingPointError("a new O column is linearly dependent on A; psi is too small for this dtype")
+        self.E[:, k] = b
+        self.Q[:, k] = r / rho
+        p_host = p.cpu().numpy().astype(np.float64)
+        self.R[:k, k] = p_host
+        self.R[k, k] = rho
+        h = self.R[:k, :k].T @ p_host  # A^T b = R^T p
+        self.H[:k, k] = h
+        self.H[k, :k] = h
+        self.H[k, k] = p_host @ p_host + rho * rho
+        self.k += 1
+        return rho
+
+    # ---- the interface used by OAVI._fit
+    def O_evaluations(self) -> torch.Tensor:
+        """Current ``A`` (m x |O|)."""
+        return self.E[:, : self.k]
+
+    def begin_degree(self, B: torch.Tensor) -> None:
+        """Project a whole degree's border evaluations ``B`` (m x nb) on the current ``O``."""
+        self.B = B
+        k, nb = self.k, B.shape[1]
+        self.bb = (B * B).sum(0).cpu().numpy().astype(np.float64)
+        P = (self.Q[:, :k].T @ B).cpu().numpy().astype(np.float64)
+        R = torch.from_numpy(np.ascontiguousarray(self.R[:k, :k]))
+        C = -torch.linalg.solve_triangular(R, torch.from_numpy(P), upper=True).numpy()
+        self.P = np.zeros((k + nb, nb))
+        self.C = np.zeros((k + nb, nb))
+        self.P[:k] = P
+        self.C[:k] = C
+
+    def least_squares(self, j: int, threshold: float | None = None) -> tuple[float, np.ndarray]:
+        """``(min_c (1/m)||A c + b_j||^2, argmin)`` for border column ``j``.
+
+        The residual comes from ``||b||^2 - ||Q^T b||^2``; when that is within rounding
+        distance of ``threshold`` (times m) it is recomputed explicitly.
+        """
+        k = self.k
+        p = self.P[:k, j]
+        res2 = self.bb[j] - p @ p
+        if threshold is not None:
+            band = 1e3 * self.eps * math.sqrt(k + 1.0) * self.bb[j]
+            if abs(res2 - threshold * self.m) <= band:
+                r, _ = self._residual(self.B[:, j], torch.from_numpy(p.copy()).to(self.B))
+                res2 = float(r @ r)
+        return max(float(res2), 0.0) / self.m, self.C[:k, j].copy()
+
+    def quadratic(self, j: int) -> tuple[np.ndarray, np.ndarray, float]:
+        """``(H, a, bb) = (A^T A, A^T b_j, b_j^T b_j)`` for the sparse oracle."""
+        k = self.k
+        return self.H[:k, :k], self.R[:k, :k].T @ self.P[:k, j], float(self.bb[j])
+
+    def smallest_singular_pair(self, j: int) -> tuple[float, np.ndarray]:
+        """``(sigma_min^2, v)`` of ``[A, b_j]``, from the triangular factor ``[[R, p], [0, rho]]``."""
+        k = self.k
+        p = torch.from_numpy(self.P[:k, j].copy()).to(self.B)
+        r, p = self._residual(self.B[:, j], p)
+        T = np.zeros((k + 1, k + 1))
+        T[:k, :k] = self.R[:k, :k]
+        T[:k, k] = p.cpu().numpy()
+        T[k, k] = float(torch.linalg.vector_norm(r))
+        _, S, Vh = torch.linalg.svd(torch.from_numpy(T))
+        return float(S[-1]) ** 2, Vh[-1].numpy().copy()
+
+    def append(self, j: int) -> None:
+        """Border column ``j`` joins ``O``; update the rest of this degree's border."""
+        k = self.k
+        c_u = self.C[:k, j].copy()
+        p = torch.from_numpy(self.P[:k, j].copy()).to(self.B)
+        rho = self._append_column(self.B[:, j], p)
+        rest = slice(j + 1, self.B.shape[1])
+        s = (self.Q[:, k] @ self.B[:, rest]).cpu().numpy().astype(np.float64)
+        self.P[k, rest] = s
+        self.C[:k, rest] -= np.outer(c_u, s / rho)
+        self.C[k, rest] = -s / rho
+
+
+class _LstsqReference:
+    """Brute-force reference: a fresh ``torch.linalg.lstsq`` on the current ``A`` per term.
+
+    Same interface as :class:`_IncrementalQR`; used by :func:`brute_force_fit` to check
+    that the incremental engine makes the same decisions, and to time it.
+    """
+
+    def __init__(self, X: torch.Tensor):
+        self.X = X
+        self.m = X.shape[0]
+        self.A = torch.ones(self.m, 1, dtype=X.dtype, device=X.device)
+
+    @property
+    def k(self) -> int:
+        return self.A.shape[1]
+
+    def O_evaluations(self) -> torch.Tensor:
+        return self.A
+
+    def begin_degree(self, B: torch.Tensor) -> None:
+        self.B = B
+
+    def least_squares(self, j: int, threshold: float | None = None) -> tuple[float, np.ndarray]:
+        b = self.B[:, j]
+        c = torch.linalg.lstsq(self.A, -b[:, None]).solution[:, 0]
+        r = self.A @ c + b
+        return float(r @ r) / self.m, c.cpu().numpy()
+
+    def quadratic(self, j: int) -> tuple[np.ndarray, np.ndarray, float]:
+        b = self.B[:, j]
+        return (self.A.T @ self.A).cpu().numpy(), (self.A.T @ b).cpu().numpy(), float(b @ b)
+
+    def smallest_singular_pair(self, j: int) -> tuple[float, np.ndarray]:
+        _, S, Vh = torch.linalg.svd(torch.cat([self.A, self.B[:, j : j + 1]], dim=1), full_matrices=False)
+        return float(S[-1]) ** 2, Vh[-1].cpu().numpy().copy()
+
+    def append(self, j: int) -> None:
+        self.A = torch.cat([self.A, self.B[:, j : j + 1]], dim=1)
+
+
+# ===================================================================== OAVI
+def _as_tensor(X, name: str = "X") -> tuple[torch.Tensor, bool]:
+    """Validate a point array; returns ``(tensor, was_numpy)``."""
+    was_numpy = not isinstance(X, torch.Tensor)
+    if was_numpy:
+        try:
+            X = torch.from_numpy(np.asarray(X, dtype=np.float64))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{name} must be a numeric array of shape (m, n)") from err
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D of shape (m, n) (points x features); got shape {tuple(X.shape)}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} is empty: shape {tuple(X.shape)}")
+    if not (X.is_floating_point() or X.dtype in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)):
+        raise ValueError(f"{name} must hold real numbers, got dtype {X.dtype}")
+    if X.is_floating_point() and not bool(torch.isfinite(X).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return X, was_numpy
+
+
+class OAVI:
+    """Oracle Approximate Vanishing Ideal, scikit-learn shaped (method.md §4).
+
+    Args:
+        psi: vanishing parameter psi > 0: a generator g satisfies ``mean_i g(x_i)^2 <= psi``.
+        max_degree: highest border degree examined.
+        tau: l1 bound, ``||c||_1 <= tau - 1`` on the non-leading coefficients (``tau >= 2``,
+            ``float("inf")`` allowed for ``"ihb"`` and ``"abm"``); ``None`` means
+            ``(3/2)^D``, ``D = ceil(-log(psi)/log 4)`` (see :func:`default_tau`).
+        oracle: ``"ihb"``, ``"bpcg"`` (alias ``"fw"``) or ``"abm"`` (see the module docstring).
+        device: torch device for the fit and for evaluation (default CPU).
+        dtype: floating dtype of the fit (float64 recommended).
+        cg_tol: Frank-Wolfe gap at which the ``"bpcg"`` oracle stops (absolute, in units of
+            mean squared evaluation, so the returned generator is within ``cg_tol`` of
+            the constrained optimum); ``None`` means ``psi / 10``.
+        cg_max_iter: iteration cap of the sparse oracle.
+        progress: show a tqdm bar over border terms.
+
+    Attributes (after :meth:`fit`):
+        O_exponents_: ``(|O|, n)`` int array, deglex order, row 0 the constant term.
+        G_leading_exponents_: ``(|G|, n)`` leading terms of the generators.
+        coefficients_: ``(|G|, |O|)`` float64; row g holds the coefficients of generator g
+            over the O terms (zero for O terms added after it). The leading coefficient
+            is ``leading_coefficients_[g]``: 1 for ``"ihb"`` and ``"bpcg"``, and for
+            ``"abm"`` wherever rescaling to 1 keeps the generator vanishing.
+        leading_coefficients_: ``(|G|,)`` float64, see above.
+        n_generators_, degrees_, train_mse_, n_features_in_, tau_.
+        from_sparse_oracle_: per generator, whether its coefficients come from the sparse
+            oracle (always for ``"bpcg"``; for ``"ihb"`` only where the bound was active).
+        n_border_terms_: border terms examined; n_bound_active_: of those, the ones whose
+            least-squares solution vanished but had ``||c||_1 > tau - 1``, so that the
+            sparse oracle decided them; n_oracle_calls_, n_oracle_iterations_,
+            oracle_time_s_: work done by the sparse oracle; fit_time_s_ (wall time of
+            the whole fit); max_degree_reached_.
+    """
+
+    def __init__(
+        self,
+        psi: float = 0.005,
+        max_degree: int = 10,
+        tau: float | None = None,
+        oracle: str = "ihb",
+        device: str | torch.device | None = None,
+        dtype: torch.dtype = torch.float64,
+        *,
+        cg_tol: float | None = None,
+        cg_max_iter: int = 10_000,
+        progress: bool = False,
+    ):
+        self.psi = psi
+        self.max_degree = max_degree
+        self.tau = tau
+        self.oracle = oracle
+        self.device = device
+        self.dtype = dtype
+        self.cg_tol = cg_tol
+        self.cg_max_iter = cg_max_iter
+        self.progress = progress
+        self._check_params()
+
+    # ------------------------------------------------------------ parameters
+    def _check_params(self) -> None:
+        psi = self.psi
+        if isinstance(psi, bool) or not isinstance(psi, numbers.Real) or not math.isfinite(psi) or psi <= 0:
+            raise ValueError(f"psi must be a finite number > 0, got {psi!r}")
+        if isinstance(self.max_degree, bool) or not isinstance(self.max_degree, (int, np.integer)) or self.max_degree < 1:
+            raise ValueError(f"max_degree must be an int >= 1, got {self.max_degree!r}")
+        if self.oracle not in ORACLES:
+            raise ValueError(f"oracle must be one of {', '.join(map(repr, ORACLES))}; got {self.oracle!r}")
+        if self.tau is not None:
+            if isinstance(self.tau, bool) or not isinstance(self.tau, numbers.Real) or math.isnan(self.tau) or self.tau < 2:
+                raise ValueError(f"tau must be a number >= 2 (the bound is ||c||_1 <= tau - 1) or None, got {self.tau!r}")
+            if math.isinf(self.tau) and self.oracle in ("bpcg", "fw"):
+                raise ValueError(f"oracle {self.oracle!r} needs a finite tau (it works on the l1 ball of radius tau - 1)")
+        if self.cg_tol is not None and not (isinstance(self.cg_tol, numbers.Real) and self.cg_tol > 0):
+            raise ValueError(f"cg_tol must be > 0 or None, got {self.cg_tol!r}")
+        if not isinstance(self.cg_max_iter, (int, np.integer)) or self.cg_max_iter < 1:
+            raise ValueError(f"cg_max_iter must be an int >= 1, got {self.cg_max_iter!r}")
+        if not (isinstance(self.dtype, torch.dtype) and self.dtype.is_floating_point):
+            raise ValueError(f"dtype must be a floating torch dtype, got {self.dtype!r}")
+
+    def _resolved_tau(self) -> float:
+        return default_tau(self.psi) if self.tau is None else float(self.tau)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "coefficients_"):
+            raise NotFittedError("This OAVI instance is not fitted yet. Call 'fit' with appropriate arguments first.")
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X) -> "OAVI":
+        """Fit ``O`` and ``G`` to the points ``X`` (numpy array or torch tensor, m x n)."""
+        self._check_params()
+        X, _ = _as_tensor(X)
+        device = torch.device(self.device) if self.device is not None else torch.device("cpu")
+        return self._fit(X.to(device=device, dtype=self.dtype), _IncrementalQR)
+
+    def fit_transform(self, X):
+        """``fit(X)`` then ``transform(X)``."""
+        return self.fit(X).transform(X)
+
+    def _fit(self, X: torch.Tensor, engine: Callable[[torch.Tensor], object]) -> "OAVI":
+        """The algorithm of method.md §4, with ``engine`` doing the linear algebra."""
+        from tqdm.auto import tqdm
+
+        start = time.perf_counter()
+        m, n = X.shape
+        tau = self._resolved_tau()
+        psi = float(self.psi)
+        cg_tol = psi / 10 if self.cg_tol is None else float(self.cg_tol)
+        solver = engine(X)
+
+        O: list[monomials.Exponent] = [monomials.constant_term(n)]
+        O_index = {O[0]: 0}
+        O_by_degree = [[O[0]]]
+        G_leading: list[monomials.Exponent] = []
+        G_coef: list[np.ndarray] = []
+        G_by_oracle: list[bool] = []
+        O_size_at: list[int] = []  # |O| when each generator was found
+        self._stats = dict(border=0, bound_active=0, oracle_calls=0, oracle_iterations=0, oracle_time=0.0)
+        max_degree_reached = 0
+        bar = tqdm(disable=not self.progress, desc="OAVI", unit="term")
+        for d in range(1, self.max_degree + 1):
+            terms, parents, variables = monomials.border(O_by_degree[-1], O_index, n)
+            if not terms:
+                break
+            max_degree_reached = d
+            A = solver.O_evaluations()
+            B = A[:, torch.as_tensor(parents, device=X.device)] * X[:, torch.as_tensor(variables, device=X.device)]
+            solver.begin_degree(B)
+            new_O = []
+            for j, u in enumerate(terms):
+                vanishes, coef, by_oracle = self._oracle_decision(solver, j, m, psi, tau, cg_tol)
+                if vanishes:  # g = u + sum_j c_j t_j joins G
+                    G_leading.append(u)
+                    G_coef.append(coef)
+                    O_size_at.append(len(O))
+                    G_by_oracle.append(by_oracle)
+                else:  # u joins O, its column joins A
+                    solver.append(j)
+                    O_index[u] = len(O)
+                    O.append(u)
+                    new_O.append(u)
+                bar.update(1)
+            self._stats["border"] += len(terms)
+            if not new_O:
+                break
+            O_by_degree.append(new_O)
+        bar.close()
+
+        self.n_features_in_ = n
+        self.tau_ = tau
+        self.device_ = X.device
+        self.O_exponents_ = np.array(O, dtype=np.int64).reshape(len(O), n)
+        self.G_leading_exponents_ = np.array(G_leading, dtype=np.int64).reshape(len(G_leading), n)
+        coefficients = np.zeros((len(G_leading), len(O)))
+        leading = np.ones(len(G_leading))
+        for g, c in enumerate(G_coef):
+            k = O_size_at[g]
+            if len(c) == k + 1:  # ABM vector kept l2-normalised: its last entry leads
+                c, leading[g] = c[:k], c[k]
+            coefficients[g, :k] = c
+        self.coefficients_ = coefficients
+        self.leading_coefficients_ = leading
+        self.n_generators_ = len(G_leading)
+        self.from_sparse_oracle_ = np.array(G_by_oracle, dtype=bool)
+        self.degrees_ = self.G_leading_exponents_.sum(axis=1).astype(np.int64)
+        self.n_border_terms_ = self._stats["border"]
+        self.n_bound_active_ = self._stats["bound_active"]
+        self.n_oracle_calls_ = self._stats["oracle_calls"]
+        self.n_oracle_iterations_ = self._stats["oracle_iterations"]
+        self.oracle_time_s_ = self._stats["oracle_time"]
+        self.max_degree_reached_ = max_degree_reached
+        self._build_evaluator()
+        values = self._evaluate_tensor(X)
+        self.train_mse_ = (values * values).mean(0).cpu().numpy().astype(np.float64)
+        self.fit_time_s_ = time.perf_counter() - start
+        return self
+
+    def _oracle_decision(
+        self, solver, j: int, m: int, psi: float, tau: float, cg_tol: float
+    ) -> tuple[bool, np.ndarray | None, bool]:
+        """Vanishing test of border column ``j``: ``(vanishes, coefficients over O, decided
+        by the sparse oracle)``."""
+        if self.oracle == "abm":
+            sigma2, v = solver.smallest_singular_pair(j)
+            if sigma2 / m > psi or abs(v[-1]) < 1e-12:
+                return False, None, False
+            if sigma2 / (m * v[-1] ** 2) <= psi:  # rescaling to a leading 1 keeps it vanishing
+                return True, v[:-1] / v[-1], False
+            return True, v * np.sign(v[-1]), False  # coefficients, then the (positive) leading one
+        mse, c = solver.least_squares(j, threshold=psi)
+        if mse > psi:  # even the unconstrained minimum is above psi
+            return False, None, False
+        bound_active = np.abs(c).sum() > tau - 1
+        self._stats["bound_active"] += int(bound_active)
+        if self.oracle == "ihb" and not bound_active:
+            return True, c, False
+        H, a, bb = solver.quadratic(j)
+        tic = time.perf_counter()
+        if self.oracle == "ihb":
+            # decide only, starting from the projection of the least-squares solution
+            result = l1_ball_bpcg(
+                H, a, bb, m, tau - 1, psi=psi, tol=0.0, max_iter=self.cg_max_iter,
+                stop_when_vanishing=True, x0=project_l1_ball(c, tau - 1),
+            )
+        else:
+            # accurate and sparse: from the origin down to a Frank-Wolfe gap of cg_tol
+            result = l1_ball_bpcg(H, a, bb, m, tau - 1, psi=psi, tol=cg_tol, max_iter=self.cg_max_iter)
+        self._stats["oracle_time"] += time.perf_counter() - tic
+        self._stats["oracle_calls"] += 1
+        self._stats["oracle_iterations"] += result.iterations
+        if result.value <= psi:
+            return True, result.coef, True
+        return False, None, True
+
+    # ------------------------------------------------------------ evaluation
+    def _build_evaluator(self) -> None:
+        """Plan the recursive evaluation of ``O`` and the leading terms, and the matrix
+        ``W`` (terms x generators) with ``G(X) = M(X) W``."""
+        terms = np.vstack([self.O_exponents_, self.G_leading_exponents_])
+        plan = monomials.evaluation_plan(terms, self.n_features_in_)
+        n_O = self.O_exponents_.shape[0]
+        W = np.zeros((plan.n_terms, self.n_generators_))
+        W[plan.support[:n_O]] = self.coefficients_.T
+        W[plan.support[n_O:], np.arange(self.n_generators_)] = self.leading_coefficients_
+        self._plan = plan
+        self._W = torch.as_tensor(W, dtype=self.dtype, device=self.device_)
+        self._parents = [torch.as_tensor(p, device=self.device_) for p in plan.parents]
+        self._variables = [torch.as_tensor(v, device=self.device_) for v in plan.variables]
+
+    def _evaluate_tensor(self, X: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+        out = []
+        for i in range(0, X.shape[0], chunk):
+            M = monomials.evaluate_recursive(X[i : i + chunk], self._parents, self._variables)
+            out.append(M @ self._W)
+        return torch.cat(out) if out else X.new_zeros(0, self.n_generators_)
+
+    def evaluate(self, X):
+        """Signed generator values ``g(x)``: ``(m, |G|)``, a tensor for tensor input (its dtype
+        and device) and a float64 numpy array for numpy input."""
+        self._check_fitted()
+        X, was_numpy = _as_tensor(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but this OAVI was fitted with {self.n_features_in_}")
+        values = self._evaluate_tensor(X.to(device=self.device_, dtype=self.dtype))
+        if was_numpy:
+            return values.cpu().numpy().astype(np.float64)
+        out_dtype = X.dtype if X.is_floating_point() else self.dtype
+        return values.to(device=X.device, dtype=out_dtype)
+
+    def transform(self, X):
+        """``|G(X)|``: absolute generator values, the VI-Net features."""
+        values = self.evaluate(X)
+        return np.abs(values) if isinstance(values, np.ndarray) else values.abs()
+
+    # ------------------------------------------------------------- inspection
+    def generators_as_strings(self, names: Sequence[str] | None = None, precision: int = 3) -> list[str]:
+        """Readable generators, e.g. ``"x1^2 + 1.000 x0^2 - 0.999"``."""
+        self._check_fitted()
+        if names is not None and len(names) != self.n_features_in_:
+            raise ValueError(f"names has {len(names)} entries, expected {self.n_features_in_}")
+        O = [tuple(t) for t in self.O_exponents_]
+        return [
+            monomials.polynomial_to_string(
+                tuple(u), O, self.coefficients_[g], names, precision, leading_coefficient=self.leading_coefficients_[g]
+            )
+            for g, u in enumerate(self.G_leading_exponents_)
+        ]
+
+    def __repr__(self) -> str:
+        return (
+            f"OAVI(psi={self.psi!r}, max_degree={self.max_degree!r}, tau={self.tau!r}, "
+            f"oracle={self.oracle!r}, device={self.device!r}, dtype={self.dtype!r})"
+        )
+
+
+def brute_force_fit(X, psi: float = 0.005, max_degree: int = 10, tau: float | None = None, oracle: str = "ihb", **kwargs) -> OAVI:
+    """Reference OAVI fit that solves a fresh ``torch.linalg.lstsq`` on the current ``A`` for
+    every border term (same decisions logic, same sparse oracle when the l1 bound is
+    active). Used by the tests and :mod:`vinet_utils.bench` to check and time :class:`OAVI`."""
+    model = OAVI(psi=psi, max_degree=max_degree, tau=tau, oracle=oracle, **kwargs)
+    X, _ = _as_tensor(X)
+    device = torch.device(model.device) if model.device is not None else torch.device("cpu")
+    return model._fit(X.to(device=device, dtype=model.dtype), _LstsqReference)

@@ -1,0 +1,92 @@
+"""The paper-style table (method.md §7), built from a run's results files alone.
+
+Our numbers come from ``01_baseline.json``, ``04_vinet.json`` and ``06_throughput.json``;
+the paper's published numbers stand beside them, and both get the throughput ratio to
+their own baseline. The header says what was run (profile, dataset, width, epochs,
+device), so a scaled-down run is never mistaken for the paper's setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .paper import paper_row
+from .results import read_json
+
+VARIANTS = ("tiny", "small", "medium", "large")
+
+
+def _m(n) -> str:
+    return "-" if n is None or pd.isna(n) else f"{n / 1e6:.3f}M" if n < 1e6 else f"{n / 1e6:.2f}M"
+
+
+def build(run_dir: str | Path) -> tuple[pd.DataFrame, str]:
+    """``(table, header)`` for the run in ``run_dir``."""
+    run_dir = Path(run_dir)
+    base = read_json(run_dir / "01_baseline.json")
+    vi = {r["variant"]: r for r in read_json(run_dir / "04_vinet.json")["metrics"]["variants"]}
+    tp = read_json(run_dir / "06_throughput.json")
+    speed = tp["metrics"]["throughput"]
+    p = base["params"]
+    dataset, arch = p["dataset"], p["arch"]
+    full = next(r["base_params"] for r in base["cuts"] if r["variant"] == "full")
+    name = "ResNet18" if arch == "resnet18" else "ResNet34"
+    tag = "VI-Net18" if arch == "resnet18" else "VI-Net34"
+    rows = []
+    for v in [v for v in VARIANTS if v in vi] + ["baseline"]:
+        r = vi.get(v)
+        key = f"VI-Net {v}" if r else "ResNet (full)"
+        ours = {"Model": f"{tag}-{v.capitalize()}" if r else name,
+                "Total Params": r["total_params"] if r else full,
+                "Base Params": r["base_params"] if r else full,
+                "Poly Params": r["poly_params"] if r else None,
+                "Acc (%)": r["acc"] if r else base["metrics"]["test_acc"],
+                "Throughput (img/s)": speed[key]["mean"] if key in speed else None,
+                "Throughput std": speed[key]["std"] if key in speed else None}
+        paper = paper_row(dataset, arch, v) or {}
+        ours.update({"Paper Total": paper.get("total_M"), "Paper Acc (%)": paper.get("acc"),
+                     "Paper Throughput": paper.get("throughput")})
+        rows.append(ours)
+    df = pd.DataFrame(rows)
+    base_row = df.iloc[-1]
+    df["Speed-up"] = df["Throughput (img/s)"] / base_row["Throughput (img/s)"]
+    df["Paper Speed-up"] = df["Paper Throughput"] / base_row["Paper Throughput"]
+    df["Acc vs baseline"] = df["Acc (%)"] - base_row["Acc (%)"]
+    header = (f"{dataset} / {arch} at width {p['width']}, {p['epochs']} training epochs, "
+              f"profile '{p['profile']}', throughput on {tp['device_name']} "
+              f"({tp['torch_threads']} threads, batch {tp['params'].get('eval_batch_size', 256)}, "
+              f"torch {tp['torch_version']}{', compiled' if tp['params'].get('compile') else ''})")
+    if p["width"] != 1.0 or p["profile"] != "paper":
+        header += ". Scaled down: not the paper's setting."
+    return df, header
+
+
+def to_markdown(df: pd.DataFrame, header: str) -> str:
+    """The table as Markdown: ours, then the paper's numbers beside them."""
+    lines = [f"**{header}**", "",
+             "| Model | Total Params | Base Params | Poly Params | Acc (%) | Throughput (img/s) "
+             "| Speed-up | Paper: Total | Paper: Acc (%) | Paper: Speed-up |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for _, r in df.iterrows():
+        tput = ("-" if pd.isna(r["Throughput (img/s)"])
+                else f"{r['Throughput (img/s)']:.0f} ± {r['Throughput std']:.0f}")
+        paper_tot = "-" if pd.isna(r["Paper Total"]) else f"{r['Paper Total']:.2f}M"
+        paper_acc = "-" if pd.isna(r["Paper Acc (%)"]) else f"{r['Paper Acc (%)']:.2f}"
+        paper_su = "-" if pd.isna(r["Paper Speed-up"]) else f"{r['Paper Speed-up']:.2f}x"
+        su = "-" if pd.isna(r["Speed-up"]) else f"{r['Speed-up']:.2f}x"
+        lines.append(f"| {r['Model']} | {_m(r['Total Params'])} | {_m(r['Base Params'])} | "
+                     f"{_m(r['Poly Params'])} | {r['Acc (%)']:.2f} | {tput} | {su} | {paper_tot} | "
+                     f"{paper_acc} | {paper_su} |")
+    return "\n".join(lines) + "\n"
+
+
+def write(run_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``table.md`` and ``table.csv`` into ``run_dir``; returns their paths."""
+    run_dir = Path(run_dir)
+    df, header = build(run_dir)
+    md, csv = run_dir / "table.md", run_dir / "table.csv"
+    md.write_text(to_markdown(df, header))
+    df.to_csv(csv, index=False, float_format="%.4g")
+    return md, csv

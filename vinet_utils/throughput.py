@@ -1,0 +1,71 @@
+"""Inference throughput, measured the way the paper reports it (method.md §7).
+
+Images per second on the test split at batch size 256, in eval mode under
+``torch.inference_mode()``, after warm-up, as mean +- std over repetitions. All models
+are measured **in the same run, interleaved** (each repetition visits every model, in
+a seeded random order), so that a slow patch of a noisy machine hits all of them
+alike and the ratios to the baseline can be trusted. Inputs are normalised and placed
+on the device beforehand: only the network is timed.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from .progress import tqdm
+
+from . import data as D
+
+
+def input_batches(x: torch.Tensor, mean, std, batch_size: int = 256, n_batches: int | None = None,
+                  device="cpu") -> list[torch.Tensor]:
+    """The test images as ready-to-run float batches (channels_last) on ``device``."""
+    y = torch.zeros(len(x), dtype=torch.long)
+    out = [xb for xb, _ in D.batches(x, y, batch_size, mean, std, drop_last=True, device=device,
+                                      channels_last=True)]
+    return out[:n_batches] if n_batches else out
+
+
+def _sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+@torch.inference_mode()
+def time_pass(model, batches, device="cpu") -> float:
+    """Seconds for one pass of ``model`` over ``batches``."""
+    _sync(device)
+    t0 = time.perf_counter()
+    for xb in batches:
+        model(xb)
+    _sync(device)
+    return time.perf_counter() - t0
+
+
+def prepare(model: torch.nn.Module, device="cpu", compile: bool = False):
+    model = model.to(device).eval().to(memory_format=torch.channels_last)
+    return torch.compile(model) if compile else model
+
+
+def measure(models: dict, batches: list[torch.Tensor], repeats: int = 5, warmup: int = 1,
+            device="cpu", compile: bool = False, seed: int = 0, progress: bool = True) -> dict:
+    """Interleaved throughput of every model in ``models`` (name -> module).
+
+    Returns name -> ``{"mean", "std", "runs"}`` in images per second."""
+    if repeats < 2:
+        raise ValueError(f"repeats must be >= 2 to report a std (got {repeats})")
+    ready = {name: prepare(m, device, compile) for name, m in models.items()}
+    n_images = sum(len(b) for b in batches)
+    for m in ready.values():  # warm-up (and compilation) outside the timed runs
+        for _ in range(warmup):
+            time_pass(m, batches[: max(2, len(batches) // 4)], device)
+    rng = np.random.default_rng(seed)
+    runs = {name: [] for name in ready}
+    for _ in tqdm(range(repeats), desc="throughput", disable=not progress):
+        for i in rng.permutation(len(ready)):
+            name = list(ready)[i]
+            runs[name].append(n_images / time_pass(ready[name], batches, device))
+    return {name: {"mean": float(np.mean(r)), "std": float(np.std(r, ddof=1)), "runs": r}
+            for name, r in runs.items()}
