@@ -28,7 +28,7 @@ table: env
 # Re-execute the committed notebooks in place with their small defaults (for maintainers).
 notebooks: env
 	@tmp=$$(mktemp -d); for nb in notebooks/0*.ipynb; do \
-	  VINET_RESULTS_DIR=$$tmp VINET_PLAIN_PROGRESS=1 $(VENV)/bin/papermill -q --cwd notebooks $$nb $$nb || exit 1; \
+	  VINET_RESULTS_DIR=$$tmp VINET_PLAIN_PROGRESS=1 $(VENV)/bin/papermill --no-progress-bar --cwd notebooks $$nb $$nb || exit 1; \
 	done; rm -rf $$tmp
 
 test: unit nbval

@@ -31,3 +31,15 @@ def test_notebooks_are_short_narratives_with_one_parameters_cell():
         for cell in nb["cells"]:
             if cell["cell_type"] == "code" and cell is not tagged[0]:
                 assert len("".join(cell["source"]).splitlines()) <= 15, (path.name, cell["source"])
+
+
+def test_notebook_defaults_are_the_smoke_profile():
+    """The committed notebooks' outputs come from their defaults, which must be the
+    smoke profile, so that `make reproduce PROFILE=smoke` and the notebooks agree."""
+    import papermill as pm
+    smoke = yaml.safe_load((REPO_ROOT / "params" / "smoke.yaml").read_text())
+    for path in sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        declared = pm.inspect_notebook(str(path))
+        for name, spec in declared.items():
+            if name in smoke:
+                assert eval(spec["default"]) == smoke[name], (path.name, name)

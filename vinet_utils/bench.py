@@ -16,10 +16,8 @@ made (parameters, torch version, threads, device, git commit, wall time).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import platform
-import subprocess
 import sys
 import time
 from itertools import combinations_with_replacement
@@ -29,42 +27,14 @@ import numpy as np
 import torch
 
 from .oavi import OAVI, brute_force_fit
+from .results import environment, write_json
 
 
 # ------------------------------------------------------------------- helpers
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
-def git_commit() -> str | None:
-    """``git rev-parse HEAD`` of the working directory, or None."""
-    return _git("rev-parse", "HEAD") or None
-
-
-def git_dirty() -> bool | None:
-    """Whether tracked or untracked files differ from that commit (None without git)."""
-    status = _git("--no-optional-locks", "status", "--porcelain")
-    return None if status is None else bool(status)
-
-
 def run_metadata(device: torch.device | str) -> dict:
-    """How a benchmark was run."""
-    return {
-        "torch_version": torch.__version__,
-        "numpy_version": np.__version__,
-        "python_version": platform.python_version(),
-        "platform": platform.platform(),
-        "torch_threads": torch.get_num_threads(),
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(torch.device(device)) if torch.device(device).type == "cuda" else platform.processor() or platform.machine(),
-        "git_commit": git_commit(),
-        "git_dirty": git_dirty(),
-        "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
+    """How a benchmark was run (the same fields as every results file)."""
+    return {**environment(device), "numpy_version": np.__version__,
+            "platform": platform.platform()}
 
 
 def variety_sample(
@@ -236,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     result = args.func(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     sys.stdout.write(f"wrote {args.out}\n{json.dumps(result['summary'], indent=2)}\n")
     return 0
 

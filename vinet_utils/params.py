@@ -38,11 +38,16 @@ def resolve_results_dir(results_dir: str | None) -> Path:
 
 
 def shown(path: str | os.PathLike) -> str:
-    """``path`` relative to the repository when inside it (for printing)."""
-    try:
-        return str(Path(path).resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
+    """``path`` for printing: relative to the repository, or to ``$VINET_RESULTS_DIR``,
+    when inside them (so saved notebooks carry no machine-specific paths)."""
+    path = Path(path).resolve()
+    roots = [(REPO_ROOT, "")]
+    if os.environ.get("VINET_RESULTS_DIR"):
+        roots.insert(0, (Path(os.environ["VINET_RESULTS_DIR"]).resolve(), "$VINET_RESULTS_DIR/"))
+    for root, prefix in roots:
+        if path.is_relative_to(root):
+            return prefix + str(path.relative_to(root))
+    return str(path)
 
 
 def run_dir(results_dir: str | None, profile: str, dataset: str, arch: str) -> Path:
@@ -137,6 +142,8 @@ RULES = {
     "finetune_lr": _num(0, 10, low_open=True),
     "finetune_batch_size": _int(1),
     "unfreeze_base": _one_of(True, False),
+    "unfreeze_epochs": _int(1),
+    "unfreeze_lr": _num(0, 10, low_open=True),
     "repeats": _int(2),
     "eval_batch_size": _int(1),
     "throughput_batches": _optional(_int(1)),

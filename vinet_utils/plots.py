@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
@@ -128,16 +129,20 @@ def ablations(table: pd.DataFrame, full: dict, path=None):
     """Accuracy of each head against conv layers removed (left) and total parameters
     (right), with the full ResNet as a reference."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
-    order = ["VI-Net", "random monomials", "MLP", "linear probe"]
+    order = ["VI-Net, end to end", "VI-Net", "random monomials", "MLP", "linear probe"]
     hue = [h for h in order if h in set(table["head"])]
     sns.lineplot(table, x="convs_removed", y="acc", hue="head", hue_order=hue, marker="o", ax=a)
     sns.scatterplot(table, x="total_params", y="acc", hue="head", hue_order=hue, style="variant",
-                    s=60, ax=b, legend=False)
+                    s=60, ax=b)
+    handles, labels = b.get_legend_handles_labels()
+    keep = [i for i, lab in enumerate(labels) if lab in set(table["variant"]) | {"variant"}]
+    b.legend([handles[i] for i in keep], [labels[i] for i in keep], fontsize=8)
     for ax, x in ((a, full["convs_removed"]), (b, full["total_params"])):
         ax.scatter([x], [full["acc"]], marker="*", s=180, color="k", zorder=5, label="full ResNet")
         ax.set_ylabel("test accuracy (%)")
     a.set_xlabel("3x3 conv layers removed")
-    b.set(xlabel="total parameters", xscale="log")
+    b.set(xlabel="total parameters")
+    b.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e6:.2g}M"))
     a.legend(fontsize=8)
     fig.tight_layout()
     return save(fig, path)

@@ -91,39 +91,59 @@ def poly_head(cf, keep_per_class: int, num_classes: int):
 
 
 def finetune(net: VINet, cf, ds, cfg: TrainConfig, run_dir, name: str, device="cpu",
-             progress: bool = True) -> dict:
-    """Fine-tune a VI-Net's head on cached latents (frozen base) or the whole network on
-    augmented images (unfrozen base). Resumable; returns the history."""
-    ckpt = Path(run_dir) / f"{name}.ckpt"
-    if net.base_frozen:
-        return train_head(net.head, cf.latents, cfg, ckpt, device, progress, desc=name)
+             unfreeze_cfg: TrainConfig | None = None, progress: bool = True) -> dict:
+    """Fine-tune a VI-Net: first its head on cached latents (the base frozen), then, when
+    ``unfreeze_cfg`` is given, the whole network end to end on augmented images.
+
+    Both phases are resumable. Returns one history over both phases, with ``phase``
+    per epoch, ``acc_frozen`` (after phase 1) and ``test_acc_final``."""
+    run_dir = Path(run_dir)
+    net.freeze_base(True)
+    hist = train_head(net.head, cf.latents, cfg, run_dir / f"{name}_head.ckpt", device, progress,
+                      desc=f"{name} head")
+    hist["phase"] = ["head"] * len(hist["epoch"])
+    hist["acc_frozen"] = hist["test_acc_final"]
+    if unfreeze_cfg is None:
+        return hist
     from .train import train_classifier
-    rec = train_classifier(net, ds, cfg, run_dir, name=name, device=device, progress=progress)
-    return {**rec["history"], "test_acc_final": rec["metrics"]["test_acc"],
-            "wall_time_s": rec["wall_time_s"]}
+    net.freeze_base(False)
+    rec = train_classifier(net, ds, unfreeze_cfg, run_dir, name=name, device=device,
+                           progress=progress)
+    e2e, n = rec["history"], len(hist["epoch"])
+    for key in ("train_loss", "test_loss", "test_acc", "epoch_time_s"):
+        hist[key] = hist[key] + e2e[key]
+    hist["epoch"] = hist["epoch"] + [n + e for e in e2e["epoch"]]
+    hist["phase"] += ["end to end"] * len(e2e["epoch"])
+    hist["test_acc_final"] = rec["metrics"]["test_acc"]
+    hist["wall_time_s"] += rec["wall_time_s"]
+    return hist
 
 
 def load_finetuned(net: VINet, run_dir, name: str, device="cpu") -> VINet:
     """Load the weights a finished :func:`finetune` left in ``<run_dir>/<name>.ckpt``."""
-    state = torch.load(Path(run_dir) / f"{name}.ckpt", map_location=device, weights_only=False)
+    ckpt = Path(run_dir) / (f"{name}_head.ckpt" if net.base_frozen else f"{name}.ckpt")
+    state = torch.load(ckpt, map_location=device, weights_only=False)
     (net.head if net.base_frozen else net).load_state_dict(state["model"])
     return net
 
 
 def build_and_finetune(model, cf, ds, run_dir, *, keep_per_class: int, cfg: TrainConfig,
-                       unfreeze_base: bool = False, device="cpu", progress: bool = True) -> dict:
-    """Prune, build and fine-tune the VI-Net at one cut; returns its results row, the
-    fine-tuning history and the pruning scores."""
+                       unfreeze_cfg: TrainConfig | None = None, device="cpu",
+                       progress: bool = True) -> dict:
+    """Prune, build and fine-tune the VI-Net at one cut (see :func:`finetune`); returns its
+    results row, the fine-tuning history and the pruning scores."""
     from .models import truncate
 
     head, pr = poly_head(cf, keep_per_class, ds.num_classes)
-    net = VINet(truncate(model, cf.layer), head, freeze_base=not unfreeze_base)
-    if unfreeze_base:
-        net.base = copy.deepcopy(net.base)  # leave the baseline's weights untouched
-        net.freeze_base(False)
-    history = finetune(net, cf, ds, cfg, run_dir, f"04_vinet_{cf.variant}", device, progress)
+    base = truncate(model, cf.layer)
+    # end-to-end training works on a copy, so the baseline's weights stay untouched
+    net = VINet(copy.deepcopy(base) if unfreeze_cfg else base, head)
+    history = finetune(net, cf, ds, cfg, run_dir, f"04_vinet_{cf.variant}", device,
+                       unfreeze_cfg, progress)
+    unfreeze_base = unfreeze_cfg is not None
     counts = net.param_counts()
     row = {"variant": cf.variant, "cut": cf.layer, "acc": history["test_acc_final"],
+           "acc_frozen_base": history["acc_frozen"],
            "base_params": counts["base"], "poly_params": counts["poly"],
            "total_params": counts["total"], "generators_before": sum(m.n_generators_ for m in cf.models),
            "generators_after": head.poly.out_features, "monomials": len(head.poly.exponents),
