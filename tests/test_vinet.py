@@ -117,3 +117,29 @@ def test_table_reads_everything_from_results_files(tmp_path):
     md, csv = table.write(tmp_path)
     text = md.read_text()
     assert "1800 ± 20" in text and "1.80x" in text and "88.62" in text and csv.exists()
+
+
+def test_end_to_end_phase_leaves_the_baseline_untouched(synthetic_data, tmp_path):
+    from vinet_utils import data as D
+    from vinet_utils.ideals import fit_cut
+
+    ds = D.load_dataset("cifar10", n_train=200, n_test=100)
+    torch.manual_seed(0)
+    model = M.resnet18(10, width=0.125).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cf = fit_cut(model, "resnet18", "large", ds, tmp_path, pca_dim=3, samples_per_class=20,
+                 psi=0.01, max_degree=2, tau=1000, oracle="ihb", seed=0, progress=False)
+    out = V.build_and_finetune(model, cf, ds, tmp_path, keep_per_class=3,
+                               cfg=TrainConfig(epochs=2, batch_size=50, lr=0.05),
+                               unfreeze_cfg=TrainConfig(epochs=1, batch_size=50, lr=0.01),
+                               progress=False)
+    assert out["history"]["phase"] == ["head", "head", "end to end"]
+    assert out["row"]["unfreeze_base"] and out["row"]["acc"] == out["history"]["test_acc"][-1]
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    net = V.rebuild(model, cf, ds, tmp_path, keep_per_class=3, unfreeze_base=True)
+    assert net.param_counts()["total"] == out["row"]["total_params"]
+    # the rebuilt network is the fine-tuned one: it reproduces the reported accuracy
+    from vinet_utils.train import evaluate, image_batches
+    acc = evaluate(net, image_batches(ds.test_x, ds.test_y, 100, ds.mean, ds.std, "cpu"))["acc"]
+    assert acc == pytest.approx(out["row"]["acc"])

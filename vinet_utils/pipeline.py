@@ -28,6 +28,19 @@ NOTEBOOKS = REPO_ROOT / "notebooks"
 PROFILES = REPO_ROOT / "params"
 
 
+def strip_machine_paths(path: Path) -> None:
+    """Record papermill's input and output paths relative to the repository, so an
+    executed notebook carries no machine-specific paths."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    meta = nb.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if meta.get(key):
+            meta[key] = P.shown(meta[key])
+    nbformat.write(nb, path)
+
+
 def available_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILES.glob("*.yaml"))
 
@@ -79,7 +92,10 @@ def run(profile: str, dataset: str, arch: str, stages=STAGES, results_dir=None) 
                          f"declares; known: {', '.join(sorted(declared))}")
     out = P.run_dir(parameters.get("results_dir"), profile, dataset, arch)
     timing_path = out / "stage_times.json"
-    timings = read_json(timing_path) if timing_path.exists() else {}
+    history = read_json(timing_path).get("runs", []) if timing_path.exists() else []
+    timings = {}
+    history.append({"started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "stage_seconds": timings})
     for stage in stages:
         print(f"== {stage}  [{profile} / {dataset} / {arch}]", flush=True)
         t0 = time.perf_counter()
@@ -87,8 +103,9 @@ def run(profile: str, dataset: str, arch: str, stages=STAGES, results_dir=None) 
         pm.execute_notebook(NOTEBOOKS / f"{stage}.ipynb", out / f"{stage}.ipynb",
                             parameters={k: v for k, v in parameters.items() if k in declared},
                             cwd=str(NOTEBOOKS), progress_bar=False, log_output=True)
+        strip_machine_paths(out / f"{stage}.ipynb")
         timings[stage] = round(time.perf_counter() - t0, 1)
-        write_json(timing_path, timings)
+        write_json(timing_path, {"runs": history})
         print(f"   done in {timings[stage] / 60:.1f} min -> {P.shown(out / (stage + '.ipynb'))}")
     return out
 

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from .progress import tqdm
 
 from . import data as D
+from .params import shown
 from .results import read_json, record, save_torch, write_json
 
 SCHEDULES = ("onecycle", "cosine", "constant")
@@ -167,7 +168,7 @@ def train_classifier(model, ds: D.Dataset, cfg: TrainConfig, run_dir: str | Path
         done = read_json(out)
         if done.get("train_config") == asdict(cfg) and done.get("finished"):
             model.load_state_dict(torch.load(ckpt, map_location=device, weights_only=False)["model"])
-            print(f"reusing the finished run in {out}")
+            print(f"reusing the finished run in {shown(out)}")
             return done
     t0 = time.perf_counter()
 
