@@ -64,8 +64,7 @@ def test_vinet_head_counts_and_learns(tmp_path):
     hist = V.train_head(head, lat, TrainConfig(epochs=5, batch_size=64, lr=0.05), tmp_path / "h.ckpt",
                         progress=False)
     assert hist["test_acc_final"] > 90
-    abl = V.ablation_heads(cf, type("H", (), {"kept": pr.kept, "count_params": head.count_params})(),
-                           3, seed=0)
+    abl = V.ablation_heads(cf, pr.kept, head.count_params(), 3, seed=0)
     mlp = abl["MLP"].count_params()
     assert abs(mlp - head.count_params()) <= 0.15 * head.count_params() + 20
     assert abl["random monomials"](z[:5]).shape == (5, 3)

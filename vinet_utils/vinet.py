@@ -140,7 +140,6 @@ def build_and_finetune(model, cf, ds, run_dir, *, keep_per_class: int, cfg: Trai
     net = VINet(copy.deepcopy(base) if unfreeze_cfg else base, head)
     history = finetune(net, cf, ds, cfg, run_dir, f"04_vinet_{cf.variant}", device,
                        unfreeze_cfg, progress)
-    unfreeze_base = unfreeze_cfg is not None
     counts = net.param_counts()
     row = {"variant": cf.variant, "cut": cf.layer, "acc": history["test_acc_final"],
            "acc_frozen_base": history["acc_frozen"],
@@ -148,22 +147,23 @@ def build_and_finetune(model, cf, ds, run_dir, *, keep_per_class: int, cfg: Trai
            "total_params": counts["total"], "generators_before": sum(m.n_generators_ for m in cf.models),
            "generators_after": head.poly.out_features, "monomials": len(head.poly.exponents),
            "oavi_fit_time_s": cf.fit_time_s, "finetune_time_s": history["wall_time_s"],
-           "unfreeze_base": unfreeze_base}
+           "unfreeze_base": unfreeze_cfg is not None}
     return {"row": row, "history": history, "scores": pr.scores, "kept": pr.kept}
 
 
-def ablation_heads(cf, head, num_classes: int, seed: int = 0) -> dict:
-    """The paper's comparison heads at the same cut as the VI-Net ``head``: (a) a linear
+def ablation_heads(cf, kept, head_params: int, num_classes: int, seed: int = 0) -> dict:
+    """The paper's comparison heads at the same cut as a VI-Net head that keeps the
+    generators ``kept`` (per class) and has ``head_params`` parameters: (a) a linear
     probe, (b) random monomials of the VI-Net's width and degrees, (c) an MLP with about
-    the VI-Net head's parameter count."""
+    the same parameter count."""
     from .heads import LinearHead, MLPHead, RandomMonomialHead
 
     c = cf.latents["train"].shape[1]
-    degrees = [int(d) for m, kept in zip(cf.models, head.kept) for d in m.degrees_[kept]]
+    degrees = [int(d) for m, k in zip(cf.models, kept) for d in m.degrees_[k]]
     return {"linear probe": LinearHead(c, num_classes),
             "random monomials": RandomMonomialHead(copy.deepcopy(cf.preprocess), degrees,
                                                    num_classes, seed),
-            "MLP": MLPHead(c, num_classes, head.count_params())}
+            "MLP": MLPHead(c, num_classes, head_params)}
 
 
 def evaluate_ablations(model, cf, ds, run_dir, *, keep_per_class: int, cfg: TrainConfig,
@@ -172,10 +172,10 @@ def evaluate_ablations(model, cf, ds, run_dir, *, keep_per_class: int, cfg: Trai
     from .models import truncate
 
     head, pr = poly_head(cf, keep_per_class, ds.num_classes)
-    head.kept = pr.kept
     base = count_params(truncate(model, cf.layer))
     rows = []
-    for name, h in ablation_heads(cf, head, ds.num_classes, cfg.seed).items():
+    for name, h in ablation_heads(cf, pr.kept, head.count_params(), ds.num_classes,
+                                  cfg.seed).items():
         tag = name.replace(" ", "_").lower()
         hist = train_head(h, cf.latents, cfg, Path(run_dir) / f"05_{tag}_{cf.variant}.ckpt", device,
                           progress, desc=f"{name} {cf.variant}")
