@@ -91,7 +91,8 @@ def save_torch(path: str | os.PathLike, obj) -> Path:
 
 
 def record(stage: str, params: dict, metrics: dict, wall_time_s: float,
-           device: str | torch.device = "cpu") -> dict:
-    """A results record: what was measured, with the parameters and environment."""
+           device: str | torch.device = "cpu", env: dict | None = None) -> dict:
+    """A results record: what was measured, with the parameters and environment
+    (``env``, as taken by :func:`environment` when the work started; now by default)."""
     return {"stage": stage, "params": dict(params), "metrics": dict(metrics),
-            "wall_time_s": round(float(wall_time_s), 3), **environment(device)}
+            "wall_time_s": round(float(wall_time_s), 3), **(env or environment(device))}

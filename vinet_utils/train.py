@@ -23,7 +23,7 @@ from .progress import tqdm
 
 from . import data as D
 from .params import shown
-from .results import read_json, record, save_torch, write_json
+from .results import environment, read_json, record, save_torch, write_json
 
 SCHEDULES = ("onecycle", "cosine", "constant")
 
@@ -170,7 +170,7 @@ def train_classifier(model, ds: D.Dataset, cfg: TrainConfig, run_dir: str | Path
             model.load_state_dict(torch.load(ckpt, map_location=device, weights_only=False)["model"])
             print(f"reusing the finished run in {shown(out)}")
             return done
-    t0 = time.perf_counter()
+    t0, env = time.perf_counter(), environment(device)  # the commit whose code runs
 
     def epoch_batches(e):
         return image_batches(ds.train_x, ds.train_y, cfg.batch_size, ds.mean, ds.std, device,
@@ -185,7 +185,7 @@ def train_classifier(model, ds: D.Dataset, cfg: TrainConfig, run_dir: str | Path
     metrics = {"test_acc": history["test_acc"][-1], "test_loss": history["test_loss"][-1],
                "train_time_s": sum(history["epoch_time_s"]), "n_train": len(ds.train_x),
                "n_test": len(ds.test_x)}
-    rec = record(name, params or {}, metrics, time.perf_counter() - t0, device)
+    rec = record(name, params or {}, metrics, time.perf_counter() - t0, device, env)
     rec.update(train_config=asdict(cfg), history=history, finished=True)
     write_json(out, rec)
     return rec
