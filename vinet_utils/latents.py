@@ -89,12 +89,13 @@ class Preprocess(nn.Module):
         mean = z.mean(0)
         cov = torch.cov((z - mean).T)
         evals, evecs = torch.linalg.eigh(cov)
+        total = evals.clamp_min(0).sum()
         order = torch.argsort(evals, descending=True)[: self.out_features]
         evals, evecs = evals[order].clamp_min(1e-12), evecs[:, order]
         evecs = evecs * torch.sign(evecs[evecs.abs().argmax(0), torch.arange(evecs.shape[1])])
         self.mean.copy_(mean.float())
         self.projection.copy_((evecs / evals.sqrt()).float())
-        self.explained_variance_ratio.copy_((evals / torch.linalg.eigvalsh(cov).clamp_min(0).sum()).float())
+        self.explained_variance_ratio.copy_((evals / total).float())
         return self
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

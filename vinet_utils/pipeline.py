@@ -85,11 +85,11 @@ def run(profile: str, dataset: str, arch: str, stages=STAGES, results_dir=None) 
             raise ValueError(f"stages must be drawn from {', '.join(STAGES)} (got {unknown})")
     except ValueError as err:
         raise SystemExit(str(err)) from None
-    declared = {k for s in STAGES for k in pm.inspect_notebook(NOTEBOOKS / f"{s}.ipynb")}
-    unused = sorted(set(parameters) - declared)
+    declared = {s: set(pm.inspect_notebook(NOTEBOOKS / f"{s}.ipynb")) for s in STAGES}
+    unused = sorted(set(parameters) - set().union(*declared.values()))
     if unused:
         raise SystemExit(f"params/{profile}.yaml sets {', '.join(unused)}, which no notebook "
-                         f"declares; known: {', '.join(sorted(declared))}")
+                         f"declares; known: {', '.join(sorted(set().union(*declared.values())))}")
     out = P.run_dir(parameters.get("results_dir"), profile, dataset, arch)
     timing_path = out / "stage_times.json"
     history = read_json(timing_path).get("runs", []) if timing_path.exists() else []
@@ -99,9 +99,8 @@ def run(profile: str, dataset: str, arch: str, stages=STAGES, results_dir=None) 
     for stage in stages:
         print(f"== {stage}  [{profile} / {dataset} / {arch}]", flush=True)
         t0 = time.perf_counter()
-        declared = pm.inspect_notebook(NOTEBOOKS / f"{stage}.ipynb")
         pm.execute_notebook(NOTEBOOKS / f"{stage}.ipynb", out / f"{stage}.ipynb",
-                            parameters={k: v for k, v in parameters.items() if k in declared},
+                            parameters={k: v for k, v in parameters.items() if k in declared[stage]},
                             cwd=str(NOTEBOOKS), progress_bar=False, log_output=True)
         strip_machine_paths(out / f"{stage}.ipynb")
         timings[stage] = round(time.perf_counter() - t0, 1)
