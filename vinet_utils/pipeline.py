@@ -86,10 +86,11 @@ def run(profile: str, dataset: str, arch: str, stages=STAGES, results_dir=None) 
     except ValueError as err:
         raise SystemExit(str(err)) from None
     declared = {s: set(pm.inspect_notebook(NOTEBOOKS / f"{s}.ipynb")) for s in STAGES}
-    unused = sorted(set(parameters) - set().union(*declared.values()))
+    known = set().union(*declared.values())
+    unused = sorted(set(parameters) - known)
     if unused:
         raise SystemExit(f"params/{profile}.yaml sets {', '.join(unused)}, which no notebook "
-                         f"declares; known: {', '.join(sorted(set().union(*declared.values())))}")
+                         f"declares; known: {', '.join(sorted(known))}")
     out = P.run_dir(parameters.get("results_dir"), profile, dataset, arch)
     timing_path = out / "stage_times.json"
     history = read_json(timing_path).get("runs", []) if timing_path.exists() else []
@@ -120,9 +121,14 @@ def table_only(profile: str, dataset: str, arch: str, results_dir=None) -> Path:
     if missing:
         raise SystemExit(f"{P.shown(out)} lacks {', '.join(missing)}: run make reproduce first")
     md, _ = table.write(out)
+    show_table(md)
+    return md
+
+
+def show_table(md: Path) -> None:
+    """Print a written table and where it is."""
     print(md.read_text())
     print(f"table: {P.shown(md)}")
-    return md
 
 
 def main(argv=None) -> None:
@@ -136,8 +142,7 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     out = run(a.profile, a.dataset, a.arch, a.stages, a.results_dir)
     if (out / "table.md").exists():
-        print((out / "table.md").read_text())
-        print(f"table: {P.shown(out / 'table.md')}")
+        show_table(out / "table.md")
 
 
 if __name__ == "__main__":
