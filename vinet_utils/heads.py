@@ -1,9 +1,10 @@
-"""Heads that sit on a truncated base's pooled latents: the VI-Net polynomial head and
-the ablation heads it is compared with (method.md §6-7).
+"""Heads that sit on a truncated base's latents: the VI-Net polynomial head and the
+ablation heads it is compared with (method.md §6-7).
 
-Every head maps pooled latents (batch, C) to logits and counts its own parameters, so
-the same code trains any of them on cached latents and builds a full network with
-:class:`vinet_utils.vinet.VINet`.
+Every head maps latents (batch, D), the flattened or pooled activation map, to logits
+and counts its own parameters, so the same code trains any of them on cached latents
+and builds a full network with :class:`vinet_utils.vinet.VINet`. Heads that start
+with a :class:`~vinet_utils.latents.Preprocess` count its projection and mean.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .polynomial import PolynomialLayer
 
 
 class PolyHead(nn.Module):
-    """PCA/tanh -> polynomial layer G(z) = |p(z)| -> BatchNorm -> linear (VI-Net's head)."""
+    """Projection/tanh -> polynomial layer G(z) = |p(z)| -> BatchNorm -> linear (VI-Net's head)."""
 
     def __init__(self, preprocess: Preprocess, poly: PolynomialLayer, num_classes: int,
                  norm: bool = True):
@@ -37,7 +38,8 @@ class PolyHead(nn.Module):
 
 
 class LinearHead(nn.Module):
-    """A linear probe on the pooled latents (ablation a)."""
+    """BatchNorm and a linear layer on the latents: the paper's "linear head on the
+    truncated network" on the flattened map, or a linear probe on a pooled one."""
 
     def __init__(self, in_features: int, num_classes: int):
         super().__init__()
@@ -51,8 +53,25 @@ class LinearHead(nn.Module):
         return count_params(self)
 
 
+class ProjectionHead(nn.Module):
+    """Projection/tanh -> BatchNorm -> linear: VI-Net's head without the polynomial layer,
+    the head that VI-Net has to beat to show that its polynomials matter."""
+
+    def __init__(self, preprocess: Preprocess, num_classes: int):
+        super().__init__()
+        self.preprocess = preprocess
+        self.norm = nn.BatchNorm1d(preprocess.out_features)
+        self.linear = nn.Linear(preprocess.out_features, num_classes)
+
+    def forward(self, z):
+        return self.linear(self.norm(self.preprocess(z)))
+
+    def count_params(self) -> int:
+        return count_params(self)
+
+
 class RandomMonomialHead(nn.Module):
-    """PCA/tanh -> |random monomials| of the same width as G -> BatchNorm -> linear
+    """Projection/tanh -> |random monomials| of the same width as G -> BatchNorm -> linear
     (ablation b: the paper's random-feature baseline). The monomials are drawn with
     the same degrees as the polynomial head's generators and are not trained."""
 
@@ -75,8 +94,7 @@ class RandomMonomialHead(nn.Module):
         return self.linear(self.norm(torch.exp(logs)))
 
     def count_params(self) -> int:
-        return (self.preprocess.count_params() + count_params(self.norm)
-                + count_params(self.linear))
+        return count_params(self)
 
 
 class MLPHead(nn.Module):

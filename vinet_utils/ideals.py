@@ -103,7 +103,8 @@ class CutFit:
 
     variant: str
     layer: str
-    latents: dict                 # pooled latents: train, test, train_y, test_y
+    pool: str                     # how the activation map became a vector (latents.POOLS)
+    latents: dict                 # latents (float16): train, test, train_y, test_y
     preprocess: Preprocess        # PCA -> standardise -> tanh, fitted on train latents
     fit_points: list              # preprocessed points each class's OAVI was fitted on
     models: list                  # one fitted OAVI per class
@@ -111,8 +112,7 @@ class CutFit:
 
     def u(self, split: str) -> torch.Tensor:
         """Preprocessed latents of ``split`` ("train" or "test"), float64."""
-        with torch.no_grad():
-            return self.preprocess(self.latents[split]).double()
+        return self.preprocess.transform(self.latents[split])
 
     def by_class(self, split: str) -> list[torch.Tensor]:
         return split_by_class(self.u(split), self.latents[f"{split}_y"], len(self.models))
@@ -120,22 +120,37 @@ class CutFit:
 
 def fit_cut(model, arch: str, variant: str, ds, run_dir, *, pca_dim: int,
             samples_per_class: int, psi: float, max_degree: int, tau: float | None,
-            oracle: str, seed: int, device="cpu", progress: bool = True) -> CutFit:
+            oracle: str, seed: int, pool: str = "flatten", device="cpu",
+            progress: bool = True) -> CutFit:
     """Latents at ``variant``'s cut, their preprocessing, and one OAVI per class.
 
-    Latents and fits are cached in ``run_dir``; a second call with the same inputs
-    reloads them."""
+    Latents, the PCA and the fits are cached in ``run_dir``; a second call with the
+    same inputs reloads them. The PCA and the per-class subsamples draw on seeds of
+    their own, derived from ``seed``."""
     from . import latents as L
     from .models import resolve_cut
 
     layer = resolve_cut(arch, variant)
-    lat = L.cached_latents(model, arch, variant, ds, run_dir, device=device, progress=progress)
-    pre = Preprocess(lat["train"].shape[1], min(pca_dim, lat["train"].shape[1])).fit(lat["train"])
-    with torch.no_grad():
-        u = pre(lat["train"]).double()
-    points = split_by_class(u, lat["train_y"], ds.num_classes, samples_per_class, seed)
-    models = cached_fits(Path(run_dir) / "ideals" / f"{layer}.pt", points, psi=psi,
+    lat = L.cached_latents(model, arch, variant, ds, run_dir, pool, device=device,
+                           progress=progress)
+    return fit_latents(lat, variant, layer, pool, ds.num_classes, Path(run_dir), pca_dim=pca_dim,
+                       samples_per_class=samples_per_class, psi=psi, max_degree=max_degree,
+                       tau=tau, oracle=oracle, seed=seed, progress=progress)
+
+
+def fit_latents(lat: dict, variant: str, layer: str, pool: str, num_classes: int, cache_dir: Path,
+                *, pca_dim: int, samples_per_class: int, psi: float, max_degree: int,
+                tau: float | None, oracle: str, seed: int, progress: bool = True) -> CutFit:
+    """:func:`fit_cut` on latents already in hand (``lat`` needs "train", "train_y" and
+    "key"); PCA and fits are cached under ``cache_dir``."""
+    from . import latents as L
+    from .params import derive_seed
+
+    pre = L.cut_preprocess(lat, layer, pool, pca_dim, cache_dir, seed)
+    points = split_by_class(pre.transform(lat["train"]), lat["train_y"], num_classes,
+                            samples_per_class, derive_seed(seed, "oavi-points", layer, pool))
+    models = cached_fits(cache_dir / "ideals" / f"{layer}-{pool}.pt", points, psi=psi,
                          max_degree=max_degree, tau=tau, oracle=oracle, progress=progress,
                          desc=f"OAVI {variant}")
     fit_time = sum(float(m.fit_time_s_) for m in models)
-    return CutFit(variant, layer, lat, pre, points, models, fit_time)
+    return CutFit(variant, layer, pool, lat, pre, points, models, fit_time)

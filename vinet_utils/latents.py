@@ -1,65 +1,97 @@
 """Latent features of a truncated network, and their preprocessing (method.md §3).
 
-``extract`` runs the truncated base over a split and global-average-pools each
-C x H x W activation to C numbers. ``cached_latents`` does it once per cut and keeps
-the result with the run. ``Preprocess`` is the torch module that maps pooled
-latents into [-1, 1]: PCA to ``pca_dim`` components (fitted on the training latents
-of all classes together), standardisation, then tanh. The standardisation is folded
-into the projection, so its parameters are exactly the PCA projection and mean.
+``Pool`` turns a truncated base's C x H x W activation map into one vector per image:
+``flatten`` keeps the whole map (D = C*H*W numbers, the paper), ``gap`` averages each
+channel (D = C), and ``2x2``/``4x4`` average-pool to a small grid first (ablations).
+``cached_latents`` runs the base once per cut and pool and keeps the result with the
+run, in half precision (the flattened map of the early cuts is large).
+
+``Preprocess`` maps those vectors into [-1, 1]: a projection initialised by PCA to
+``pca_dim`` components (fitted with a seeded randomized range finder, so a D of 32768
+never needs a D x D eigendecomposition), standardisation folded into the projection,
+then tanh. The projection and its mean are parameters of the VI-Net head; whether
+fine-tuning trains them is up to the caller (:meth:`Preprocess.trainable`).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
-from .progress import tqdm
 
 from . import data as D
 from . import models as M
+from .progress import tqdm
 from .results import save_torch
+
+POOLS = ("flatten", "gap", "2x2", "4x4")
+
+
+def check_pool(pool: str) -> str:
+    if pool not in POOLS:
+        raise ValueError(f"pool must be one of {', '.join(POOLS)} (got {pool!r})")
+    return pool
+
+
+class Pool(nn.Module):
+    """(N, C, H, W) -> (N, D): ``flatten`` (D = CHW), ``gap`` (D = C) or ``kxk`` (D = Ckk)."""
+
+    def __init__(self, pool: str = "flatten"):
+        super().__init__()
+        self.pool = check_pool(pool)
+        grid = re.fullmatch(r"(\d+)x\1", pool)
+        self.grid = int(grid.group(1)) if grid else None
+
+    def forward(self, x):
+        if self.pool == "gap":
+            return x.mean((2, 3))
+        if self.grid:
+            x = F.adaptive_avg_pool2d(x, self.grid)
+        return x.flatten(1)
+
+    def extra_repr(self) -> str:
+        return self.pool
 
 
 @torch.no_grad()
-def extract(base: nn.Module, x: torch.Tensor, mean, std, batch_size: int = 500,
-            device="cpu", progress: bool = True, desc: str = "latents") -> torch.Tensor:
-    """Pooled activations (N, C) of ``base`` on the uint8 images ``x``."""
+def extract(base: nn.Module, x: torch.Tensor, mean, std, pool: str = "flatten",
+            batch_size: int = 500, device="cpu", progress: bool = True,
+            desc: str = "latents") -> torch.Tensor:
+    """Pooled activations ``(N, D)`` of ``base`` on the uint8 images ``x``, float16."""
     base.eval().to(device)
+    pooler = Pool(pool)
     out = []
     for xb, _ in tqdm(D.batches(x, torch.zeros(len(x), dtype=torch.long), batch_size, mean, std,
                                 device=device, channels_last=True),
                       total=D.n_batches(len(x), batch_size), desc=desc, disable=not progress,
                       leave=False):
-        out.append(base(xb).float().mean((2, 3)).cpu())
+        out.append(pooler(base(xb).float()).half().cpu())
     return torch.cat(out)
 
 
 def cached_latents(model: M.ResNet, arch: str, cut: str, ds: D.Dataset, run_dir,
-                   device="cpu", progress: bool = True) -> dict:
-    """``{"train", "test", "train_y", "test_y"}`` pooled latents at ``cut``, computed once
-    per run and kept in ``<run_dir>/latents/<cut>.pt``."""
-    path = Path(run_dir) / "latents" / f"{M.resolve_cut(arch, cut)}.pt"
-    key = {"n_train": len(ds.train_x), "n_test": len(ds.test_x),
+                   pool: str = "flatten", device="cpu", progress: bool = True) -> dict:
+    """``{"train", "test", "train_y", "test_y"}`` latents at ``cut`` (float16), computed
+    once per run, cut and pool and kept in ``<run_dir>/latents/<layer>-<pool>.pt``."""
+    check_pool(pool)
+    path = Path(run_dir) / "latents" / f"{M.resolve_cut(arch, cut)}-{pool}.pt"
+    key = {"n_train": len(ds.train_x), "n_test": len(ds.test_x), "pool": pool,
            "label_sum": int(ds.train_y.sum()), "weights": _fingerprint(model)}
     if path.exists():
         cached = torch.load(path, weights_only=False)
         if cached.get("key") == key:
             return cached
     base = M.truncate(model, cut)
-    z = {"train": extract(base, ds.train_x, ds.mean, ds.std, device=device, progress=progress,
-                          desc=f"{cut} train"),
-         "test": extract(base, ds.test_x, ds.mean, ds.std, device=device, progress=progress,
-                         desc=f"{cut} test"),
+    z = {"train": extract(base, ds.train_x, ds.mean, ds.std, pool, device=device,
+                          progress=progress, desc=f"{cut} train"),
+         "test": extract(base, ds.test_x, ds.mean, ds.std, pool, device=device,
+                         progress=progress, desc=f"{cut} test"),
          "train_y": ds.train_y.clone(), "test_y": ds.test_y.clone(), "key": key}
     save_torch(path, z)
     return z
-
-
-def explained_variance_ratio(z: torch.Tensor) -> torch.Tensor:
-    """The PCA spectrum of ``z``: each component's share of the total variance."""
-    evals = torch.linalg.eigvalsh(torch.cov(z.double().T)).flip(0).clamp_min(0)
-    return evals / evals.sum()
 
 
 def _fingerprint(model: nn.Module) -> float:
@@ -67,40 +99,129 @@ def _fingerprint(model: nn.Module) -> float:
     return round(float(sum(p.detach().double().abs().sum() for p in model.parameters())), 6)
 
 
-class Preprocess(nn.Module):
-    """z -> tanh(((z - mean) @ V) / s): PCA to ``pca_dim``, standardise, squash to [-1, 1].
+def _chunks(n: int, size: int = 8192):
+    return ((i, min(i + size, n)) for i in range(0, n, size))
 
-    Fit with :meth:`fit` on the pooled training latents of all classes; afterwards the
-    projection (with 1/s folded in) and the mean are fixed buffers."""
+
+@torch.no_grad()
+def column_moments(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Column means and the total variance of ``z`` (any float dtype), in float64."""
+    s = torch.zeros(z.shape[1], dtype=torch.float64)
+    s2 = torch.zeros((), dtype=torch.float64)
+    for a, b in _chunks(len(z)):
+        zc = z[a:b].double()
+        s += zc.sum(0)
+        s2 += (zc * zc).sum()
+    mean = s / len(z)
+    total = (s2 - len(z) * (mean * mean).sum()) / max(len(z) - 1, 1)
+    return mean, total
+
+
+@torch.no_grad()
+def randomized_pca(z: torch.Tensor, k: int, seed: int = 0, oversample: int = 10,
+                   n_iter: int = 4) -> dict:
+    """The top ``k`` principal directions of ``z`` (N x D, any float dtype).
+
+    A seeded randomized range finder with ``n_iter`` power iterations on the implicitly
+    centred data, processed in row chunks in float32: memory O((N + D) k), no D x D
+    matrix. Returns ``mean`` (D), ``components`` (D x k, orthonormal, sign-fixed),
+    ``variance`` (k, per component) and ``explained_variance_ratio`` (k)."""
+    n, d = z.shape
+    q = min(k + oversample, n, d)
+    mean64, total = column_moments(z)
+    mean = mean64.float()
+    g = torch.Generator().manual_seed(seed)
+    omega = torch.randn(d, q, generator=g)
+
+    def right(w):   # (z - mean) @ w, (N, q)
+        return torch.cat([z[a:b].float() @ w for a, b in _chunks(n)]) - mean @ w
+
+    def left(u):    # (z - mean).T @ u, (D, q)
+        out = sum(z[a:b].float().T @ u[a:b] for a, b in _chunks(n))
+        return out - torch.outer(mean, u.sum(0))
+
+    y = right(omega)
+    for _ in range(n_iter):
+        y = left(torch.linalg.qr(y).Q)
+        y = right(torch.linalg.qr(y).Q)
+    qy = torch.linalg.qr(y).Q
+    b = left(qy).double().T                       # (q, D) = Q^T (z - mean)
+    _, s, vt = torch.linalg.svd(b, full_matrices=False)
+    comps = vt[:k].T                              # (D, k)
+    comps = comps * torch.sign(comps[comps.abs().argmax(0), torch.arange(comps.shape[1])])
+    var = s[:k] ** 2 / max(n - 1, 1)
+    return {"mean": mean64, "components": comps, "variance": var,
+            "explained_variance_ratio": var / total}
+
+
+def explained_variance_ratio(z: torch.Tensor, k: int = 64, seed: int = 0) -> torch.Tensor:
+    """Each of the top ``min(k, D)`` components' share of the total variance of ``z``."""
+    return randomized_pca(z, min(k, *z.shape), seed)["explained_variance_ratio"]
+
+
+class Preprocess(nn.Module):
+    """z -> tanh((z - mean) @ P): PCA to ``pca_dim``, standardise, squash to [-1, 1].
+
+    :meth:`fit` initialises ``P`` with the top principal directions of the training
+    latents divided by their standard deviations. ``mean`` and ``projection`` are
+    parameters, frozen unless :meth:`trainable` says otherwise."""
 
     def __init__(self, in_features: int, pca_dim: int):
         super().__init__()
         if not 1 <= pca_dim <= in_features:
             raise ValueError(f"pca_dim must be between 1 and the latent dimension "
                              f"{in_features} (got {pca_dim})")
-        self.register_buffer("mean", torch.zeros(in_features))
-        self.register_buffer("projection", torch.eye(in_features)[:, :pca_dim].clone())
+        self.mean = nn.Parameter(torch.zeros(in_features), requires_grad=False)
+        self.projection = nn.Parameter(torch.eye(in_features)[:, :pca_dim].clone(),
+                                       requires_grad=False)
         self.register_buffer("explained_variance_ratio", torch.zeros(pca_dim))
         self.in_features, self.out_features = in_features, pca_dim
 
     @torch.no_grad()
-    def fit(self, z: torch.Tensor) -> "Preprocess":
-        z = z.double()
-        mean = z.mean(0)
-        cov = torch.cov((z - mean).T)
-        evals, evecs = torch.linalg.eigh(cov)
-        total = evals.clamp_min(0).sum()
-        order = torch.argsort(evals, descending=True)[: self.out_features]
-        evals, evecs = evals[order].clamp_min(1e-12), evecs[:, order]
-        evecs = evecs * torch.sign(evecs[evecs.abs().argmax(0), torch.arange(evecs.shape[1])])
-        self.mean.copy_(mean.float())
-        self.projection.copy_((evecs / evals.sqrt()).float())
-        self.explained_variance_ratio.copy_((evals / total).float())
+    def fit(self, z: torch.Tensor, seed: int = 0) -> "Preprocess":
+        pca = randomized_pca(z, self.out_features, seed)
+        std = pca["variance"].clamp_min(1e-12).sqrt()
+        self.mean.copy_(pca["mean"].float())
+        self.projection.copy_((pca["components"] / std).float())
+        self.explained_variance_ratio.copy_(pca["explained_variance_ratio"].float())
+        return self
+
+    def trainable(self, train: bool = True) -> "Preprocess":
+        """Let fine-tuning train the projection and mean (or freeze them)."""
+        self.mean.requires_grad_(train)
+        self.projection.requires_grad_(train)
         return self
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.tanh((z - self.mean.to(z.dtype)) @ self.projection.to(z.dtype))
+        z = z.to(self.projection.dtype)
+        return torch.tanh((z - self.mean) @ self.projection)
+
+    @torch.no_grad()
+    def transform(self, z: torch.Tensor, dtype=torch.float64) -> torch.Tensor:
+        """``forward`` over ``z`` in row chunks (for large latent matrices)."""
+        return torch.cat([self(z[a:b]).to(dtype) for a, b in _chunks(len(z))])
 
     def count_params(self) -> int:
-        """The PCA projection and mean (method.md §6)."""
+        """The projection and mean (method.md §6)."""
         return self.projection.numel() + self.mean.numel()
+
+
+def cut_preprocess(lat: dict, layer: str, pool: str, pca_dim: int, run_dir, seed: int) -> Preprocess:
+    """The :class:`Preprocess` of a cut's latents ``lat``, fitted on the training latents
+    with a seed derived from the run's ``seed``, and kept in
+    ``<run_dir>/latents/<layer>-<pool>-pca.pt``: every notebook gets the same one."""
+    from .params import derive_seed
+
+    path = Path(run_dir) / "latents" / f"{layer}-{pool}-pca.pt"
+    seed = derive_seed(seed, "pca", layer, pool)
+    d = lat["train"].shape[1]
+    key = {"latents": lat["key"], "pca_dim": min(pca_dim, d), "seed": seed}
+    pre = Preprocess(d, min(pca_dim, d))
+    if path.exists():
+        cached = torch.load(path, weights_only=False)
+        if cached["key"] == key:
+            pre.load_state_dict(cached["state"])
+            return pre
+    pre.fit(lat["train"], seed)
+    save_torch(path, {"key": key, "state": pre.state_dict()})
+    return pre

@@ -31,3 +31,18 @@ def paper_row(dataset: str, arch: str, model: str) -> dict | None:
     """The paper's row for ``model`` ("tiny".."large" or "baseline"), or None."""
     row = TABLE.get((dataset, arch), {}).get(model)
     return dict(zip(COLUMNS, row)) if row else None
+
+#: The paper's ablation (CIFAR-100, ResNet-34): test accuracy against % of layers
+#: removed, read off the published figure (about +-0.5), method.md §7.
+ABLATION_REMOVED_PCT = (0, 19, 25, 32, 38, 44, 51, 57, 63, 76)
+ABLATION = {
+    "VI-Net": (74.8, 73.1, 73.0, 73.6, 73.2, 71.3, 68.9, 62.8, 61.6, 57.3),
+    "linear head on the truncated net": (74.8, 68.8, 65.2, 66.2, 67.0, 64.0, 60.5, 59.9, 56.1, 50.0),
+    "random monomials": (74.8, 68.5, 60.1, 61.6, 69.5, 72.5, 69.6, 58.7, 56.9, 45.7),
+}
+
+
+def ablation_rows() -> list[dict]:
+    """The paper's ablation figure as rows ``{"head", "removed_pct", "acc"}``."""
+    return [{"head": h, "removed_pct": x, "acc": a} for h, accs in ABLATION.items()
+            for x, a in zip(ABLATION_REMOVED_PCT, accs)]

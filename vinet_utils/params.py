@@ -6,6 +6,7 @@ any expensive work.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 from pathlib import Path
@@ -63,6 +64,14 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def derive_seed(seed: int, *names) -> int:
+    """A seed of its own for the work named by ``names`` (a stage, a cut, a head, a
+    repetition), derived from the run's ``seed``: adding another head or cut never
+    shifts the random numbers of the others."""
+    text = "/".join(map(str, (seed, *names)))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") % 2**31
 
 
 def _int(low=1):
@@ -131,6 +140,9 @@ RULES = {
     "results_dir": _path,
     "device": _one_of("auto", "cpu", "cuda"),
     "variants": _variants,
+    "seeds": _int(1),
+    "pool": _one_of("flatten", "gap", "2x2", "4x4"),
+    "train_projection": _one_of(True, False),
     "pca_dim": _int(1),
     "psi": _num(0, 1, low_open=True),
     "tau": _optional(_num(1, 1e12, low_open=True)),

@@ -1,6 +1,7 @@
 """Run the numbered notebooks headlessly with papermill: ``make reproduce`` calls this.
 
     python -m vinet_utils.pipeline --profile cpu --dataset cifar10 --arch resnet18
+    python -m vinet_utils.pipeline --profile smoke --set seeds=3 --set pool=gap
 
 Each stage is executed with ``-f params/<profile>.yaml`` plus the dataset/arch
 overrides and saved, executed, into the run's results folder. Stages reuse their own
@@ -68,18 +69,33 @@ def resolve_profile(profile: str) -> str:
     return profile
 
 
-def run(profile: str, dataset: str, arch: str, stages=STAGES, results_dir=None) -> Path:
-    """Validate everything, then execute ``stages`` in order; returns the run folder."""
+def parse_overrides(items: list[str]) -> dict:
+    """``["name=value", ...]`` -> ``{name: value}``, each value read as YAML."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--set takes name=value (got {item!r})")
+        out[name.strip()] = yaml.safe_load(value)
+    return out
+
+
+def run(profile: str, dataset: str, arch: str, stages=STAGES, results_dir=None,
+        overrides: dict | None = None) -> Path:
+    """Validate everything, then execute ``stages`` in order; returns the run folder.
+
+    ``overrides`` replace single parameters of the profile (``--set name=value``)."""
     import papermill as pm
 
     os.environ["VINET_PLAIN_PROGRESS"] = "1"  # the kernel inherits it: text bars in saved notebooks
     profile = resolve_profile(profile)
     parameters = load_profile(profile)
+    parameters.update(overrides or {})
     parameters.update(profile=profile, dataset=dataset, arch=arch)
     if results_dir:
         parameters["results_dir"] = str(Path(results_dir).resolve())
     try:
-        P.validate(dataset=dataset, arch=arch)
+        P.validate(**parameters)
         unknown = [s for s in stages if s not in STAGES]
         if unknown:
             raise ValueError(f"stages must be drawn from {', '.join(STAGES)} (got {unknown})")
@@ -139,8 +155,10 @@ def main(argv=None) -> None:
     ap.add_argument("--arch", default="resnet18")
     ap.add_argument("--stages", nargs="*", default=list(STAGES))
     ap.add_argument("--results-dir", default=None)
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="override one parameter of the profile (repeatable)")
     a = ap.parse_args(argv)
-    out = run(a.profile, a.dataset, a.arch, a.stages, a.results_dir)
+    out = run(a.profile, a.dataset, a.arch, a.stages, a.results_dir, parse_overrides(a.set))
     if (out / "table.md").exists():
         show_table(out / "table.md")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
@@ -36,7 +35,7 @@ def learning_curve(history: dict, title: str = "", path=None):
 
 
 def explained_variance(curves: dict, pca_dim: int, path=None):
-    """Cumulative PCA explained variance of the pooled latents, one line per cut."""
+    """Cumulative PCA explained variance of the latents, one line per cut."""
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for name, ratio in curves.items():
         c = pd.Series(ratio).cumsum()
@@ -54,8 +53,9 @@ def pca_scatter(points: dict, classes, path=None, max_points: int = 2000):
     for ax, (name, (u, y)) in zip(axes[0], points.items()):
         df = pd.DataFrame({"pc1": u[:max_points, 0], "pc2": u[:max_points, 1],
                            "class": [classes[int(k)] for k in y[:max_points]]})
-        sns.scatterplot(df, x="pc1", y="pc2", hue="class", s=6, linewidth=0, ax=ax,
-                        legend=ax is axes[0][-1], palette="tab10" if len(classes) <= 10 else None)
+        sns.scatterplot(df, x="pc1", y="pc2", hue="class", hue_order=list(classes), s=6,
+                        linewidth=0, ax=ax, legend=ax is axes[0][-1],
+                        palette="tab10" if len(classes) <= 10 else None)
         ax.set_title(name)
     if len(classes) <= 10:
         axes[0][-1].legend(bbox_to_anchor=(1.02, 1), loc="upper left", markerscale=3, fontsize=8)
@@ -113,37 +113,49 @@ def prune_scores(scores: dict, path=None):
 
 
 def finetune_curves(histories: dict, baseline_acc: float | None = None, path=None):
-    """Test accuracy during fine-tuning, one line per VI-Net variant."""
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    for name, h in histories.items():
-        ax.plot(h["epoch"], h["test_acc"], marker="o", label=name)
+    """Test accuracy during fine-tuning: per VI-Net variant, one thin line per seed with
+    the base frozen, and the optional end-to-end phase continuing the first seed."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for i, (name, h) in enumerate(histories.items()):
+        color = f"C{i}"
+        for r, f in enumerate(h["frozen"]):
+            ax.plot(f["epoch"], f["test_acc"], color=color, lw=1, alpha=0.8,
+                    marker="o" if r == 0 else None, ms=3, label=name if r == 0 else None)
+        if h.get("end_to_end"):
+            e, n = h["end_to_end"], len(h["frozen"][0]["epoch"])
+            ax.plot([n] + [n + k for k in e["epoch"]], [h["frozen"][0]["test_acc"][-1]] + e["test_acc"],
+                    color=color, ls="--", marker="s", ms=3)
     if baseline_acc is not None:
         ax.axhline(baseline_acc, color="k", ls="--", lw=1, label="baseline ResNet")
-    ax.set(xlabel="fine-tuning epoch", ylabel="test accuracy (%)")
-    ax.legend()
+    ax.set(xlabel="fine-tuning epoch (dashed: end to end)", ylabel="test accuracy (%)")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return save(fig, path)
 
 
-def ablations(table: pd.DataFrame, full: dict, path=None):
-    """Accuracy of each head against conv layers removed (left) and total parameters
-    (right), with the full ResNet as a reference."""
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
-    order = ["VI-Net, end to end", "VI-Net", "random monomials", "MLP", "linear probe"]
-    hue = [h for h in order if h in set(table["head"])]
-    sns.lineplot(table, x="convs_removed", y="acc", hue="head", hue_order=hue, marker="o", ax=a)
-    sns.scatterplot(table, x="total_params", y="acc", hue="head", hue_order=hue, style="variant",
-                    s=60, ax=b)
-    handles, labels = b.get_legend_handles_labels()
-    keep = [i for i, lab in enumerate(labels) if lab in set(table["variant"]) | {"variant"}]
-    b.legend([handles[i] for i in keep], [labels[i] for i in keep], fontsize=8)
-    for ax, x in ((a, full["convs_removed"]), (b, full["total_params"])):
-        ax.scatter([x], [full["acc"]], marker="*", s=180, color="k", zorder=5, label="full ResNet")
-        ax.set_ylabel("test accuracy (%)")
-    a.set_xlabel("3x3 conv layers removed")
-    b.set(xlabel="total parameters")
-    b.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e6:.2g}M"))
-    a.legend(fontsize=8)
+def ablations(table: pd.DataFrame, full: dict, paper: pd.DataFrame | None = None, path=None):
+    """Accuracy of each head against the share of 3x3 conv layers removed (mean ± std
+    over seeds), with the full ResNet as a star; beside it, the paper's ablation figure
+    (CIFAR-100 / ResNet-34) on the same axis when given."""
+    panels = 2 if paper is not None else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6.2 * panels, 4), squeeze=False, sharey=False)
+    hue = list(dict.fromkeys(table["head"]))
+    a = axes[0][0]
+    for i, head in enumerate(hue):
+        t = table[table["head"] == head].sort_values("removed_pct")
+        a.errorbar(t["removed_pct"], t["acc"], yerr=t["acc_std"].fillna(0), marker="o", ms=4,
+                   capsize=3, color=f"C{i}", label=head, lw=2 if head.startswith("VI-Net") else 1)
+    a.scatter([0], [full["acc"]], marker="*", s=180, color="k", zorder=5, label="full ResNet")
+    a.set(xlabel="3x3 conv layers removed (%)", ylabel="test accuracy (%)", title="this run")
+    a.legend(fontsize=7)
+    if paper is not None:
+        b = axes[0][1]
+        for head, t in paper.groupby("head", sort=False):
+            b.plot(t["removed_pct"], t["acc"], marker="o", ms=4, label=head,
+                   lw=2 if head == "VI-Net" else 1)
+        b.set(xlabel="layers removed (%)", ylabel="test accuracy (%)",
+              title="paper (CIFAR-100, ResNet-34, read off its figure)")
+        b.legend(fontsize=7)
     fig.tight_layout()
     return save(fig, path)
 
@@ -152,8 +164,10 @@ def speed_vs_accuracy(df: pd.DataFrame, path=None):
     """Throughput ratio against accuracy change, both relative to each side's own full
     ResNet: our run next to the paper's published numbers."""
     fig, ax = plt.subplots(figsize=(6.4, 4))
-    for label, su, acc, marker in (("ours", "Speed-up", "Acc vs baseline", "o"),
-                                   ("paper", "Paper Speed-up", None, "s")):
+    sides = [("ours", "Speed-up", "Acc vs baseline", "o")]
+    if df["Paper Speed-up"].notna().any():  # only where the paper has numbers
+        sides.append(("paper", "Paper Speed-up", None, "s"))
+    for label, su, acc, marker in sides:
         y = df[acc] if acc else df["Paper Acc (%)"] - df["Paper Acc (%)"].iloc[-1]
         ax.plot(df[su], y, marker=marker, ls="--" if label == "paper" else "-", label=label)
         for x, yy, name in zip(df[su], y, df["Model"]):

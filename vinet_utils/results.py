@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import subprocess
@@ -49,6 +50,10 @@ def environment(device: str | torch.device = "cpu") -> dict:
 
 
 def _jsonable(obj):
+    """Plain JSON values: containers recursively, numpy/torch scalars and arrays as
+    numbers and lists, paths as strings, and NaN or infinity as ``null`` (strict JSON)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -56,9 +61,9 @@ def _jsonable(obj):
     if isinstance(obj, Path):
         return str(obj)
     if hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0:  # numpy / torch scalars
-        return obj.item()
+        return _jsonable(obj.item())
     if hasattr(obj, "tolist"):
-        return obj.tolist()
+        return _jsonable(obj.tolist())
     return obj
 
 
@@ -68,7 +73,7 @@ def write_json(path: str | os.PathLike, obj: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
-        json.dump(_jsonable(obj), f, indent=2)
+        json.dump(_jsonable(obj), f, indent=2, allow_nan=False)
         f.write("\n")
     os.replace(tmp, path)
     return path
@@ -96,3 +101,16 @@ def record(stage: str, params: dict, metrics: dict, wall_time_s: float,
     (``env``, as taken by :func:`environment` when the work started; now by default)."""
     return {"stage": stage, "params": dict(params), "metrics": dict(metrics),
             "wall_time_s": round(float(wall_time_s), 3), **(env or environment(device))}
+
+
+class Stage:
+    """One notebook stage's record, started when made: the environment and commit are
+    taken then, and :meth:`write` adds the measured wall time since then."""
+
+    def __init__(self, name: str, params: dict, device: str | torch.device = "cpu"):
+        self.name, self.params, self.device = name, dict(params), device
+        self.env, self.t0 = environment(device), time.perf_counter()
+
+    def write(self, path: str | os.PathLike, metrics: dict) -> Path:
+        return write_json(path, record(self.name, self.params, metrics,
+                                       time.perf_counter() - self.t0, self.device, self.env))

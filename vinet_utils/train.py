@@ -75,13 +75,15 @@ def evaluate(model, batches: Iterable, device="cpu") -> dict:
 
 def train(model: torch.nn.Module, cfg: TrainConfig, epoch_batches: Callable[[int], Iterable],
           steps_per_epoch: int, eval_fn: Callable[[], dict], ckpt_path: str | Path,
-          device="cpu", params=None, progress: bool = True, desc: str = "train") -> dict:
+          device="cpu", params=None, progress: bool = True, desc: str = "train",
+          key: dict | None = None) -> dict:
     """Train ``model`` (its trainable parameters, or ``params``) and return the history.
 
     ``epoch_batches(e)`` yields the training batches of epoch ``e``; ``eval_fn()``
     returns ``{"loss", "acc"}`` on the test split. The checkpoint at ``ckpt_path``
-    holds everything needed to resume; a checkpoint made with another config is
-    ignored and the run starts over.
+    holds everything needed to resume; a checkpoint made with another config, or
+    another ``key`` (what else identifies the run, such as the model's initial
+    weights), is ignored and the run starts over.
     """
     ckpt_path = Path(ckpt_path)
     params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
@@ -97,13 +99,13 @@ def train(model: torch.nn.Module, cfg: TrainConfig, epoch_batches: Callable[[int
     start = 0
     if ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if state["config"] == asdict(cfg):
+        if state["config"] == asdict(cfg) and state.get("key") == key:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
             history, start = state["history"], state["epoch"]
         else:
-            print(f"{ckpt_path.name}: made with another config, starting over")
+            print(f"{ckpt_path.name}: made by another run, starting over")
     if start >= cfg.epochs:
         return history
     for epoch in tqdm(range(start, cfg.epochs), desc=desc, initial=start, total=cfg.epochs,
@@ -128,7 +130,7 @@ def train(model: torch.nn.Module, cfg: TrainConfig, epoch_batches: Callable[[int
         history["epoch_time_s"].append(time.perf_counter() - t0)
         save_torch(ckpt_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
                                "scheduler": sched.state_dict(), "history": history,
-                               "epoch": epoch + 1, "config": asdict(cfg)})
+                               "epoch": epoch + 1, "config": asdict(cfg), "key": key})
     return history
 
 
