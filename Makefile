@@ -1,4 +1,6 @@
-# make reproduce [PROFILE=smoke|cpu|paper] [DATASET=cifar10] [ARCH=resnet18]
+# make reproduce [PROFILE=smoke|cpu|paper] [DATASET=cifar10] [ARCH=resnet18] [SET="seeds=5 pool=gap"]
+# make sweep         choose a profile's VI-Net values on a validation split (needs a finished 01)
+# make readme        regenerate the README's numbers from the results files
 # make test          unit tests, then the notebooks through nbval
 # make env           the virtual environment (.venv), only when out of date
 PYTHON ?= python3
@@ -7,8 +9,10 @@ PY := $(VENV)/bin/python
 PROFILE ?= auto
 DATASET ?= cifar10
 ARCH ?= resnet18
+SET ?=
+VARIANTS ?= tiny small
 
-.PHONY: env reproduce table notebooks test unit nbval lab
+.PHONY: env reproduce table sweep readme notebooks test unit nbval lab
 
 env: $(VENV)/.installed
 
@@ -19,7 +23,16 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 reproduce: env
-	$(PY) -m vinet_utils.pipeline --profile $(PROFILE) --dataset $(DATASET) --arch $(ARCH)
+	$(PY) -m vinet_utils.pipeline --profile $(PROFILE) --dataset $(DATASET) --arch $(ARCH) \
+	  $(foreach s,$(SET),--set $(s))
+
+# The validation sweep behind a profile's VI-Net values (on the run's cached latents).
+sweep: env
+	$(PY) -m vinet_utils.sweep --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE)) \
+	  --dataset $(DATASET) --arch $(ARCH) --variants $(VARIANTS)
+
+readme: env
+	$(PY) -m vinet_utils.report
 
 # Rebuild only the table from an existing run's results files.
 table: env

@@ -181,3 +181,33 @@ def speed_vs_accuracy(df: pd.DataFrame, path=None):
     ax.legend()
     fig.tight_layout()
     return save(fig, path)
+
+
+def sweep(rec: dict, path=None):
+    """One panel per swept factor, in the order swept: mean validation accuracy of each
+    candidate per cut (the chosen value circled), and the two reference heads as
+    dashed lines."""
+    factors = rec["metrics"]["order"]
+    refs = rec["metrics"]["references"]
+    variants = list(rec["metrics"]["chosen_val_acc"])
+    fig, axes = plt.subplots(1, len(factors), figsize=(2.6 * len(factors), 3.4), sharey=True,
+                             squeeze=False)
+    for ax, name in zip(axes[0], factors):
+        f = rec["metrics"]["factors"][name]
+        xs = [str(c) for c in f["candidates"]]
+        for i, v in enumerate(variants):
+            ys = f["per_variant"][v]
+            ax.plot(xs, ys, marker="o", color=f"C{i}", label=v)
+            ax.scatter([str(f["chosen"])], [ys[f["candidates"].index(f["chosen"])]], s=120,
+                       facecolors="none", edgecolors="k", zorder=5)
+            for ref, ls in zip(refs[v].values(), ("--", ":")):
+                ax.axhline(ref["val_acc"], color=f"C{i}", ls=ls, lw=1)
+        ax.set(title=name, xlabel="")
+        ax.tick_params(axis="x", labelrotation=45)
+    axes[0][0].set_ylabel("validation accuracy (%)")
+    names = list(next(iter(refs.values())))
+    axes[0][-1].legend(title="cut", fontsize=8)
+    fig.suptitle(f"VI-Net head, greedy sweep on a validation split (dashed: {names[0]}; "
+                 f"dotted: {names[1]})", fontsize=10)
+    fig.tight_layout()
+    return save(fig, path)

@@ -1,0 +1,155 @@
+"""The README's numbers, generated from the results files and the profiles.
+
+    python -m vinet_utils.report            # rewrite the generated blocks of README.md
+    python -m vinet_utils.report --check    # exit 1 if README.md disagrees with them
+
+Each block sits between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``
+in README.md, and only those lines are rewritten. A test runs ``--check``, so no
+number in the README can drift from a results file or a profile.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+from .results import REPO_ROOT, read_json
+
+README = REPO_ROOT / "README.md"
+RUN = REPO_ROOT / "results" / "cpu" / "cifar10-resnet18"
+VARIANTS = ("tiny", "small", "medium", "large")
+
+
+def _f(x, nd=2) -> str:
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def _pm(mean, std, nd=2) -> str:
+    return _f(mean, nd) + ("" if std is None else f" ± {std:.{nd}f}")
+
+
+def profiles() -> str:
+    """Every profile parameter side by side, read from ``params/*.yaml``."""
+    names = ("smoke", "cpu", "paper")
+    prof = {n: yaml.safe_load((REPO_ROOT / "params" / f"{n}.yaml").read_text()) for n in names}
+    keys = [k for k in prof["paper"] if k != "profile"]
+    keys += [k for n in names for k in prof[n] if k not in keys and k != "profile"]
+    lines = ["| parameter | " + " | ".join(names) + " |", "|---|---|---|---|"]
+
+    def show(v):
+        if v is None:  # n_train, n_test, throughput_batches: the whole split
+            return "all"
+        if isinstance(v, list):
+            return ", ".join(map(str, v))
+        return str(v).lower() if isinstance(v, bool) else str(v)
+
+    for k in keys:
+        lines.append(f"| `{k}` | " + " | ".join(show(prof[n].get(k, "-")) for n in names) + " |")
+    return "\n".join(lines)
+
+
+def table(run: Path = RUN) -> str:
+    return (run / "table.md").read_text().strip()
+
+
+def ablations(run: Path = RUN) -> str:
+    """Every head's accuracy per cut (mean ± std over seeds), and VI-Net's margins."""
+    rec = read_json(run / "05_ablations.json")["metrics"]
+    rows = rec["rows"]
+    heads = list(dict.fromkeys(r["head"] for r in rows))
+    acc = {(r["head"], r["variant"]): r for r in rows}
+    variants = [v for v in VARIANTS if any(r["variant"] == v for r in rows)]
+    lines = ["| head (frozen base) | " + " | ".join(variants) + " |",
+             "|---|" + "---|" * len(variants)]
+    for h in heads:
+        cells = [_pm(acc[h, v]["acc"], acc[h, v].get("acc_std")) if (h, v) in acc else "-"
+                 for v in variants]
+        lines.append(f"| {h} | " + " | ".join(cells) + " |")
+    flat = next((h for h in heads if h.startswith("linear (") and h != "linear (gap)"), None)
+    for other in (flat, "projection + linear"):
+        if other and all((other, v) in acc and ("VI-Net", v) in acc for v in variants):
+            lines.append(f"| *VI-Net minus {other}* | " + " | ".join(
+                f"{acc['VI-Net', v]['acc'] - acc[other, v]['acc']:+.2f}" for v in variants) + " |")
+    lines.append(f"| *full ResNet* | {_f(rec['baseline']['acc'])} (all cuts) |"
+                 + " |" * (len(variants) - 1))
+    return "\n".join(lines)
+
+
+def sweep(run: Path = RUN) -> str:
+    """The validation sweep: what each factor's candidates scored and what was chosen."""
+    path = run / "sweep.json"
+    if not path.exists():
+        return "No sweep has been run for this profile yet."
+    rec = read_json(path)
+    m = rec["metrics"]
+    variants = list(m["chosen_val_acc"])
+    lines = [f"Command: `{m['command']}`. Validation split: {m['validation']['n_val']} of the "
+             f"training images ({m['validation']['frac']:.0%} of each class, seeded); heads fitted "
+             f"on the other {m['validation']['n_fit']}. Mean validation accuracy over "
+             f"{', '.join(variants)}, {rec['params']['seeds']} seeds per trial:", "",
+             "| factor (in sweep order) | candidates: mean validation accuracy (%) | chosen |",
+             "|---|---|---|"]
+    for name in m["order"]:
+        f = m["factors"][name]
+        cands = ", ".join(f"{str(c).lower() if isinstance(c, bool) else c}: {a:.2f}"
+                          for c, a in zip(f["candidates"], f["mean_val_acc"]))
+        chosen = f["chosen"]
+        lines.append(f"| `{name}` | {cands} | **{str(chosen).lower() if isinstance(chosen, bool) else chosen}** |")
+    lines += ["", "| validation accuracy (%) | " + " | ".join(variants) + " |",
+              "|---|" + "---|" * len(variants),
+              "| VI-Net, chosen values | " + " | ".join(_f(m["chosen_val_acc"][v]) for v in variants) + " |"]
+    for ref in next(iter(m["references"].values())):
+        lines.append(f"| {ref} | " + " | ".join(
+            _pm(m["references"][v][ref]["val_acc"], m["references"][v][ref]["val_acc_std"])
+            for v in variants) + " |")
+    return "\n".join(lines)
+
+
+def times(run: Path = RUN) -> str:
+    """Stage times of the last pipeline run that executed every stage."""
+    runs = read_json(run / "stage_times.json")["runs"]
+    full = [r for r in runs if len(r["stage_seconds"]) == 6]
+    lines = ["| run started (UTC) | " + " | ".join(f"{i:02d}" for i in range(1, 7)) + " | total |",
+             "|---|" + "---|" * 7]
+    for r in (full or runs)[-3:]:
+        secs = list(r["stage_seconds"].values())
+        cells = [f"{s / 60:.1f} min" for s in secs] + ["-"] * (6 - len(secs))
+        lines.append(f"| {r['started_utc']} | " + " | ".join(cells)
+                     + f" | {sum(secs) / 60:.1f} min |")
+    return "\n".join(lines)
+
+
+BLOCKS = {"profiles": profiles, "table": table, "ablations": ablations, "sweep": sweep,
+          "times": times}
+
+
+def render(text: str) -> str:
+    """``text`` with every generated block replaced by its current content."""
+    def fill(m):
+        name = m.group(1)
+        if name not in BLOCKS:
+            raise ValueError(f"README block {name!r} is unknown; known: {', '.join(BLOCKS)}")
+        return f"<!-- generated:{name} -->\n{BLOCKS[name]()}\n<!-- /generated:{name} -->"
+    return re.sub(r"<!-- generated:(\w+) -->.*?<!-- /generated:\1 -->", fill, text, flags=re.S)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    text = README.read_text()
+    new = render(text)
+    if "--check" in argv:
+        if new != text:
+            print("README.md disagrees with the results files: run python -m vinet_utils.report")
+            return 1
+        print("README.md agrees with the results files")
+        return 0
+    README.write_text(new)
+    print("README.md: generated blocks rewritten")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""Choose a profile's VI-Net hyperparameters on a validation split, never the test split.
+
+    python -m vinet_utils.sweep --profile cpu --variants tiny small
+
+The sweep works on a finished run's cached latents with the base frozen, so it costs
+minutes. It carves a stratified, seeded validation split (``--val-frac`` of each
+class) out of the *training* latents. PCA, OAVI and the heads are fitted on the rest,
+and every accuracy it reports is validation accuracy. The test split is never read.
+
+The search is one factor at a time, greedy and in a fixed order. Starting from the
+profile's values, each factor's candidates are tried with the others held, the
+value with the best mean validation accuracy over the swept cuts is kept, and the
+next factor starts from there. Two reference heads are trained on the same split
+with the same budget: a linear head on the same latents, and the projection ->
+tanh -> linear head without polynomials.
+
+Writes ``<run>/sweep.json`` (every trial, the choice per factor, the references, the
+command) and ``<run>/sweep.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from . import data as D
+from . import params as P
+from .results import Stage, read_json
+
+#: Factors in the order they are swept, with their candidate values.
+FACTORS = {
+    "train_projection": [False, True],
+    "psi": [0.02, 0.05, 0.1, 0.2],
+    "keep_per_class": [25, 50, 100, 200],
+    "pca_dim": [16, 32, 64],
+    "max_degree": [2, 3],
+    "samples_per_class": [1000, 2500],
+    "oracle": ["ihb", "abm", "bpcg"],
+    "finetune_epochs": [10, 20],
+}
+SWEPT = tuple(FACTORS)
+
+
+def validation_split(y: torch.Tensor, frac: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices ``(fit, validation)`` of a stratified split: ``frac`` of each class, seeded."""
+    if not 0 < frac < 1:
+        raise ValueError(f"val_frac must be between 0 and 1 (got {frac!r})")
+    g = torch.Generator().manual_seed(seed)
+    fit, val = [], []
+    for k in torch.unique(y):
+        idx = torch.nonzero(y == k).flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        n_val = max(1, round(frac * len(idx)))
+        val.append(idx[:n_val])
+        fit.append(idx[n_val:])
+    return torch.sort(torch.cat(fit)).values, torch.sort(torch.cat(val)).values
+
+
+def split_latents(lat: dict, frac: float, seed: int) -> dict:
+    """The training latents of ``lat`` as a fit part ("train") and a validation part
+    (under "test", where the head trainers look for their evaluation split)."""
+    fit, val = validation_split(lat["train_y"], frac, seed)
+    return {"train": lat["train"][fit], "train_y": lat["train_y"][fit],
+            "test": lat["train"][val], "test_y": lat["train_y"][val],
+            "key": {**lat["key"], "validation_frac": frac, "validation_seed": seed}}
+
+
+def trial(model, arch: str, variant: str, lat: dict, num_classes: int, cache: Path,
+          values: dict, seeds: int, seed: int, progress: bool = False) -> dict:
+    """Validation accuracy (mean, std over ``seeds``) of the VI-Net built with ``values``."""
+    from . import ideals, vinet
+    from .models import resolve_cut
+    from .train import TrainConfig
+
+    layer = resolve_cut(arch, variant)
+    cf = ideals.fit_latents(lat, variant, layer, values["pool"], num_classes, cache,
+                            pca_dim=values["pca_dim"], samples_per_class=values["samples_per_class"],
+                            psi=values["psi"], max_degree=values["max_degree"], tau=values["tau"],
+                            oracle=values["oracle"], seed=seed, progress=progress)
+    cfg = TrainConfig(epochs=values["finetune_epochs"], lr=values["finetune_lr"],
+                      batch_size=values["finetune_batch_size"], seed=seed)
+    t0 = time.perf_counter()
+    template, _ = vinet.poly_head(cf, values["keep_per_class"], num_classes,
+                                  values["train_projection"])
+    res = vinet.train_seeds(lambda: vinet._fresh(template), cf.latents, cfg, cache,
+                            _trial_tag(layer, values), seeds, seed, progress=progress)
+    return {"val_acc": res["acc"], "val_acc_std": res["acc_std"], "val_acc_per_seed": res["acc_per_seed"],
+            "generators": sum(m.n_generators_ for m in cf.models),
+            "generators_kept": template.poly.out_features, "head_params": res["params"],
+            "oavi_fit_time_s": cf.fit_time_s, "train_time_s": time.perf_counter() - t0}
+
+
+def _trial_tag(layer: str, values: dict) -> str:
+    return layer + "-" + "-".join(f"{k}{values[k]}" for k in SWEPT)
+
+
+def references(lat: dict, cf, values: dict, num_classes: int, cache: Path, seeds: int,
+               seed: int) -> dict:
+    """Validation accuracy of the linear head and the projection + linear head."""
+    from . import vinet
+    from .heads import LinearHead, ProjectionHead
+    from .train import TrainConfig
+
+    cfg = TrainConfig(epochs=values["finetune_epochs"], lr=values["finetune_lr"],
+                      batch_size=values["finetune_batch_size"], seed=seed)
+    d = lat["train"].shape[1]
+    makers = {f"linear ({values['pool']})": lambda: LinearHead(d, num_classes),
+              "projection + linear": lambda: ProjectionHead(
+                  copy.deepcopy(cf.preprocess).trainable(True), num_classes)}
+    out = {}
+    for name, make in makers.items():
+        tag = f"{cf.layer}-ref-{name.replace(' ', '_').replace('(', '').replace(')', '').replace('+', 'and')}"
+        res = vinet.train_seeds(make, lat, cfg, cache, f"{tag}-e{values['finetune_epochs']}", seeds,
+                                seed, progress=False)
+        out[name] = {"val_acc": res["acc"], "val_acc_std": res["acc_std"]}
+    return out
+
+
+def run(profile: str, dataset: str = "cifar10", arch: str = "resnet18", variants=("tiny", "small"),
+        seeds: int = 2, val_frac: float = 0.1, results_dir=None, factors: dict | None = None,
+        command: str = "") -> Path:
+    """Sweep ``factors`` (default :data:`FACTORS`) on ``variants`` of a finished run."""
+    from . import latents as L
+    from . import ideals, plots
+    from .models import resolve_cut
+    from .pipeline import load_profile
+    from .train import load_baseline
+
+    factors = factors or FACTORS
+    values = load_profile(profile)
+    values.update(profile=profile, dataset=dataset, arch=arch)
+    P.validate(dataset=dataset, arch=arch, variants=list(variants), seeds=seeds)
+    unknown = set(factors) - set(FACTORS)
+    if unknown:
+        raise ValueError(f"factors must be drawn from {', '.join(FACTORS)} (got {sorted(unknown)})")
+    run_dir = P.resolve_results_dir(results_dir) / profile / f"{dataset}-{arch}"
+    model, baseline = load_baseline(run_dir)
+    seed = values.get("seed", 0)
+    stage = Stage("sweep", {**values, "variants": list(variants), "seeds": seeds,
+                            "val_frac": val_frac}, "cpu")
+    ds = D.load_dataset(dataset, values.get("data_dir"), n_train=values.get("n_train"),
+                        n_test=values.get("n_test"), seed=seed)
+    cache = run_dir / "sweep"
+    lats, refs = {}, {}
+    for v in variants:
+        full = L.cached_latents(model, arch, v, ds, run_dir, values["pool"])
+        lats[v] = split_latents({k: full[k] for k in ("train", "train_y", "key")}, val_frac,
+                                P.derive_seed(seed, "validation"))
+    current = {k: values[k] for k in ("pool", "pca_dim", "samples_per_class", "psi", "tau",
+                                      "max_degree", "oracle", "keep_per_class", "finetune_epochs",
+                                      "finetune_lr", "finetune_batch_size", "train_projection")}
+    trials, choices, seen = [], {}, {}
+
+    def score(vals) -> dict:
+        """Validation accuracy per cut of the VI-Net built with ``vals`` (each trial once)."""
+        key = _trial_tag("", vals)
+        if key not in seen:
+            rows = {v: trial(model, arch, v, lats[v], ds.num_classes, cache, vals, seeds, seed)
+                    for v in variants}
+            seen[key] = rows
+            print(f"  {', '.join(f'{k}={vals[k]}' for k in SWEPT)}: "
+                  + ", ".join(f"{v} {r['val_acc']:.2f}" for v, r in rows.items()), flush=True)
+            trials.append({"values": {k: vals[k] for k in SWEPT}, "per_variant": rows,
+                           "mean_val_acc": sum(r["val_acc"] for r in rows.values()) / len(rows)})
+        return {v: r["val_acc"] for v, r in seen[key].items()}
+
+    from .progress import tqdm
+    for name in tqdm(list(factors), desc="factors"):
+        accs = {value: score({**current, name: value}) for value in factors[name]}
+        mean = {value: sum(a.values()) / len(a) for value, a in accs.items()}
+        best = max(mean, key=lambda x: (mean[x], x == current[name]))
+        choices[name] = {"candidates": factors[name], "mean_val_acc": list(mean.values()),
+                         "per_variant": {v: [accs[c][v] for c in factors[name]] for v in variants},
+                         "chosen": best}
+        current[name] = best
+        print(f"{name}: chose {best!r} ({mean[best]:.2f})", flush=True)
+    for v in variants:
+        cf = ideals.fit_latents(lats[v], v, resolve_cut(arch, v), current["pool"], ds.num_classes,
+                                cache, pca_dim=current["pca_dim"],
+                                samples_per_class=current["samples_per_class"], psi=current["psi"],
+                                max_degree=current["max_degree"], tau=current["tau"],
+                                oracle=current["oracle"], seed=seed, progress=False)
+        refs[v] = references(lats[v], cf, current, ds.num_classes, cache, seeds, seed)
+    final = seen[_trial_tag("", current)]
+    stage.write(run_dir / "sweep.json", {
+        "command": command, "validation": {"frac": val_frac, "per_class_stratified": True,
+                                           "n_fit": len(next(iter(lats.values()))["train"]),
+                                           "n_val": len(next(iter(lats.values()))["test"])},
+        "order": list(factors), "factors": choices, "chosen": current, "trials": trials,
+        "chosen_val_acc": {v: final[v]["val_acc"] for v in variants},
+        "references": refs, "baseline_test_acc_not_used": baseline["metrics"]["test_acc"]})
+    plots.sweep(read_json(run_dir / "sweep.json"), path=run_dir / "sweep.png")
+    print(f"chosen: {current}\nwritten: {P.shown(run_dir / 'sweep.json')}")
+    return run_dir / "sweep.json"
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--profile", default="cpu")
+    ap.add_argument("--dataset", default="cifar10")
+    ap.add_argument("--arch", default="resnet18")
+    ap.add_argument("--variants", nargs="+", default=["tiny", "small"])
+    ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--val-frac", type=float, default=0.1)
+    ap.add_argument("--results-dir", default=None)
+    ap.add_argument("--factors", nargs="*", default=None,
+                    help=f"a subset of {', '.join(FACTORS)} (default: all, in that order)")
+    a = ap.parse_args(argv)
+    try:
+        factors = {f: FACTORS[f] for f in a.factors} if a.factors else None
+    except KeyError as err:
+        raise SystemExit(f"--factors must be drawn from {', '.join(FACTORS)} (got {err})") from None
+    cmd = "python -m vinet_utils.sweep " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
+    run(a.profile, a.dataset, a.arch, a.variants, a.seeds, a.val_frac, a.results_dir, factors, cmd)
+
+
+if __name__ == "__main__":
+    main()
