@@ -68,6 +68,8 @@ import torch
 from . import monomials
 
 ORACLES = ("ihb", "bpcg", "fw", "abm")
+ORDERINGS = ("deglex", "pearson")
+SMALL_FIT_WORK = 1_000_000  # fits with m * n^2 below this run on one thread (see OAVI.threads)
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -232,6 +234,206 @@ def l1_ball_bpcg(
             f = (c @ (Hc + 2.0 * a) + bb) / m
     f = float((c @ (H @ c) + 2.0 * (a @ c) + bb) / m)
     return CGResult(coef=c.copy(), value=f, gap=float(gap), iterations=it, certified_above=certified)
+
+
+def l1_ball_active_set(
+    H: np.ndarray,
+    a: np.ndarray,
+    bb: float,
+    m: int,
+    radius: float,
+    psi: float,
+    x0: np.ndarray,
+    gap_tol: float | None = None,
+    max_iter: int = 10_000,
+) -> CGResult:
+    """Decide whether ``min f(c) <= psi`` over ``||c||_1 <= radius`` by a primal active-set
+    method on the faces of the l1 sphere, ``f(c) = (c^T H c + 2 a^T c + bb) / m``.
+
+    Meant for the case where the unconstrained minimiser lies outside the ball, so the
+    constrained one lies on the sphere ``||c||_1 = radius``. ``x0`` must lie on the sphere
+    (the l1 projection of the least-squares solution does). A face is a support ``S``
+    with signs ``s``; on it the problem is an equality-constrained quadratic,
+    ``min f`` subject to ``s^T c_S = radius``, solved exactly by one linear system. The
+    iterate moves towards that face minimiser until the first coefficient reaches zero
+    (which then leaves ``S``); at a face minimiser the coordinate with the largest
+    gradient entry joins ``S`` with the sign that decreases ``f``.
+
+    Every iterate is feasible, so ``f(c) <= psi`` certifies a psi-vanishing generator,
+    and ``f(c) - gap > psi`` (``gap``: the Frank-Wolfe duality gap, ``f(c) - gap`` a lower
+    bound of the minimum) certifies that the minimum exceeds psi. The run stops only on
+    one of these two certificates, or when the gap is ``<= gap_tol`` (default
+    ``1e-9 * psi``; then ``f`` is within ``gap_tol`` of the minimum and the decision is
+    ``f(c) <= psi``), or after ``max_iter`` iterations; never on a small improvement.
+    """
+    k = a.shape[0]
+    gap_tol = 1e-9 * psi if gap_tol is None else gap_tol
+    H = np.ascontiguousarray(H)
+    c = np.array(x0, dtype=np.float64)
+    l1 = np.abs(c).sum()
+    if l1 > 0 and abs(l1 - radius) > 1e-9 * radius:
+        c *= radius / l1
+    elif l1 == 0:
+        i = int(np.abs(a).argmax())
+        c[i] = -radius * (1.0 if a[i] >= 0 else -1.0)
+    s2 = 2.0 / m
+    it = 0
+    certified = False
+    gap = math.inf
+    at_face_optimum = False
+    while True:
+        Hc = H @ c
+        g = s2 * (Hc + a)
+        f = (c @ (Hc + 2.0 * a) + bb) / m
+        i = int(np.abs(g).argmax())
+        gap = max(float(g @ c) + radius * abs(g[i]), 0.0)
+        if f <= psi:
+            break
+        if f - gap > psi:
+            certified = True
+            break
+        if gap <= gap_tol or it >= max_iter:
+            break
+        support = np.flatnonzero(c)
+        signs = np.sign(c[support])
+        if at_face_optimum:  # the best new coordinate joins the face
+            if i in set(support.tolist()):
+                c = l1_ball_bpcg(H, a, bb, m, radius, tol=0.0, max_iter=1, x0=c).coef
+                at_face_optimum = False
+                it += 1
+                continue
+            support = np.append(support, i)
+            signs = np.append(signs, -1.0 if g[i] > 0 else 1.0)
+        HS = H[np.ix_(support, support)]
+        try:
+            sol = np.linalg.solve(HS, np.stack([a[support], signs], axis=1))
+        except np.linalg.LinAlgError:
+            sol = np.linalg.lstsq(HS, np.stack([a[support], signs], axis=1), rcond=None)[0]
+        u, v = -sol[:, 0], -sol[:, 1]
+        denom = signs @ v
+        nu = (signs @ u - radius) / denom if denom != 0 else 0.0
+        target = u - nu * v
+        d = target - c[support]
+        shrinking = signs * d < 0
+        step, block = 1.0, -1
+        if shrinking.any():
+            ratios = np.full(support.size, np.inf)
+            ratios[shrinking] = -c[support][shrinking] / d[shrinking]
+            block = int(ratios.argmin())
+            if ratios[block] < 1.0:
+                step = max(float(ratios[block]), 0.0)
+            else:
+                block = -1
+        if step == 0.0 and block >= 0 and c[support[block]] == 0.0:
+            # the new coordinate would enter with the wrong sign: take one Frank-Wolfe/pairwise
+            # step instead (always feasible and decreasing)
+            res = l1_ball_bpcg(H, a, bb, m, radius, tol=0.0, max_iter=1, x0=c)
+            c = res.coef
+            at_face_optimum = False
+            it += 1
+            continue
+        c[support] += step * d
+        if block >= 0:
+            c[support[block]] = 0.0
+        at_face_optimum = block < 0
+        it += 1
+    f = float((c @ (H @ c) + 2.0 * (a @ c) + bb) / m)
+    return CGResult(coef=c.copy(), value=f, gap=float(gap), iterations=it, certified_above=certified)
+
+
+class _BlockedQR:
+    """``A = Q R`` for the evaluations ``A`` of ``O``, extended a block of border terms at a time.
+
+    ``E`` (raw evaluations) and ``Q`` (orthonormal basis) are ``m x capacity`` tensors on the
+    fitting device; ``R`` (upper triangular) and the Gram matrix ``H = R^T R`` (filled
+    lazily, only for the sparse oracle) are host float64 arrays. Columns beyond ``k`` are
+    scratch space for the block being processed: a block writes its new ``O`` columns
+    there and commits them by advancing ``k``.
+    """
+
+    def __init__(self, X: torch.Tensor):
+        self.X = X
+        self.m = X.shape[0]
+        self.k = 0
+        self.capacity = 0
+        self.E = self.Q = None
+        self.R = np.zeros((0, 0))
+        self._H = np.zeros((0, 0))
+        self._H_k = 0
+        self.eps = torch.finfo(X.dtype).eps
+        self.reserve(64)
+        self.E[:, 0] = 1.0
+        self.Q[:, 0] = 1.0 / math.sqrt(self.m)
+        self.R[0, 0] = math.sqrt(self.m)
+        self.k = 1
+
+    def reserve(self, columns: int) -> None:
+        if columns <= self.capacity:
+            return
+        capacity = max(columns, 2 * self.capacity)
+        dev, dt = self.X.device, self.X.dtype
+        E = torch.zeros(self.m, capacity, dtype=dt, device=dev)
+        Q = torch.zeros(self.m, capacity, dtype=dt, device=dev)
+        R = np.zeros((capacity, capacity))
+        H = np.zeros((capacity, capacity))
+        c = self.capacity
+        if c:
+            E[:, :c] = self.E
+            Q[:, :c] = self.Q
+            R[:c, :c] = self.R
+            H[:c, :c] = self._H
+        self.E, self.Q, self.R, self._H, self.capacity = E, Q, R, H, capacity
+
+    def gram(self, kk: int) -> np.ndarray:
+        """``H[:kk, :kk] = R_kk^T R_kk`` (the Gram matrix of the first ``kk`` columns of ``A``)."""
+        h = self._H_k
+        if h < kk:
+            Rk = self.R[:kk, :kk]
+            block = Rk.T @ Rk[:, h:kk]
+            self._H[:kk, h:kk] = block
+            self._H[h:kk, :kk] = block.T
+            self._H_k = kk
+        return self._H[:kk, :kk]
+
+    def forget_gram(self, kk: int) -> None:
+        self._H_k = min(self._H_k, kk)
+
+
+class _threads:
+    """Context manager: torch intra-op threads set to ``n`` (if not None), restored after."""
+
+    def __init__(self, n: int | None):
+        self.n = n
+
+    def __enter__(self):
+        self.old = torch.get_num_threads()
+        if self.n is not None and self.n != self.old:
+            torch.set_num_threads(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        if torch.get_num_threads() != self.old:
+            torch.set_num_threads(self.old)
+        return False
+
+
+def pearson_order(X: np.ndarray) -> np.ndarray:
+    """Variable order for ``ordering="pearson"``: by decreasing sum of absolute Pearson
+    correlations with the other variables (ties: lower index first; a constant variable
+    counts as uncorrelated). Returns the permutation ``perm``: internal variable ``i`` is
+    the user's variable ``perm[i]``."""
+    X = np.asarray(X, dtype=np.float64)
+    n = X.shape[1]
+    Z = X - X.mean(axis=0)
+    norms = np.sqrt((Z * Z).sum(axis=0))
+    safe = np.where(norms > 0, norms, 1.0)
+    Z = Z / safe
+    C = np.abs(Z.T @ Z)
+    C[:, norms == 0] = 0.0
+    C[norms == 0, :] = 0.0
+    np.fill_diagonal(C, 0.0)
+    score = C.sum(axis=1)
+    return np.lexsort((np.arange(n), -score)).astype(np.int64)
 
 
 # ====================================================== least-squares engines
@@ -485,6 +687,9 @@ class OAVI:
         cg_tol: float | None = None,
         cg_max_iter: int = 10_000,
         progress: bool = False,
+        ordering: str = "deglex",
+        block_size: int = 64,
+        threads: int | None = None,
     ):
         self.psi = psi
         self.max_degree = max_degree
@@ -495,6 +700,9 @@ class OAVI:
         self.cg_tol = cg_tol
         self.cg_max_iter = cg_max_iter
         self.progress = progress
+        self.ordering = ordering
+        self.block_size = block_size
+        self.threads = threads
         self._check_params()
 
     # ------------------------------------------------------------ parameters
@@ -515,6 +723,14 @@ class OAVI:
             raise ValueError(f"cg_tol must be > 0 or None, got {self.cg_tol!r}")
         if not isinstance(self.cg_max_iter, (int, np.integer)) or self.cg_max_iter < 1:
             raise ValueError(f"cg_max_iter must be an int >= 1, got {self.cg_max_iter!r}")
+        if getattr(self, "ordering", "deglex") not in ORDERINGS:
+            raise ValueError(f"ordering must be one of {', '.join(map(repr, ORDERINGS))}; got {self.ordering!r}")
+        block = getattr(self, "block_size", 64)
+        if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1:
+            raise ValueError(f"block_size must be an int >= 1, got {block!r}")
+        threads = getattr(self, "threads", None)
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1):
+            raise ValueError(f"threads must be an int >= 1 or None, got {threads!r}")
         if not (isinstance(self.dtype, torch.dtype) and self.dtype.is_floating_point):
             raise ValueError(f"dtype must be a floating torch dtype, got {self.dtype!r}")
 
@@ -528,20 +744,43 @@ class OAVI:
     # ------------------------------------------------------------------ fit
     def fit(self, X) -> "OAVI":
         """Fit ``O`` and ``G`` to the points ``X`` (numpy array or torch tensor, m x n)."""
+        return self._fit_entry(X, None)
+
+    def _fit_entry(self, X, engine) -> "OAVI":
+        """Validate, order the variables, limit threads, run the fit (blocked, or the
+        per-term loop with ``engine``), and store the attributes."""
+        start = time.perf_counter()
         self._check_params()
         X, _ = _as_tensor(X)
         device = torch.device(self.device) if self.device is not None else torch.device("cpu")
-        return self._fit(X.to(device=device, dtype=self.dtype), _IncrementalQR)
+        X = X.to(device=device, dtype=self.dtype)
+        m, n = X.shape
+        if getattr(self, "ordering", "deglex") == "pearson":
+            perm = pearson_order(X.cpu().numpy())
+        else:
+            perm = np.arange(n, dtype=np.int64)
+        identity = bool((perm == np.arange(n)).all())
+        Xi = X if identity else X[:, torch.as_tensor(perm, device=X.device)].contiguous()
+        threads = getattr(self, "threads", None)
+        if threads is None and X.device.type == "cpu" and m * n * n < SMALL_FIT_WORK:
+            threads = 1
+        with _threads(threads if X.device.type == "cpu" else None):
+            if engine is None and self.oracle == "abm":
+                engine = _IncrementalQR
+            out = self._fit_blocked(Xi) if engine is None else self._fit(Xi, engine)
+            self._finish(out, X, perm)
+        self.fit_time_s_ = time.perf_counter() - start
+        return self
 
     def fit_transform(self, X):
         """``fit(X)`` then ``transform(X)``."""
         return self.fit(X).transform(X)
 
-    def _fit(self, X: torch.Tensor, engine: Callable[[torch.Tensor], object]) -> "OAVI":
-        """The algorithm of method.md §4, with ``engine`` doing the linear algebra."""
+    def _fit(self, X: torch.Tensor, engine: Callable[[torch.Tensor], object]) -> dict:
+        """The algorithm of method.md §4 one border term at a time, with ``engine`` doing the
+        linear algebra (the brute-force reference, and ABM)."""
         from tqdm.auto import tqdm
 
-        start = time.perf_counter()
         m, n = X.shape
         tau = self._resolved_tau()
         psi = float(self.psi)
@@ -554,6 +793,7 @@ class OAVI:
         G_leading: list[monomials.Exponent] = []
         G_coef: list[np.ndarray] = []
         G_by_oracle: list[bool] = []
+        G_gap: list[float] = []
         O_size_at: list[int] = []  # |O| when each generator was found
         self._stats = dict(border=0, bound_active=0, oracle_calls=0, oracle_iterations=0, oracle_time=0.0)
         max_degree_reached = 0
@@ -568,12 +808,13 @@ class OAVI:
             solver.begin_degree(B)
             new_O = []
             for j, u in enumerate(terms):
-                vanishes, coef, by_oracle = self._oracle_decision(solver, j, m, psi, tau, cg_tol)
+                vanishes, coef, by_oracle, gap = self._oracle_decision(solver, j, m, psi, tau, cg_tol)
                 if vanishes:  # g = u + sum_j c_j t_j joins G
                     G_leading.append(u)
                     G_coef.append(coef)
                     O_size_at.append(len(O))
                     G_by_oracle.append(by_oracle)
+                    G_gap.append(gap)
                 else:  # u joins O, its column joins A
                     solver.append(j)
                     O_index[u] = len(O)
@@ -585,77 +826,336 @@ class OAVI:
                 break
             O_by_degree.append(new_O)
         bar.close()
+        return dict(O=[np.array(O, dtype=np.int64).reshape(len(O), n)], G_leading=G_leading, G_coef=G_coef,
+                    O_size_at=O_size_at, G_by_oracle=G_by_oracle, G_gap=G_gap, G_mse=None,
+                    max_degree_reached=max_degree_reached)
 
+    def _finish(self, out: dict, X: torch.Tensor, perm: np.ndarray) -> None:
+        """Store the fitted attributes, with exponents in the user's variable order."""
+        n = X.shape[1]
+        O_internal = np.vstack(out["O"]).astype(np.int64)
+        G_internal = np.array(out["G_leading"], dtype=np.int64).reshape(len(out["G_leading"]), n)
+        self.variable_order_ = np.asarray(perm, dtype=np.int64)
+        self.O_exponents_ = np.empty_like(O_internal)
+        self.O_exponents_[:, perm] = O_internal
+        self.G_leading_exponents_ = np.empty_like(G_internal)
+        self.G_leading_exponents_[:, perm] = G_internal
         self.n_features_in_ = n
-        self.tau_ = tau
+        self.tau_ = self._resolved_tau()
         self.device_ = X.device
-        self.O_exponents_ = np.array(O, dtype=np.int64).reshape(len(O), n)
-        self.G_leading_exponents_ = np.array(G_leading, dtype=np.int64).reshape(len(G_leading), n)
-        coefficients = np.zeros((len(G_leading), len(O)))
-        leading = np.ones(len(G_leading))
-        for g, c in enumerate(G_coef):
-            k = O_size_at[g]
+        n_O, n_G = O_internal.shape[0], G_internal.shape[0]
+        coefficients = np.zeros((n_G, n_O))
+        leading = np.ones(n_G)
+        for g, c in enumerate(out["G_coef"]):
+            k = out["O_size_at"][g]
             if len(c) == k + 1:  # ABM vector kept l2-normalised: its last entry leads
                 c, leading[g] = c[:k], c[k]
             coefficients[g, :k] = c
         self.coefficients_ = coefficients
         self.leading_coefficients_ = leading
-        self.n_generators_ = len(G_leading)
-        self.from_sparse_oracle_ = np.array(G_by_oracle, dtype=bool)
+        self.n_generators_ = n_G
+        self.from_sparse_oracle_ = np.array(out["G_by_oracle"], dtype=bool)
+        self.oracle_gaps_ = np.array(out["G_gap"], dtype=np.float64)
+        gaps = self._stats.get("gaps", [])
+        self.max_oracle_gap_ = float(max(gaps)) if gaps else 0.0
         self.degrees_ = self.G_leading_exponents_.sum(axis=1).astype(np.int64)
         self.n_border_terms_ = self._stats["border"]
         self.n_bound_active_ = self._stats["bound_active"]
         self.n_oracle_calls_ = self._stats["oracle_calls"]
         self.n_oracle_iterations_ = self._stats["oracle_iterations"]
         self.oracle_time_s_ = self._stats["oracle_time"]
-        self.max_degree_reached_ = max_degree_reached
+        self.max_degree_reached_ = out["max_degree_reached"]
+        self._stats.pop("gaps", None)
         self._build_evaluator()
-        values = self._evaluate_tensor(X)
-        self.train_mse_ = (values * values).mean(0).cpu().numpy().astype(np.float64)
-        self.fit_time_s_ = time.perf_counter() - start
-        return self
+        if out.get("G_mse") is not None:
+            self.train_mse_ = np.array(out["G_mse"], dtype=np.float64).reshape(n_G)
+        else:
+            values = self._evaluate_tensor(X)
+            self.train_mse_ = (values * values).mean(0).cpu().numpy().astype(np.float64)
 
     def _oracle_decision(
         self, solver, j: int, m: int, psi: float, tau: float, cg_tol: float
-    ) -> tuple[bool, np.ndarray | None, bool]:
+    ) -> tuple[bool, np.ndarray | None, bool, float]:
         """Vanishing test of border column ``j``: ``(vanishes, coefficients over O, decided
-        by the sparse oracle)``."""
+        by the sparse oracle, duality gap reached)``."""
         if self.oracle == "abm":
             sigma2, v = solver.smallest_singular_pair(j)
             if sigma2 / m > psi or abs(v[-1]) < 1e-12:
-                return False, None, False
+                return False, None, False, 0.0
             if sigma2 / (m * v[-1] ** 2) <= psi:  # rescaling to a leading 1 keeps it vanishing
-                return True, v[:-1] / v[-1], False
-            return True, v * np.sign(v[-1]), False  # coefficients, then the (positive) leading one
+                return True, v[:-1] / v[-1], False, 0.0
+            return True, v * np.sign(v[-1]), False, 0.0  # coefficients, then the (positive) leading one
         mse, c = solver.least_squares(j, threshold=psi)
         if mse > psi:  # even the unconstrained minimum is above psi
-            return False, None, False
+            return False, None, False, 0.0
         bound_active = np.abs(c).sum() > tau - 1
         self._stats["bound_active"] += int(bound_active)
         if self.oracle == "ihb" and not bound_active:
-            return True, c, False
+            return True, c, False, 0.0
         H, a, bb = solver.quadratic(j)
+        result = self._sparse_oracle(H, a, bb, m, psi, tau, cg_tol, c)
+        if result.value <= psi:
+            return True, result.coef, True, result.gap
+        return False, None, True, result.gap
+
+    # ------------------------------------------------------------ blocked fit
+    def _fit_blocked(self, X: torch.Tensor) -> dict:
+        """The algorithm of method.md §4, a block of border terms at a time (see
+        :meth:`_block`). Returns the pieces :meth:`_finish` turns into attributes."""
+        m, n = X.shape
+        tau = self._resolved_tau()
+        psi = float(self.psi)
+        cg_tol = psi / 10 if self.cg_tol is None else float(self.cg_tol)
+        eng = _BlockedQR(X)
+        out = dict(O=[np.zeros((1, n), dtype=np.int64)], G_leading=[], G_coef=[], O_size_at=[], G_by_oracle=[],
+                   G_mse=[], G_gap=[], max_degree_reached=0)
+        self._stats = dict(border=0, bound_active=0, oracle_calls=0, oracle_iterations=0, oracle_time=0.0)
+        previous, previous_index = out["O"][0], np.zeros(1, dtype=np.int64)
+        bs = int(self.block_size)
+        for d in range(1, self.max_degree + 1):
+            terms, parents, variables = monomials.border_array(previous, previous_index, n)
+            nb = terms.shape[0]
+            if nb == 0:
+                break
+            out["max_degree_reached"] = d
+            B = eng.E[:, torch.as_tensor(parents, device=X.device)] * X[:, torch.as_tensor(variables, device=X.device)]
+            bb = (B * B).sum(0).cpu().numpy().astype(np.float64)
+            k_before = eng.k
+            is_O = np.zeros(nb, dtype=bool)
+            for s in range(0, nb, bs):
+                e = min(nb, s + bs)
+                O_pos, G = self._block(eng, B[:, s:e], bb[s:e], m, psi, tau, cg_tol)
+                is_O[s + np.asarray(O_pos, dtype=np.int64)] = True
+                for j, coef, mse, by_oracle, gap in G:
+                    out["G_leading"].append(terms[s + j])
+                    out["G_coef"].append(coef)
+                    out["O_size_at"].append(len(coef))
+                    out["G_mse"].append(mse)
+                    out["G_by_oracle"].append(by_oracle)
+                    out["G_gap"].append(gap)
+            self._stats["border"] += nb
+            if not is_O.any():
+                break
+            previous = terms[is_O]
+            previous_index = np.arange(k_before, eng.k, dtype=np.int64)
+            out["O"].append(previous)
+        return out
+
+    def _block(self, eng: _BlockedQR, Bj: torch.Tensor, bb: np.ndarray, m: int, psi: float, tau: float,
+               cg_tol: float) -> tuple[list[int], list[tuple]]:
+        """Decide the border columns ``Bj`` (consecutive in deglex order) exactly as the
+        sequential algorithm would, and commit the new ``O`` columns.
+
+        The block is projected on the current basis ``Q`` with two matrix products
+        (classical Gram-Schmidt with re-orthogonalisation), giving the residuals ``W``.
+        Then the terms are taken in order: the squared residual of term ``j`` against
+        ``O`` (including the block's earlier new ``O`` terms) is ``||w_j||^2`` minus the
+        squared projections on the block's new basis columns, kept up to date with one
+        product ``q^T W`` per new ``O`` term (recomputed explicitly within rounding distance
+        of psi). A term above psi joins ``O``; the others are provisionally generators.
+        Their least-squares coefficients come from one triangular solve for the whole
+        block. Where the l1 bound is active (or the oracle is sparse), the sparse oracle
+        decides, in order; a term it rejects joins ``O`` and the rest of the block is
+        decided again from there, so the outcome is that of the sequential algorithm.
+        """
+        b = Bj.shape[1]
+        k0 = eng.k
+        eng.reserve(k0 + b)
+        Q = eng.Q
+        Qk = Q[:, :k0]
+        P = Qk.T @ Bj
+        W = Bj - Qk @ P
+        P2 = Qk.T @ W
+        W = W - Qk @ P2
+        P = P + P2
+        wn = (W * W).sum(0).cpu().numpy().astype(np.float64)
+        weak = np.flatnonzero(wn < 1e-6 * bb)
+        if weak.size:  # heavy cancellation: one more pass for those columns
+            idx = torch.as_tensor(weak, device=W.device)
+            Ww = W[:, idx]
+            P3 = Qk.T @ Ww
+            Ww = Ww - Qk @ P3
+            W[:, idx] = Ww
+            P[:, idx] += P3
+            wn[weak] = (Ww * Ww).sum(0).cpu().numpy()
+        Ph = P.cpu().numpy().astype(np.float64, copy=True)
+        thr = psi * m
+        band_scale = 1e3 * eng.eps * math.sqrt(k0 + b + 1.0)
+        S = np.zeros((b, b))  # S[l, j] = q_l^T w_j for the block's l-th new O column, j after it
+        cur = wn.copy()
+        O_pos: list[int] = []
+        G_pos: list[int] = []
+        G_res: dict[int, float] = {}
+        forced: set[int] = set()
+        decided: dict[int, tuple] = {}  # sparse-oracle outcomes of generators, kept across re-decisions
+        sparse_all = self.oracle in ("bpcg", "fw")
+        finite = math.isfinite(tau)
+        j = 0
+        while True:
+            while j < b:
+                t = len(O_pos)
+                if j not in forced:
+                    res2 = cur[j]
+                    if abs(res2 - thr) <= band_scale * bb[j]:
+                        r = W[:, j]
+                        if t:
+                            Qin = Q[:, k0 : k0 + t]
+                            r = r - Qin @ torch.as_tensor(S[:t, j], dtype=W.dtype, device=W.device)
+                            r = r - Qin @ (Qin.T @ r)
+                        res2 = float(r @ r)
+                    if res2 <= thr:
+                        G_pos.append(j)
+                        G_res[j] = max(res2, 0.0)
+                        j += 1
+                        continue
+                self._block_append(eng, Bj, W, Ph, S, cur, wn, k0, t, j)
+                O_pos.append(j)
+                j += 1
+            if not G_pos:
+                break
+            # least-squares coefficients of the provisional generators, one triangular solve
+            t = len(O_pos)
+            kk = k0 + t
+            Pf = np.zeros((kk, len(G_pos)))
+            Pf[:k0] = Ph[:, G_pos]
+            Pf[k0:] = S[:t, G_pos]
+            Rk = eng.R[:kk, :kk]
+            C = -torch.linalg.solve_triangular(torch.from_numpy(Rk), torch.from_numpy(Pf), upper=True).numpy()
+            need = np.ones(len(G_pos), dtype=bool) if sparse_all else (
+                np.abs(C).sum(axis=0) > tau - 1 if finite else np.zeros(len(G_pos), dtype=bool))
+            rejected = None
+            for gi in np.flatnonzero(need):
+                jg = G_pos[gi]
+                if jg in decided:
+                    continue
+                kg = k0 + int(np.searchsorted(O_pos, jg))
+                H = eng.gram(kg)
+                a = Rk[:kg, :kg].T @ Pf[:kg, gi]
+                result = self._sparse_oracle(H, a, float(bb[jg]), m, psi, tau, cg_tol, C[:kg, gi])
+                decided[jg] = result
+                if result.value > psi:
+                    rejected = gi
+                    break
+            if rejected is None:
+                break
+            # the sparse oracle rejected G_pos[rejected]: it joins O, re-decide the rest
+            jr = G_pos[rejected]
+            t = int(np.searchsorted(O_pos, jr))
+            O_pos = O_pos[:t]
+            G_pos = G_pos[:rejected]
+            S[t:] = 0.0
+            eng.forget_gram(k0 + t)
+            cur[jr:] = wn[jr:] - (S[:t, jr:] ** 2).sum(axis=0)
+            forced.add(jr)
+            j = jr
+        # commit
+        t = len(O_pos)
+        eng.k = k0 + t
+        G = []
+        if G_pos:
+            Z = Rk @ C + Pf  # R c + p: the part of g(X) in the span of O (zero up to rounding)
+            l1 = np.abs(C).sum(axis=0)
+            for gi, jg in enumerate(G_pos):
+                kg = k0 + int(np.searchsorted(O_pos, jg))
+                ls_active = finite and l1[gi] > tau - 1
+                self._stats["bound_active"] += int(ls_active)
+                if jg in decided:
+                    res = decided[jg]
+                    coef = res.coef
+                    z = Rk[:kg, :kg] @ coef + Pf[:kg, gi]
+                    G.append((jg, coef, (G_res[jg] + float(z @ z)) / m, True, res.gap))
+                else:
+                    z = Z[:kg, gi]
+                    G.append((jg, C[:kg, gi].copy(), (G_res[jg] + float(z @ z)) / m, False, 0.0))
+        for jo in forced:  # rejected by the sparse oracle although their least squares vanished
+            self._stats["bound_active"] += int(finite and decided[jo].ls_l1 > tau - 1)
+        return O_pos, G
+
+    def _block_append(self, eng, Bj, W, Ph, S, cur, wn, k0, t, j) -> None:
+        """Block column ``j`` joins ``O`` as basis column ``k0 + t``."""
+        Q = eng.Q
+        col = k0 + t
+        r = W[:, j]
+        if t:
+            Qin = Q[:, k0:col]
+            r = r - Qin @ torch.as_tensor(S[:t, j], dtype=W.dtype, device=W.device)
+            corr = Qin.T @ r
+            r = r - Qin @ corr
+            S[:t, j] += corr.cpu().numpy()
+        rho = float(torch.linalg.vector_norm(r))
+        if rho < 1e-3 * math.sqrt(max(wn[j], 0.0)):  # lost digits: one more pass against all of Q
+            Qa = Q[:, :col]
+            corr = Qa.T @ r
+            r = r - Qa @ corr
+            corr = corr.cpu().numpy()
+            Ph[:, j] += corr[:k0]
+            S[:t, j] += corr[k0:]
+            rho = float(torch.linalg.vector_norm(r))
+        if not rho > 0:
+            raise FloatingPointError("a new O column is linearly dependent on A; psi is too small for this dtype")
+        q = r / rho
+        Q[:, col] = q
+        eng.E[:, col] = Bj[:, j]
+        eng.R[:k0, col] = Ph[:, j]
+        eng.R[k0:col, col] = S[:t, j]
+        eng.R[col, col] = rho
+        if j + 1 < W.shape[1]:
+            s = (q @ W[:, j + 1 :]).cpu().numpy()
+            S[t, j + 1 :] = s
+            cur[j + 1 :] -= s * s
+
+    def _sparse_oracle(self, H, a, bb, m, psi, tau, cg_tol, c_ls) -> CGResult:
+        """Run the sparse oracle on ``f(c) = (c^T H c + 2 a^T c + bb) / m``: for ``"ihb"`` the
+        active-set decision (:func:`l1_ball_active_set`) from the l1 projection of the
+        least-squares solution ``c_ls``; for ``"bpcg"`` BPCG from the origin down to a
+        Frank-Wolfe gap of ``cg_tol``."""
         tic = time.perf_counter()
         if self.oracle == "ihb":
-            # decide only, starting from the projection of the least-squares solution
-            result = l1_ball_bpcg(
-                H, a, bb, m, tau - 1, psi=psi, tol=0.0, max_iter=self.cg_max_iter,
-                stop_when_vanishing=True, x0=project_l1_ball(c, tau - 1),
-            )
+            result = l1_ball_active_set(H, a, bb, m, tau - 1, psi, x0=project_l1_ball(c_ls, tau - 1),
+                                        max_iter=self.cg_max_iter)
         else:
-            # accurate and sparse: from the origin down to a Frank-Wolfe gap of cg_tol
             result = l1_ball_bpcg(H, a, bb, m, tau - 1, psi=psi, tol=cg_tol, max_iter=self.cg_max_iter)
+        result.ls_l1 = float(np.abs(c_ls).sum())
         self._stats["oracle_time"] += time.perf_counter() - tic
         self._stats["oracle_calls"] += 1
         self._stats["oracle_iterations"] += result.iterations
-        if result.value <= psi:
-            return True, result.coef, True
-        return False, None, True
+        self._stats.setdefault("gaps", []).append(result.gap)
+        return result
 
     # ------------------------------------------------------------ evaluation
     def _build_evaluator(self) -> None:
-        """Plan the recursive evaluation of ``O`` and the leading terms, and the matrix
-        ``W`` (terms x generators) with ``G(X) = M(X) W``."""
+        """Plan the evaluation: ``O`` (an order ideal, in degree order) degree by degree, each
+        term as its canonical parent in ``O`` times one variable; each leading term the same
+        way; then ``G(X) = lead * U(X) + M_O(X) C^T``."""
+        O = self.O_exponents_
+        n = self.n_features_in_
+        index = {row.tobytes(): i for i, row in enumerate(O)}
+
+        def parent_of(rows):
+            rows = np.asarray(rows, dtype=np.int64).reshape(-1, n)
+            last = n - 1 - np.argmax(rows[:, ::-1] > 0, axis=1) if rows.shape[0] else np.zeros(0, dtype=np.int64)
+            parents = rows.copy()
+            parents[np.arange(rows.shape[0]), last] -= 1
+            return np.array([index[p.tobytes()] for p in parents], dtype=np.int64), last.astype(np.int64)
+
+        degrees = O.sum(axis=1)
+        top = int(degrees.max(initial=0))
+        offsets = np.searchsorted(degrees, np.arange(top + 2), side="left")
+        par, var = parent_of(O[1:])
+        par = np.r_[-1, par]
+        var = np.r_[-1, var]
+        dev = self.device_
+        self._O_parents = [torch.as_tensor(par[offsets[d]:offsets[d + 1]] - offsets[d - 1], device=dev)
+                           for d in range(1, top + 1)]
+        self._O_variables = [torch.as_tensor(var[offsets[d]:offsets[d + 1]], device=dev) for d in range(1, top + 1)]
+        lp, lv = parent_of(self.G_leading_exponents_)
+        self._lead_parent = torch.as_tensor(lp, device=dev)
+        self._lead_variable = torch.as_tensor(lv, device=dev)
+        self._lead_coef = torch.as_tensor(self.leading_coefficients_, dtype=self.dtype, device=dev)
+        self._C_T = torch.as_tensor(np.ascontiguousarray(self.coefficients_.T), dtype=self.dtype, device=dev)
+
+    def _build_closure_evaluator(self) -> None:
+        """The evaluator of earlier versions (closure of O and the leading terms)."""
         terms = np.vstack([self.O_exponents_, self.G_leading_exponents_])
         plan = monomials.evaluation_plan(terms, self.n_features_in_)
         n_O = self.O_exponents_.shape[0]
@@ -668,10 +1168,21 @@ class OAVI:
         self._variables = [torch.as_tensor(v, device=self.device_) for v in plan.variables]
 
     def _evaluate_tensor(self, X: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+        if not hasattr(self, "_O_parents"):
+            if not hasattr(self, "_W"):  # unpickled from a version without either
+                self._build_evaluator()
+            else:
+                out = []
+                for i in range(0, X.shape[0], chunk):
+                    M = monomials.evaluate_recursive(X[i : i + chunk], self._parents, self._variables)
+                    out.append(M @ self._W)
+                return torch.cat(out) if out else X.new_zeros(0, self.n_generators_)
         out = []
         for i in range(0, X.shape[0], chunk):
-            M = monomials.evaluate_recursive(X[i : i + chunk], self._parents, self._variables)
-            out.append(M @ self._W)
+            Xc = X[i : i + chunk]
+            M = monomials.evaluate_recursive(Xc, self._O_parents, self._O_variables)
+            lead = M.index_select(1, self._lead_parent) * Xc.index_select(1, self._lead_variable)
+            out.append(torch.addmm(lead * self._lead_coef, M, self._C_T))
         return torch.cat(out) if out else X.new_zeros(0, self.n_generators_)
 
     def evaluate(self, X):
@@ -715,9 +1226,8 @@ class OAVI:
 
 def brute_force_fit(X, psi: float = 0.005, max_degree: int = 10, tau: float | None = None, oracle: str = "ihb", **kwargs) -> OAVI:
     """Reference OAVI fit that solves a fresh ``torch.linalg.lstsq`` on the current ``A`` for
-    every border term (same decisions logic, same sparse oracle when the l1 bound is
-    active). Used by the tests and :mod:`vinet_utils.bench` to check and time :class:`OAVI`."""
+    every border term, one term at a time (same decision logic, same sparse oracle when
+    the l1 bound is active). Used by the tests and :mod:`vinet_utils.bench` to check and
+    time :class:`OAVI`."""
     model = OAVI(psi=psi, max_degree=max_degree, tau=tau, oracle=oracle, **kwargs)
-    X, _ = _as_tensor(X)
-    device = torch.device(model.device) if model.device is not None else torch.device("cpu")
-    return model._fit(X.to(device=device, dtype=model.dtype), _LstsqReference)
+    return model._fit_entry(X, _LstsqReference)
