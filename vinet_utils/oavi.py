@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -344,8 +345,8 @@ def l1_ball_active_set(
 class _BlockedQR:
     """``A = Q R`` for the evaluations ``A`` of ``O``, extended a block of border terms at a time.
 
-    ``E`` (raw evaluations) and ``Q`` (orthonormal basis) are ``m x capacity`` tensors on the
-    fitting device; ``R`` (upper triangular) and the Gram matrix ``H = R^T R`` (filled
+    ``Et`` (raw evaluations) and ``Qt`` (orthonormal basis) are stored transposed,
+    ``capacity x m`` tensors on the fitting device (a column of ``A`` is a contiguous row); ``R`` (upper triangular) and the Gram matrix ``H = R^T R`` (filled
     lazily, only for the sparse oracle) are host float64 arrays. Columns beyond ``k`` are
     scratch space for the block being processed: a block writes its new ``O`` columns
     there and commits them by advancing ``k``.
@@ -356,14 +357,14 @@ class _BlockedQR:
         self.m = X.shape[0]
         self.k = 0
         self.capacity = 0
-        self.E = self.Q = None
+        self.Et = self.Qt = None
         self.R = np.zeros((0, 0))
         self._H = np.zeros((0, 0))
         self._H_k = 0
         self.eps = torch.finfo(X.dtype).eps
-        self.reserve(64)
-        self.E[:, 0] = 1.0
-        self.Q[:, 0] = 1.0 / math.sqrt(self.m)
+        self.reserve(16)
+        self.Et[0] = 1.0
+        self.Qt[0] = 1.0 / math.sqrt(self.m)
         self.R[0, 0] = math.sqrt(self.m)
         self.k = 1
 
@@ -372,17 +373,17 @@ class _BlockedQR:
             return
         capacity = max(columns, 2 * self.capacity)
         dev, dt = self.X.device, self.X.dtype
-        E = torch.zeros(self.m, capacity, dtype=dt, device=dev)
-        Q = torch.zeros(self.m, capacity, dtype=dt, device=dev)
+        Et = torch.empty(capacity, self.m, dtype=dt, device=dev)
+        Qt = torch.empty(capacity, self.m, dtype=dt, device=dev)
         R = np.zeros((capacity, capacity))
         H = np.zeros((capacity, capacity))
         c = self.capacity
         if c:
-            E[:, :c] = self.E
-            Q[:, :c] = self.Q
+            Et[:c] = self.Et
+            Qt[:c] = self.Qt
             R[:c, :c] = self.R
             H[:c, :c] = self._H
-        self.E, self.Q, self.R, self._H, self.capacity = E, Q, R, H, capacity
+        self.Et, self.Qt, self.R, self._H, self.capacity = Et, Qt, R, H, capacity
 
     def gram(self, kk: int) -> np.ndarray:
         """``H[:kk, :kk] = R_kk^T R_kk`` (the Gram matrix of the first ``kk`` columns of ``A``)."""
@@ -625,9 +626,14 @@ def _as_tensor(X, name: str = "X") -> tuple[torch.Tensor, bool]:
     was_numpy = not isinstance(X, torch.Tensor)
     if was_numpy:
         try:
-            X = torch.from_numpy(np.asarray(X, dtype=np.float64))
+            arr = np.asarray(X, dtype=np.float64)
         except (TypeError, ValueError) as err:
             raise ValueError(f"{name} must be a numeric array of shape (m, n)") from err
+        if arr.ndim == 2 and arr.size and not np.isfinite(arr).all():  # numpy: no torch threads
+            raise ValueError(f"{name} contains NaN or infinite values")
+        X = torch.from_numpy(arr)
+        if X.ndim == 2 and X.numel():
+            return X, was_numpy
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D of shape (m, n) (points x features); got shape {tuple(X.shape)}")
     if X.shape[0] == 0 or X.shape[1] == 0:
@@ -751,26 +757,48 @@ class OAVI:
         per-term loop with ``engine``), and store the attributes."""
         start = time.perf_counter()
         self._check_params()
-        X, _ = _as_tensor(X)
         device = torch.device(self.device) if self.device is not None else torch.device("cpu")
-        X = X.to(device=device, dtype=self.dtype)
-        m, n = X.shape
-        if getattr(self, "ordering", "deglex") == "pearson":
-            perm = pearson_order(X.cpu().numpy())
-        else:
-            perm = np.arange(n, dtype=np.int64)
-        identity = bool((perm == np.arange(n)).all())
-        Xi = X if identity else X[:, torch.as_tensor(perm, device=X.device)].contiguous()
-        threads = getattr(self, "threads", None)
-        if threads is None and X.device.type == "cpu" and m * n * n < SMALL_FIT_WORK:
-            threads = 1
-        with _threads(threads if X.device.type == "cpu" else None):
+        shape = tuple(X.shape) if hasattr(X, "shape") else np.shape(X)
+        threads = self._choose_threads(shape, device)
+        self.n_threads_ = threads if threads is not None else torch.get_num_threads()
+        with _threads(threads):
+            X, _ = _as_tensor(X)
+            X = X.to(device=device, dtype=self.dtype)
+            m, n = X.shape
+            if getattr(self, "ordering", "deglex") == "pearson":
+                perm = pearson_order(X.cpu().numpy())
+            else:
+                perm = np.arange(n, dtype=np.int64)
+            identity = bool((perm == np.arange(n)).all())
+            Xi = X if identity else X[:, torch.as_tensor(perm, device=X.device)].contiguous()
             if engine is None and self.oracle == "abm":
                 engine = _IncrementalQR
             out = self._fit_blocked(Xi) if engine is None else self._fit(Xi, engine)
             self._finish(out, X, perm)
         self.fit_time_s_ = time.perf_counter() - start
         return self
+
+    def _choose_threads(self, shape, device: torch.device) -> int | None:
+        """Torch CPU threads for this fit (None: leave torch's setting).
+
+        ``threads`` if given. Otherwise one thread for small fits (``m * n^2`` below
+        :data:`SMALL_FIT_WORK`, where per-call overhead dominates) and, for larger fits, no
+        more threads than there are idle cores by the 1-minute load average: OpenMP
+        threads that wait for a core held by another busy process make every parallel
+        region slow, which costs far more than the lost parallelism."""
+        threads = getattr(self, "threads", None)
+        if threads is not None or device.type != "cpu":
+            return threads if device.type == "cpu" else None
+        m, n = (shape + (1, 1))[:2] if len(shape) < 2 else shape[:2]
+        if m * n * n < SMALL_FIT_WORK:
+            return 1
+        current = torch.get_num_threads()
+        try:
+            cores = len(os.sched_getaffinity(0))
+            idle = cores - os.getloadavg()[0]
+        except (AttributeError, OSError):
+            return None
+        return max(1, min(current, int(math.floor(idle + 0.5))))
 
     def fit_transform(self, X):
         """``fit(X)`` then ``transform(X)``."""
@@ -912,19 +940,20 @@ class OAVI:
         self._stats = dict(border=0, bound_active=0, oracle_calls=0, oracle_iterations=0, oracle_time=0.0)
         previous, previous_index = out["O"][0], np.zeros(1, dtype=np.int64)
         bs = int(self.block_size)
+        Xt = X.T.contiguous()
         for d in range(1, self.max_degree + 1):
             terms, parents, variables = monomials.border_array(previous, previous_index, n)
             nb = terms.shape[0]
             if nb == 0:
                 break
             out["max_degree_reached"] = d
-            B = eng.E[:, torch.as_tensor(parents, device=X.device)] * X[:, torch.as_tensor(variables, device=X.device)]
-            bb = (B * B).sum(0).cpu().numpy().astype(np.float64)
+            Bt = eng.Et[torch.as_tensor(parents, device=X.device)] * Xt[torch.as_tensor(variables, device=X.device)]
+            bb = (Bt * Bt).sum(1).cpu().numpy().astype(np.float64)
             k_before = eng.k
             is_O = np.zeros(nb, dtype=bool)
             for s in range(0, nb, bs):
                 e = min(nb, s + bs)
-                O_pos, G = self._block(eng, B[:, s:e], bb[s:e], m, psi, tau, cg_tol)
+                O_pos, G = self._block(eng, Bt[s:e], bb[s:e], m, psi, tau, cg_tol)
                 is_O[s + np.asarray(O_pos, dtype=np.int64)] = True
                 for j, coef, mse, by_oracle, gap in G:
                     out["G_leading"].append(terms[s + j])
@@ -941,9 +970,9 @@ class OAVI:
             out["O"].append(previous)
         return out
 
-    def _block(self, eng: _BlockedQR, Bj: torch.Tensor, bb: np.ndarray, m: int, psi: float, tau: float,
+    def _block(self, eng: _BlockedQR, Bt: torch.Tensor, bb: np.ndarray, m: int, psi: float, tau: float,
                cg_tol: float) -> tuple[list[int], list[tuple]]:
-        """Decide the border columns ``Bj`` (consecutive in deglex order) exactly as the
+        """Decide the border terms ``Bt`` (rows: evaluations) (consecutive in deglex order) exactly as the
         sequential algorithm would, and commit the new ``O`` columns.
 
         The block is projected on the current basis ``Q`` with two matrix products
@@ -958,29 +987,35 @@ class OAVI:
         decides, in order; a term it rejects joins ``O`` and the rest of the block is
         decided again from there, so the outcome is that of the sequential algorithm.
         """
-        b = Bj.shape[1]
+        b = Bt.shape[0]
         k0 = eng.k
         eng.reserve(k0 + b)
-        Q = eng.Q
-        Qk = Q[:, :k0]
-        P = Qk.T @ Bj
-        W = Bj - Qk @ P
-        P2 = Qk.T @ W
-        W = W - Qk @ P2
-        P = P + P2
-        wn = (W * W).sum(0).cpu().numpy().astype(np.float64)
-        weak = np.flatnonzero(wn < 1e-6 * bb)
-        if weak.size:  # heavy cancellation: one more pass for those columns
-            idx = torch.as_tensor(weak, device=W.device)
-            Ww = W[:, idx]
-            P3 = Qk.T @ Ww
-            Ww = Ww - Qk @ P3
-            W[:, idx] = Ww
-            P[:, idx] += P3
-            wn[weak] = (Ww * Ww).sum(0).cpu().numpy()
-        Ph = P.cpu().numpy().astype(np.float64, copy=True)
+        Qt = eng.Qt
+        Qk = Qt[:k0]
         thr = psi * m
         band_scale = 1e3 * eng.eps * math.sqrt(k0 + b + 1.0)
+        P = Qk @ Bt.T
+        Wt = torch.addmm(Bt, P.T, Qk, alpha=-1.0)
+        wn = (Wt * Wt).sum(1).cpu().numpy().astype(np.float64)
+        # Re-orthogonalise (second Gram-Schmidt pass) the columns that may join O: the
+        # residual only shrinks within the block, so columns already at or below psi
+        # (beyond rounding) are generators and their single-pass projections suffice.
+        twice = wn > thr - 2.0 * band_scale * bb
+        cand = np.flatnonzero(twice)
+        if cand.size:
+            idx = torch.as_tensor(cand, device=Wt.device)
+            Wc = Wt[idx]
+            for _ in range(2):
+                P2 = Qk @ Wc.T
+                Wc = torch.addmm(Wc, P2.T, Qk, alpha=-1.0)
+                P[:, idx] += P2
+                wc = (Wc * Wc).sum(1).cpu().numpy()
+                weak = wc < 1e-6 * bb[cand]
+                wn[cand] = wc
+                if not weak.any():  # a third pass only after heavy cancellation
+                    break
+            Wt[idx] = Wc
+        Ph = P.cpu().numpy().astype(np.float64, copy=True)
         S = np.zeros((b, b))  # S[l, j] = q_l^T w_j for the block's l-th new O column, j after it
         cur = wn.copy()
         O_pos: list[int] = []
@@ -997,18 +1032,20 @@ class OAVI:
                 if j not in forced:
                     res2 = cur[j]
                     if abs(res2 - thr) <= band_scale * bb[j]:
-                        r = W[:, j]
+                        r = Wt[j]
+                        if not twice[j]:
+                            r = r - (Qk @ r) @ Qk
                         if t:
-                            Qin = Q[:, k0 : k0 + t]
-                            r = r - Qin @ torch.as_tensor(S[:t, j], dtype=W.dtype, device=W.device)
-                            r = r - Qin @ (Qin.T @ r)
+                            Qin = Qt[k0 : k0 + t]
+                            r = r - torch.as_tensor(S[:t, j], dtype=Wt.dtype, device=Wt.device) @ Qin
+                            r = r - (Qin @ r) @ Qin
                         res2 = float(r @ r)
                     if res2 <= thr:
                         G_pos.append(j)
                         G_res[j] = max(res2, 0.0)
                         j += 1
                         continue
-                self._block_append(eng, Bj, W, Ph, S, cur, wn, k0, t, j)
+                self._block_append(eng, Bt, Wt, Ph, S, cur, wn, k0, t, j, twice)
                 O_pos.append(j)
                 j += 1
             if not G_pos:
@@ -1071,22 +1108,27 @@ class OAVI:
             self._stats["bound_active"] += int(finite and decided[jo].ls_l1 > tau - 1)
         return O_pos, G
 
-    def _block_append(self, eng, Bj, W, Ph, S, cur, wn, k0, t, j) -> None:
+    def _block_append(self, eng, Bt, Wt, Ph, S, cur, wn, k0, t, j, twice) -> None:
         """Block column ``j`` joins ``O`` as basis column ``k0 + t``."""
-        Q = eng.Q
+        Qt = eng.Qt
         col = k0 + t
-        r = W[:, j]
+        r = Wt[j]
+        if not twice[j]:  # only projected once so far (a term the sparse oracle rejected)
+            corr = Qt[:k0] @ r
+            r = r - corr @ Qt[:k0]
+            Ph[:, j] += corr.cpu().numpy()
+            twice[j] = True
         if t:
-            Qin = Q[:, k0:col]
-            r = r - Qin @ torch.as_tensor(S[:t, j], dtype=W.dtype, device=W.device)
-            corr = Qin.T @ r
-            r = r - Qin @ corr
+            Qin = Qt[k0:col]
+            r = r - torch.as_tensor(S[:t, j], dtype=Wt.dtype, device=Wt.device) @ Qin
+            corr = Qin @ r
+            r = r - corr @ Qin
             S[:t, j] += corr.cpu().numpy()
         rho = float(torch.linalg.vector_norm(r))
         if rho < 1e-3 * math.sqrt(max(wn[j], 0.0)):  # lost digits: one more pass against all of Q
-            Qa = Q[:, :col]
-            corr = Qa.T @ r
-            r = r - Qa @ corr
+            Qa = Qt[:col]
+            corr = Qa @ r
+            r = r - corr @ Qa
             corr = corr.cpu().numpy()
             Ph[:, j] += corr[:k0]
             S[:t, j] += corr[k0:]
@@ -1094,13 +1136,13 @@ class OAVI:
         if not rho > 0:
             raise FloatingPointError("a new O column is linearly dependent on A; psi is too small for this dtype")
         q = r / rho
-        Q[:, col] = q
-        eng.E[:, col] = Bj[:, j]
+        Qt[col] = q
+        eng.Et[col] = Bt[j]
         eng.R[:k0, col] = Ph[:, j]
         eng.R[k0:col, col] = S[:t, j]
         eng.R[col, col] = rho
-        if j + 1 < W.shape[1]:
-            s = (q @ W[:, j + 1 :]).cpu().numpy()
+        if j + 1 < Wt.shape[0]:
+            s = (Wt[j + 1 :] @ q).cpu().numpy()
             S[t, j + 1 :] = s
             cur[j + 1 :] -= s * s
 
