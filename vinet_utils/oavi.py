@@ -400,21 +400,68 @@ class _BlockedQR:
         self._H_k = min(self._H_k, kk)
 
 
+_OPENBLAS: list = []  # [ (get, set) or None ], filled on first use
+
+
+def _openblas_threads_api():
+    """``(get, set)`` for the thread count of the OpenBLAS that numpy loaded, or None.
+
+    numpy's own BLAS calls (the host-side bookkeeping of a fit) are not governed by
+    ``torch.set_num_threads``; on a busy machine its idle-spinning threads slow small
+    products down by orders of magnitude, so fits limit them as well.
+    """
+    if _OPENBLAS:
+        return _OPENBLAS[0]
+    api = None
+    try:
+        import ctypes
+
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+        for path in paths:
+            lib = ctypes.CDLL(path)
+            for suffix in ("64_", "_64_", ""):
+                for prefix in ("scipy_openblas", "openblas"):
+                    get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+                    put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+                    if get is not None and put is not None:
+                        get.restype, get.argtypes = ctypes.c_int, []
+                        put.restype, put.argtypes = None, [ctypes.c_int]
+                        api = (get, put)
+                        break
+                if api:
+                    break
+            if api:
+                break
+    except (OSError, AttributeError, ValueError):
+        api = None
+    _OPENBLAS.append(api)
+    return api
+
+
 class _threads:
-    """Context manager: torch intra-op threads set to ``n`` (if not None), restored after."""
+    """Context manager: torch intra-op threads and numpy's OpenBLAS threads set to ``n``
+    (if not None), restored afterwards."""
 
     def __init__(self, n: int | None):
         self.n = n
 
     def __enter__(self):
         self.old = torch.get_num_threads()
-        if self.n is not None and self.n != self.old:
-            torch.set_num_threads(self.n)
+        self.api = _openblas_threads_api() if self.n is not None else None
+        self.old_blas = self.api[0]() if self.api else None
+        if self.n is not None:
+            if self.n != self.old:
+                torch.set_num_threads(self.n)
+            if self.api and self.old_blas != self.n:
+                self.api[1](self.n)
         return self
 
     def __exit__(self, *exc):
         if torch.get_num_threads() != self.old:
             torch.set_num_threads(self.old)
+        if self.api and self.old_blas is not None and self.api[0]() != self.old_blas:
+            self.api[1](self.old_blas)
         return False
 
 
@@ -972,20 +1019,22 @@ class OAVI:
 
     def _block(self, eng: _BlockedQR, Bt: torch.Tensor, bb: np.ndarray, m: int, psi: float, tau: float,
                cg_tol: float) -> tuple[list[int], list[tuple]]:
-        """Decide the border terms ``Bt`` (rows: evaluations) (consecutive in deglex order) exactly as the
-        sequential algorithm would, and commit the new ``O`` columns.
+        """Decide the border terms ``Bt`` (one row of evaluations per term, consecutive in
+        deglex order) exactly as the sequential algorithm would, and commit the new ``O``
+        columns.
 
-        The block is projected on the current basis ``Q`` with two matrix products
-        (classical Gram-Schmidt with re-orthogonalisation), giving the residuals ``W``.
-        Then the terms are taken in order: the squared residual of term ``j`` against
-        ``O`` (including the block's earlier new ``O`` terms) is ``||w_j||^2`` minus the
-        squared projections on the block's new basis columns, kept up to date with one
-        product ``q^T W`` per new ``O`` term (recomputed explicitly within rounding distance
-        of psi). A term above psi joins ``O``; the others are provisionally generators.
-        Their least-squares coefficients come from one triangular solve for the whole
-        block. Where the l1 bound is active (or the oracle is sparse), the sparse oracle
-        decides, in order; a term it rejects joins ``O`` and the rest of the block is
-        decided again from there, so the outcome is that of the sequential algorithm.
+        The block is projected on the current basis ``Q`` with one matrix product, giving
+        the residuals ``W`` and projections ``P``; the columns that may join ``O`` (residual
+        above psi) get a second Gram-Schmidt pass (two more products). One triangular
+        solve gives every column's least-squares coefficients on the current ``O``.
+        Then the terms are taken in order. The squared residual of term ``j`` against
+        ``O``, including the block's earlier new ``O`` terms, is ``||w_j||^2`` minus the
+        squared projections on the block's new basis columns (recomputed explicitly
+        within rounding distance of psi). Each new ``O`` term costs one product
+        ``W^T q`` over the rest of the block plus a rank-one update of the rest's
+        coefficients. Where the l1 bound is active (or the oracle is sparse) the sparse
+        oracle decides on the spot, so decisions and coefficients are those of the
+        sequential algorithm.
         """
         b = Bt.shape[0]
         k0 = eng.k
@@ -1016,99 +1065,74 @@ class OAVI:
                     break
             Wt[idx] = Wc
         Ph = P.cpu().numpy().astype(np.float64, copy=True)
+        # least-squares coefficients of every block column on the current O, updated by a
+        # rank-one correction per new O column of the block (rows k0.. are the new columns)
+        C = np.zeros((k0 + b, b))
+        C[:k0] = -torch.linalg.solve_triangular(
+            torch.from_numpy(np.ascontiguousarray(eng.R[:k0, :k0])), torch.from_numpy(Ph), upper=True).numpy()
         S = np.zeros((b, b))  # S[l, j] = q_l^T w_j for the block's l-th new O column, j after it
         cur = wn.copy()
         O_pos: list[int] = []
         G_pos: list[int] = []
-        G_res: dict[int, float] = {}
-        forced: set[int] = set()
-        decided: dict[int, tuple] = {}  # sparse-oracle outcomes of generators, kept across re-decisions
+        G_res: list[float] = []
+        G_oracle: dict[int, CGResult] = {}
         sparse_all = self.oracle in ("bpcg", "fw")
         finite = math.isfinite(tau)
-        j = 0
-        while True:
-            while j < b:
-                t = len(O_pos)
-                if j not in forced:
-                    res2 = cur[j]
-                    if abs(res2 - thr) <= band_scale * bb[j]:
-                        r = Wt[j]
-                        if not twice[j]:
-                            r = r - (Qk @ r) @ Qk
-                        if t:
-                            Qin = Qt[k0 : k0 + t]
-                            r = r - torch.as_tensor(S[:t, j], dtype=Wt.dtype, device=Wt.device) @ Qin
-                            r = r - (Qin @ r) @ Qin
-                        res2 = float(r @ r)
-                    if res2 <= thr:
-                        G_pos.append(j)
-                        G_res[j] = max(res2, 0.0)
-                        j += 1
-                        continue
-                self._block_append(eng, Bt, Wt, Ph, S, cur, wn, k0, t, j, twice)
-                O_pos.append(j)
-                j += 1
-            if not G_pos:
-                break
-            # least-squares coefficients of the provisional generators, one triangular solve
+        twice_t = twice
+        for j in range(b):
             t = len(O_pos)
             kk = k0 + t
-            Pf = np.zeros((kk, len(G_pos)))
-            Pf[:k0] = Ph[:, G_pos]
-            Pf[k0:] = S[:t, G_pos]
-            Rk = eng.R[:kk, :kk]
-            C = -torch.linalg.solve_triangular(torch.from_numpy(Rk), torch.from_numpy(Pf), upper=True).numpy()
-            need = np.ones(len(G_pos), dtype=bool) if sparse_all else (
-                np.abs(C).sum(axis=0) > tau - 1 if finite else np.zeros(len(G_pos), dtype=bool))
-            rejected = None
-            for gi in np.flatnonzero(need):
-                jg = G_pos[gi]
-                if jg in decided:
-                    continue
-                kg = k0 + int(np.searchsorted(O_pos, jg))
-                H = eng.gram(kg)
-                a = Rk[:kg, :kg].T @ Pf[:kg, gi]
-                result = self._sparse_oracle(H, a, float(bb[jg]), m, psi, tau, cg_tol, C[:kg, gi])
-                decided[jg] = result
-                if result.value > psi:
-                    rejected = gi
-                    break
-            if rejected is None:
-                break
-            # the sparse oracle rejected G_pos[rejected]: it joins O, re-decide the rest
-            jr = G_pos[rejected]
-            t = int(np.searchsorted(O_pos, jr))
-            O_pos = O_pos[:t]
-            G_pos = G_pos[:rejected]
-            S[t:] = 0.0
-            eng.forget_gram(k0 + t)
-            cur[jr:] = wn[jr:] - (S[:t, jr:] ** 2).sum(axis=0)
-            forced.add(jr)
-            j = jr
-        # commit
-        t = len(O_pos)
-        eng.k = k0 + t
+            res2 = cur[j]
+            if abs(res2 - thr) <= band_scale * bb[j]:  # within rounding of psi: recompute
+                r = Wt[j]
+                if not twice_t[j]:
+                    r = r - (Qk @ r) @ Qk
+                if t:
+                    Qin = Qt[k0:kk]
+                    r = r - torch.as_tensor(S[:t, j], dtype=Wt.dtype, device=Wt.device) @ Qin
+                    r = r - (Qin @ r) @ Qin
+                res2 = float(r @ r)
+            vanishes = res2 <= thr
+            if vanishes:
+                c = C[:kk, j]
+                ls_active = finite and float(np.abs(c).sum()) > tau - 1
+                self._stats["bound_active"] += int(ls_active)
+                if ls_active or sparse_all:
+                    a = eng.R[:kk, :kk].T @ np.r_[Ph[:, j], S[:t, j]]
+                    result = self._sparse_oracle(eng.gram(kk), a, float(bb[j]), m, psi, tau, cg_tol, c)
+                    vanishes = result.value <= psi
+                    if vanishes:
+                        G_oracle[j] = result
+            if vanishes:
+                G_pos.append(j)
+                G_res.append(max(res2, 0.0))
+            else:
+                self._block_append(eng, Bt, Wt, Ph, S, cur, wn, k0, t, j, twice_t, C)
+                O_pos.append(j)
+        eng.k = k0 + len(O_pos)
         G = []
         if G_pos:
-            Z = Rk @ C + Pf  # R c + p: the part of g(X) in the span of O (zero up to rounding)
-            l1 = np.abs(C).sum(axis=0)
-            for gi, jg in enumerate(G_pos):
-                kg = k0 + int(np.searchsorted(O_pos, jg))
-                ls_active = finite and l1[gi] > tau - 1
-                self._stats["bound_active"] += int(ls_active)
-                if jg in decided:
-                    res = decided[jg]
-                    coef = res.coef
-                    z = Rk[:kg, :kg] @ coef + Pf[:kg, gi]
-                    G.append((jg, coef, (G_res[jg] + float(z @ z)) / m, True, res.gap))
-                else:
-                    z = Z[:kg, gi]
-                    G.append((jg, C[:kg, gi].copy(), (G_res[jg] + float(z @ z)) / m, False, 0.0))
-        for jo in forced:  # rejected by the sparse oracle although their least squares vanished
-            self._stats["bound_active"] += int(finite and decided[jo].ls_l1 > tau - 1)
+            kk = eng.k
+            Pf = np.zeros((kk, len(G_pos)))
+            Pf[:k0] = Ph[:, G_pos]
+            Pf[k0:] = S[: kk - k0, G_pos]
+            Cg = C[:kk, G_pos].copy()
+            from_oracle = np.zeros(len(G_pos), dtype=bool)
+            for gi, j in enumerate(G_pos):
+                if j in G_oracle:
+                    coef = G_oracle[j].coef
+                    Cg[: coef.size, gi] = coef
+                    from_oracle[gi] = True
+            Z = eng.R[:kk, :kk] @ Cg + Pf  # R c + p: the part of g(X) in the span of O
+            mse = (np.asarray(G_res) + (Z * Z).sum(axis=0)) / m
+            sizes = k0 + np.searchsorted(np.asarray(O_pos, dtype=np.int64), np.asarray(G_pos))
+            for gi, j in enumerate(G_pos):
+                kg = int(sizes[gi])
+                gap = G_oracle[j].gap if from_oracle[gi] else 0.0
+                G.append((j, Cg[:kg, gi].copy(), float(mse[gi]), bool(from_oracle[gi]), gap))
         return O_pos, G
 
-    def _block_append(self, eng, Bt, Wt, Ph, S, cur, wn, k0, t, j, twice) -> None:
+    def _block_append(self, eng, Bt, Wt, Ph, S, cur, wn, k0, t, j, twice, C) -> None:
         """Block column ``j`` joins ``O`` as basis column ``k0 + t``."""
         Qt = eng.Qt
         col = k0 + t
@@ -1145,6 +1169,9 @@ class OAVI:
             s = (Wt[j + 1 :] @ q).cpu().numpy()
             S[t, j + 1 :] = s
             cur[j + 1 :] -= s * s
+            s = s / rho
+            C[:col, j + 1 :] -= np.outer(C[:col, j], s)
+            C[col, j + 1 :] = -s
 
     def _sparse_oracle(self, H, a, bb, m, psi, tau, cg_tol, c_ls) -> CGResult:
         """Run the sparse oracle on ``f(c) = (c^T H c + 2 a^T c + bb) / m``: for ``"ihb"`` the
