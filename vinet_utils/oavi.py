@@ -247,6 +247,7 @@ def l1_ball_active_set(
     x0: np.ndarray,
     gap_tol: float | None = None,
     max_iter: int = 10_000,
+    residual: float | None = None,
 ) -> CGResult:
     """Decide whether ``min f(c) <= psi`` over ``||c||_1 <= radius`` by a primal active-set
     method on the faces of the l1 sphere, ``f(c) = (c^T H c + 2 a^T c + bb) / m``.
@@ -266,80 +267,153 @@ def l1_ball_active_set(
     one of these two certificates, or when the gap is ``<= gap_tol`` (default
     ``1e-9 * psi``; then ``f`` is within ``gap_tol`` of the minimum and the decision is
     ``f(c) <= psi``), or after ``max_iter`` iterations; never on a small improvement.
+
+    ``residual``, if given, is ``min_c m f(c)`` without the bound (the squared least-squares
+    residual, ``bb - a^T H^{-1} a``). It enables a second, scaled dual lower bound: with
+    ``z = A c + b``, ``min f >= (residual + max(0, z^T p - radius ||A^T z||_inf)^2 / ||z||^2) / m``
+    (``p`` the projection of ``b`` on the span of ``A``), never weaker than ``f - gap``.
     """
     k = a.shape[0]
     gap_tol = 1e-9 * psi if gap_tol is None else gap_tol
     H = np.ascontiguousarray(H)
+    a = np.asarray(a, dtype=np.float64)
     c = np.array(x0, dtype=np.float64)
     l1 = np.abs(c).sum()
-    if l1 > 0 and abs(l1 - radius) > 1e-9 * radius:
-        c *= radius / l1
-    elif l1 == 0:
+    if l1 == 0:
         i = int(np.abs(a).argmax())
-        c[i] = -radius * (1.0 if a[i] >= 0 else -1.0)
+        c[i] = -radius if a[i] >= 0 else radius
+    elif abs(l1 - radius) > 1e-9 * radius:
+        c *= radius / l1
     s2 = 2.0 / m
+    state = _Face(H, np.flatnonzero(c))
+    Hc = c[state.support] @ state.rows
     it = 0
     certified = False
-    gap = math.inf
     at_face_optimum = False
     while True:
-        Hc = H @ c
-        g = s2 * (Hc + a)
-        f = (c @ (Hc + 2.0 * a) + bb) / m
-        i = int(np.abs(g).argmax())
-        gap = max(float(g @ c) + radius * abs(g[i]), 0.0)
+        support = state.support
+        graw = Hc + a
+        cs = c[support]
+        f = (cs @ (Hc[support] + 2.0 * a[support]) + bb) / m
+        i = int(np.abs(graw).argmax())
+        cg = float(graw[support] @ cs)
+        gap = max(s2 * (cg + radius * abs(graw[i])), 0.0)
         if f <= psi:
             break
-        if f - gap > psi:
+        lower = f - gap
+        if residual is not None:
+            zz = m * f - residual
+            x = zz - cg - radius * abs(graw[i])
+            if x > 0 and zz > 0:
+                lower = max(lower, (residual + x * x / zz) / m)
+        if lower > psi:
+            gap = f - lower
             certified = True
             break
         if gap <= gap_tol or it >= max_iter:
             break
-        support = np.flatnonzero(c)
-        signs = np.sign(c[support])
+        signs = np.sign(cs)
         if at_face_optimum:  # the best new coordinate joins the face
-            if i in set(support.tolist()):
+            if c[i] != 0.0:  # cannot happen in exact arithmetic: one BPCG step instead
                 c = l1_ball_bpcg(H, a, bb, m, radius, tol=0.0, max_iter=1, x0=c).coef
+                state = _Face(H, np.flatnonzero(c))
+                Hc = c[state.support] @ state.rows
                 at_face_optimum = False
                 it += 1
                 continue
-            support = np.append(support, i)
-            signs = np.append(signs, -1.0 if g[i] > 0 else 1.0)
-        HS = H[np.ix_(support, support)]
-        try:
-            sol = np.linalg.solve(HS, np.stack([a[support], signs], axis=1))
-        except np.linalg.LinAlgError:
-            sol = np.linalg.lstsq(HS, np.stack([a[support], signs], axis=1), rcond=None)[0]
-        u, v = -sol[:, 0], -sol[:, 1]
-        denom = signs @ v
-        nu = (signs @ u - radius) / denom if denom != 0 else 0.0
-        target = u - nu * v
-        d = target - c[support]
+            state.add(i)
+            support = state.support
+            signs = np.append(signs, -1.0 if graw[i] > 0 else 1.0)
+            cs = c[support]
+        sol0 = state.inv @ a[support]
+        sol1 = state.inv @ signs
+        denom = signs @ sol1
+        nu = (signs @ sol0 + radius) / denom if denom != 0 else 0.0
+        target = nu * sol1 - sol0
+        d = target - cs
         shrinking = signs * d < 0
         step, block = 1.0, -1
         if shrinking.any():
-            ratios = np.full(support.size, np.inf)
-            ratios[shrinking] = -c[support][shrinking] / d[shrinking]
+            ratios = np.where(shrinking, -cs / np.where(shrinking, d, 1.0), np.inf)
             block = int(ratios.argmin())
             if ratios[block] < 1.0:
                 step = max(float(ratios[block]), 0.0)
             else:
                 block = -1
-        if step == 0.0 and block >= 0 and c[support[block]] == 0.0:
-            # the new coordinate would enter with the wrong sign: take one Frank-Wolfe/pairwise
-            # step instead (always feasible and decreasing)
-            res = l1_ball_bpcg(H, a, bb, m, radius, tol=0.0, max_iter=1, x0=c)
-            c = res.coef
+        if step == 0.0 and block >= 0 and cs[block] == 0.0:
+            # the new coordinate would enter with the wrong sign: one BPCG step instead
+            c = l1_ball_bpcg(H, a, bb, m, radius, tol=0.0, max_iter=1, x0=c).coef
+            state = _Face(H, np.flatnonzero(c))
+            Hc = c[state.support] @ state.rows
             at_face_optimum = False
             it += 1
             continue
-        c[support] += step * d
+        delta = step * d
+        c[support] = cs + delta
+        Hc += delta @ state.rows
         if block >= 0:
-            c[support[block]] = 0.0
+            jb = support[block]
+            Hc -= c[jb] * state.rows[block]
+            c[jb] = 0.0
+            state.drop(block)
         at_face_optimum = block < 0
         it += 1
+        if it % 50 == 0:  # remove the drift of the incremental H c
+            Hc = c[state.support] @ state.rows
     f = float((c @ (H @ c) + 2.0 * (a @ c) + bb) / m)
     return CGResult(coef=c.copy(), value=f, gap=float(gap), iterations=it, certified_above=certified)
+
+
+class _Face:
+    """A support ``S`` of :func:`l1_ball_active_set` with the rows ``H[S]`` and the inverse of
+    ``H[S, S]``, kept up to date by bordering (a coordinate joins) and by the Schur
+    complement (a coordinate leaves); recomputed from scratch every 32 updates or when
+    a pivot is tiny. The inverse only steers the steps; every decision is certified
+    from the iterate itself, so its rounding cannot change an outcome."""
+
+    def __init__(self, H: np.ndarray, support: np.ndarray):
+        self.H = H
+        self.support = np.asarray(support, dtype=np.int64)
+        self.rows = H[self.support]
+        self._refresh()
+
+    def _refresh(self) -> None:
+        S = self.support
+        HS = self.rows[:, S]
+        try:
+            self.inv = np.linalg.inv(HS) if S.size else np.zeros((0, 0))
+        except np.linalg.LinAlgError:
+            self.inv = np.linalg.pinv(HS)
+        self.updates = 0
+
+    def add(self, i: int) -> None:
+        h = self.rows[:, i]
+        u = self.inv @ h
+        delta = self.H[i, i] - h @ u
+        self.support = np.append(self.support, i)
+        self.rows = np.vstack([self.rows, self.H[i]])
+        self.updates += 1
+        if not delta > 1e-12 * self.H[i, i] or self.updates >= 32:
+            self._refresh()
+            return
+        n = u.size
+        inv = np.empty((n + 1, n + 1))
+        inv[:n, :n] = self.inv + np.outer(u, u / delta)
+        inv[:n, n] = inv[n, :n] = -u / delta
+        inv[n, n] = 1.0 / delta
+        self.inv = inv
+
+    def drop(self, p: int) -> None:
+        keep = np.r_[0:p, p + 1:self.support.size]
+        self.support = self.support[keep]
+        self.rows = self.rows[keep]
+        self.updates += 1
+        pivot = self.inv[p, p]
+        if not abs(pivot) > 0 or self.updates >= 32:
+            self._refresh()
+            return
+        col = self.inv[keep, p]
+        self.inv = self.inv[np.ix_(keep, keep)] - np.outer(col, col / pivot)
 
 
 class _BlockedQR:
@@ -1099,7 +1173,8 @@ class OAVI:
                 self._stats["bound_active"] += int(ls_active)
                 if ls_active or sparse_all:
                     a = eng.R[:kk, :kk].T @ np.r_[Ph[:, j], S[:t, j]]
-                    result = self._sparse_oracle(eng.gram(kk), a, float(bb[j]), m, psi, tau, cg_tol, c)
+                    result = self._sparse_oracle(eng.gram(kk), a, float(bb[j]), m, psi, tau, cg_tol, c,
+                                                 residual=max(res2, 0.0))
                     vanishes = result.value <= psi
                     if vanishes:
                         G_oracle[j] = result
@@ -1173,7 +1248,7 @@ class OAVI:
             C[:col, j + 1 :] -= np.outer(C[:col, j], s)
             C[col, j + 1 :] = -s
 
-    def _sparse_oracle(self, H, a, bb, m, psi, tau, cg_tol, c_ls) -> CGResult:
+    def _sparse_oracle(self, H, a, bb, m, psi, tau, cg_tol, c_ls, residual=None) -> CGResult:
         """Run the sparse oracle on ``f(c) = (c^T H c + 2 a^T c + bb) / m``: for ``"ihb"`` the
         active-set decision (:func:`l1_ball_active_set`) from the l1 projection of the
         least-squares solution ``c_ls``; for ``"bpcg"`` BPCG from the origin down to a
@@ -1181,7 +1256,7 @@ class OAVI:
         tic = time.perf_counter()
         if self.oracle == "ihb":
             result = l1_ball_active_set(H, a, bb, m, tau - 1, psi, x0=project_l1_ball(c_ls, tau - 1),
-                                        max_iter=self.cg_max_iter)
+                                        max_iter=self.cg_max_iter, residual=residual)
         else:
             result = l1_ball_bpcg(H, a, bb, m, tau - 1, psi=psi, tol=cg_tol, max_iter=self.cg_max_iter)
         result.ls_l1 = float(np.abs(c_ls).sum())
