@@ -892,8 +892,6 @@ class OAVI:
                 perm = np.arange(n, dtype=np.int64)
             identity = bool((perm == np.arange(n)).all())
             Xi = X if identity else X[:, torch.as_tensor(perm, device=X.device)].contiguous()
-            if engine is None and self.oracle == "abm":
-                engine = _IncrementalQR
             out = self._fit_blocked(Xi) if engine is None else self._fit(Xi, engine)
             self._finish(out, X, perm)
         self.fit_time_s_ = time.perf_counter() - start
@@ -1076,10 +1074,10 @@ class OAVI:
                 e = min(nb, s + bs)
                 O_pos, G = self._block(eng, Bt[s:e], bb[s:e], m, psi, tau, cg_tol)
                 is_O[s + np.asarray(O_pos, dtype=np.int64)] = True
-                for j, coef, mse, by_oracle, gap in G:
+                for j, coef, mse, by_oracle, gap, kg in G:
                     out["G_leading"].append(terms[s + j])
                     out["G_coef"].append(coef)
-                    out["O_size_at"].append(len(coef))
+                    out["O_size_at"].append(kg)
                     out["G_mse"].append(mse)
                     out["G_by_oracle"].append(by_oracle)
                     out["G_gap"].append(gap)
@@ -1150,6 +1148,7 @@ class OAVI:
         G_pos: list[int] = []
         G_res: list[float] = []
         G_oracle: dict[int, CGResult] = {}
+        G_abm: dict[int, tuple[np.ndarray, float]] = {}  # ABM: coefficients over O, leading coefficient
         sparse_all = self.oracle in ("bpcg", "fw")
         finite = math.isfinite(tau)
         twice_t = twice
@@ -1166,6 +1165,16 @@ class OAVI:
                     r = r - torch.as_tensor(S[:t, j], dtype=Wt.dtype, device=Wt.device) @ Qin
                     r = r - (Qin @ r) @ Qin
                 res2 = float(r @ r)
+            if self.oracle == "abm":
+                abm = self._abm_decision(eng, kk, C[:kk, j], max(res2, 0.0), np.r_[Ph[:, j], S[:t, j]], thr)
+                if abm is None:
+                    self._block_append(eng, Bt, Wt, Ph, S, cur, wn, k0, t, j, twice_t, C)
+                    O_pos.append(j)
+                else:
+                    G_pos.append(j)
+                    G_res.append(max(res2, 0.0))
+                    G_abm[j] = abm
+                continue
             vanishes = res2 <= thr
             if vanishes:
                 c = C[:kk, j]
@@ -1198,14 +1207,85 @@ class OAVI:
                     coef = G_oracle[j].coef
                     Cg[: coef.size, gi] = coef
                     from_oracle[gi] = True
-            Z = eng.R[:kk, :kk] @ Cg + Pf  # R c + p: the part of g(X) in the span of O
-            mse = (np.asarray(G_res) + (Z * Z).sum(axis=0)) / m
+            lead = np.ones(len(G_pos))
+            for gi, j in enumerate(G_pos):
+                if j in G_abm:
+                    coef, lead[gi] = G_abm[j]
+                    Cg[:, gi] = 0.0
+                    Cg[: coef.size, gi] = coef
+            # g(X) = lead * b + A c = Q (lead p + R c) + lead r with r orthogonal to Q
+            Z = eng.R[:kk, :kk] @ Cg + Pf * lead
+            mse = (lead * lead * np.asarray(G_res) + (Z * Z).sum(axis=0)) / m
             sizes = k0 + np.searchsorted(np.asarray(O_pos, dtype=np.int64), np.asarray(G_pos))
             for gi, j in enumerate(G_pos):
                 kg = int(sizes[gi])
                 gap = G_oracle[j].gap if from_oracle[gi] else 0.0
-                G.append((j, Cg[:kg, gi].copy(), float(mse[gi]), bool(from_oracle[gi]), gap))
+                coef = Cg[:kg, gi].copy()
+                if lead[gi] != 1.0:  # ABM vector kept l2-normalised: the leading entry goes last
+                    coef = np.r_[coef, lead[gi]]
+                G.append((j, coef, float(mse[gi]), bool(from_oracle[gi]), gap, kg))
         return O_pos, G
+
+    def _abm_decision(self, eng: _BlockedQR, kk: int, c_ls: np.ndarray, rho2: float, p: np.ndarray,
+                      thr: float) -> tuple[np.ndarray, float] | None:
+        """ABM test of a border term from its least-squares data: ``None`` if it joins ``O``,
+        else ``(coefficients over O, leading coefficient)`` as :meth:`_oracle_decision` stores them.
+
+        With ``A = Q R``, ``H = A^T A = V diag(lam) V^T`` and ``c' = V^T c_ls``, the smallest
+        squared singular value ``s`` of ``[A, b]`` is the root below ``min(lam)`` of the
+        secular function ``F(x) = rho^2 - x (1 + sum_i lam_i c'_i^2 / (lam_i - x))`` (``rho^2``:
+        the squared least-squares residual; ``F`` has no cancellation). The term vanishes
+        iff ``F(psi m) <= 0``; then Newton's method from ``psi m`` converges monotonically
+        to ``s`` (``F`` is concave and decreasing), and the singular vector is
+        ``(V (lam c' / (lam - s)), 1)`` up to scale. When ``min(lam) <= psi m`` or ``F(psi m)``
+        is within rounding of zero, the small SVD of the triangular factor decides, as
+        in the per-term engine.
+        """
+        m = eng.m
+        key = getattr(eng, "_eig_k", None)
+        if key != kk:
+            eng._eig = np.linalg.eigh(eng.gram(kk))
+            eng._eig_k = kk
+        lam, V = eng._eig
+        mu = thr
+        cp = c_ls @ V
+        w = lam * cp * cp
+        exact = lam[0] <= mu * (1 + 1e-9)
+        if not exact:
+            F = rho2 - mu * (1.0 + (w / (lam - mu)).sum())
+            scale = rho2 + mu * (1.0 + (w / (lam - mu)).sum())
+            exact = abs(F) <= 1e-10 * scale
+        if exact:
+            T = np.zeros((kk + 1, kk + 1))
+            T[:kk, :kk] = eng.R[:kk, :kk]
+            T[:kk, kk] = p
+            T[kk, kk] = math.sqrt(rho2)
+            _, sv, Vh = np.linalg.svd(T)
+            sigma2, v = float(sv[-1]) ** 2, Vh[-1].copy()
+        else:
+            if F > 0:
+                return None
+            x = mu
+            for _ in range(100):
+                q = w / (lam - x)
+                Fx = rho2 - x * (1.0 + q.sum())
+                dF = -1.0 - (q * lam / (lam - x)).sum()
+                step = Fx / dF
+                x_new = x - step
+                if not x_new < x or abs(step) <= 1e-15 * abs(x):
+                    x = min(x, x_new) if x_new >= 0 else x
+                    break
+                x = x_new
+            sigma2 = max(x, 0.0)
+            vO = V @ (lam * cp / (lam - sigma2))
+            v = np.r_[vO, 1.0]
+            v /= np.linalg.norm(v)
+        if sigma2 / m > self.psi or abs(v[-1]) < 1e-12:
+            return None
+        if sigma2 / (m * v[-1] ** 2) <= self.psi:
+            return v[:-1] / v[-1], 1.0
+        v = v * np.sign(v[-1])
+        return v[:-1], float(v[-1])
 
     def _block_append(self, eng, Bt, Wt, Ph, S, cur, wn, k0, t, j, twice, C) -> None:
         """Block column ``j`` joins ``O`` as basis column ``k0 + t``."""
