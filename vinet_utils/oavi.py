@@ -20,18 +20,25 @@ the same degree). If the minimum is ``<= psi``, ``u + sum c_j t_j`` joins ``G``;
 
 Oracles
     ``"ihb"``  closed-form least squares ("inverse Hessian boosting"). ``A = Q R`` is kept
-               up to date column by column (Gram-Schmidt with re-orthogonalisation), and
-               a whole degree's border is projected on ``Q`` with one matrix product;
-               each new ``O`` term then updates the projections and the least-squares
-               coefficients of the remaining border terms by a rank-one correction.
+               up to date (Gram-Schmidt with re-orthogonalisation) by a *blocked* fit:
+               the border is cut into blocks of ``block_size`` consecutive terms, each
+               block is projected on ``Q`` with one matrix product (a second pass for
+               the terms that may join ``O``), and within the block each new ``O`` term
+               updates the residual norms, projections and least-squares coefficients
+               of the block's remaining terms by one product and a rank-one correction
+               (see :meth:`OAVI._block`). Decisions and coefficients are those of the
+               sequential algorithm in deglex order.
                The unconstrained minimum is a lower bound of the constrained one, so
                a term whose least-squares residual exceeds psi joins ``O`` at once.
                If the residual is small but ``||c||_1 > tau - 1`` (the l1 bound is
-               *active*), the term is decided by the sparse oracle below, started
-               at the l1-ball projection of the least-squares solution and run only
-               until the decision is certain: it stops at the first iterate with
-               ``f(c) <= psi`` (a feasible psi-vanishing generator) or with
-               ``f(c) - gap > psi`` (the constrained minimum exceeds psi).
+               *active*), the term is decided on the spot by the active-set oracle
+               (:func:`l1_ball_active_set`), started at the l1-ball projection of the
+               least-squares solution and run only until the decision is certain: it
+               stops at the first iterate with ``f(c) <= psi`` (a feasible
+               psi-vanishing generator) or when a duality lower bound exceeds psi
+               (``f(c) - gap > psi``, or a sharper scaled dual bound), or when the
+               Frank-Wolfe gap is below ``1e-9 psi``; the gap reached is reported
+               (``oracle_gaps_``, ``max_oracle_gap_``).
     ``"bpcg"`` (alias ``"fw"``) blended pairwise conditional gradients over the l1 ball
                of radius ``tau - 1`` for every term whose least-squares residual is
                ``<= psi`` (the others cannot vanish), run from the origin until the
@@ -49,6 +56,26 @@ Oracles
                Either way every generator has ``train_mse_ <= psi``. (A term with
                ``|v_u| < 1e-12`` would have no leading term at all; it is treated as
                non-vanishing and joins ``O``.)
+               The blocked fit decides ABM from the least-squares data: the smallest
+               squared singular value is the root of a secular equation over the
+               eigenvalues of ``A^T A`` (see :meth:`OAVI._abm_decision`), with the small
+               SVD of the triangular factor near ties.
+
+Variable order
+    ``ordering="deglex"`` (default) builds terms in the user's variable order.
+    ``ordering="pearson"`` first reorders the variables by decreasing sum of absolute
+    Pearson correlations with the other variables (:func:`pearson_order`; a documented,
+    deterministic rule in the spirit of the reference implementation's Pearson
+    ordering, not a transcription of it), fits, and maps every exponent back, so
+    ``O_exponents_``, the generators, ``transform`` and ``generators_as_strings`` are in
+    the user's variable order; ``variable_order_`` records the permutation. The rows of
+    ``O_exponents_`` are then in deglex order of the reordered variables.
+
+Threads
+    Small fits (``m * n^2`` below :data:`SMALL_FIT_WORK`) run on one thread, larger ones
+    on at most as many threads as the load average leaves idle cores (``threads``
+    overrides both); torch's and numpy's OpenBLAS thread counts are restored after the
+    fit.
 
 ``tau=None`` uses ``tau = (3/2)^D`` with ``D = ceil(-log(psi) / log 4)`` (the bound for
 which OAVI provably stops by degree ``D``), clamped to at least 2.
@@ -782,7 +809,10 @@ class OAVI:
             mean squared evaluation, so the returned generator is within ``cg_tol`` of
             the constrained optimum); ``None`` means ``psi / 10``.
         cg_max_iter: iteration cap of the sparse oracle.
-        progress: show a tqdm bar over border terms.
+        progress: show a tqdm bar over border terms (per-term reference loop only).
+        ordering: ``"deglex"`` or ``"pearson"`` (see "Variable order" in the module docstring).
+        block_size: border terms per block of the blocked fit (decisions do not depend on it).
+        threads: torch/OpenBLAS threads during the fit; ``None`` chooses (see "Threads").
 
     Attributes (after :meth:`fit`):
         O_exponents_: ``(|O|, n)`` int array, deglex order, row 0 the constant term.
@@ -800,6 +830,14 @@ class OAVI:
             sparse oracle decided them; n_oracle_calls_, n_oracle_iterations_,
             oracle_time_s_: work done by the sparse oracle; fit_time_s_ (wall time of
             the whole fit); max_degree_reached_.
+        oracle_gaps_: per generator, the Frank-Wolfe duality gap at which the sparse
+            oracle stopped (0 for closed-form generators); max_oracle_gap_: the largest
+            gap over all oracle calls, including terms it rejected.
+        variable_order_: the permutation used (internal variable i is user variable
+            ``variable_order_[i]``; the identity for ``"deglex"``).
+        n_threads_: threads the fit ran with.
+        train_mse_ is computed from the factorisation, ``(||r||^2 + ||lead p + R c||^2) / m``
+        (residual orthogonal to O plus the part in O's span), for the blocked fit.
     """
 
     def __init__(
