@@ -809,7 +809,7 @@ class OAVI:
             mean squared evaluation, so the returned generator is within ``cg_tol`` of
             the constrained optimum); ``None`` means ``psi / 10``.
         cg_max_iter: iteration cap of the sparse oracle.
-        progress: show a tqdm bar over border terms (per-term reference loop only).
+        progress: show a tqdm bar over border terms.
         ordering: ``"deglex"`` or ``"pearson"`` (see "Variable order" in the module docstring).
         block_size: border terms per block of the blocked fit (decisions do not depend on it).
         threads: torch/OpenBLAS threads during the fit; ``None`` chooses (see "Threads").
@@ -1098,6 +1098,11 @@ class OAVI:
         previous, previous_index = out["O"][0], np.zeros(1, dtype=np.int64)
         bs = int(self.block_size)
         Xt = X.T.contiguous()
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(desc="OAVI", unit="term")
         for d in range(1, self.max_degree + 1):
             terms, parents, variables = monomials.border_array(previous, previous_index, n)
             nb = terms.shape[0]
@@ -1111,6 +1116,8 @@ class OAVI:
             for s in range(0, nb, bs):
                 e = min(nb, s + bs)
                 O_pos, G = self._block(eng, Bt[s:e], bb[s:e], m, psi, tau, cg_tol)
+                if bar is not None:
+                    bar.update(e - s)
                 is_O[s + np.asarray(O_pos, dtype=np.int64)] = True
                 for j, coef, mse, by_oracle, gap, kg in G:
                     out["G_leading"].append(terms[s + j])
@@ -1125,6 +1132,8 @@ class OAVI:
             previous = terms[is_O]
             previous_index = np.arange(k_before, eng.k, dtype=np.int64)
             out["O"].append(previous)
+        if bar is not None:
+            bar.close()
         return out
 
     def _block(self, eng: _BlockedQR, Bt: torch.Tensor, bb: np.ndarray, m: int, psi: float, tau: float,
