@@ -1382,8 +1382,15 @@ class OAVI:
         Frank-Wolfe gap of ``cg_tol``."""
         tic = time.perf_counter()
         if self.oracle == "ihb":
-            result = l1_ball_active_set(H, a, bb, m, tau - 1, psi, x0=project_l1_ball(c_ls, tau - 1),
-                                        max_iter=self.cg_max_iter, residual=residual)
+            # a few cheap pairwise steps settle the easy cases; the active set the rest
+            x0 = project_l1_ball(c_ls, tau - 1)
+            result = l1_ball_bpcg(H, a, bb, m, tau - 1, psi=psi, tol=0.0, max_iter=min(20, self.cg_max_iter),
+                                  stop_when_vanishing=True, x0=x0)
+            if not (result.value <= psi or result.certified_above):
+                first = result.iterations
+                result = l1_ball_active_set(H, a, bb, m, tau - 1, psi, x0=result.coef,
+                                            max_iter=max(self.cg_max_iter - first, 1), residual=residual)
+                result.iterations += first
         else:
             result = l1_ball_bpcg(H, a, bb, m, tau - 1, psi=psi, tol=cg_tol, max_iter=self.cg_max_iter)
         result.ls_l1 = float(np.abs(c_ls).sum())
