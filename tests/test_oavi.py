@@ -24,7 +24,9 @@ from vinet_utils.oavi import (
     NotFittedError,
     brute_force_fit,
     default_tau,
+    l1_ball_active_set,
     l1_ball_bpcg,
+    pearson_order,
     project_l1_ball,
 )
 
@@ -466,6 +468,169 @@ def test_errors():
     assert model.generators_as_strings(names=["u", "v"])[0].startswith("v^2")
 
 
+# ================================================= blocked fit and ordering
+def latent_small(m=300, n=8, seed=7):
+    """A small version of the benchmark's latent-like data (a smooth image of 3 latents)."""
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(3, n)) / np.sqrt(3)
+    S = rng.normal(size=(m, 3)) @ W
+    return np.tanh(S + 0.3 * np.sin(S)) + 0.02 * rng.normal(size=(m, n))
+
+
+def same_decisions(a, b):
+    return (a.O_exponents_.shape == b.O_exponents_.shape and (a.O_exponents_ == b.O_exponents_).all()
+            and a.G_leading_exponents_.shape == b.G_leading_exponents_.shape
+            and (a.G_leading_exponents_ == b.G_leading_exponents_).all())
+
+
+def test_border_array_matches_border():
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 5):
+        for _ in range(20):
+            O = {(0,) * n}
+            for _ in range(rng.integers(1, 12)):
+                t = [0] * n
+                for _ in range(rng.integers(1, 4)):
+                    t[rng.integers(n)] += 1
+                stack = [tuple(t)]
+                while stack:
+                    u = stack.pop()
+                    if u not in O:
+                        O.add(u)
+                        stack.extend(v for v, _ in monomials.divisors(u))
+            O = monomials.deglex_sort(O)
+            index = {t: i for i, t in enumerate(O)}
+            for d in range(1, 5):
+                prev = [t for t in O if sum(t) == d - 1]
+                terms, parents, variables = monomials.border(prev, index, n)
+                arr = monomials.border_array(np.array(prev, dtype=np.int64).reshape(-1, n),
+                                             np.array([index[t] for t in prev], dtype=np.int64), n)
+                assert [tuple(r) for r in arr[0].tolist()] == terms
+                assert (arr[1] == parents).all() and (arr[2] == variables).all()
+
+
+@pytest.mark.parametrize("block_size", [1, 3, 64])
+@pytest.mark.parametrize("tau", [1000.0, None, float("inf")])
+def test_blocked_fit_matches_brute_force(block_size, tau):
+    """Blocks of any size make the sequential decisions: with a loose bound, where the l1
+    bound binds (default tau: sparse oracle, rejections inside a block) and without one."""
+    X = latent_small()
+    fast = OAVI(psi=0.005, tau=tau, max_degree=3, block_size=block_size).fit(X)
+    slow = brute_force_fit(X, psi=0.005, tau=tau, max_degree=3)
+    assert same_decisions(fast, slow)
+    assert fast.n_border_terms_ == slow.n_border_terms_ and fast.n_bound_active_ == slow.n_bound_active_
+    assert fast.n_generators_ > 20 and fast.O_exponents_.shape[0] > 20
+    closed = ~fast.from_sparse_oracle_
+    np.testing.assert_allclose(fast.coefficients_[closed], slow.coefficients_[closed], atol=1e-8)
+    # train_mse_ from the factorisation equals the generators' mean square on the points
+    np.testing.assert_allclose((fast.evaluate(X) ** 2).mean(axis=0), fast.train_mse_, rtol=1e-8, atol=1e-14)
+    assert (fast.train_mse_ <= 0.005 * (1 + 1e-9)).all()
+    if tau is None:
+        assert fast.n_bound_active_ > 0 and fast.n_oracle_calls_ == slow.n_oracle_calls_
+        assert fast.oracle_gaps_.shape == (fast.n_generators_,) and (fast.oracle_gaps_[closed] == 0).all()
+        assert np.isfinite(fast.max_oracle_gap_)
+        sparse = fast.from_sparse_oracle_
+        assert (np.abs(fast.coefficients_[sparse]).sum(axis=1) <= fast.tau_ - 1 + 1e-9).all()
+
+
+@pytest.mark.parametrize("data,psi", [("latent", 0.005), ("latent", 0.05), ("uniform", 0.005)])
+def test_blocked_abm_matches_brute_force(data, psi):
+    """ABM on the blocked engine (secular equation) against an SVD of ``[A, b]`` per term,
+    including generators kept l2-normalised (uniform points: leading coefficient < 1)."""
+    if data == "latent":
+        X = latent_small(m=250, n=6, seed=3)
+    else:
+        X = np.random.default_rng(0).uniform(-1, 1, (300, 4))
+    fast = OAVI(psi=psi, max_degree=4, oracle="abm", block_size=5).fit(X)
+    slow = brute_force_fit(X, psi=psi, max_degree=4, oracle="abm")
+    assert same_decisions(fast, slow) and fast.n_generators_ >= 10
+    if data == "uniform":
+        assert (fast.leading_coefficients_ < 1).any()
+    np.testing.assert_allclose(fast.coefficients_, slow.coefficients_, atol=1e-7)
+    np.testing.assert_allclose(fast.leading_coefficients_, slow.leading_coefficients_, atol=1e-9)
+    np.testing.assert_allclose(fast.train_mse_, slow.train_mse_, rtol=1e-7, atol=1e-14)
+
+
+def test_active_set_oracle_decides_like_an_accurate_solve():
+    rng = np.random.default_rng(1)
+    for trial in range(30):
+        k, m = int(rng.integers(3, 12)), 40
+        A = rng.standard_normal((m, k)) @ np.diag(rng.uniform(0.05, 2, k))
+        b = A @ rng.normal(scale=3, size=k) + 0.1 * rng.standard_normal(m)
+        H, a, bb = A.T @ A, -(A.T @ b), b @ b
+        c_ls = np.linalg.solve(H, -a)
+        radius = 0.5 * np.abs(c_ls).sum()
+        best = l1_ball_bpcg(H, a, bb, m, radius, tol=1e-12, max_iter=200_000).value
+        for psi in (best * 0.9, best * 1.1):
+            res = l1_ball_active_set(H, a, bb, m, radius, psi, x0=project_l1_ball(c_ls, radius),
+                                     residual=bb + a @ c_ls)
+            assert (res.value <= psi) == (best <= psi)
+            assert np.abs(res.coef).sum() <= radius * (1 + 1e-9)
+            assert res.value == pytest.approx(np.mean((A @ res.coef - b) ** 2), rel=1e-9)
+            assert res.certified_above == (res.value > psi)
+
+
+def test_pearson_ordering_round_trip():
+    """``ordering="pearson"`` fits the permuted variables and reports everything in the
+    user's order: the same as a deglex fit of the permuted columns, mapped back."""
+    X = latent_small(m=300, n=6, seed=11)
+    X = X * np.array([1.0, 0.3, 1.0, 0.5, 1.0, 0.8])  # make the correlation sums distinct
+    perm = pearson_order(X)
+    assert sorted(perm.tolist()) == list(range(6))
+    model = OAVI(psi=0.005, max_degree=3, ordering="pearson").fit(X)
+    direct = OAVI(psi=0.005, max_degree=3).fit(X[:, perm])
+    assert (model.variable_order_ == perm).all()
+    assert (model.O_exponents_[:, perm] == direct.O_exponents_).all()
+    assert (model.G_leading_exponents_[:, perm] == direct.G_leading_exponents_).all()
+    np.testing.assert_allclose(model.coefficients_, direct.coefficients_, atol=1e-10)
+    np.testing.assert_allclose(model.transform(X), direct.transform(X[:, perm]), atol=1e-10)
+    names = [f"v{i}" for i in range(6)]
+    for text, lead in zip(model.generators_as_strings(names), model.G_leading_exponents_):
+        assert text.split(" ")[0] == monomials.term_to_string(lead, names)
+    assert (model.degrees_ == direct.degrees_).all()
+    # variables that correlate most with the others come first
+    C = np.abs(np.corrcoef(X, rowvar=False))
+    np.fill_diagonal(C, 0)
+    assert (np.diff(C.sum(axis=1)[perm]) <= 1e-12).all()
+
+
+def test_sphere_generator_under_pearson_ordering():
+    X = noisy(sphere, 0, 1000)[:, [2, 0, 1]]
+    model = OAVI(psi=0.005, ordering="pearson").fit(X)
+    low = np.flatnonzero(model.degrees_ == 2)
+    assert low.size == 1
+    g = int(low[0])
+    lead = tuple(model.G_leading_exponents_[g])
+    assert sum(lead) == 2 and max(lead) == 2
+    for term in [(2, 0, 0), (0, 2, 0), (0, 0, 2)]:
+        if term != lead:
+            assert coefficient(model, g, term) == pytest.approx(1.0, abs=0.03)
+    assert coefficient(model, g, (0, 0, 0)) == pytest.approx(-1.0, abs=0.03)
+    check_vanishing(model, lambda rng, m: sphere(rng, m)[:, [2, 0, 1]], 0.005)
+
+
+def test_threads_restored_and_pickle_round_trip():
+    import pickle
+
+    before = torch.get_num_threads()
+    X = latent_small(m=200, n=4)
+    model = OAVI(psi=0.01, max_degree=3, threads=1).fit(X)
+    assert torch.get_num_threads() == before and model.n_threads_ == 1
+    clone = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(clone.transform(X), model.transform(X))
+
+
+def test_new_parameter_errors_name_the_parameter():
+    with pytest.raises(ValueError, match="ordering"):
+        OAVI(ordering="random")
+    with pytest.raises(ValueError, match="block_size"):
+        OAVI(block_size=0)
+    with pytest.raises(ValueError, match="threads"):
+        OAVI(threads=0)
+    with pytest.raises(ValueError, match="cg_max_iter"):
+        OAVI(cg_max_iter=0)
+
+
 # ============================================================= benchmark
 def test_benchmark_cli_smoke(tmp_path):
     import json
@@ -473,7 +638,8 @@ def test_benchmark_cli_smoke(tmp_path):
     from vinet_utils import bench
 
     out = tmp_path / "oavi.json"
-    assert bench.main(["oavi", "--classes", "2", "--points", "150", "--dim", "6", "--latent-dim", "2", "--out", str(out)]) == 0
+    assert bench.main(["oavi", "--classes", "2", "--points", "150", "--dim", "6", "--latent-dim", "2", "--cases", "none",
+                       "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["summary"]["identical_decisions"] is True
     assert len(result["per_class"]) == 2 and result["parameters"]["dim"] == 6

@@ -20,18 +20,25 @@ the same degree). If the minimum is ``<= psi``, ``u + sum c_j t_j`` joins ``G``;
 
 Oracles
     ``"ihb"``  closed-form least squares ("inverse Hessian boosting"). ``A = Q R`` is kept
-               up to date column by column (Gram-Schmidt with re-orthogonalisation), and
-               a whole degree's border is projected on ``Q`` with one matrix product;
-               each new ``O`` term then updates the projections and the least-squares
-               coefficients of the remaining border terms by a rank-one correction.
+               up to date (Gram-Schmidt with re-orthogonalisation) by a *blocked* fit:
+               the border is cut into blocks of ``block_size`` consecutive terms, each
+               block is projected on ``Q`` with one matrix product (a second pass for
+               the terms that may join ``O``), and within the block each new ``O`` term
+               updates the residual norms, projections and least-squares coefficients
+               of the block's remaining terms by one product and a rank-one correction
+               (see :meth:`OAVI._block`). Decisions and coefficients are those of the
+               sequential algorithm in deglex order.
                The unconstrained minimum is a lower bound of the constrained one, so
                a term whose least-squares residual exceeds psi joins ``O`` at once.
                If the residual is small but ``||c||_1 > tau - 1`` (the l1 bound is
-               *active*), the term is decided by the sparse oracle below, started
-               at the l1-ball projection of the least-squares solution and run only
-               until the decision is certain: it stops at the first iterate with
-               ``f(c) <= psi`` (a feasible psi-vanishing generator) or with
-               ``f(c) - gap > psi`` (the constrained minimum exceeds psi).
+               *active*), the term is decided on the spot by the active-set oracle
+               (:func:`l1_ball_active_set`), started at the l1-ball projection of the
+               least-squares solution and run only until the decision is certain: it
+               stops at the first iterate with ``f(c) <= psi`` (a feasible
+               psi-vanishing generator) or when a duality lower bound exceeds psi
+               (``f(c) - gap > psi``, or a sharper scaled dual bound), or when the
+               Frank-Wolfe gap is below ``1e-9 psi``; the gap reached is reported
+               (``oracle_gaps_``, ``max_oracle_gap_``).
     ``"bpcg"`` (alias ``"fw"``) blended pairwise conditional gradients over the l1 ball
                of radius ``tau - 1`` for every term whose least-squares residual is
                ``<= psi`` (the others cannot vanish), run from the origin until the
@@ -49,6 +56,26 @@ Oracles
                Either way every generator has ``train_mse_ <= psi``. (A term with
                ``|v_u| < 1e-12`` would have no leading term at all; it is treated as
                non-vanishing and joins ``O``.)
+               The blocked fit decides ABM from the least-squares data: the smallest
+               squared singular value is the root of a secular equation over the
+               eigenvalues of ``A^T A`` (see :meth:`OAVI._abm_decision`), with the small
+               SVD of the triangular factor near ties.
+
+Variable order
+    ``ordering="deglex"`` (default) builds terms in the user's variable order.
+    ``ordering="pearson"`` first reorders the variables by decreasing sum of absolute
+    Pearson correlations with the other variables (:func:`pearson_order`; a documented,
+    deterministic rule in the spirit of the reference implementation's Pearson
+    ordering, not a transcription of it), fits, and maps every exponent back, so
+    ``O_exponents_``, the generators, ``transform`` and ``generators_as_strings`` are in
+    the user's variable order; ``variable_order_`` records the permutation. The rows of
+    ``O_exponents_`` are then in deglex order of the reordered variables.
+
+Threads
+    Small fits (``m * n^2`` below :data:`SMALL_FIT_WORK`) run on one thread, larger ones
+    on at most as many threads as the load average leaves idle cores (``threads``
+    overrides both); torch's and numpy's OpenBLAS thread counts are restored after the
+    fit.
 
 ``tau=None`` uses ``tau = (3/2)^D`` with ``D = ceil(-log(psi) / log 4)`` (the bound for
 which OAVI provably stops by degree ``D``), clamped to at least 2.
@@ -58,6 +85,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -68,6 +96,8 @@ import torch
 from . import monomials
 
 ORACLES = ("ihb", "bpcg", "fw", "abm")
+ORDERINGS = ("deglex", "pearson")
+SMALL_FIT_WORK = 1_000_000  # fits with m * n^2 below this run on one thread (see OAVI.threads)
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -232,6 +262,327 @@ def l1_ball_bpcg(
             f = (c @ (Hc + 2.0 * a) + bb) / m
     f = float((c @ (H @ c) + 2.0 * (a @ c) + bb) / m)
     return CGResult(coef=c.copy(), value=f, gap=float(gap), iterations=it, certified_above=certified)
+
+
+def l1_ball_active_set(
+    H: np.ndarray,
+    a: np.ndarray,
+    bb: float,
+    m: int,
+    radius: float,
+    psi: float,
+    x0: np.ndarray,
+    gap_tol: float | None = None,
+    max_iter: int = 10_000,
+    residual: float | None = None,
+) -> CGResult:
+    """Decide whether ``min f(c) <= psi`` over ``||c||_1 <= radius`` by a primal active-set
+    method on the faces of the l1 sphere, ``f(c) = (c^T H c + 2 a^T c + bb) / m``.
+
+    Meant for the case where the unconstrained minimiser lies outside the ball, so the
+    constrained one lies on the sphere ``||c||_1 = radius``. ``x0`` must lie on the sphere
+    (the l1 projection of the least-squares solution does). A face is a support ``S``
+    with signs ``s``; on it the problem is an equality-constrained quadratic,
+    ``min f`` subject to ``s^T c_S = radius``, solved exactly by one linear system. The
+    iterate moves towards that face minimiser until the first coefficient reaches zero
+    (which then leaves ``S``); at a face minimiser the coordinate with the largest
+    gradient entry joins ``S`` with the sign that decreases ``f``.
+
+    Every iterate is feasible, so ``f(c) <= psi`` certifies a psi-vanishing generator,
+    and ``f(c) - gap > psi`` (``gap``: the Frank-Wolfe duality gap, ``f(c) - gap`` a lower
+    bound of the minimum) certifies that the minimum exceeds psi. The run stops only on
+    one of these two certificates, or when the gap is ``<= gap_tol`` (default
+    ``1e-9 * psi``; then ``f`` is within ``gap_tol`` of the minimum and the decision is
+    ``f(c) <= psi``), or after ``max_iter`` iterations; never on a small improvement.
+
+    ``residual``, if given, is ``min_c m f(c)`` without the bound (the squared least-squares
+    residual, ``bb - a^T H^{-1} a``). It enables a second, scaled dual lower bound: with
+    ``z = A c + b``, ``min f >= (residual + max(0, z^T p - radius ||A^T z||_inf)^2 / ||z||^2) / m``
+    (``p`` the projection of ``b`` on the span of ``A``), never weaker than ``f - gap``.
+    """
+    k = a.shape[0]
+    gap_tol = 1e-9 * psi if gap_tol is None else gap_tol
+    H = np.ascontiguousarray(H)
+    a = np.asarray(a, dtype=np.float64)
+    c = np.array(x0, dtype=np.float64)
+    l1 = np.abs(c).sum()
+    if l1 == 0:
+        i = int(np.abs(a).argmax())
+        c[i] = -radius if a[i] >= 0 else radius
+    elif abs(l1 - radius) > 1e-9 * radius:
+        c *= radius / l1
+    s2 = 2.0 / m
+    state = _Face(H, np.flatnonzero(c))
+    Hc = c[state.support] @ state.rows
+    it = 0
+    certified = False
+    at_face_optimum = False
+    while True:
+        support = state.support
+        graw = Hc + a
+        cs = c[support]
+        f = (cs @ (Hc[support] + 2.0 * a[support]) + bb) / m
+        i = int(np.abs(graw).argmax())
+        cg = float(graw[support] @ cs)
+        gap = max(s2 * (cg + radius * abs(graw[i])), 0.0)
+        if f <= psi:
+            break
+        lower = f - gap
+        if residual is not None:
+            zz = m * f - residual
+            x = zz - cg - radius * abs(graw[i])
+            if x > 0 and zz > 0:
+                lower = max(lower, (residual + x * x / zz) / m)
+        if lower > psi:
+            gap = f - lower
+            certified = True
+            break
+        if gap <= gap_tol or it >= max_iter:
+            break
+        signs = np.sign(cs)
+        if at_face_optimum:  # the best new coordinate joins the face
+            if c[i] != 0.0:  # cannot happen in exact arithmetic: one BPCG step instead
+                c = l1_ball_bpcg(H, a, bb, m, radius, tol=0.0, max_iter=1, x0=c).coef
+                state = _Face(H, np.flatnonzero(c))
+                Hc = c[state.support] @ state.rows
+                at_face_optimum = False
+                it += 1
+                continue
+            state.add(i)
+            support = state.support
+            signs = np.append(signs, -1.0 if graw[i] > 0 else 1.0)
+            cs = c[support]
+        sol0 = state.inv @ a[support]
+        sol1 = state.inv @ signs
+        denom = signs @ sol1
+        nu = (signs @ sol0 + radius) / denom if denom != 0 else 0.0
+        target = nu * sol1 - sol0
+        d = target - cs
+        shrinking = signs * d < 0
+        step, block = 1.0, -1
+        if shrinking.any():
+            ratios = np.where(shrinking, -cs / np.where(shrinking, d, 1.0), np.inf)
+            block = int(ratios.argmin())
+            if ratios[block] < 1.0:
+                step = max(float(ratios[block]), 0.0)
+            else:
+                block = -1
+        if step == 0.0 and block >= 0 and cs[block] == 0.0:
+            # the new coordinate would enter with the wrong sign: one BPCG step instead
+            c = l1_ball_bpcg(H, a, bb, m, radius, tol=0.0, max_iter=1, x0=c).coef
+            state = _Face(H, np.flatnonzero(c))
+            Hc = c[state.support] @ state.rows
+            at_face_optimum = False
+            it += 1
+            continue
+        delta = step * d
+        c[support] = cs + delta
+        Hc += delta @ state.rows
+        if block >= 0:
+            jb = support[block]
+            Hc -= c[jb] * state.rows[block]
+            c[jb] = 0.0
+            state.drop(block)
+        at_face_optimum = block < 0
+        it += 1
+        if it % 50 == 0:  # remove the drift of the incremental H c
+            Hc = c[state.support] @ state.rows
+    f = float((c @ (H @ c) + 2.0 * (a @ c) + bb) / m)
+    return CGResult(coef=c.copy(), value=f, gap=float(gap), iterations=it, certified_above=certified)
+
+
+class _Face:
+    """A support ``S`` of :func:`l1_ball_active_set` with the rows ``H[S]`` and the inverse of
+    ``H[S, S]``, kept up to date by bordering (a coordinate joins) and by the Schur
+    complement (a coordinate leaves); recomputed from scratch every 32 updates or when
+    a pivot is tiny. The inverse only steers the steps; every decision is certified
+    from the iterate itself, so its rounding cannot change an outcome."""
+
+    def __init__(self, H: np.ndarray, support: np.ndarray):
+        self.H = H
+        self.support = np.asarray(support, dtype=np.int64)
+        self.rows = H[self.support]
+        self._refresh()
+
+    def _refresh(self) -> None:
+        S = self.support
+        HS = self.rows[:, S]
+        try:
+            self.inv = np.linalg.inv(HS) if S.size else np.zeros((0, 0))
+        except np.linalg.LinAlgError:
+            self.inv = np.linalg.pinv(HS)
+        self.updates = 0
+
+    def add(self, i: int) -> None:
+        h = self.rows[:, i]
+        u = self.inv @ h
+        delta = self.H[i, i] - h @ u
+        self.support = np.append(self.support, i)
+        self.rows = np.vstack([self.rows, self.H[i]])
+        self.updates += 1
+        if not delta > 1e-12 * self.H[i, i] or self.updates >= 32:
+            self._refresh()
+            return
+        n = u.size
+        inv = np.empty((n + 1, n + 1))
+        inv[:n, :n] = self.inv + np.outer(u, u / delta)
+        inv[:n, n] = inv[n, :n] = -u / delta
+        inv[n, n] = 1.0 / delta
+        self.inv = inv
+
+    def drop(self, p: int) -> None:
+        keep = np.r_[0:p, p + 1:self.support.size]
+        self.support = self.support[keep]
+        self.rows = self.rows[keep]
+        self.updates += 1
+        pivot = self.inv[p, p]
+        if not abs(pivot) > 0 or self.updates >= 32:
+            self._refresh()
+            return
+        col = self.inv[keep, p]
+        self.inv = self.inv[np.ix_(keep, keep)] - np.outer(col, col / pivot)
+
+
+class _BlockedQR:
+    """``A = Q R`` for the evaluations ``A`` of ``O``, extended a block of border terms at a time.
+
+    ``Et`` (raw evaluations) and ``Qt`` (orthonormal basis) are stored transposed,
+    ``capacity x m`` tensors on the fitting device (a column of ``A`` is a contiguous row); ``R`` (upper triangular) and the Gram matrix ``H = R^T R`` (filled
+    lazily, only for the sparse oracle) are host float64 arrays. Columns beyond ``k`` are
+    scratch space for the block being processed: a block writes its new ``O`` columns
+    there and commits them by advancing ``k``.
+    """
+
+    def __init__(self, X: torch.Tensor):
+        self.X = X
+        self.m = X.shape[0]
+        self.k = 0
+        self.capacity = 0
+        self.Et = self.Qt = None
+        self.R = np.zeros((0, 0))
+        self._H = np.zeros((0, 0))
+        self._H_k = 0
+        self.eps = torch.finfo(X.dtype).eps
+        self.reserve(16)
+        self.Et[0] = 1.0
+        self.Qt[0] = 1.0 / math.sqrt(self.m)
+        self.R[0, 0] = math.sqrt(self.m)
+        self.k = 1
+
+    def reserve(self, columns: int) -> None:
+        if columns <= self.capacity:
+            return
+        capacity = max(columns, 2 * self.capacity)
+        dev, dt = self.X.device, self.X.dtype
+        Et = torch.empty(capacity, self.m, dtype=dt, device=dev)
+        Qt = torch.empty(capacity, self.m, dtype=dt, device=dev)
+        R = np.zeros((capacity, capacity))
+        H = np.zeros((capacity, capacity))
+        c = self.capacity
+        if c:
+            Et[:c] = self.Et
+            Qt[:c] = self.Qt
+            R[:c, :c] = self.R
+            H[:c, :c] = self._H
+        self.Et, self.Qt, self.R, self._H, self.capacity = Et, Qt, R, H, capacity
+
+    def gram(self, kk: int) -> np.ndarray:
+        """``H[:kk, :kk] = R_kk^T R_kk`` (the Gram matrix of the first ``kk`` columns of ``A``)."""
+        h = self._H_k
+        if h < kk:
+            Rk = self.R[:kk, :kk]
+            block = Rk.T @ Rk[:, h:kk]
+            self._H[:kk, h:kk] = block
+            self._H[h:kk, :kk] = block.T
+            self._H_k = kk
+        return self._H[:kk, :kk]
+
+    def forget_gram(self, kk: int) -> None:
+        self._H_k = min(self._H_k, kk)
+
+
+_OPENBLAS: list = []  # [ (get, set) or None ], filled on first use
+
+
+def _openblas_threads_api():
+    """``(get, set)`` for the thread count of the OpenBLAS that numpy loaded, or None.
+
+    numpy's own BLAS calls (the host-side bookkeeping of a fit) are not governed by
+    ``torch.set_num_threads``; on a busy machine its idle-spinning threads slow small
+    products down by orders of magnitude, so fits limit them as well.
+    """
+    if _OPENBLAS:
+        return _OPENBLAS[0]
+    api = None
+    try:
+        import ctypes
+
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+        for path in paths:
+            lib = ctypes.CDLL(path)
+            for suffix in ("64_", "_64_", ""):
+                for prefix in ("scipy_openblas", "openblas"):
+                    get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+                    put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+                    if get is not None and put is not None:
+                        get.restype, get.argtypes = ctypes.c_int, []
+                        put.restype, put.argtypes = None, [ctypes.c_int]
+                        api = (get, put)
+                        break
+                if api:
+                    break
+            if api:
+                break
+    except (OSError, AttributeError, ValueError):
+        api = None
+    _OPENBLAS.append(api)
+    return api
+
+
+class _threads:
+    """Context manager: torch intra-op threads and numpy's OpenBLAS threads set to ``n``
+    (if not None), restored afterwards."""
+
+    def __init__(self, n: int | None):
+        self.n = n
+
+    def __enter__(self):
+        self.old = torch.get_num_threads()
+        self.api = _openblas_threads_api() if self.n is not None else None
+        self.old_blas = self.api[0]() if self.api else None
+        if self.n is not None:
+            if self.n != self.old:
+                torch.set_num_threads(self.n)
+            if self.api and self.old_blas != self.n:
+                self.api[1](self.n)
+        return self
+
+    def __exit__(self, *exc):
+        if torch.get_num_threads() != self.old:
+            torch.set_num_threads(self.old)
+        if self.api and self.old_blas is not None and self.api[0]() != self.old_blas:
+            self.api[1](self.old_blas)
+        return False
+
+
+def pearson_order(X: np.ndarray) -> np.ndarray:
+    """Variable order for ``ordering="pearson"``: by decreasing sum of absolute Pearson
+    correlations with the other variables (ties: lower index first; a constant variable
+    counts as uncorrelated). Returns the permutation ``perm``: internal variable ``i`` is
+    the user's variable ``perm[i]``."""
+    X = np.asarray(X, dtype=np.float64)
+    n = X.shape[1]
+    Z = X - X.mean(axis=0)
+    norms = np.sqrt((Z * Z).sum(axis=0))
+    safe = np.where(norms > 0, norms, 1.0)
+    Z = Z / safe
+    C = np.abs(Z.T @ Z)
+    C[:, norms == 0] = 0.0
+    C[norms == 0, :] = 0.0
+    np.fill_diagonal(C, 0.0)
+    score = C.sum(axis=1)
+    return np.lexsort((np.arange(n), -score)).astype(np.int64)
 
 
 # ====================================================== least-squares engines
@@ -423,9 +774,14 @@ def _as_tensor(X, name: str = "X") -> tuple[torch.Tensor, bool]:
     was_numpy = not isinstance(X, torch.Tensor)
     if was_numpy:
         try:
-            X = torch.from_numpy(np.asarray(X, dtype=np.float64))
+            arr = np.asarray(X, dtype=np.float64)
         except (TypeError, ValueError) as err:
             raise ValueError(f"{name} must be a numeric array of shape (m, n)") from err
+        if arr.ndim == 2 and arr.size and not np.isfinite(arr).all():  # numpy: no torch threads
+            raise ValueError(f"{name} contains NaN or infinite values")
+        X = torch.from_numpy(arr)
+        if X.ndim == 2 and X.numel():
+            return X, was_numpy
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D of shape (m, n) (points x features); got shape {tuple(X.shape)}")
     if X.shape[0] == 0 or X.shape[1] == 0:
@@ -454,6 +810,9 @@ class OAVI:
             the constrained optimum); ``None`` means ``psi / 10``.
         cg_max_iter: iteration cap of the sparse oracle.
         progress: show a tqdm bar over border terms.
+        ordering: ``"deglex"`` or ``"pearson"`` (see "Variable order" in the module docstring).
+        block_size: border terms per block of the blocked fit (decisions do not depend on it).
+        threads: torch/OpenBLAS threads during the fit; ``None`` chooses (see "Threads").
 
     Attributes (after :meth:`fit`):
         O_exponents_: ``(|O|, n)`` int array, deglex order, row 0 the constant term.
@@ -471,6 +830,14 @@ class OAVI:
             sparse oracle decided them; n_oracle_calls_, n_oracle_iterations_,
             oracle_time_s_: work done by the sparse oracle; fit_time_s_ (wall time of
             the whole fit); max_degree_reached_.
+        oracle_gaps_: per generator, the Frank-Wolfe duality gap at which the sparse
+            oracle stopped (0 for closed-form generators); max_oracle_gap_: the largest
+            gap over all oracle calls, including terms it rejected.
+        variable_order_: the permutation used (internal variable i is user variable
+            ``variable_order_[i]``; the identity for ``"deglex"``).
+        n_threads_: threads the fit ran with.
+        train_mse_ is computed from the factorisation, ``(||r||^2 + ||lead p + R c||^2) / m``
+        (residual orthogonal to O plus the part in O's span), for the blocked fit.
     """
 
     def __init__(
@@ -485,6 +852,9 @@ class OAVI:
         cg_tol: float | None = None,
         cg_max_iter: int = 10_000,
         progress: bool = False,
+        ordering: str = "deglex",
+        block_size: int = 64,
+        threads: int | None = None,
     ):
         self.psi = psi
         self.max_degree = max_degree
@@ -495,6 +865,9 @@ class OAVI:
         self.cg_tol = cg_tol
         self.cg_max_iter = cg_max_iter
         self.progress = progress
+        self.ordering = ordering
+        self.block_size = block_size
+        self.threads = threads
         self._check_params()
 
     # ------------------------------------------------------------ parameters
@@ -515,6 +888,14 @@ class OAVI:
             raise ValueError(f"cg_tol must be > 0 or None, got {self.cg_tol!r}")
         if not isinstance(self.cg_max_iter, (int, np.integer)) or self.cg_max_iter < 1:
             raise ValueError(f"cg_max_iter must be an int >= 1, got {self.cg_max_iter!r}")
+        if getattr(self, "ordering", "deglex") not in ORDERINGS:
+            raise ValueError(f"ordering must be one of {', '.join(map(repr, ORDERINGS))}; got {self.ordering!r}")
+        block = getattr(self, "block_size", 64)
+        if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1:
+            raise ValueError(f"block_size must be an int >= 1, got {block!r}")
+        threads = getattr(self, "threads", None)
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1):
+            raise ValueError(f"threads must be an int >= 1 or None, got {threads!r}")
         if not (isinstance(self.dtype, torch.dtype) and self.dtype.is_floating_point):
             raise ValueError(f"dtype must be a floating torch dtype, got {self.dtype!r}")
 
@@ -528,20 +909,63 @@ class OAVI:
     # ------------------------------------------------------------------ fit
     def fit(self, X) -> "OAVI":
         """Fit ``O`` and ``G`` to the points ``X`` (numpy array or torch tensor, m x n)."""
+        return self._fit_entry(X, None)
+
+    def _fit_entry(self, X, engine) -> "OAVI":
+        """Validate, order the variables, limit threads, run the fit (blocked, or the
+        per-term loop with ``engine``), and store the attributes."""
+        start = time.perf_counter()
         self._check_params()
-        X, _ = _as_tensor(X)
         device = torch.device(self.device) if self.device is not None else torch.device("cpu")
-        return self._fit(X.to(device=device, dtype=self.dtype), _IncrementalQR)
+        shape = tuple(X.shape) if hasattr(X, "shape") else np.shape(X)
+        threads = self._choose_threads(shape, device)
+        self.n_threads_ = threads if threads is not None else torch.get_num_threads()
+        with _threads(threads):
+            X, _ = _as_tensor(X)
+            X = X.to(device=device, dtype=self.dtype)
+            m, n = X.shape
+            if getattr(self, "ordering", "deglex") == "pearson":
+                perm = pearson_order(X.cpu().numpy())
+            else:
+                perm = np.arange(n, dtype=np.int64)
+            identity = bool((perm == np.arange(n)).all())
+            Xi = X if identity else X[:, torch.as_tensor(perm, device=X.device)].contiguous()
+            out = self._fit_blocked(Xi) if engine is None else self._fit(Xi, engine)
+            self._finish(out, X, perm)
+        self.fit_time_s_ = time.perf_counter() - start
+        return self
+
+    def _choose_threads(self, shape, device: torch.device) -> int | None:
+        """Torch CPU threads for this fit (None: leave torch's setting).
+
+        ``threads`` if given. Otherwise one thread for small fits (``m * n^2`` below
+        :data:`SMALL_FIT_WORK`, where per-call overhead dominates) and, for larger fits, no
+        more threads than there are idle cores by the 1-minute load average: OpenMP
+        threads that wait for a core held by another busy process make every parallel
+        region slow, which costs far more than the lost parallelism."""
+        threads = getattr(self, "threads", None)
+        if threads is not None or device.type != "cpu":
+            return threads if device.type == "cpu" else None
+        m, n = (shape + (1, 1))[:2] if len(shape) < 2 else shape[:2]
+        if m * n * n < SMALL_FIT_WORK:
+            return 1
+        current = torch.get_num_threads()
+        try:
+            cores = len(os.sched_getaffinity(0))
+            idle = cores - os.getloadavg()[0]
+        except (AttributeError, OSError):
+            return None
+        return max(1, min(current, int(math.floor(idle + 0.5))))
 
     def fit_transform(self, X):
         """``fit(X)`` then ``transform(X)``."""
         return self.fit(X).transform(X)
 
-    def _fit(self, X: torch.Tensor, engine: Callable[[torch.Tensor], object]) -> "OAVI":
-        """The algorithm of method.md §4, with ``engine`` doing the linear algebra."""
+    def _fit(self, X: torch.Tensor, engine: Callable[[torch.Tensor], object]) -> dict:
+        """The algorithm of method.md §4 one border term at a time, with ``engine`` doing the
+        linear algebra (the brute-force reference, and ABM)."""
         from tqdm.auto import tqdm
 
-        start = time.perf_counter()
         m, n = X.shape
         tau = self._resolved_tau()
         psi = float(self.psi)
@@ -554,6 +978,7 @@ class OAVI:
         G_leading: list[monomials.Exponent] = []
         G_coef: list[np.ndarray] = []
         G_by_oracle: list[bool] = []
+        G_gap: list[float] = []
         O_size_at: list[int] = []  # |O| when each generator was found
         self._stats = dict(border=0, bound_active=0, oracle_calls=0, oracle_iterations=0, oracle_time=0.0)
         max_degree_reached = 0
@@ -568,12 +993,13 @@ class OAVI:
             solver.begin_degree(B)
             new_O = []
             for j, u in enumerate(terms):
-                vanishes, coef, by_oracle = self._oracle_decision(solver, j, m, psi, tau, cg_tol)
+                vanishes, coef, by_oracle, gap = self._oracle_decision(solver, j, m, psi, tau, cg_tol)
                 if vanishes:  # g = u + sum_j c_j t_j joins G
                     G_leading.append(u)
                     G_coef.append(coef)
                     O_size_at.append(len(O))
                     G_by_oracle.append(by_oracle)
+                    G_gap.append(gap)
                 else:  # u joins O, its column joins A
                     solver.append(j)
                     O_index[u] = len(O)
@@ -585,77 +1011,429 @@ class OAVI:
                 break
             O_by_degree.append(new_O)
         bar.close()
+        return dict(O=[np.array(O, dtype=np.int64).reshape(len(O), n)], G_leading=G_leading, G_coef=G_coef,
+                    O_size_at=O_size_at, G_by_oracle=G_by_oracle, G_gap=G_gap, G_mse=None,
+                    max_degree_reached=max_degree_reached)
 
+    def _finish(self, out: dict, X: torch.Tensor, perm: np.ndarray) -> None:
+        """Store the fitted attributes, with exponents in the user's variable order."""
+        n = X.shape[1]
+        O_internal = np.vstack(out["O"]).astype(np.int64)
+        G_internal = np.array(out["G_leading"], dtype=np.int64).reshape(len(out["G_leading"]), n)
+        self.variable_order_ = np.asarray(perm, dtype=np.int64)
+        self.O_exponents_ = np.empty_like(O_internal)
+        self.O_exponents_[:, perm] = O_internal
+        self.G_leading_exponents_ = np.empty_like(G_internal)
+        self.G_leading_exponents_[:, perm] = G_internal
         self.n_features_in_ = n
-        self.tau_ = tau
+        self.tau_ = self._resolved_tau()
         self.device_ = X.device
-        self.O_exponents_ = np.array(O, dtype=np.int64).reshape(len(O), n)
-        self.G_leading_exponents_ = np.array(G_leading, dtype=np.int64).reshape(len(G_leading), n)
-        coefficients = np.zeros((len(G_leading), len(O)))
-        leading = np.ones(len(G_leading))
-        for g, c in enumerate(G_coef):
-            k = O_size_at[g]
+        n_O, n_G = O_internal.shape[0], G_internal.shape[0]
+        coefficients = np.zeros((n_G, n_O))
+        leading = np.ones(n_G)
+        for g, c in enumerate(out["G_coef"]):
+            k = out["O_size_at"][g]
             if len(c) == k + 1:  # ABM vector kept l2-normalised: its last entry leads
                 c, leading[g] = c[:k], c[k]
             coefficients[g, :k] = c
         self.coefficients_ = coefficients
         self.leading_coefficients_ = leading
-        self.n_generators_ = len(G_leading)
-        self.from_sparse_oracle_ = np.array(G_by_oracle, dtype=bool)
+        self.n_generators_ = n_G
+        self.from_sparse_oracle_ = np.array(out["G_by_oracle"], dtype=bool)
+        self.oracle_gaps_ = np.array(out["G_gap"], dtype=np.float64)
+        gaps = self._stats.get("gaps", [])
+        self.max_oracle_gap_ = float(max(gaps)) if gaps else 0.0
         self.degrees_ = self.G_leading_exponents_.sum(axis=1).astype(np.int64)
         self.n_border_terms_ = self._stats["border"]
         self.n_bound_active_ = self._stats["bound_active"]
         self.n_oracle_calls_ = self._stats["oracle_calls"]
         self.n_oracle_iterations_ = self._stats["oracle_iterations"]
         self.oracle_time_s_ = self._stats["oracle_time"]
-        self.max_degree_reached_ = max_degree_reached
+        self.max_degree_reached_ = out["max_degree_reached"]
+        self._stats.pop("gaps", None)
         self._build_evaluator()
-        values = self._evaluate_tensor(X)
-        self.train_mse_ = (values * values).mean(0).cpu().numpy().astype(np.float64)
-        self.fit_time_s_ = time.perf_counter() - start
-        return self
+        if out.get("G_mse") is not None:
+            self.train_mse_ = np.array(out["G_mse"], dtype=np.float64).reshape(n_G)
+        else:
+            values = self._evaluate_tensor(X)
+            self.train_mse_ = (values * values).mean(0).cpu().numpy().astype(np.float64)
 
     def _oracle_decision(
         self, solver, j: int, m: int, psi: float, tau: float, cg_tol: float
-    ) -> tuple[bool, np.ndarray | None, bool]:
+    ) -> tuple[bool, np.ndarray | None, bool, float]:
         """Vanishing test of border column ``j``: ``(vanishes, coefficients over O, decided
-        by the sparse oracle)``."""
+        by the sparse oracle, duality gap reached)``."""
         if self.oracle == "abm":
             sigma2, v = solver.smallest_singular_pair(j)
             if sigma2 / m > psi or abs(v[-1]) < 1e-12:
-                return False, None, False
+                return False, None, False, 0.0
             if sigma2 / (m * v[-1] ** 2) <= psi:  # rescaling to a leading 1 keeps it vanishing
-                return True, v[:-1] / v[-1], False
-            return True, v * np.sign(v[-1]), False  # coefficients, then the (positive) leading one
+                return True, v[:-1] / v[-1], False, 0.0
+            return True, v * np.sign(v[-1]), False, 0.0  # coefficients, then the (positive) leading one
         mse, c = solver.least_squares(j, threshold=psi)
         if mse > psi:  # even the unconstrained minimum is above psi
-            return False, None, False
+            return False, None, False, 0.0
         bound_active = np.abs(c).sum() > tau - 1
         self._stats["bound_active"] += int(bound_active)
         if self.oracle == "ihb" and not bound_active:
-            return True, c, False
+            return True, c, False, 0.0
         H, a, bb = solver.quadratic(j)
+        result = self._sparse_oracle(H, a, bb, m, psi, tau, cg_tol, c)
+        if result.value <= psi:
+            return True, result.coef, True, result.gap
+        return False, None, True, result.gap
+
+    # ------------------------------------------------------------ blocked fit
+    def _fit_blocked(self, X: torch.Tensor) -> dict:
+        """The algorithm of method.md §4, a block of border terms at a time (see
+        :meth:`_block`). Returns the pieces :meth:`_finish` turns into attributes."""
+        m, n = X.shape
+        tau = self._resolved_tau()
+        psi = float(self.psi)
+        cg_tol = psi / 10 if self.cg_tol is None else float(self.cg_tol)
+        eng = _BlockedQR(X)
+        out = dict(O=[np.zeros((1, n), dtype=np.int64)], G_leading=[], G_coef=[], O_size_at=[], G_by_oracle=[],
+                   G_mse=[], G_gap=[], max_degree_reached=0)
+        self._stats = dict(border=0, bound_active=0, oracle_calls=0, oracle_iterations=0, oracle_time=0.0)
+        previous, previous_index = out["O"][0], np.zeros(1, dtype=np.int64)
+        bs = int(self.block_size)
+        Xt = X.T.contiguous()
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(desc="OAVI", unit="term")
+        for d in range(1, self.max_degree + 1):
+            terms, parents, variables = monomials.border_array(previous, previous_index, n)
+            nb = terms.shape[0]
+            if nb == 0:
+                break
+            out["max_degree_reached"] = d
+            Bt = eng.Et[torch.as_tensor(parents, device=X.device)] * Xt[torch.as_tensor(variables, device=X.device)]
+            bb = (Bt * Bt).sum(1).cpu().numpy().astype(np.float64)
+            k_before = eng.k
+            is_O = np.zeros(nb, dtype=bool)
+            for s in range(0, nb, bs):
+                e = min(nb, s + bs)
+                O_pos, G = self._block(eng, Bt[s:e], bb[s:e], m, psi, tau, cg_tol)
+                if bar is not None:
+                    bar.update(e - s)
+                is_O[s + np.asarray(O_pos, dtype=np.int64)] = True
+                for j, coef, mse, by_oracle, gap, kg in G:
+                    out["G_leading"].append(terms[s + j])
+                    out["G_coef"].append(coef)
+                    out["O_size_at"].append(kg)
+                    out["G_mse"].append(mse)
+                    out["G_by_oracle"].append(by_oracle)
+                    out["G_gap"].append(gap)
+            self._stats["border"] += nb
+            if not is_O.any():
+                break
+            previous = terms[is_O]
+            previous_index = np.arange(k_before, eng.k, dtype=np.int64)
+            out["O"].append(previous)
+        if bar is not None:
+            bar.close()
+        return out
+
+    def _block(self, eng: _BlockedQR, Bt: torch.Tensor, bb: np.ndarray, m: int, psi: float, tau: float,
+               cg_tol: float) -> tuple[list[int], list[tuple]]:
+        """Decide the border terms ``Bt`` (one row of evaluations per term, consecutive in
+        deglex order) exactly as the sequential algorithm would, and commit the new ``O``
+        columns.
+
+        The block is projected on the current basis ``Q`` with one matrix product, giving
+        the residuals ``W`` and projections ``P``; the columns that may join ``O`` (residual
+        above psi) get a second Gram-Schmidt pass (two more products). One triangular
+        solve gives every column's least-squares coefficients on the current ``O``.
+        Then the terms are taken in order. The squared residual of term ``j`` against
+        ``O``, including the block's earlier new ``O`` terms, is ``||w_j||^2`` minus the
+        squared projections on the block's new basis columns (recomputed explicitly
+        within rounding distance of psi). Each new ``O`` term costs one product
+        ``W^T q`` over the rest of the block plus a rank-one update of the rest's
+        coefficients. Where the l1 bound is active (or the oracle is sparse) the sparse
+        oracle decides on the spot, so decisions and coefficients are those of the
+        sequential algorithm.
+        """
+        b = Bt.shape[0]
+        k0 = eng.k
+        eng.reserve(k0 + b)
+        Qt = eng.Qt
+        Qk = Qt[:k0]
+        thr = psi * m
+        band_scale = 1e3 * eng.eps * math.sqrt(k0 + b + 1.0)
+        P = Qk @ Bt.T
+        Wt = torch.addmm(Bt, P.T, Qk, alpha=-1.0)
+        wn = (Wt * Wt).sum(1).cpu().numpy().astype(np.float64)
+        # Re-orthogonalise (second Gram-Schmidt pass) the columns that may join O: the
+        # residual only shrinks within the block, so columns already at or below psi
+        # (beyond rounding) are generators and their single-pass projections suffice.
+        twice = wn > thr - 2.0 * band_scale * bb
+        cand = np.flatnonzero(twice)
+        if cand.size:
+            idx = torch.as_tensor(cand, device=Wt.device)
+            Wc = Wt[idx]
+            for _ in range(2):
+                P2 = Qk @ Wc.T
+                Wc = torch.addmm(Wc, P2.T, Qk, alpha=-1.0)
+                P[:, idx] += P2
+                wc = (Wc * Wc).sum(1).cpu().numpy()
+                weak = wc < 1e-6 * bb[cand]
+                wn[cand] = wc
+                if not weak.any():  # a third pass only after heavy cancellation
+                    break
+            Wt[idx] = Wc
+        Ph = P.cpu().numpy().astype(np.float64, copy=True)
+        # least-squares coefficients of every block column on the current O, updated by a
+        # rank-one correction per new O column of the block (rows k0.. are the new columns)
+        C = np.zeros((k0 + b, b))
+        C[:k0] = -torch.linalg.solve_triangular(
+            torch.from_numpy(np.ascontiguousarray(eng.R[:k0, :k0])), torch.from_numpy(Ph), upper=True).numpy()
+        S = np.zeros((b, b))  # S[l, j] = q_l^T w_j for the block's l-th new O column, j after it
+        cur = wn.copy()
+        O_pos: list[int] = []
+        G_pos: list[int] = []
+        G_res: list[float] = []
+        G_oracle: dict[int, CGResult] = {}
+        G_abm: dict[int, tuple[np.ndarray, float]] = {}  # ABM: coefficients over O, leading coefficient
+        sparse_all = self.oracle in ("bpcg", "fw")
+        finite = math.isfinite(tau)
+        twice_t = twice
+        for j in range(b):
+            t = len(O_pos)
+            kk = k0 + t
+            res2 = cur[j]
+            if abs(res2 - thr) <= band_scale * bb[j]:  # within rounding of psi: recompute
+                r = Wt[j]
+                if not twice_t[j]:
+                    r = r - (Qk @ r) @ Qk
+                if t:
+                    Qin = Qt[k0:kk]
+                    r = r - torch.as_tensor(S[:t, j], dtype=Wt.dtype, device=Wt.device) @ Qin
+                    r = r - (Qin @ r) @ Qin
+                res2 = float(r @ r)
+            if self.oracle == "abm":
+                abm = self._abm_decision(eng, kk, C[:kk, j], max(res2, 0.0), np.r_[Ph[:, j], S[:t, j]], thr)
+                if abm is None:
+                    self._block_append(eng, Bt, Wt, Ph, S, cur, wn, k0, t, j, twice_t, C)
+                    O_pos.append(j)
+                else:
+                    G_pos.append(j)
+                    G_res.append(max(res2, 0.0))
+                    G_abm[j] = abm
+                continue
+            vanishes = res2 <= thr
+            if vanishes:
+                c = C[:kk, j]
+                ls_active = finite and float(np.abs(c).sum()) > tau - 1
+                self._stats["bound_active"] += int(ls_active)
+                if ls_active or sparse_all:
+                    a = eng.R[:kk, :kk].T @ np.r_[Ph[:, j], S[:t, j]]
+                    result = self._sparse_oracle(eng.gram(kk), a, float(bb[j]), m, psi, tau, cg_tol, c,
+                                                 residual=max(res2, 0.0))
+                    vanishes = result.value <= psi
+                    if vanishes:
+                        G_oracle[j] = result
+            if vanishes:
+                G_pos.append(j)
+                G_res.append(max(res2, 0.0))
+            else:
+                self._block_append(eng, Bt, Wt, Ph, S, cur, wn, k0, t, j, twice_t, C)
+                O_pos.append(j)
+        eng.k = k0 + len(O_pos)
+        G = []
+        if G_pos:
+            kk = eng.k
+            Pf = np.zeros((kk, len(G_pos)))
+            Pf[:k0] = Ph[:, G_pos]
+            Pf[k0:] = S[: kk - k0, G_pos]
+            Cg = C[:kk, G_pos].copy()
+            from_oracle = np.zeros(len(G_pos), dtype=bool)
+            for gi, j in enumerate(G_pos):
+                if j in G_oracle:
+                    coef = G_oracle[j].coef
+                    Cg[: coef.size, gi] = coef
+                    from_oracle[gi] = True
+            lead = np.ones(len(G_pos))
+            for gi, j in enumerate(G_pos):
+                if j in G_abm:
+                    coef, lead[gi] = G_abm[j]
+                    Cg[:, gi] = 0.0
+                    Cg[: coef.size, gi] = coef
+            # g(X) = lead * b + A c = Q (lead p + R c) + lead r with r orthogonal to Q
+            Z = eng.R[:kk, :kk] @ Cg + Pf * lead
+            mse = (lead * lead * np.asarray(G_res) + (Z * Z).sum(axis=0)) / m
+            sizes = k0 + np.searchsorted(np.asarray(O_pos, dtype=np.int64), np.asarray(G_pos))
+            for gi, j in enumerate(G_pos):
+                kg = int(sizes[gi])
+                gap = G_oracle[j].gap if from_oracle[gi] else 0.0
+                coef = Cg[:kg, gi].copy()
+                if lead[gi] != 1.0:  # ABM vector kept l2-normalised: the leading entry goes last
+                    coef = np.r_[coef, lead[gi]]
+                G.append((j, coef, float(mse[gi]), bool(from_oracle[gi]), gap, kg))
+        return O_pos, G
+
+    def _abm_decision(self, eng: _BlockedQR, kk: int, c_ls: np.ndarray, rho2: float, p: np.ndarray,
+                      thr: float) -> tuple[np.ndarray, float] | None:
+        """ABM test of a border term from its least-squares data: ``None`` if it joins ``O``,
+        else ``(coefficients over O, leading coefficient)`` as :meth:`_oracle_decision` stores them.
+
+        With ``A = Q R``, ``H = A^T A = V diag(lam) V^T`` and ``c' = V^T c_ls``, the smallest
+        squared singular value ``s`` of ``[A, b]`` is the root below ``min(lam)`` of the
+        secular function ``F(x) = rho^2 - x (1 + sum_i lam_i c'_i^2 / (lam_i - x))`` (``rho^2``:
+        the squared least-squares residual; ``F`` has no cancellation). The term vanishes
+        iff ``F(psi m) <= 0``; then Newton's method from ``psi m`` converges monotonically
+        to ``s`` (``F`` is concave and decreasing), and the singular vector is
+        ``(V (lam c' / (lam - s)), 1)`` up to scale. When ``min(lam) <= psi m`` or ``F(psi m)``
+        is within rounding of zero, the small SVD of the triangular factor decides, as
+        in the per-term engine.
+        """
+        m = eng.m
+        key = getattr(eng, "_eig_k", None)
+        if key != kk:
+            eng._eig = np.linalg.eigh(eng.gram(kk))
+            eng._eig_k = kk
+        lam, V = eng._eig
+        mu = thr
+        cp = c_ls @ V
+        w = lam * cp * cp
+        exact = lam[0] <= mu * (1 + 1e-9)
+        if not exact:
+            F = rho2 - mu * (1.0 + (w / (lam - mu)).sum())
+            scale = rho2 + mu * (1.0 + (w / (lam - mu)).sum())
+            exact = abs(F) <= 1e-10 * scale
+        if exact:
+            T = np.zeros((kk + 1, kk + 1))
+            T[:kk, :kk] = eng.R[:kk, :kk]
+            T[:kk, kk] = p
+            T[kk, kk] = math.sqrt(rho2)
+            _, sv, Vh = np.linalg.svd(T)
+            sigma2, v = float(sv[-1]) ** 2, Vh[-1].copy()
+        else:
+            if F > 0:
+                return None
+            x = mu
+            for _ in range(100):
+                q = w / (lam - x)
+                Fx = rho2 - x * (1.0 + q.sum())
+                dF = -1.0 - (q * lam / (lam - x)).sum()
+                step = Fx / dF
+                x_new = x - step
+                if not x_new < x or abs(step) <= 1e-15 * abs(x):
+                    x = min(x, x_new) if x_new >= 0 else x
+                    break
+                x = x_new
+            sigma2 = max(x, 0.0)
+            vO = V @ (lam * cp / (lam - sigma2))
+            v = np.r_[vO, 1.0]
+            v /= np.linalg.norm(v)
+        if sigma2 / m > self.psi or abs(v[-1]) < 1e-12:
+            return None
+        if sigma2 / (m * v[-1] ** 2) <= self.psi:
+            return v[:-1] / v[-1], 1.0
+        v = v * np.sign(v[-1])
+        return v[:-1], float(v[-1])
+
+    def _block_append(self, eng, Bt, Wt, Ph, S, cur, wn, k0, t, j, twice, C) -> None:
+        """Block column ``j`` joins ``O`` as basis column ``k0 + t``."""
+        Qt = eng.Qt
+        col = k0 + t
+        r = Wt[j]
+        if not twice[j]:  # only projected once so far (a term the sparse oracle rejected)
+            corr = Qt[:k0] @ r
+            r = r - corr @ Qt[:k0]
+            Ph[:, j] += corr.cpu().numpy()
+            twice[j] = True
+        if t:
+            Qin = Qt[k0:col]
+            r = r - torch.as_tensor(S[:t, j], dtype=Wt.dtype, device=Wt.device) @ Qin
+            corr = Qin @ r
+            r = r - corr @ Qin
+            S[:t, j] += corr.cpu().numpy()
+        rho = float(torch.linalg.vector_norm(r))
+        if rho < 1e-3 * math.sqrt(max(wn[j], 0.0)):  # lost digits: one more pass against all of Q
+            Qa = Qt[:col]
+            corr = Qa @ r
+            r = r - corr @ Qa
+            corr = corr.cpu().numpy()
+            Ph[:, j] += corr[:k0]
+            S[:t, j] += corr[k0:]
+            rho = float(torch.linalg.vector_norm(r))
+        if not rho > 0:
+            raise FloatingPointError("a new O column is linearly dependent on A; psi is too small for this dtype")
+        q = r / rho
+        Qt[col] = q
+        eng.Et[col] = Bt[j]
+        eng.R[:k0, col] = Ph[:, j]
+        eng.R[k0:col, col] = S[:t, j]
+        eng.R[col, col] = rho
+        if j + 1 < Wt.shape[0]:
+            s = (Wt[j + 1 :] @ q).cpu().numpy()
+            S[t, j + 1 :] = s
+            cur[j + 1 :] -= s * s
+            s = s / rho
+            C[:col, j + 1 :] -= np.outer(C[:col, j], s)
+            C[col, j + 1 :] = -s
+
+    def _sparse_oracle(self, H, a, bb, m, psi, tau, cg_tol, c_ls, residual=None) -> CGResult:
+        """Run the sparse oracle on ``f(c) = (c^T H c + 2 a^T c + bb) / m``: for ``"ihb"`` the
+        active-set decision (:func:`l1_ball_active_set`) from the l1 projection of the
+        least-squares solution ``c_ls``; for ``"bpcg"`` BPCG from the origin down to a
+        Frank-Wolfe gap of ``cg_tol``."""
         tic = time.perf_counter()
         if self.oracle == "ihb":
-            # decide only, starting from the projection of the least-squares solution
-            result = l1_ball_bpcg(
-                H, a, bb, m, tau - 1, psi=psi, tol=0.0, max_iter=self.cg_max_iter,
-                stop_when_vanishing=True, x0=project_l1_ball(c, tau - 1),
-            )
+            # a few cheap pairwise steps settle the easy cases; the active set the rest
+            x0 = project_l1_ball(c_ls, tau - 1)
+            result = l1_ball_bpcg(H, a, bb, m, tau - 1, psi=psi, tol=0.0, max_iter=min(20, self.cg_max_iter),
+                                  stop_when_vanishing=True, x0=x0)
+            if not (result.value <= psi or result.certified_above):
+                first = result.iterations
+                result = l1_ball_active_set(H, a, bb, m, tau - 1, psi, x0=result.coef,
+                                            max_iter=max(self.cg_max_iter - first, 1), residual=residual)
+                result.iterations += first
         else:
-            # accurate and sparse: from the origin down to a Frank-Wolfe gap of cg_tol
             result = l1_ball_bpcg(H, a, bb, m, tau - 1, psi=psi, tol=cg_tol, max_iter=self.cg_max_iter)
+        result.ls_l1 = float(np.abs(c_ls).sum())
         self._stats["oracle_time"] += time.perf_counter() - tic
         self._stats["oracle_calls"] += 1
         self._stats["oracle_iterations"] += result.iterations
-        if result.value <= psi:
-            return True, result.coef, True
-        return False, None, True
+        self._stats.setdefault("gaps", []).append(result.gap)
+        return result
 
     # ------------------------------------------------------------ evaluation
     def _build_evaluator(self) -> None:
-        """Plan the recursive evaluation of ``O`` and the leading terms, and the matrix
-        ``W`` (terms x generators) with ``G(X) = M(X) W``."""
+        """Plan the evaluation: ``O`` (an order ideal, in degree order) degree by degree, each
+        term as its canonical parent in ``O`` times one variable; each leading term the same
+        way; then ``G(X) = lead * U(X) + M_O(X) C^T``."""
+        O = self.O_exponents_
+        n = self.n_features_in_
+        index = {row.tobytes(): i for i, row in enumerate(O)}
+
+        def parent_of(rows):
+            rows = np.asarray(rows, dtype=np.int64).reshape(-1, n)
+            last = n - 1 - np.argmax(rows[:, ::-1] > 0, axis=1) if rows.shape[0] else np.zeros(0, dtype=np.int64)
+            parents = rows.copy()
+            parents[np.arange(rows.shape[0]), last] -= 1
+            return np.array([index[p.tobytes()] for p in parents], dtype=np.int64), last.astype(np.int64)
+
+        degrees = O.sum(axis=1)
+        top = int(degrees.max(initial=0))
+        offsets = np.searchsorted(degrees, np.arange(top + 2), side="left")
+        par, var = parent_of(O[1:])
+        par = np.r_[-1, par]
+        var = np.r_[-1, var]
+        dev = self.device_
+        self._O_parents = [torch.as_tensor(par[offsets[d]:offsets[d + 1]] - offsets[d - 1], device=dev)
+                           for d in range(1, top + 1)]
+        self._O_variables = [torch.as_tensor(var[offsets[d]:offsets[d + 1]], device=dev) for d in range(1, top + 1)]
+        lp, lv = parent_of(self.G_leading_exponents_)
+        self._lead_parent = torch.as_tensor(lp, device=dev)
+        self._lead_variable = torch.as_tensor(lv, device=dev)
+        self._lead_coef = torch.as_tensor(self.leading_coefficients_, dtype=self.dtype, device=dev)
+        self._C_T = torch.as_tensor(np.ascontiguousarray(self.coefficients_.T), dtype=self.dtype, device=dev)
+
+    def _build_closure_evaluator(self) -> None:
+        """The evaluator of earlier versions (closure of O and the leading terms)."""
         terms = np.vstack([self.O_exponents_, self.G_leading_exponents_])
         plan = monomials.evaluation_plan(terms, self.n_features_in_)
         n_O = self.O_exponents_.shape[0]
@@ -668,10 +1446,21 @@ class OAVI:
         self._variables = [torch.as_tensor(v, device=self.device_) for v in plan.variables]
 
     def _evaluate_tensor(self, X: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+        if not hasattr(self, "_O_parents"):
+            if not hasattr(self, "_W"):  # unpickled from a version without either
+                self._build_evaluator()
+            else:
+                out = []
+                for i in range(0, X.shape[0], chunk):
+                    M = monomials.evaluate_recursive(X[i : i + chunk], self._parents, self._variables)
+                    out.append(M @ self._W)
+                return torch.cat(out) if out else X.new_zeros(0, self.n_generators_)
         out = []
         for i in range(0, X.shape[0], chunk):
-            M = monomials.evaluate_recursive(X[i : i + chunk], self._parents, self._variables)
-            out.append(M @ self._W)
+            Xc = X[i : i + chunk]
+            M = monomials.evaluate_recursive(Xc, self._O_parents, self._O_variables)
+            lead = M.index_select(1, self._lead_parent) * Xc.index_select(1, self._lead_variable)
+            out.append(torch.addmm(lead * self._lead_coef, M, self._C_T))
         return torch.cat(out) if out else X.new_zeros(0, self.n_generators_)
 
     def evaluate(self, X):
@@ -715,9 +1504,8 @@ class OAVI:
 
 def brute_force_fit(X, psi: float = 0.005, max_degree: int = 10, tau: float | None = None, oracle: str = "ihb", **kwargs) -> OAVI:
     """Reference OAVI fit that solves a fresh ``torch.linalg.lstsq`` on the current ``A`` for
-    every border term (same decisions logic, same sparse oracle when the l1 bound is
-    active). Used by the tests and :mod:`vinet_utils.bench` to check and time :class:`OAVI`."""
+    every border term, one term at a time (same decision logic, same sparse oracle when
+    the l1 bound is active). Used by the tests and :mod:`vinet_utils.bench` to check and
+    time :class:`OAVI`."""
     model = OAVI(psi=psi, max_degree=max_degree, tau=tau, oracle=oracle, **kwargs)
-    X, _ = _as_tensor(X)
-    device = torch.device(model.device) if model.device is not None else torch.device("cpu")
-    return model._fit(X.to(device=device, dtype=model.dtype), _LstsqReference)
+    return model._fit_entry(X, _LstsqReference)
