@@ -43,3 +43,13 @@ def test_notebook_defaults_are_the_smoke_profile():
         for name, spec in declared.items():
             if name in smoke:
                 assert eval(spec["default"]) == smoke[name], (path.name, name)
+
+
+def test_readme_numbers_come_from_the_results_files():
+    """Every generated block of the README equals what the results files and the
+    profiles give now (python -m vinet_utils.report rewrites them)."""
+    from vinet_utils import report
+    text = report.README.read_text()
+    blocks = set(report.re.findall(r"<!-- generated:(\w+) -->", text))
+    assert blocks == set(report.BLOCKS), blocks
+    assert report.render(text) == text, "run: python -m vinet_utils.report"

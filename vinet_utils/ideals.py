@@ -38,8 +38,9 @@ def fit_per_class(z_by_class: list[torch.Tensor], psi: float, max_degree: int,
     """One fitted OAVI per class (float64 on CPU unless ``device`` says otherwise)."""
     models = []
     for zk in tqdm(z_by_class, desc=desc, disable=not progress):
+        # one thread: the same numbers whatever the machine's load (same seed, same fits)
         models.append(OAVI(psi=psi, max_degree=max_degree, tau=tau, oracle=oracle,
-                           device=device).fit(zk.double()))
+                           device=device, threads=1).fit(zk.double()))
     return models
 
 

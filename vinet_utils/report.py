@@ -122,7 +122,39 @@ def times(run: Path = RUN) -> str:
     return "\n".join(lines)
 
 
-BLOCKS = {"profiles": profiles, "table": table, "ablations": ablations, "sweep": sweep,
+def targets(run: Path = RUN) -> str:
+    """The reproduction's targets for the cpu run (base frozen, means over seeds), each
+    with the measured value and whether it is met."""
+    base = read_json(run / "01_baseline.json")["metrics"]["test_acc"]
+    rows = read_json(run / "05_ablations.json")["metrics"]["rows"]
+    acc = {(r["head"], r["variant"]): r["acc"] for r in rows}
+    flat = next(h for h, _ in acc if h.startswith("linear (") and h != "linear (gap)")
+    speed = read_json(run / "06_throughput.json")["metrics"]["throughput"]
+    full = speed["ResNet (full)"]["mean"]
+    lines = ["| target | tiny | small | medium | large |", "|---|---|---|---|---|"]
+
+    def row(label, cells):
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    margin = {"tiny": 2, "small": 2, "medium": 0, "large": 0}
+    row(f"VI-Net minus {flat} >= 2 / 2 / 0 / 0 points", [
+        _met(acc["VI-Net", v] - acc[flat, v], margin[v], f"{acc['VI-Net', v] - acc[flat, v]:+.2f}")
+        for v in VARIANTS])
+    gap = {"tiny": 5, "small": 1, "medium": 0.5, "large": 0.5}
+    row("VI-Net within 5 / 1 / 0.5 / 0.5 points of the baseline", [
+        _met(acc["VI-Net", v] - base, -gap[v], f"{acc['VI-Net', v] - base:+.2f}") for v in VARIANTS])
+    need = {"tiny": 1.5, "small": 1.2, "medium": 1.05}
+    row("throughput / full ResNet >= 1.5 / 1.2 / 1.05 / -", [
+        _met(speed[f"VI-Net {v}"]["mean"] / full, need[v], f"{speed[f'VI-Net {v}']['mean'] / full:.2f}x")
+        if v in need else f"{speed[f'VI-Net {v}']['mean'] / full:.2f}x" for v in VARIANTS])
+    return "\n".join(lines)
+
+
+def _met(value: float, bound: float, shown: str) -> str:
+    return f"{shown} {'(met)' if value >= bound else '(**missed**)'}"
+
+
+BLOCKS = {"targets": targets, "profiles": profiles, "table": table, "ablations": ablations, "sweep": sweep,
           "times": times}
 
 
