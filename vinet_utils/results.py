@@ -17,11 +17,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def git_commit() -> str | None:
-    """The commit of the repository, with ``-dirty`` when the tree has changes."""
+    """The commit of the repository, with ``-dirty`` when its code has changes. Files
+    under ``results/`` do not count: a run rewrites its own results folder."""
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
                              text=True, timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                ".", ":(exclude)results"],
                                cwd=REPO_ROOT, capture_output=True, text=True,
                                timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
