@@ -33,6 +33,7 @@ machine may be shared).
 from __future__ import annotations
 
 import argparse
+import shlex
 import json
 import os
 import platform
@@ -362,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     result = args.func(args)
+    result["command"] = "python -m vinet_utils.bench " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, result)
     sys.stdout.write(f"wrote {args.out}\n{json.dumps(result['summary'], indent=2)}\n")

@@ -109,6 +109,11 @@ def _variants(name, v):
                          f"(got {v!r})")
 
 
+def _pool(name, v):
+    from .latents import POOLS
+    choice(name, v, POOLS)
+
+
 def _plain_name(name, v):
     if not isinstance(v, str) or not v or set(v) & set("/\\ "):
         raise ValueError(f"{name} must be a plain name like 'smoke', 'cpu' or 'paper' "
@@ -141,7 +146,7 @@ RULES = {
     "device": _one_of("auto", "cpu", "cuda"),
     "variants": _variants,
     "seeds": _int(1),
-    "pool": _one_of("flatten", "gap", "2x2", "4x4"),
+    "pool": _pool,
     "train_projection": _one_of(True, False),
     "pca_dim": _int(1),
     "psi": _num(0, 1, low_open=True),

@@ -190,9 +190,13 @@ def sweep(rec: dict, path=None):
     factors = rec["metrics"]["order"]
     refs = rec["metrics"]["references"]
     variants = list(rec["metrics"]["chosen_val_acc"])
-    fig, axes = plt.subplots(1, len(factors), figsize=(2.6 * len(factors), 3.4), sharey=True,
+    cols = min(4, len(factors))
+    rows = -(-len(factors) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), sharey=True,
                              squeeze=False)
-    for ax, name in zip(axes[0], factors):
+    for ax in axes.flat[len(factors):]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.flat, factors):
         f = rec["metrics"]["factors"][name]
         xs = [str(c) for c in f["candidates"]]
         for i, v in enumerate(variants):
@@ -204,10 +208,11 @@ def sweep(rec: dict, path=None):
                 ax.axhline(ref["val_acc"], color=f"C{i}", ls=ls, lw=1)
         ax.set(title=name, xlabel="")
         ax.tick_params(axis="x", labelrotation=45)
-    axes[0][0].set_ylabel("validation accuracy (%)")
+    for row in axes:
+        row[0].set_ylabel("validation accuracy (%)")
     names = list(next(iter(refs.values())))
-    axes[0][-1].legend(title="cut", fontsize=8)
-    fig.suptitle(f"VI-Net head, greedy sweep on a validation split (dashed: {names[0]}; "
-                 f"dotted: {names[1]})", fontsize=10)
+    axes.flat[len(factors) - 1].legend(title="cut", fontsize=8)
+    fig.suptitle(f"VI-Net head, greedy sweep on a validation split, left to right and top to "
+                 f"bottom\n(dashed: {names[0]}; dotted: {names[1]}; circled: chosen)", fontsize=10)
     fig.tight_layout()
     return save(fig, path)

@@ -115,9 +115,8 @@ def references(lat: dict, cf, values: dict, num_classes: int, cache: Path, seeds
                   copy.deepcopy(cf.preprocess).trainable(True), num_classes)}
     out = {}
     for name, make in makers.items():
-        tag = f"{cf.layer}-ref-{name.replace(' ', '_').replace('(', '').replace(')', '').replace('+', 'and')}"
-        res = vinet.train_seeds(make, lat, cfg, cache, f"{tag}-e{values['finetune_epochs']}", seeds,
-                                seed, progress=False)
+        tag = f"{cf.layer}-ref-{vinet.safe_name(name)}-e{values['finetune_epochs']}"
+        res = vinet.train_seeds(make, lat, cfg, cache, tag, seeds, seed, progress=False)
         out[name] = {"val_acc": res["acc"], "val_acc_std": res["acc_std"]}
     return out
 

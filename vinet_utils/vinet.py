@@ -136,8 +136,14 @@ def poly_head(cf, keep_per_class: int, num_classes: int, train_projection: bool 
     return PolyHead(pre, poly, num_classes), pr
 
 
+def safe_name(name: str) -> str:
+    """A head's name as it appears in file names and seed tags."""
+    return name.replace(" ", "_").replace("(", "").replace(")", "").replace("+", "and")
+
+
 def _tag(cf, name: str) -> str:
-    return f"{cf.layer}-{cf.pool}-{name}"
+    """The tag of the head ``name`` at ``cf``'s cut and pool (checkpoints, seeds)."""
+    return f"{cf.layer}-{cf.pool}-{safe_name(name)}"
 
 
 def build_and_finetune(model, cf, ds, run_dir, *, keep_per_class: int, cfg: TrainConfig,
@@ -237,8 +243,8 @@ def evaluate_ablations(model, cf, ds, run_dir, *, keep_per_class: int, cfg: Trai
                  (cf_pooled, f"VI-Net ({cf_pooled.pool})", lambda: _fresh(pooled))]
     rows = []
     for c, name, make in jobs:
-        tag = _tag(c, name.replace(" ", "_").replace("(", "").replace(")", "").replace("+", "and"))
-        res = train_seeds(make, c.latents, cfg, run_dir, tag, seeds, seed, device, progress)
+        res = train_seeds(make, c.latents, cfg, run_dir, _tag(c, name), seeds, seed, device,
+                          progress)
         rows.append({"variant": cf.variant, "cut": cf.layer, "head": name, "pool": c.pool,
                      "base_params": base, "params": res["params"],
                      "total_params": base + res["params"], "acc": res["acc"],
