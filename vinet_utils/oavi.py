@@ -312,6 +312,13 @@ def l1_ball_active_set(
     elif abs(l1 - radius) > 1e-9 * radius:
         c *= radius / l1
     s2 = 2.0 / m
+
+    def bpcg_step(c):
+        """One BPCG step from ``c``, where the active-set step is undefined, and its face."""
+        c = l1_ball_bpcg(H, a, bb, m, radius, tol=0.0, max_iter=1, x0=c).coef
+        face = _Face(H, np.flatnonzero(c))
+        return c, face, c[face.support] @ face.rows
+
     state = _Face(H, np.flatnonzero(c))
     Hc = c[state.support] @ state.rows
     it = 0
@@ -342,9 +349,7 @@ def l1_ball_active_set(
         signs = np.sign(cs)
         if at_face_optimum:  # the best new coordinate joins the face
             if c[i] != 0.0:  # cannot happen in exact arithmetic: one BPCG step instead
-                c = l1_ball_bpcg(H, a, bb, m, radius, tol=0.0, max_iter=1, x0=c).coef
-                state = _Face(H, np.flatnonzero(c))
-                Hc = c[state.support] @ state.rows
+                c, state, Hc = bpcg_step(c)
                 at_face_optimum = False
                 it += 1
                 continue
@@ -369,9 +374,7 @@ def l1_ball_active_set(
                 block = -1
         if step == 0.0 and block >= 0 and cs[block] == 0.0:
             # the new coordinate would enter with the wrong sign: one BPCG step instead
-            c = l1_ball_bpcg(H, a, bb, m, radius, tol=0.0, max_iter=1, x0=c).coef
-            state = _Face(H, np.flatnonzero(c))
-            Hc = c[state.support] @ state.rows
+            c, state, Hc = bpcg_step(c)
             at_face_optimum = False
             it += 1
             continue
@@ -586,153 +589,12 @@ def pearson_order(X: np.ndarray) -> np.ndarray:
 
 
 # ====================================================== least-squares engines
-class _IncrementalQR:
-    """Least squares against ``A`` = evaluations of ``O``, with ``A = Q R`` kept up to date.
-
-    ``Q`` (m x k, orthonormal columns) lives on the fitting device; ``R`` (upper
-    triangular) and the Gram matrix ``H = A^T A = R^T R`` live on the host, where the
-    per-term bookkeeping is done. At the start of a degree, the whole border ``B`` is
-    projected at once, ``P = Q^T B``, and its least-squares coefficients are computed by
-    one triangular solve, ``C = -R^{-1} P``. When a border term joins ``O`` (new column
-    ``q``, diagonal entry ``rho``, least-squares coefficients ``c_u``), the remaining
-    border columns get one new projection row ``s = q^T B`` and the rank-one update
-    ``C <- C - c_u s^T / rho`` with the new row ``-s / rho``.
-    """
-
-    def __init__(self, X: torch.Tensor):
-        self.X = X
-        self.m = X.shape[0]
-        self.k = 0
-        self._capacity = 0
-        self.E = self.Q = None  # device: raw evaluations of O, and their orthonormal basis
-        self.R = self.H = None  # host numpy
-        self.eps = torch.finfo(X.dtype).eps
-        self._grow(64)
-        self._append_column(torch.ones(self.m, dtype=X.dtype, device=X.device), None)
-
-    # ---- storage
-    def _grow(self, capacity: int) -> None:
-        capacity = max(capacity, 2 * self._capacity)
-        dev, dt = self.X.device, self.X.dtype
-        E = torch.zeros(self.m, capacity, dtype=dt, device=dev)
-        Q = torch.zeros(self.m, capacity, dtype=dt, device=dev)
-        R = np.zeros((capacity, capacity))
-        H = np.zeros((capacity, capacity))
-        if self.k:
-            E[:, : self.k] = self.E[:, : self.k]
-            Q[:, : self.k] = self.Q[:, : self.k]
-            R[: self.k, : self.k] = self.R[: self.k, : self.k]
-            H[: self.k, : self.k] = self.H[: self.k, : self.k]
-        self.E, self.Q, self.R, self.H, self._capacity = E, Q, R, H, capacity
-
-    def _residual(self, b: torch.Tensor, p: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(b - Q Q^T b, Q^T b)`` by classical Gram-Schmidt with re-orthogonalisation
-        (CGS2; a third pass when the residual is tiny next to ``b``)."""
-        Qk = self.Q[:, : self.k]
-        if p is None:
-            p = Qk.T @ b
-        r = b - Qk @ p
-        for _ in range(2):
-            correction = Qk.T @ r
-            r = r - Qk @ correction
-            p = p + correction
-            if torch.linalg.vector_norm(r) > 1e-3 * torch.linalg.vector_norm(b):
-                break
-        return r, p
-
-    def _append_column(self, b: torch.Tensor, p: torch.Tensor | None) -> float:
-        """Add ``b`` as a new column of ``A``; returns its diagonal entry ``rho`` of ``R``."""
-        if self.k == self._capacity:
-            self._grow(self.k + 1)
-        k = self.k
-        if k:
-            r, p = self._residual(b, p)
-        else:
-            r, p = b, b.new_zeros(0)
-        rho = float(torch.linalg.vector_norm(r))
-        if not rho > 0:
-            raise FloatingPointError("a new O column is linearly dependent on A; psi is too small for this dtype")
-        self.E[:, k] = b
-        self.Q[:, k] = r / rho
-        p_host = p.cpu().numpy().astype(np.float64)
-        self.R[:k, k] = p_host
-        self.R[k, k] = rho
-        h = self.R[:k, :k].T @ p_host  # A^T b = R^T p
-        self.H[:k, k] = h
-        self.H[k, :k] = h
-        self.H[k, k] = p_host @ p_host + rho * rho
-        self.k += 1
-        return rho
-
-    # ---- the interface used by OAVI._fit
-    def O_evaluations(self) -> torch.Tensor:
-        """Current ``A`` (m x |O|)."""
-        return self.E[:, : self.k]
-
-    def begin_degree(self, B: torch.Tensor) -> None:
-        """Project a whole degree's border evaluations ``B`` (m x nb) on the current ``O``."""
-        self.B = B
-        k, nb = self.k, B.shape[1]
-        self.bb = (B * B).sum(0).cpu().numpy().astype(np.float64)
-        P = (self.Q[:, :k].T @ B).cpu().numpy().astype(np.float64)
-        R = torch.from_numpy(np.ascontiguousarray(self.R[:k, :k]))
-        C = -torch.linalg.solve_triangular(R, torch.from_numpy(P), upper=True).numpy()
-        self.P = np.zeros((k + nb, nb))
-        self.C = np.zeros((k + nb, nb))
-        self.P[:k] = P
-        self.C[:k] = C
-
-    def least_squares(self, j: int, threshold: float | None = None) -> tuple[float, np.ndarray]:
-        """``(min_c (1/m)||A c + b_j||^2, argmin)`` for border column ``j``.
-
-        The residual comes from ``||b||^2 - ||Q^T b||^2``; when that is within rounding
-        distance of ``threshold`` (times m) it is recomputed explicitly.
-        """
-        k = self.k
-        p = self.P[:k, j]
-        res2 = self.bb[j] - p @ p
-        if threshold is not None:
-            band = 1e3 * self.eps * math.sqrt(k + 1.0) * self.bb[j]
-            if abs(res2 - threshold * self.m) <= band:
-                r, _ = self._residual(self.B[:, j], torch.from_numpy(p.copy()).to(self.B))
-                res2 = float(r @ r)
-        return max(float(res2), 0.0) / self.m, self.C[:k, j].copy()
-
-    def quadratic(self, j: int) -> tuple[np.ndarray, np.ndarray, float]:
-        """``(H, a, bb) = (A^T A, A^T b_j, b_j^T b_j)`` for the sparse oracle."""
-        k = self.k
-        return self.H[:k, :k], self.R[:k, :k].T @ self.P[:k, j], float(self.bb[j])
-
-    def smallest_singular_pair(self, j: int) -> tuple[float, np.ndarray]:
-        """``(sigma_min^2, v)`` of ``[A, b_j]``, from the triangular factor ``[[R, p], [0, rho]]``."""
-        k = self.k
-        p = torch.from_numpy(self.P[:k, j].copy()).to(self.B)
-        r, p = self._residual(self.B[:, j], p)
-        T = np.zeros((k + 1, k + 1))
-        T[:k, :k] = self.R[:k, :k]
-        T[:k, k] = p.cpu().numpy()
-        T[k, k] = float(torch.linalg.vector_norm(r))
-        _, S, Vh = torch.linalg.svd(torch.from_numpy(T))
-        return float(S[-1]) ** 2, Vh[-1].numpy().copy()
-
-    def append(self, j: int) -> None:
-        """Border column ``j`` joins ``O``; update the rest of this degree's border."""
-        k = self.k
-        c_u = self.C[:k, j].copy()
-        p = torch.from_numpy(self.P[:k, j].copy()).to(self.B)
-        rho = self._append_column(self.B[:, j], p)
-        rest = slice(j + 1, self.B.shape[1])
-        s = (self.Q[:, k] @ self.B[:, rest]).cpu().numpy().astype(np.float64)
-        self.P[k, rest] = s
-        self.C[:k, rest] -= np.outer(c_u, s / rho)
-        self.C[k, rest] = -s / rho
-
-
 class _LstsqReference:
     """Brute-force reference: a fresh ``torch.linalg.lstsq`` on the current ``A`` per term.
 
-    Same interface as :class:`_IncrementalQR`; used by :func:`brute_force_fit` to check
-    that the incremental engine makes the same decisions, and to time it.
+    The engine :meth:`OAVI._fit` drives one border term at a time; used by
+    :func:`brute_force_fit` to check that the blocked fit makes the same decisions, and
+    to time it.
     """
 
     def __init__(self, X: torch.Tensor):

@@ -76,15 +76,12 @@ def trial(model, arch: str, variant: str, lat: dict, num_classes: int, cache: Pa
     """Validation accuracy (mean, std over ``seeds``) of the VI-Net built with ``values``."""
     from . import ideals, vinet
     from .models import resolve_cut
-    from .train import TrainConfig
-
     layer = resolve_cut(arch, variant)
     cf = ideals.fit_latents(lat, variant, layer, values["pool"], num_classes, cache,
                             pca_dim=values["pca_dim"], samples_per_class=values["samples_per_class"],
                             psi=values["psi"], max_degree=values["max_degree"], tau=values["tau"],
                             oracle=values["oracle"], seed=seed, progress=progress)
-    cfg = TrainConfig(epochs=values["finetune_epochs"], lr=values["finetune_lr"],
-                      batch_size=values["finetune_batch_size"], seed=seed)
+    cfg = _head_config(values, seed)
     t0 = time.perf_counter()
     template, _ = vinet.poly_head(cf, values["keep_per_class"], num_classes,
                                   values["train_projection"])
@@ -96,6 +93,14 @@ def trial(model, arch: str, variant: str, lat: dict, num_classes: int, cache: Pa
             "oavi_fit_time_s": cf.fit_time_s, "train_time_s": time.perf_counter() - t0}
 
 
+def _head_config(values: dict, seed: int):
+    """The fine-tuning budget of a trial's heads."""
+    from .train import TrainConfig
+
+    return TrainConfig(epochs=values["finetune_epochs"], lr=values["finetune_lr"],
+                       batch_size=values["finetune_batch_size"], seed=seed)
+
+
 def _trial_tag(layer: str, values: dict) -> str:
     return layer + "-" + "-".join(f"{k}{values[k]}" for k in SWEPT)
 
@@ -105,10 +110,8 @@ def references(lat: dict, cf, values: dict, num_classes: int, cache: Path, seeds
     """Validation accuracy of the linear head and the projection + linear head."""
     from . import vinet
     from .heads import LinearHead, ProjectionHead
-    from .train import TrainConfig
 
-    cfg = TrainConfig(epochs=values["finetune_epochs"], lr=values["finetune_lr"],
-                      batch_size=values["finetune_batch_size"], seed=seed)
+    cfg = _head_config(values, seed)
     d = lat["train"].shape[1]
     makers = {f"linear ({values['pool']})": lambda: LinearHead(d, num_classes),
               "projection + linear": lambda: ProjectionHead(
