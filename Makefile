@@ -1,5 +1,7 @@
 # make reproduce [PROFILE=smoke|cpu|paper] [DATASET=cifar10] [ARCH=resnet18] [SET="seeds=5 pool=gap"]
 # make sweep         choose a profile's VI-Net values on a validation split (needs a finished 01)
+# make study         the base-quality study's figure and results file, from the committed runs
+# make study-run     train the study's bases and run notebooks 01-05 on each (hours on 2 cores)
 # make readme        regenerate the README's numbers from the results files
 # make test          unit tests, then the notebooks through nbval
 # make env           the virtual environment (.venv), only when out of date
@@ -12,7 +14,7 @@ ARCH ?= resnet18
 SET ?=
 VARIANTS ?= tiny small
 
-.PHONY: env reproduce table sweep readme notebooks test unit nbval lab
+.PHONY: env reproduce table sweep study study-run readme notebooks test unit nbval lab
 
 env: $(VENV)/.installed
 
@@ -30,6 +32,12 @@ reproduce: env
 sweep: env
 	$(PY) -m vinet_utils.sweep --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE)) \
 	  --dataset $(DATASET) --arch $(ARCH) --variants $(VARIANTS)
+
+study: env
+	$(PY) -m vinet_utils.study
+
+study-run: env
+	$(PY) -m vinet_utils.study run
 
 readme: env
 	$(PY) -m vinet_utils.report

@@ -1,6 +1,5 @@
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -37,9 +36,10 @@ def test_every_profile_is_valid():
     (["--profile", "gpu"], "PROFILE must be one of cpu, paper, smoke"),
     (["--profile", "smoke", "--arch", "vgg"], "arch must be one of resnet18, resnet34"),
 ])
-def test_pipeline_rejects_bad_parameters_in_seconds(args, msg):
-    t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "vinet_utils.pipeline", *args],
+def test_pipeline_rejects_bad_parameters_before_any_work(args, msg, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "vinet_utils.pipeline", *args,
+                          "--results-dir", str(tmp_path)],
                          capture_output=True, text=True, cwd=REPO_ROOT)
     assert out.returncode != 0 and msg in out.stderr
-    assert time.perf_counter() - t0 < 30
+    # stopped before any stage: no notebook started, no run folder made
+    assert "== 01" not in out.stdout and not any(tmp_path.iterdir())

@@ -73,25 +73,38 @@ class ProjectionHead(nn.Module):
 class RandomMonomialHead(nn.Module):
     """Projection/tanh -> |random monomials| of the same width as G -> BatchNorm -> linear
     (ablation b: the paper's random-feature baseline). The monomials are drawn with
-    the same degrees as the polynomial head's generators and are not trained."""
+    the same degrees as the polynomial head's generators and are not trained.
+
+    Each monomial is a product of at most ``max(degrees)`` projected coordinates, taken
+    as one gather and a product over that short axis (missing factors point at a
+    column of ones): no logarithms, so a coordinate near zero gives a product near zero
+    and a finite gradient."""
 
     def __init__(self, preprocess: Preprocess, degrees, num_classes: int, seed: int = 0):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         n = preprocess.out_features
-        idx = [torch.randint(0, n, (int(d),), generator=g) for d in degrees]
-        exps = torch.zeros(len(idx), n)
-        for r, i in enumerate(idx):
-            exps[r].index_add_(0, i, torch.ones(len(i)))
+        degrees = [int(d) for d in degrees]
+        factors = torch.full((len(degrees), max(degrees, default=1)), n, dtype=torch.long)
+        for r, d in enumerate(degrees):
+            factors[r, :d] = torch.randint(0, n, (d,), generator=g)
         self.preprocess = preprocess
-        self.register_buffer("exponents", exps)
-        self.norm = nn.BatchNorm1d(len(idx))
-        self.linear = nn.Linear(len(idx), num_classes)
+        self.register_buffer("factors", factors)  # (width, max degree); n means "times 1"
+        self.norm = nn.BatchNorm1d(len(degrees))
+        self.linear = nn.Linear(len(degrees), num_classes)
+
+    @property
+    def exponents(self) -> torch.Tensor:
+        """The monomials as exponent vectors (width, projected dimension)."""
+        n = self.preprocess.out_features
+        exps = torch.zeros(len(self.factors), n + 1)
+        exps.scatter_add_(1, self.factors, torch.ones(self.factors.shape))
+        return exps[:, :n]
 
     def forward(self, z):
-        # |prod_j u_j^e_j| = exp(e . log|u|)
-        logs = torch.log(self.preprocess(z).abs().clamp_min(1e-12)) @ self.exponents.T
-        return self.linear(self.norm(torch.exp(logs)))
+        u = self.preprocess(z)
+        u = torch.cat([u, torch.ones_like(u[:, :1])], 1)
+        return self.linear(self.norm(u[:, self.factors].prod(-1).abs()))
 
     def count_params(self) -> int:
         return count_params(self)

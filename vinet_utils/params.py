@@ -51,12 +51,57 @@ def shown(path: str | os.PathLike) -> str:
     return str(path)
 
 
-def run_dir(results_dir: str | None, profile: str, dataset: str, arch: str) -> Path:
-    """``<results_dir>/<profile>/<dataset>-<arch>``, created."""
-    _plain_name("profile", profile)
-    path = resolve_results_dir(results_dir) / profile / f"{dataset}-{arch}"
+def run_dir(results_dir: str | None, profile: str, dataset: str, arch: str,
+            run_name: str | None = None) -> Path:
+    """``<results_dir>/<profile>/<dataset>-<arch>[-<run_name>]``, created. A base that
+    differs from its profile's (another width, more epochs) gets a ``run_name`` and so
+    a folder of its own."""
+    path = run_path(results_dir, profile, dataset, arch, run_name)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def run_path(results_dir: str | None, profile: str, dataset: str, arch: str,
+             run_name: str | None = None) -> Path:
+    """Where :func:`run_dir` puts a run, without creating it."""
+    _plain_name("profile", profile)
+    if run_name is not None:
+        _plain_name("run_name", run_name)
+    suffix = f"-{run_name}" if run_name else ""
+    return resolve_results_dir(results_dir) / profile / f"{dataset}-{arch}{suffix}"
+
+
+#: The parameters that make a baseline what it is. A run folder holds one baseline, and
+#: every later stage in it (latents, fits, heads) is built on that one.
+BASE_IDENTITY = ("dataset", "arch", "width", "n_train", "n_test", "seed", "epochs",
+                 "batch_size", "lr", "schedule", "weight_decay", "label_smoothing")
+
+
+def base_mismatch(recorded: dict, asked: dict) -> list[str]:
+    """``"name=asked (the folder's baseline has recorded)"`` for every identity
+    parameter that ``asked`` sets to another value than the ``recorded`` baseline."""
+    return [f"{k}={asked[k]!r} (its baseline has {recorded.get(k)!r})" for k in BASE_IDENTITY
+            if k in asked and k in recorded and asked[k] != recorded[k]]
+
+
+def check_same_base(run: Path, asked: dict) -> None:
+    """Stop with a ``ValueError`` naming every parameter in which ``asked`` differs
+    from the finished baseline in ``run`` (if there is one); checked before any work."""
+    from .results import read_json
+
+    path = Path(run) / "01_baseline.json"
+    if not path.exists():
+        return
+    done = read_json(path)
+    if not done.get("finished"):
+        return
+    differ = base_mismatch(done.get("params", {}), asked)
+    if differ:
+        raise ValueError(
+            f"{shown(run)} holds a baseline made with other parameters: this run asks for "
+            f"{'; '.join(differ)}. A different base needs a folder of its own: add "
+            f"run_name=<name> (make reproduce SET=\"... run_name=<name>\"), or remove the "
+            f"folder to start over.")
 
 
 def seed_everything(seed: int) -> None:
@@ -116,8 +161,8 @@ def _pool(name, v):
 
 def _plain_name(name, v):
     if not isinstance(v, str) or not v or set(v) & set("/\\ "):
-        raise ValueError(f"{name} must be a plain name like 'smoke', 'cpu' or 'paper' "
-                         f"(got {v!r})")
+        raise ValueError(f"{name} must be a plain name without '/', '\\' or spaces, like "
+                         f"'smoke', 'cpu' or 'w0.5-e30' (got {v!r})")
 
 
 def _path(name, v):
@@ -129,6 +174,7 @@ def _path(name, v):
 #: parameters through ``validate`` before doing any work.
 RULES = {
     "profile": _plain_name,
+    "run_name": _optional(_plain_name),
     "dataset": _one_of("cifar10", "cifar100", "fashionmnist"),
     "arch": _one_of("resnet18", "resnet34"),
     "width": _num(0, 4, low_open=True),
@@ -161,6 +207,10 @@ RULES = {
     "unfreeze_base": _one_of(True, False),
     "unfreeze_epochs": _int(1),
     "unfreeze_lr": _num(0, 10, low_open=True),
+    "unfreeze_variants": _variants,
+    "unfreeze_seeds": _int(1),
+    "budget_head_params": _optional(_int(1)),
+    "gap_heads": _one_of(True, False),
     "repeats": _int(2),
     "eval_batch_size": _int(1),
     "throughput_batches": _optional(_int(1)),
@@ -175,4 +225,8 @@ def validate(**params) -> dict:
         if name not in RULES:
             raise ValueError(f"unknown parameter {name!r}; known: {', '.join(sorted(RULES))}")
         RULES[name](name, value)
+    if params.get("unfreeze_seeds", 1) > params.get("seeds", float("inf")):
+        raise ValueError(f"unfreeze_seeds must be at most seeds={params['seeds']}: the heads "
+                         f"fine-tuned end to end are the trained ones "
+                         f"(got {params['unfreeze_seeds']})")
     return params

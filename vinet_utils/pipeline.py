@@ -2,6 +2,7 @@
 
     python -m vinet_utils.pipeline --profile cpu --dataset cifar10 --arch resnet18
     python -m vinet_utils.pipeline --profile smoke --set seeds=3 --set pool=gap
+    python -m vinet_utils.pipeline --profile cpu --set epochs=45 --set run_name=w0.25-e45
 
 Each stage is executed with ``-f params/<profile>.yaml`` plus the dataset/arch
 overrides and saved, executed, into the run's results folder. Stages reuse their own
@@ -107,7 +108,12 @@ def run(profile: str, dataset: str, arch: str, stages=STAGES, results_dir=None,
     if unused:
         raise SystemExit(f"params/{profile}.yaml sets {', '.join(unused)}, which no notebook "
                          f"declares; known: {', '.join(sorted(known))}")
-    out = P.run_dir(parameters.get("results_dir"), profile, dataset, arch)
+    out = P.run_dir(parameters.get("results_dir"), profile, dataset, arch,
+                    parameters.get("run_name"))
+    try:
+        P.check_same_base(out, parameters)  # a different base stops here, not in a notebook
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
     timing_path = out / "stage_times.json"
     history = read_json(timing_path).get("runs", []) if timing_path.exists() else []
     timings = {}
@@ -126,12 +132,13 @@ def run(profile: str, dataset: str, arch: str, stages=STAGES, results_dir=None,
     return out
 
 
-def table_only(profile: str, dataset: str, arch: str, results_dir=None) -> Path:
+def table_only(profile: str, dataset: str, arch: str, results_dir=None,
+               run_name: str | None = None) -> Path:
     """Rebuild ``table.md``/``table.csv`` from a finished run's results files."""
     from . import table
 
     profile = resolve_profile(profile)
-    out = P.resolve_results_dir(results_dir) / profile / f"{dataset}-{arch}"
+    out = P.run_path(results_dir, profile, dataset, arch, run_name)
     missing = [f for f in ("01_baseline.json", "04_vinet.json", "06_throughput.json")
                if not (out / f).exists()]
     if missing:

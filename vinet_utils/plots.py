@@ -216,3 +216,54 @@ def sweep(rec: dict, path=None):
                  f"bottom\n(dashed: {names[0]}; dotted: {names[1]}; circled: chosen)", fontsize=10)
     fig.tight_layout()
     return save(fig, path)
+
+
+def study(rec: dict, path=None):
+    """The base-quality study at a glance. Left: VI-Net's margin over the best head
+    without polynomials, per cut, against baseline accuracy (frozen base: filled, with
+    the standard error over seeds; end to end: open), each cut's least-squares line
+    carried to the paper's base. Right: VI-Net minus its own baseline, with the paper's
+    published values at its base."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12.4, 4.4))
+    bases = rec["bases"]
+    paper_x = rec["paper_baseline_acc"]
+    xs_all = [s["baseline_acc"] for s in bases.values()] + [paper_x]
+    for i, v in enumerate(("tiny", "small", "medium", "large")):
+        pts = [(s["baseline_acc"], s["cuts"][v]) for s in bases.values() if v in s["cuts"]]
+        if not pts:
+            continue
+        x = [p for p, _ in pts]
+        a.errorbar(x, [c["margin"] for _, c in pts],
+                   yerr=[c["margin_se"] or 0 for _, c in pts], marker="o", color=f"C{i}",
+                   capsize=3, lw=1.5, label=v)
+        e2e = [(p, c["e2e_margin"]) for p, c in pts if "e2e_margin" in c]
+        if e2e:
+            a.scatter(*zip(*e2e), marker="o", facecolors="none", edgecolors=f"C{i}", s=60,
+                      label=f"{v}, end to end")
+        t = rec["margin_trend"].get(v)
+        if t:
+            line_x = [min(x), paper_x]
+            a.plot(line_x, [t["intercept"] + t["slope_per_point"] * q for q in line_x],
+                   ls="--", color=f"C{i}", lw=1)
+            a.errorbar([paper_x + 0.08 * (i - 1.5)], [t["predicted"]], yerr=[t["predicted_se"]],
+                       marker="D", color=f"C{i}", capsize=3, ms=5)
+        b.plot(x, [c["vinet_minus_baseline"] for _, c in pts], marker="o", color=f"C{i}",
+               label=v)
+        b.scatter([paper_x], [rec["paper_vinet_minus_baseline"][v]], marker="*", s=160,
+                  color=f"C{i}", edgecolors="k", zorder=5)
+    for ax in (a, b):
+        ax.axhline(0, color="grey", lw=1)
+        ax.axvline(paper_x, color="k", lw=1, ls=":")
+        ax.set_xlim(min(xs_all) - 1, max(xs_all) + 1)
+        ax.set_xlabel("baseline test accuracy (%)")
+    a.annotate("paper's base", (paper_x, a.get_ylim()[1]), ha="right", va="top", fontsize=8,
+               xytext=(-3, -3), textcoords="offset points")
+    a.set(ylabel="VI-Net minus best head without polynomials (points)",
+          title="margin over the heads without polynomials\n(dashed: trend to the paper's base, "
+                "diamond: its value ± s.e.)")
+    a.legend(fontsize=7, ncol=2)
+    b.set(ylabel="VI-Net minus its full ResNet (points)",
+          title="VI-Net against its own baseline\n(stars: the paper's published values)")
+    b.legend(fontsize=7)
+    fig.tight_layout()
+    return save(fig, path)

@@ -20,6 +20,7 @@ from .results import REPO_ROOT, read_json
 
 README = REPO_ROOT / "README.md"
 RUN = REPO_ROOT / "results" / "cpu" / "cifar10-resnet18"
+STUDY = REPO_ROOT / "results" / "study" / "study.json"
 VARIANTS = ("tiny", "small", "medium", "large")
 
 
@@ -55,14 +56,19 @@ def table(run: Path = RUN) -> str:
     return (run / "table.md").read_text().strip()
 
 
+def _label(r: dict) -> str:
+    """A notebook-05 row's head, with its protocol when that is not the frozen base."""
+    return r["head"] + ("" if r.get("protocol", "frozen") == "frozen" else f", {r['protocol']}")
+
+
 def ablations(run: Path = RUN) -> str:
     """Every head's accuracy per cut (mean ± std over seeds), and VI-Net's margins."""
     rec = read_json(run / "05_ablations.json")["metrics"]
     rows = rec["rows"]
-    heads = list(dict.fromkeys(r["head"] for r in rows))
-    acc = {(r["head"], r["variant"]): r for r in rows}
+    heads = list(dict.fromkeys(_label(r) for r in rows))
+    acc = {(_label(r), r["variant"]): r for r in rows}
     variants = [v for v in VARIANTS if any(r["variant"] == v for r in rows)]
-    lines = ["| head (frozen base) | " + " | ".join(variants) + " |",
+    lines = ["| head (frozen base unless named) | " + " | ".join(variants) + " |",
              "|---|" + "---|" * len(variants)]
     for h in heads:
         cells = [_pm(acc[h, v]["acc"], acc[h, v].get("acc_std")) if (h, v) in acc else "-"
@@ -75,6 +81,55 @@ def ablations(run: Path = RUN) -> str:
                 f"{acc['VI-Net', v]['acc'] - acc[other, v]['acc']:+.2f}" for v in variants) + " |")
     lines.append(f"| *full ResNet* | {_f(rec['baseline']['acc'])} (all cuts) |"
                  + " |" * (len(variants) - 1))
+    return "\n".join(lines)
+
+
+def verdict(path: Path = STUDY) -> str:
+    """The study's numbers: each base, VI-Net's margin over the best head without
+    polynomials per cut and protocol, the paper-size head, and the trend at the
+    paper's base."""
+    rec = read_json(path)
+    bases = rec["bases"]
+    lines = ["| base (width 0.25) | baseline | tiny | small | medium | large |",
+             "|---|---|---|---|---|---|"]
+
+    def cells(s, key, se_key=None):
+        out = []
+        for v in VARIANTS:
+            c = s["cuts"].get(v, {})
+            if key not in c:
+                out.append("-")
+                continue
+            se = c.get(se_key) if se_key else None
+            out.append(f"{c[key]:+.2f}" + ("" if se is None else f" ± {se:.2f}"))
+        return out
+
+    for name, s in bases.items():
+        seeds = max((c["vinet_seeds"] for c in s["cuts"].values()), default=0)
+        lines.append(f"| {s['epochs']} epochs, frozen ({seeds} seeds) | {s['baseline_acc']:.2f}% | "
+                     + " | ".join(cells(s, "margin", "margin_se")) + " |")
+        if any("e2e_margin" in c for c in s["cuts"].values()):
+            n = max(c.get("e2e_seeds") or 0 for c in s["cuts"].values())
+            lines.append(f"| {s['epochs']} epochs, end to end ({n} seed{'s' * (n > 1)}) | | "
+                         + " | ".join(cells(s, "e2e_margin")) + " |")
+        if any("budget_margin" in c for c in s["cuts"].values()):
+            lines.append(f"| {s['epochs']} epochs, frozen, paper-size VI-Net head | | "
+                         + " | ".join(cells(s, "budget_margin")) + " |")
+    t = rec["margin_trend"]
+    if t:
+        lines.append(f"| *trend read at the paper's {rec['paper_baseline_acc']:.2f}%* | | " + " | ".join(
+            f"{t[v]['predicted']:+.2f} ± {t[v]['predicted_se']:.2f}" if v in t else "-"
+            for v in VARIANTS) + " |")
+    lines.append("| *paper: VI-Net minus its ResNet-18* | 92.89% | " + " | ".join(
+        f"{rec['paper_vinet_minus_baseline'][v]:+.2f}" for v in VARIANTS) + " |")
+    best = {b: {v: c["best_without_poly"] for v, c in s["cuts"].items()} for b, s in bases.items()}
+    names = sorted({h for per in best.values() for h in per.values()})
+    lines += ["", f"Each cell: VI-Net's accuracy minus that of the best head without a polynomial "
+                  f"layer at the same cut, trained the same way (best among {', '.join(names)}; "
+                  f"± the standard error of the difference over seeds). Negative: a head without "
+                  f"polynomials does better. Trend: a least-squares line through the frozen "
+                  f"margins of the {len(bases)} bases against baseline accuracy, read at the "
+                  f"paper's base, ± its standard error (an extrapolation)."]
     return "\n".join(lines)
 
 
@@ -192,7 +247,7 @@ def _met(value: float, bound: float, shown: str) -> str:
     return f"{shown} {'(met)' if value >= bound else '(**missed**)'}"
 
 
-BLOCKS = {"oavi": oavi, "targets": targets, "profiles": profiles, "table": table, "ablations": ablations, "sweep": sweep,
+BLOCKS = {"verdict": verdict, "oavi": oavi, "targets": targets, "profiles": profiles, "table": table, "ablations": ablations, "sweep": sweep,
           "times": times}
 
 

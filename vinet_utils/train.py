@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from .progress import tqdm
 
 from . import data as D
-from .params import shown
+from .params import BASE_IDENTITY, base_mismatch, shown
 from .results import environment, read_json, record, save_torch, write_json
 
 SCHEDULES = ("onecycle", "cosine", "constant")
@@ -134,15 +134,24 @@ def train(model: torch.nn.Module, cfg: TrainConfig, epoch_batches: Callable[[int
     return history
 
 
-def load_baseline(run_dir: str | Path, name: str = "01_baseline", device="cpu"):
-    """The network notebook 01 trained in ``run_dir``, rebuilt from its results file."""
+def load_baseline(run_dir: str | Path, name: str = "01_baseline", device="cpu",
+                  params: dict | None = None):
+    """The network notebook 01 trained in ``run_dir``, rebuilt from its results file.
+
+    With ``params`` (a later stage's parameters), a ``ValueError`` names every identity
+    parameter (``n_train``, ``seed``, ...) in which they differ from the baseline's."""
     from .models import build
     run_dir = Path(run_dir)
     out = run_dir / f"{name}.json"
     if not out.exists() or not (run_dir / f"{name}.ckpt").exists():
-        raise FileNotFoundError(f"no finished baseline in {run_dir}: run notebook 01 with "
-                                f"the same profile, dataset and arch first (make reproduce)")
+        raise FileNotFoundError(f"no finished baseline in {shown(run_dir)}: run notebook 01 "
+                                f"with the same profile, dataset, arch and run_name first "
+                                f"(make reproduce)")
     rec = read_json(out)
+    differ = base_mismatch(rec.get("params", {}), params or {})
+    if differ:
+        raise ValueError(f"this stage asks for {'; '.join(differ)}: every stage of a run "
+                         f"folder must use its baseline's values ({shown(run_dir)})")
     weights = torch.load(run_dir / f"{name}.ckpt", map_location=device, weights_only=False)["model"]
     classes, in_channels = weights["linear.weight"].shape[0], weights["conv1.weight"].shape[1]
     model = build(rec["params"]["arch"], classes, in_channels, rec["params"]["width"])
@@ -158,20 +167,45 @@ def image_batches(x, y, batch_size, mean, std, device, *, train=False, seed=0):
 
 def train_classifier(model, ds: D.Dataset, cfg: TrainConfig, run_dir: str | Path,
                      name: str = "01_baseline", device="cpu", params: dict | None = None,
-                     progress: bool = True) -> dict:
+                     progress: bool = True, key: dict | None = None,
+                     strict: bool = True) -> dict:
     """Train (or reuse, or resume) an image classifier and write ``<name>.json``.
 
     Files in ``run_dir``: ``<name>.ckpt`` (resumable checkpoint) and ``<name>.json``
-    (results with parameters and environment). Returns the results record."""
+    (results with parameters and environment). Returns the results record.
+
+    A finished or interrupted run is picked up only when it was made with the same
+    ``cfg``, the same ``key`` and the same identity parameters (``params``, see
+    :data:`vinet_utils.params.BASE_IDENTITY`). Otherwise, with ``strict`` (a baseline:
+    everything after it was built on it) a ``ValueError`` names what differs, before
+    any training; without it (a derived run such as an end-to-end fine-tuning) the run
+    starts over."""
     run_dir = Path(run_dir)
     ckpt, out = run_dir / f"{name}.ckpt", run_dir / f"{name}.json"
     model.to(device).to(memory_format=torch.channels_last)
-    if out.exists() and ckpt.exists():
-        done = read_json(out)
-        if done.get("train_config") == asdict(cfg) and done.get("finished"):
+    params = dict(params or {})
+    identity = {k: params[k] for k in BASE_IDENTITY if k in params}
+    key = {**identity, **(key or {})} or None
+    found = _previous_run(out, ckpt, device)
+    if found is not None:
+        differ = base_mismatch(found["params"], params)
+        differ += [f"{k}={v!r} (its run has {found['config'].get(k)!r})"
+                   for k, v in asdict(cfg).items() if found["config"].get(k) != v]
+        if found["key"] not in (None, key) and not differ:
+            differ.append("another model or head (its run's key differs)")
+        if differ and strict:
+            raise ValueError(
+                f"{shown(run_dir)} holds a {name} run made with other parameters: this run "
+                f"asks for {'; '.join(differ)}. A different base needs a folder of its own: "
+                f"add run_name=<name> (make reproduce SET=\"... run_name=<name>\"), or "
+                f"remove the folder to start over.")
+        if not differ and found["finished"]:
             model.load_state_dict(torch.load(ckpt, map_location=device, weights_only=False)["model"])
             print(f"reusing the finished run in {shown(out)}")
-            return done
+            return found["record"]
+        if differ:
+            ckpt.unlink(missing_ok=True)
+            print(f"{ckpt.name}: made by another run, starting over")
     t0, env = time.perf_counter(), environment(device)  # the commit whose code runs
 
     def epoch_batches(e):
@@ -183,11 +217,26 @@ def train_classifier(model, ds: D.Dataset, cfg: TrainConfig, run_dir: str | Path
                                              device), device)
 
     history = train(model, cfg, epoch_batches, D.n_batches(len(ds.train_x), cfg.batch_size, True),
-                    eval_fn, ckpt, device=device, progress=progress, desc=name)
+                    eval_fn, ckpt, device=device, progress=progress, desc=name, key=key)
     metrics = {"test_acc": history["test_acc"][-1], "test_loss": history["test_loss"][-1],
                "train_time_s": sum(history["epoch_time_s"]), "n_train": len(ds.train_x),
                "n_test": len(ds.test_x)}
-    rec = record(name, params or {}, metrics, time.perf_counter() - t0, device, env)
-    rec.update(train_config=asdict(cfg), history=history, finished=True)
+    rec = record(name, params, metrics, time.perf_counter() - t0, device, env)
+    rec.update(train_config=asdict(cfg), key=key, history=history, finished=True)
     write_json(out, rec)
     return rec
+
+
+def _previous_run(out: Path, ckpt: Path, device) -> dict | None:
+    """What made the run already in ``out``/``ckpt``: its parameters, training config
+    and key, whether it finished, and its record; ``None`` when there is none."""
+    if not ckpt.exists():
+        return None
+    if out.exists():
+        rec = read_json(out)
+        if rec.get("finished"):
+            return {"params": rec.get("params", {}), "config": rec.get("train_config", {}),
+                    "key": rec.get("key"), "finished": True, "record": rec}
+    state = torch.load(ckpt, map_location=device, weights_only=False)
+    return {"params": state.get("key") or {}, "config": state.get("config", {}),
+            "key": state.get("key"), "finished": False, "record": None}

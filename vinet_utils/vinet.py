@@ -7,8 +7,9 @@ ablation heads it is the comparison network at the same cut.
 The paper's protocol fine-tunes the head with the base frozen. Heads are then trained
 on cached latents, which is cheap, so every head is trained ``seeds`` times, each
 repetition with a seed of its own derived from the run's seed, and reported as mean
-and standard deviation. Fine-tuning the whole network end to end is an option,
-reported on its own.
+and standard deviation. Fine-tuning the whole network end to end (base unfrozen) is
+the other reading of the paper's protocol; it is run for VI-Net and the comparison
+heads alike, with one budget, and reported beside the frozen numbers.
 """
 
 from __future__ import annotations
@@ -148,11 +149,10 @@ def _tag(cf, name: str) -> str:
 
 def build_and_finetune(model, cf, ds, run_dir, *, keep_per_class: int, cfg: TrainConfig,
                        seeds: int = 1, seed: int = 0, train_projection: bool = False,
-                       unfreeze_cfg: TrainConfig | None = None, device="cpu",
-                       progress: bool = True) -> dict:
-    """Prune and build the VI-Net at one cut, fine-tune its head with the base frozen
-    ``seeds`` times (the paper's protocol: the table's accuracy is their mean), and,
-    with ``unfreeze_cfg``, fine-tune the first of them end to end as well.
+                       device="cpu", progress: bool = True) -> dict:
+    """Prune and build the VI-Net at one cut and fine-tune its head with the base frozen
+    ``seeds`` times (the paper's protocol: the table's accuracy is their mean).
+    End-to-end fine-tuning is :func:`evaluate_ablations`' business, for every head alike.
 
     Returns the results row, the fine-tuning histories and the pruning scores."""
     template, pr = poly_head(cf, keep_per_class, ds.num_classes, train_projection)
@@ -167,16 +167,9 @@ def build_and_finetune(model, cf, ds, run_dir, *, keep_per_class: int, cfg: Trai
            "total_params": counts["total"], "projection_params": template.preprocess.count_params(),
            "generators_before": sum(m.n_generators_ for m in cf.models),
            "generators_after": template.poly.out_features, "monomials": len(template.poly.exponents),
-           "oavi_fit_time_s": cf.fit_time_s, "finetune_time_s": heads["wall_time_s"],
-           "acc_end_to_end": None}
-    histories = {"frozen": heads["histories"]}
-    if unfreeze_cfg is not None:
-        rec = finetune_end_to_end(model, cf, heads["heads"][0], ds, unfreeze_cfg, run_dir,
-                                  device, progress)
-        row["acc_end_to_end"] = rec["metrics"]["test_acc"]
-        row["finetune_time_s"] += rec["wall_time_s"]
-        histories["end_to_end"] = rec["history"]
-    return {"row": row, "histories": histories, "scores": pr.scores, "kept": pr.kept}
+           "oavi_fit_time_s": cf.fit_time_s, "finetune_time_s": heads["wall_time_s"]}
+    return {"row": row, "histories": {"frozen": heads["histories"]}, "scores": pr.scores,
+            "kept": pr.kept}
 
 
 def _fresh(template: nn.Module) -> nn.Module:
@@ -189,17 +182,43 @@ def _fresh(template: nn.Module) -> nn.Module:
     return head
 
 
-def finetune_end_to_end(model, cf, head, ds, cfg: TrainConfig, run_dir, device="cpu",
-                        progress: bool = True) -> dict:
-    """Fine-tune a copy of the truncated base together with a trained ``head`` on
-    augmented images (an option beyond the paper's protocol). Resumable; returns the
-    training record of ``04_vinet_<variant>_e2e``."""
+#: The heads that are also fine-tuned end to end (base unfrozen) when asked: VI-Net and
+#: the three comparison heads without polynomials.
+END_TO_END_HEADS = ("VI-Net", "linear (flatten)", "projection + linear", "MLP")
+
+
+def finetune_end_to_end(model, cf, head, ds, cfg: TrainConfig, run_dir, tag: str,
+                        device="cpu", progress: bool = True) -> dict:
+    """Fine-tune a copy of the truncated base together with a copy of the trained
+    ``head`` on augmented images, every parameter trainable. Resumable, and keyed by
+    the head's trained weights (``<run_dir>/heads/<tag>-e2e.ckpt``); returns the
+    training record."""
     from .train import train_classifier
 
     net = VINet(copy.deepcopy(truncate(model, cf.layer)), copy.deepcopy(head), cf.pool,
                 freeze_base=False)
-    return train_classifier(net, ds, cfg, run_dir, name=f"04_vinet_{cf.variant}_e2e",
-                            device=device, progress=progress)
+    return train_classifier(net, ds, cfg, Path(run_dir) / "heads", name=f"{tag}-e2e",
+                            device=device, progress=progress,
+                            key={"head": tag, "trained_head": _init_key(head)}, strict=False)
+
+
+def budget_keep_per_class(cf, head_params: int, num_classes: int,
+                          train_projection: bool = False) -> int:
+    """The fewest generators per class whose VI-Net head has at least ``head_params``
+    parameters beyond its projection (all of them when even that falls short)."""
+    most = max(m.n_generators_ for m in cf.models)
+
+    def beyond_projection(k):
+        head, _ = poly_head(cf, k, num_classes, train_projection)
+        return head.count_params() - head.preprocess.count_params()
+
+    lo, hi = 1, max(most, 1)
+    if beyond_projection(hi) < head_params:
+        return hi
+    while lo < hi:  # the head grows with k: the smallest k that reaches the budget
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if beyond_projection(mid) < head_params else (lo, mid)
+    return lo
 
 
 def ablation_heads(cf, kept, head_params: int, num_classes: int,
@@ -226,45 +245,89 @@ def ablation_heads(cf, kept, head_params: int, num_classes: int,
 
 def evaluate_ablations(model, cf, ds, run_dir, *, keep_per_class: int, cfg: TrainConfig,
                        seeds: int = 1, seed: int = 0, train_projection: bool = False,
-                       cf_pooled=None, device="cpu", progress: bool = True) -> list[dict]:
-    """Train every ablation head ``seeds`` times on cached latents (resumable); one row
-    per head. With ``cf_pooled`` (the same cut fitted on globally pooled latents), a
-    linear probe and a VI-Net on the pooled map are added, to show what the spatial
-    layout is worth."""
-    template, pr = poly_head(cf, keep_per_class, ds.num_classes, train_projection)
+                       cf_pooled=None, budget_head_params: int | None = None,
+                       end_to_end: TrainConfig | None = None, end_to_end_seeds: int = 1,
+                       device="cpu", progress: bool = True) -> list[dict]:
+    """Every head at one cut, one row per head and protocol (resumable throughout).
+
+    With the base frozen (protocol "frozen"), each head is trained ``seeds`` times on
+    cached latents: VI-Net (the same checkpoints as notebook 04), the comparison heads
+    of :func:`ablation_heads`, and:
+
+    - with ``budget_head_params``, a VI-Net keeping as many generators as that budget
+      of parameters beyond the projection buys (the paper's head size), with random
+      monomials and an MLP of its size;
+    - with ``cf_pooled`` (the same cut fitted on globally pooled latents), a linear
+      probe and a VI-Net on the pooled map, to show what the spatial layout is worth.
+
+    With ``end_to_end``, the first ``end_to_end_seeds`` trained heads of each of
+    :data:`END_TO_END_HEADS` are then fine-tuned together with the truncated base on
+    augmented images, every head with the same budget (protocol "end to end")."""
+    from .heads import LinearHead, MLPHead, RandomMonomialHead
+
+    C = ds.num_classes
+    template, pr = poly_head(cf, keep_per_class, C, train_projection)
     base = count_params(truncate(model, cf.layer))
-    jobs = [(cf, name, make) for name, make in ablation_heads(
-        cf, pr.kept, template.count_params(), ds.num_classes, train_projection).items()]
+    jobs = [(cf, "VI-Net", lambda: _fresh(template), _tag(cf, f"vinet-k{keep_per_class}"))]
+    jobs += [(cf, name, make, _tag(cf, name)) for name, make in ablation_heads(
+        cf, pr.kept, template.count_params(), C, train_projection).items()]
+    if budget_head_params is not None:
+        k = budget_keep_per_class(cf, budget_head_params, C, train_projection)
+        big, big_pr = poly_head(cf, k, C, train_projection)
+        d = cf.latents["train"].shape[1]
+        degrees = [int(x) for m, kept in zip(cf.models, big_pr.kept) for x in m.degrees_[kept]]
+        jobs += [(cf, "VI-Net (paper budget)", lambda: _fresh(big), _tag(cf, f"vinet-k{k}")),
+                 (cf, "random monomials (paper budget)", lambda: RandomMonomialHead(
+                     copy.deepcopy(cf.preprocess).trainable(train_projection), degrees, C,
+                     int(torch.randint(2**31, ()))), _tag(cf, f"random monomials k{k}")),
+                 (cf, "MLP (paper budget)", lambda: MLPHead(d, C, big.count_params()),
+                  _tag(cf, f"MLP p{big.count_params()}"))]
     if cf_pooled is not None:
-        from .heads import LinearHead
-        pooled, _ = poly_head(cf_pooled, keep_per_class, ds.num_classes, train_projection)
-        d = cf_pooled.latents["train"].shape[1]
-        jobs += [(cf_pooled, f"linear ({cf_pooled.pool})", lambda: LinearHead(d, ds.num_classes)),
-                 (cf_pooled, f"VI-Net ({cf_pooled.pool})", lambda: _fresh(pooled))]
-    rows = []
-    for c, name, make in jobs:
-        res = train_seeds(make, c.latents, cfg, run_dir, _tag(c, name), seeds, seed, device,
-                          progress)
-        rows.append({"variant": cf.variant, "cut": cf.layer, "head": name, "pool": c.pool,
-                     "base_params": base, "params": res["params"],
-                     "total_params": base + res["params"], "acc": res["acc"],
-                     "acc_std": res["acc_std"], "acc_per_seed": res["acc_per_seed"],
-                     "wall_time_s": res["wall_time_s"]})
+        pooled, _ = poly_head(cf_pooled, keep_per_class, C, train_projection)
+        dp = cf_pooled.latents["train"].shape[1]
+        jobs += [(cf_pooled, f"linear ({cf_pooled.pool})", lambda: LinearHead(dp, C),
+                  _tag(cf_pooled, f"linear ({cf_pooled.pool})")),
+                 (cf_pooled, f"VI-Net ({cf_pooled.pool})", lambda: _fresh(pooled),
+                  _tag(cf_pooled, f"VI-Net ({cf_pooled.pool})"))]
+    rows, trained = [], {}
+    for c, name, make, tag in jobs:
+        res = train_seeds(make, c.latents, cfg, run_dir, tag, seeds, seed, device, progress)
+        trained[name] = (tag, res["heads"])
+        rows.append(_row(cf, name, c.pool, "frozen", base, res["params"], res["acc_per_seed"],
+                         res["wall_time_s"], generators=getattr(res["heads"][0], "poly", None)))
+    if end_to_end is not None:
+        for name in END_TO_END_HEADS:
+            tag, heads = trained[name]
+            accs, t = [], 0.0
+            for r, head in enumerate(heads[:end_to_end_seeds]):
+                rec = finetune_end_to_end(
+                    model, cf, head, ds, dataclasses.replace(
+                        end_to_end, seed=derive_seed(seed, tag, "end to end", r)),
+                    run_dir, f"{tag}-s{r}", device, progress)
+                accs.append(rec["metrics"]["test_acc"])
+                t += rec["wall_time_s"]
+            rows.append(_row(cf, name, cf.pool, "end to end", base, heads[0].count_params(),
+                             accs, t))
     return rows
 
 
+def _row(cf, head: str, pool: str, protocol: str, base: int, params: int, accs: list,
+         wall_time_s: float, generators=None) -> dict:
+    """One head's results row: mean and sample std over its seeds."""
+    return {"variant": cf.variant, "cut": cf.layer, "head": head, "pool": pool,
+            "protocol": protocol, "base_params": base, "params": params,
+            "total_params": base + params, "acc": statistics.fmean(accs),
+            "acc_std": statistics.stdev(accs) if len(accs) > 1 else None,
+            "acc_per_seed": accs, "seeds": len(accs), "wall_time_s": wall_time_s,
+            "generators": None if generators is None else generators.out_features}
+
+
 def rebuild(model, cf, ds, run_dir, *, keep_per_class: int, train_projection: bool = False,
-            unfreeze_base: bool = False, device="cpu") -> VINet:
-    """The fine-tuned VI-Net of notebook 04 at ``cf``'s cut (its first seed, or the
-    end-to-end one with ``unfreeze_base``), rebuilt from the cached fits and its
-    finished checkpoint."""
+            device="cpu") -> VINet:
+    """The fine-tuned VI-Net of notebook 04 at ``cf``'s cut (its first seed), rebuilt
+    from the cached fits and its finished checkpoint."""
     head, _ = poly_head(cf, keep_per_class, ds.num_classes, train_projection)
-    if unfreeze_base:
-        net = VINet(copy.deepcopy(truncate(model, cf.layer)), head, cf.pool, freeze_base=False)
-        ckpt = Path(run_dir) / f"04_vinet_{cf.variant}_e2e.ckpt"
-    else:
-        net = VINet(truncate(model, cf.layer), head, cf.pool)
-        ckpt = Path(run_dir) / "heads" / f"{_tag(cf, f'vinet-k{keep_per_class}')}-s0.ckpt"
-    state = torch.load(ckpt, map_location=device, weights_only=False)["model"]
-    (net if unfreeze_base else net.head).load_state_dict(state)
+    net = VINet(truncate(model, cf.layer), head, cf.pool)
+    ckpt = Path(run_dir) / "heads" / f"{_tag(cf, f'vinet-k{keep_per_class}')}-s0.ckpt"
+    net.head.load_state_dict(torch.load(ckpt, map_location=device, weights_only=False)["model"])
     return net.eval()

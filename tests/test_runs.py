@@ -1,0 +1,72 @@
+"""A run folder holds one baseline: a different base never silently reuses it."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from vinet_utils import data as D, models as M, train as T
+from vinet_utils.results import REPO_ROOT, read_json
+
+BASE = {"dataset": "cifar10", "arch": "resnet18", "width": 0.125, "n_train": 100, "n_test": 50,
+        "seed": 0, "epochs": 1, "batch_size": 50}
+
+
+def _train(folder, width=0.125, n_train=100, **extra):
+    ds = D.load_dataset("cifar10", n_train=n_train, n_test=50)
+    torch.manual_seed(0)
+    model = M.resnet18(10, width=width)
+    cfg = T.TrainConfig(epochs=1, batch_size=50, seed=0)
+    params = {**BASE, "width": width, "n_train": n_train, **extra}
+    return T.train_classifier(model, ds, cfg, folder, params=params, progress=False)
+
+
+def test_another_width_or_subset_stops_with_the_parameter_named(synthetic_data, tmp_path):
+    _train(tmp_path)
+    with pytest.raises(ValueError, match=r"width=0\.25 \(its baseline has 0\.125\).*run_name"):
+        _train(tmp_path, width=0.25)
+    with pytest.raises(ValueError, match=r"n_train=80 \(its baseline has 100\)"):
+        _train(tmp_path, n_train=80)
+    # later stages check their own parameters against the folder's baseline
+    with pytest.raises(ValueError, match=r"n_train=80 \(its baseline has 100\)"):
+        T.load_baseline(tmp_path, params={"dataset": "cifar10", "n_train": 80, "n_test": 50})
+    model, rec = T.load_baseline(tmp_path, params={"dataset": "cifar10", "n_train": 100})
+    assert rec["params"]["width"] == 0.125
+
+
+def test_an_interrupted_base_is_not_resumed_with_other_parameters(synthetic_data, tmp_path):
+    _train(tmp_path)
+    (tmp_path / "01_baseline.json").unlink()  # as if the run had stopped before finishing
+    with pytest.raises(ValueError, match=r"width=0\.25"):
+        _train(tmp_path, width=0.25)
+    assert _train(tmp_path)["finished"]  # the same parameters pick it up again
+
+
+def _pipeline(results_dir, data_root, *sets):
+    args = [a for s in sets for a in ("--set", s)]
+    env = {**os.environ, "VINET_DATA_DIR": str(data_root), "VINET_SYNTHETIC_DATA": "1"}
+    env.pop("VINET_RESULTS_DIR", None)
+    return subprocess.run([sys.executable, "-m", "vinet_utils.pipeline", "--profile", "smoke",
+                           "--results-dir", str(results_dir), "--stages", "01_baseline_training",
+                           "--set", "n_train=300", "--set", "n_test=100", "--set", "epochs=1",
+                           "--set", "batch_size=100", *args],
+                          env=env, cwd=REPO_ROOT, capture_output=True, text=True)
+
+
+def test_pipeline_stops_before_any_work_or_makes_a_fresh_run(synthetic_root, tmp_path):
+    first = _pipeline(tmp_path, synthetic_root)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    folder = tmp_path / "smoke" / "cifar10-resnet18"
+    made = read_json(folder / "01_baseline.json")["created_utc"]
+    for bad, named in (("width=0.5", "width=0.5 (its baseline has 0.25)"),
+                       ("n_train=400", "n_train=400 (its baseline has 300)")):
+        out = _pipeline(tmp_path, synthetic_root, bad)
+        assert out.returncode != 0 and named in out.stderr, out.stderr[-2000:]
+        assert "run_name" in out.stderr and "== 01" not in out.stdout  # no notebook ran
+    assert read_json(folder / "01_baseline.json")["created_utc"] == made  # untouched
+    fresh = _pipeline(tmp_path, synthetic_root, "width=0.5", "run_name=w0.5")
+    assert fresh.returncode == 0, fresh.stdout[-2000:] + fresh.stderr[-2000:]
+    other = read_json(tmp_path / "smoke" / "cifar10-resnet18-w0.5" / "01_baseline.json")
+    assert other["params"]["width"] == 0.5 and other["params"]["run_name"] == "w0.5"

@@ -1,0 +1,183 @@
+"""The base-quality study: does VI-Net's margin over the heads without polynomials grow
+as the base network gets better?
+
+    python -m vinet_utils.study            # figure and results file from the runs' results
+    python -m vinet_utils.study run        # train the bases and run notebooks 01-05 on each
+    python -m vinet_utils.study run --bases w0.25-e6
+
+Every base is the cpu profile's ResNet-18 at width 0.25, trained for a different number
+of epochs, each in a run folder of its own (``results/cpu/cifar10-resnet18[-<name>]``).
+On each, notebooks 02-05 put every head at every cut with the base frozen (``seeds``
+trainings each); where a run also fine-tuned heads end to end, or trained the
+paper-size head, those numbers come along.
+
+The summary reads only results files: for each base and cut, VI-Net's accuracy, the
+best head without a polynomial layer (linear, projection + linear, MLP) and the margin
+between them, with its standard error from the seeds. A straight line through the
+margins against baseline accuracy, per cut, is read off at the paper's base (92.89%)
+with its standard error: a trend over three to a few bases, not a law. Writes
+``results/study/study.json`` and ``results/study/study.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+from pathlib import Path
+
+from . import params as P
+from .paper import paper_row
+from .results import REPO_ROOT, environment, read_json, write_json
+from .table import VARIANTS, best_without_poly, head_row
+
+#: The study's bases: name -> the ``--set`` values (over the cpu profile) of its run.
+#: "cpu" is the cpu profile's own run (``make reproduce PROFILE=cpu``), taken as it is.
+#: The other bases train two heads fewer per cut (seeds=2, no pooled-map heads), and
+#: the weak one, ready first, also carries the paper-size head and the end-to-end runs
+#: (one epoch for every head: an end-to-end epoch costs what a baseline epoch does).
+BASES = {
+    "w0.25-e6": {"epochs": 6, "run_name": "w0.25-e6", "seeds": 2, "gap_heads": False,
+                 "budget_head_params": 130_000, "unfreeze_base": True, "unfreeze_epochs": 1},
+    "cpu": {},
+    "w0.25-e25": {"epochs": 25, "run_name": "w0.25-e25", "seeds": 2, "gap_heads": False},
+}
+PROFILE, DATASET, ARCH = "cpu", "cifar10", "resnet18"
+OUT = REPO_ROOT / "results" / "study"
+PAPER_BASE_ACC = paper_row(DATASET, ARCH, "baseline")["acc"]
+
+
+def run_folder(name: str, results_dir=None) -> Path:
+    return P.run_path(results_dir, PROFILE, DATASET, ARCH, BASES[name].get("run_name"))
+
+
+def run(bases=tuple(BASES), results_dir=None) -> None:
+    """Train each base (or reuse it) and run notebooks 01-05 on it."""
+    from .pipeline import STAGES, run as run_pipeline
+
+    unknown = [b for b in bases if b not in BASES]
+    if unknown:
+        raise SystemExit(f"--bases must be drawn from {', '.join(BASES)} (got {unknown})")
+    for name in bases:
+        print(f"=== study base {name}: {BASES[name] or 'the cpu profile'}", flush=True)
+        run_pipeline(PROFILE, DATASET, ARCH, STAGES[:5], results_dir, BASES[name])
+
+
+def _margin(vi: dict, other: dict) -> tuple[float, float | None]:
+    """``vi - other`` accuracy and the standard error of that difference of means."""
+    def se(r):
+        n = len(r.get("acc_per_seed") or [])
+        return (r["acc_std"] / math.sqrt(n)) if r.get("acc_std") is not None and n > 1 else None
+    a, b = se(vi), se(other)
+    return vi["acc"] - other["acc"], (math.hypot(a, b) if a is not None and b is not None else None)
+
+
+def base_summary(run: Path) -> dict:
+    """One base's numbers per cut, from its ``01_baseline.json`` and ``05_ablations.json``."""
+    base = read_json(run / "01_baseline.json")
+    rows = read_json(run / "05_ablations.json")["metrics"]["rows"]
+    pool = next(r["pool"] for r in rows if r["head"] == "VI-Net")
+    cuts = {}
+    for v in VARIANTS:
+        vi = head_row(rows, v, "VI-Net", "frozen")
+        if vi is None:
+            continue
+        other = best_without_poly(rows, v, "frozen", pool)
+        margin, se = _margin(vi, other)
+        cut = {"vinet_acc": vi["acc"], "vinet_acc_std": vi.get("acc_std"),
+               "vinet_seeds": len(vi.get("acc_per_seed") or []),
+               "best_without_poly": other["head"], "best_without_poly_acc": other["acc"],
+               "best_without_poly_acc_std": other.get("acc_std"),
+               "margin": margin, "margin_se": se,
+               "vinet_minus_baseline": vi["acc"] - base["metrics"]["test_acc"]}
+        budget = head_row(rows, v, "VI-Net (paper budget)", "frozen")
+        if budget is not None:
+            cut["budget_vinet_acc"] = budget["acc"]
+            cut["budget_vinet_params"] = budget["params"]
+            cut["budget_margin"] = budget["acc"] - other["acc"]
+        vi_e2e = head_row(rows, v, "VI-Net", "end to end")
+        other_e2e = best_without_poly(rows, v, "end to end", pool)
+        if vi_e2e is not None and other_e2e is not None:
+            cut.update(e2e_vinet_acc=vi_e2e["acc"], e2e_best_without_poly=other_e2e["head"],
+                       e2e_best_without_poly_acc=other_e2e["acc"],
+                       e2e_margin=vi_e2e["acc"] - other_e2e["acc"], e2e_seeds=vi_e2e.get("seeds"))
+        cuts[v] = cut
+    return {"run": P.shown(run), "baseline_acc": base["metrics"]["test_acc"],
+            "epochs": base["params"]["epochs"], "width": base["params"]["width"],
+            "baseline_commit": base.get("git_commit"),
+            "ablations_commit": read_json(run / "05_ablations.json").get("git_commit"),
+            "cuts": cuts}
+
+
+def trend(xs: list[float], ys: list[float], at: float) -> dict | None:
+    """Least-squares line ``y = a + b x`` and its value at ``x = at`` with the standard
+    error of that mean prediction (None with fewer than three points)."""
+    n = len(xs)
+    if n < 3:
+        return None
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx == 0:
+        return None
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    a = my - b * mx
+    s2 = sum((y - a - b * x) ** 2 for x, y in zip(xs, ys)) / (n - 2)
+    se = math.sqrt(s2 * (1 / n + (at - mx) ** 2 / sxx))
+    return {"slope_per_point": b, "intercept": a, "at": at, "predicted": a + b * at,
+            "predicted_se": se, "points": n}
+
+
+def summarize(results_dir=None, command: str = "") -> dict:
+    """Collect every base that has finished notebooks 01-05, fit the trends, write
+    ``study.json`` and ``study.png``; returns the summary."""
+    from . import plots
+
+    bases = {}
+    for name in BASES:
+        run = run_folder(name, results_dir)
+        if (run / "01_baseline.json").exists() and (run / "05_ablations.json").exists():
+            bases[name] = base_summary(run)
+    if not bases:
+        raise SystemExit("no study base has finished notebooks 01-05 yet: "
+                         "python -m vinet_utils.study run")
+    order = sorted(bases, key=lambda b: bases[b]["baseline_acc"])
+    trends = {}
+    for v in VARIANTS:
+        pts = [(bases[b]["baseline_acc"], bases[b]["cuts"][v]["margin"]) for b in order
+               if v in bases[b]["cuts"]]
+        t = trend([x for x, _ in pts], [y for _, y in pts], PAPER_BASE_ACC) if pts else None
+        if t is not None:
+            trends[v] = t
+    out = {"command": command or "python -m vinet_utils.study",
+           "profile": PROFILE, "dataset": DATASET, "arch": ARCH,
+           "paper_baseline_acc": PAPER_BASE_ACC,
+           "paper_vinet_minus_baseline": {v: paper_row(DATASET, ARCH, v)["acc"] - PAPER_BASE_ACC
+                                          for v in VARIANTS},
+           "bases": {b: bases[b] for b in order}, "margin_trend": trends,
+           "made_with": environment("cpu")}
+    OUT.mkdir(parents=True, exist_ok=True)
+    write_json(OUT / "study.json", out)
+    plots.study(out, path=OUT / "study.png")
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("what", nargs="?", default="summary", choices=("summary", "run"))
+    ap.add_argument("--bases", nargs="+", default=list(BASES),
+                    help=f"with run: drawn from {', '.join(BASES)}")
+    ap.add_argument("--results-dir", default=None)
+    a = ap.parse_args(argv)
+    if a.what == "run":
+        run(a.bases, a.results_dir)
+    cmd = "python -m vinet_utils.study"
+    out = summarize(a.results_dir, cmd)
+    for b, s in out["bases"].items():
+        print(f"{b}: baseline {s['baseline_acc']:.2f}%, margin over the best head without "
+              "polynomials: " + ", ".join(f"{v} {c['margin']:+.2f}" for v, c in s["cuts"].items()))
+    print(f"written: {P.shown(OUT / 'study.json')}, {P.shown(OUT / 'study.png')}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
