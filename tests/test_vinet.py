@@ -284,3 +284,16 @@ def test_random_monomials_are_exact_products_with_finite_gradients():
     head.train()
     head(z0).sum().backward()
     assert torch.isfinite(z0.grad).all()
+
+
+def test_saturation_tells_a_stuck_projection_from_a_working_one():
+    torch.manual_seed(0)
+    z = torch.randn(500, 16)
+    pre = L.Preprocess(16, 4).fit(z)
+    head = H.ProjectionHead(pre, 3)
+    working = V.saturation(head, z)
+    with torch.no_grad():
+        pre.projection.mul_(100.0)  # what a diverging projection looks like
+    stuck = V.saturation(head, z)
+    assert working < 0.05 and stuck > 0.9
+    assert V.saturation(H.LinearHead(16, 3), z) is None

@@ -91,6 +91,12 @@ def base_summary(run: Path) -> dict:
                "best_without_poly_acc_std": other.get("acc_std"),
                "margin": margin, "margin_se": se,
                "vinet_minus_baseline": vi["acc"] - base["metrics"]["test_acc"]}
+        rm = head_row(rows, v, "random monomials", "frozen")
+        flat = head_row(rows, v, f"linear ({pool})", "frozen")
+        if rm is not None and flat is not None:
+            cut.update(random_monomials_acc=rm["acc"], linear_acc=flat["acc"],
+                       random_monomials_saturated=rm.get("projection_saturated"),
+                       vinet_saturated=vi.get("projection_saturated"))
         budget = head_row(rows, v, "VI-Net (paper budget)", "frozen")
         if budget is not None:
             cut["budget_vinet_acc"] = budget["acc"]

@@ -294,7 +294,8 @@ def evaluate_ablations(model, cf, ds, run_dir, *, keep_per_class: int, cfg: Trai
         res = train_seeds(make, c.latents, cfg, run_dir, tag, seeds, seed, device, progress)
         trained[name] = (tag, res["heads"])
         rows.append(_row(cf, name, c.pool, "frozen", base, res["params"], res["acc_per_seed"],
-                         res["wall_time_s"], generators=getattr(res["heads"][0], "poly", None)))
+                         res["wall_time_s"], generators=getattr(res["heads"][0], "poly", None),
+                         saturated=saturation(res["heads"][0], c.latents["test"])))
     if end_to_end is not None:
         for name in END_TO_END_HEADS:
             tag, heads = trained[name]
@@ -311,15 +312,27 @@ def evaluate_ablations(model, cf, ds, run_dir, *, keep_per_class: int, cfg: Trai
     return rows
 
 
+@torch.no_grad()
+def saturation(head: nn.Module, z: torch.Tensor, n: int = 2000, level: float = 0.99) -> float | None:
+    """The share of a trained head's projected coordinates tanh(...) beyond ``level`` in
+    absolute value on the first ``n`` latents ``z``; None for heads without a projection.
+    Near 1, every projected feature is stuck at +-1 and carries no information."""
+    pre = getattr(head, "preprocess", None)
+    if pre is None:
+        return None
+    return float((pre(z[:n].float()).abs() > level).float().mean())
+
+
 def _row(cf, head: str, pool: str, protocol: str, base: int, params: int, accs: list,
-         wall_time_s: float, generators=None) -> dict:
+         wall_time_s: float, generators=None, saturated: float | None = None) -> dict:
     """One head's results row: mean and sample std over its seeds."""
     return {"variant": cf.variant, "cut": cf.layer, "head": head, "pool": pool,
             "protocol": protocol, "base_params": base, "params": params,
             "total_params": base + params, "acc": statistics.fmean(accs),
             "acc_std": statistics.stdev(accs) if len(accs) > 1 else None,
             "acc_per_seed": accs, "seeds": len(accs), "wall_time_s": wall_time_s,
-            "generators": None if generators is None else generators.out_features}
+            "generators": None if generators is None else generators.out_features,
+            "projection_saturated": saturated}
 
 
 def rebuild(model, cf, ds, run_dir, *, keep_per_class: int, train_projection: bool = False,
