@@ -40,8 +40,8 @@ from .table import VARIANTS, best_without_poly, head_row
 BASES = {
     "w0.25-e6": {"epochs": 6, "run_name": "w0.25-e6", "seeds": 2, "gap_heads": False,
                  "budget_head_params": 130_000, "unfreeze_base": True},
+    "w0.25-e12": {"epochs": 12, "run_name": "w0.25-e12", "seeds": 2, "gap_heads": False},
     "cpu": {},
-    "w0.25-e25": {"epochs": 25, "run_name": "w0.25-e25", "seeds": 2, "gap_heads": False},
 }
 PROFILE, DATASET, ARCH = "cpu", "cifar10", "resnet18"
 OUT = REPO_ROOT / "results" / "study"
