@@ -174,12 +174,19 @@ def _findings(rec: dict) -> list[str]:
     budget = [(b, v, c) for b, s in bases.items() for v, c in s["cuts"].items()
               if "budget_margin" in c]
     if budget:
-        out.append("- **The paper's head size** (about 0.13M parameters beyond the projection): "
-                   + "; ".join(f"{v} {c['budget_vinet_acc']:.2f}% ({c['budget_margin']:+.2f})"
+        out.append("- **The paper's head size** (at least 0.13M parameters beyond the "
+                   f"projection, or every generator where there are fewer), on the "
+                   f"{e(budget[0][0])}-epoch base: VI-Net "
+                   + "; ".join(f"{v} {c['budget_vinet_acc']:.2f}% with "
+                               f"{c['budget_generators']:.0f} generators "
+                               f"({c['budget_margin']:+.2f} against {c['budget_rival']})"
                                for _, v, c in budget)
-                   + f" on the {e(budget[0][0])}-epoch base, against "
+                   + ". With the cpu profile's 25 generators per class it had "
                    + "; ".join(f"{v} {c['vinet_acc']:.2f}%" for _, v, c in budget)
-                   + " with the cpu profile's 25 generators per class.")
+                   + ". The larger head is ahead of the smaller one at "
+                   + (", ".join(f"{v} ({c['budget_vinet_acc'] - c['vinet_acc']:+.2f})"
+                                for _, v, c in budget if c["budget_vinet_acc"] > c["vinet_acc"])
+                      or "no cut") + ".")
     rm = [(b, v, c) for b, s in bases.items() for v, c in s["cuts"].items()
           if v == "tiny" and c.get("random_monomials_saturated") is not None]
     if rm:
