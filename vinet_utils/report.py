@@ -160,7 +160,7 @@ def _findings(rec: dict) -> list[str]:
     out = [f"- **Base frozen**: VI-Net trails the best head without polynomials in "
            f"{len(behind)} of {len(frozen)} base-and-cut cases; its best margin is "
            f"{best[2]:+.2f} ({best[1]}, {e(best[0])}-epoch base), and it is ahead by more than "
-           f"two standard errors in {len(clear)}."]
+           f"two standard errors in {len(clear) or 'none'} of them."]
     e2e = [(b, v, c) for b, s in bases.items() for v, c in s["cuts"].items() if "e2e_margin" in c]
     if e2e:
         out.append("- **End to end**: " + "; ".join(
