@@ -199,10 +199,12 @@ def _findings(rec: dict) -> list[str]:
                             f", with {100 * sat:.0f}% of its projected coordinates stuck beyond "
                             f"±0.99 after training ({100 * c['vinet_saturated']:.0f}% for VI-Net)"))
         out.append("- **Random monomials at the tiny cut** still fail with their products "
-                   "computed without logarithms: " + "; ".join(parts) + ". Trained jointly with "
-                   "the projection, their features drive the tanh into saturation, so the "
-                   "features go constant; this is a training failure of that head, not a "
-                   "measure of random features.")
+                   "computed without logarithms: " + "; ".join(parts) + ". Training drives "
+                   "the projection of both heads into tanh saturation, and once the coordinates "
+                   "sit at ±1 the absolute value of a product of them is 1 whatever their "
+                   "signs: the random-monomial features go constant, while VI-Net's "
+                   "polynomials, sums of signed terms, still tell sign patterns apart. A "
+                   "training failure of that head, not a measure of random features.")
     t = rec["margin_trend"]
     if t:
         above = [v for v, x in t.items() if x["predicted"] - 2 * x["predicted_se"] > 0]
