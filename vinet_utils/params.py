@@ -97,8 +97,12 @@ def check_same_base(run: Path, asked: dict) -> None:
         return
     differ = base_mismatch(done.get("params", {}), asked)
     if differ:
-        raise ValueError(
-            f"{shown(run)} holds a baseline made with other parameters: this run asks for "
+        raise ValueError(other_base_message(run, "baseline", differ))
+
+
+def other_base_message(run: Path, what: str, differ: list[str]) -> str:
+    """Why ``run`` cannot be reused for a run that differs in ``differ``, and what to do."""
+    return (f"{shown(run)} holds a {what} made with other parameters: this run asks for "
             f"{'; '.join(differ)}. A different base needs a folder of its own: add "
             f"run_name=<name> (make reproduce SET=\"... run_name=<name>\"), or remove the "
             f"folder to start over.")

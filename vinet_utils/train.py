@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from .progress import tqdm
 
 from . import data as D
-from .params import BASE_IDENTITY, base_mismatch, shown
+from .params import BASE_IDENTITY, base_mismatch, other_base_message, shown
 from .results import environment, read_json, record, save_torch, write_json
 
 SCHEDULES = ("onecycle", "cosine", "constant")
@@ -194,11 +194,7 @@ def train_classifier(model, ds: D.Dataset, cfg: TrainConfig, run_dir: str | Path
         if found["key"] not in (None, key) and not differ:
             differ.append("another model or head (its run's key differs)")
         if differ and strict:
-            raise ValueError(
-                f"{shown(run_dir)} holds a {name} run made with other parameters: this run "
-                f"asks for {'; '.join(differ)}. A different base needs a folder of its own: "
-                f"add run_name=<name> (make reproduce SET=\"... run_name=<name>\"), or "
-                f"remove the folder to start over.")
+            raise ValueError(other_base_message(run_dir, f"{name} run", differ))
         if not differ and found["finished"]:
             model.load_state_dict(torch.load(ckpt, map_location=device, weights_only=False)["model"])
             print(f"reusing the finished run in {shown(out)}")

@@ -263,7 +263,7 @@ def evaluate_ablations(model, cf, ds, run_dir, *, keep_per_class: int, cfg: Trai
     With ``end_to_end``, the first ``end_to_end_seeds`` trained heads of each of
     :data:`END_TO_END_HEADS` are then fine-tuned together with the truncated base on
     augmented images, every head with the same budget (protocol "end to end")."""
-    from .heads import LinearHead, MLPHead, RandomMonomialHead
+    from .heads import LinearHead
 
     C = ds.num_classes
     template, pr = poly_head(cf, keep_per_class, C, train_projection)
@@ -274,14 +274,11 @@ def evaluate_ablations(model, cf, ds, run_dir, *, keep_per_class: int, cfg: Trai
     if budget_head_params is not None:
         k = budget_keep_per_class(cf, budget_head_params, C, train_projection)
         big, big_pr = poly_head(cf, k, C, train_projection)
-        d = cf.latents["train"].shape[1]
-        degrees = [int(x) for m, kept in zip(cf.models, big_pr.kept) for x in m.degrees_[kept]]
+        rivals = ablation_heads(cf, big_pr.kept, big.count_params(), C, train_projection)
         jobs += [(cf, "VI-Net (paper budget)", lambda: _fresh(big), _tag(cf, f"vinet-k{k}")),
-                 (cf, "random monomials (paper budget)", lambda: RandomMonomialHead(
-                     copy.deepcopy(cf.preprocess).trainable(train_projection), degrees, C,
-                     int(torch.randint(2**31, ()))), _tag(cf, f"random monomials k{k}")),
-                 (cf, "MLP (paper budget)", lambda: MLPHead(d, C, big.count_params()),
-                  _tag(cf, f"MLP p{big.count_params()}"))]
+                 (cf, "random monomials (paper budget)", rivals["random monomials"],
+                  _tag(cf, f"random monomials k{k}")),
+                 (cf, "MLP (paper budget)", rivals["MLP"], _tag(cf, f"MLP p{big.count_params()}"))]
     if cf_pooled is not None:
         pooled, _ = poly_head(cf_pooled, keep_per_class, C, train_projection)
         dp = cf_pooled.latents["train"].shape[1]
