@@ -106,8 +106,8 @@ def _chunks(n: int, size: int = 8192):
 @torch.no_grad()
 def column_moments(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Column means and the total variance of ``z`` (any float dtype), in float64."""
-    s = torch.zeros(z.shape[1], dtype=torch.float64)
-    s2 = torch.zeros((), dtype=torch.float64)
+    s = torch.zeros(z.shape[1], dtype=torch.float64, device=z.device)
+    s2 = torch.zeros((), dtype=torch.float64, device=z.device)
     for a, b in _chunks(len(z)):
         zc = z[a:b].double()
         s += zc.sum(0)
@@ -119,19 +119,22 @@ def column_moments(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 @torch.no_grad()
 def randomized_pca(z: torch.Tensor, k: int, seed: int = 0, oversample: int = 10,
-                   n_iter: int = 4) -> dict:
+                   n_iter: int = 4, device=None) -> dict:
     """The top ``k`` principal directions of ``z`` (N x D, any float dtype).
 
     A seeded randomized range finder with ``n_iter`` power iterations on the implicitly
     centred data, processed in row chunks in float32: memory O((N + D) k), no D x D
-    matrix. Returns ``mean`` (D), ``components`` (D x k, orthonormal, sign-fixed),
-    ``variance`` (k, per component) and ``explained_variance_ratio`` (k)."""
+    matrix; on ``device`` when given (a GPU takes the products, the last small SVD
+    stays on the host in float64). Returns, on the host, ``mean`` (D), ``components``
+    (D x k, orthonormal, sign-fixed), ``variance`` (k, per component) and
+    ``explained_variance_ratio`` (k)."""
+    z = z.to(device) if device is not None else z
     n, d = z.shape
     q = min(k + oversample, n, d)
     mean64, total = column_moments(z)
     mean = mean64.float()
     g = torch.Generator().manual_seed(seed)
-    omega = torch.randn(d, q, generator=g)
+    omega = torch.randn(d, q, generator=g).to(z.device)
 
     def right(w):   # (z - mean) @ w, (N, q)
         return torch.cat([z[a:b].float() @ w for a, b in _chunks(n)]) - mean @ w
@@ -145,7 +148,8 @@ def randomized_pca(z: torch.Tensor, k: int, seed: int = 0, oversample: int = 10,
         y = left(torch.linalg.qr(y).Q)
         y = right(torch.linalg.qr(y).Q)
     qy = torch.linalg.qr(y).Q
-    b = left(qy).double().T                       # (q, D) = Q^T (z - mean)
+    b = left(qy).double().T.cpu()                 # (q, D) = Q^T (z - mean)
+    mean64, total = mean64.cpu(), total.cpu()
     _, s, vt = torch.linalg.svd(b, full_matrices=False)
     comps = vt[:k].T                              # (D, k)
     comps = comps * torch.sign(comps[comps.abs().argmax(0), torch.arange(comps.shape[1])])
@@ -154,9 +158,10 @@ def randomized_pca(z: torch.Tensor, k: int, seed: int = 0, oversample: int = 10,
             "explained_variance_ratio": var / total}
 
 
-def explained_variance_ratio(z: torch.Tensor, k: int = 64, seed: int = 0) -> torch.Tensor:
+def explained_variance_ratio(z: torch.Tensor, k: int = 64, seed: int = 0,
+                             device=None) -> torch.Tensor:
     """Each of the top ``min(k, D)`` components' share of the total variance of ``z``."""
-    return randomized_pca(z, min(k, *z.shape), seed)["explained_variance_ratio"]
+    return randomized_pca(z, min(k, *z.shape), seed, device=device)["explained_variance_ratio"]
 
 
 class Preprocess(nn.Module):
@@ -178,8 +183,8 @@ class Preprocess(nn.Module):
         self.in_features, self.out_features = in_features, pca_dim
 
     @torch.no_grad()
-    def fit(self, z: torch.Tensor, seed: int = 0) -> "Preprocess":
-        pca = randomized_pca(z, self.out_features, seed)
+    def fit(self, z: torch.Tensor, seed: int = 0, device=None) -> "Preprocess":
+        pca = randomized_pca(z, self.out_features, seed, device=device)
         std = pca["variance"].clamp_min(1e-12).sqrt()
         self.mean.copy_(pca["mean"].float())
         self.projection.copy_((pca["components"] / std).float())
@@ -193,7 +198,7 @@ class Preprocess(nn.Module):
         return self
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        z = z.to(self.projection.dtype)
+        z = z.to(self.projection.device, self.projection.dtype)
         return torch.tanh((z - self.mean) @ self.projection)
 
     @torch.no_grad()
@@ -206,10 +211,11 @@ class Preprocess(nn.Module):
         return self.projection.numel() + self.mean.numel()
 
 
-def cut_preprocess(lat: dict, layer: str, pool: str, pca_dim: int, run_dir, seed: int) -> Preprocess:
-    """The :class:`Preprocess` of a cut's latents ``lat``, fitted on the training latents
-    with a seed derived from the run's ``seed``, and kept in
-    ``<run_dir>/latents/<layer>-<pool>-pca.pt``: every notebook gets the same one."""
+def cut_preprocess(lat: dict, layer: str, pool: str, pca_dim: int, run_dir, seed: int,
+                   device=None) -> Preprocess:
+    """The :class:`Preprocess` of a cut's latents ``lat``, fitted (on ``device``, when
+    given) on the training latents with a seed derived from the run's ``seed``, and kept
+    in ``<run_dir>/latents/<layer>-<pool>-pca.pt``: every notebook gets the same one."""
     from .params import derive_seed
 
     path = Path(run_dir) / "latents" / f"{layer}-{pool}-pca.pt"
@@ -222,6 +228,6 @@ def cut_preprocess(lat: dict, layer: str, pool: str, pca_dim: int, run_dir, seed
         if cached["key"] == key:
             pre.load_state_dict(cached["state"])
             return pre
-    pre.fit(lat["train"], seed)
+    pre.fit(lat["train"], seed, device)
     save_torch(path, {"key": key, "state": pre.state_dict()})
     return pre

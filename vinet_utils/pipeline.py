@@ -9,11 +9,18 @@ overrides and saved, executed, into the run's results folder. Stages reuse their
 finished work from that folder (trained weights, fits, measurements), so a rerun
 re-executes the notebooks quickly without retraining, and an interrupted stage
 resumes from its checkpoint.
+
+Where papermill is not installed (a bare GPU host, say), ``--engine inline`` runs the
+same notebooks' code cells in this process, the parameters injected after the
+``parameters`` cell as papermill would: the results files are the same, only the
+executed notebooks are not saved.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import json
 import os
 import sys
 import time
@@ -28,6 +35,59 @@ STAGES = ("01_baseline_training", "02_latent_features", "03_vanishing_ideals",
           "04_vinet_construction", "05_evaluation_ablations", "06_throughput_table")
 NOTEBOOKS = REPO_ROOT / "notebooks"
 PROFILES = REPO_ROOT / "params"
+ENGINES = ("auto", "papermill", "inline")
+
+
+def _code_cells(path: Path) -> list[tuple[str, bool]]:
+    """``(source, is_parameters_cell)`` of each code cell of the notebook at ``path``."""
+    nb = json.loads(Path(path).read_text())
+    return [("".join(c["source"]), "parameters" in c.get("metadata", {}).get("tags", []))
+            for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def notebook_parameters(path: Path) -> set[str]:
+    """The names the ``parameters`` cell of the notebook at ``path`` assigns."""
+    names = set()
+    for source, is_params in _code_cells(path):
+        if is_params:
+            for node in ast.parse(source).body:
+                if isinstance(node, ast.Assign):
+                    names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return names
+
+
+def execute_inline(path: Path, parameters: dict) -> None:
+    """Run the notebook's code cells in order in a fresh namespace of this process, with
+    ``parameters`` set right after its ``parameters`` cell (papermill's injection)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    namespace = {"__name__": "__main__"}
+    cwd = os.getcwd()
+    os.chdir(NOTEBOOKS)
+    try:
+        for i, (source, is_params) in enumerate(_code_cells(path)):
+            exec(compile(source, f"{Path(path).name} [cell {i + 1}]", "exec"), namespace)
+            if is_params:
+                namespace.update(parameters)
+    finally:
+        os.chdir(cwd)
+        plt.close("all")
+
+
+def resolve_engine(engine: str) -> str:
+    """``auto`` -> papermill when it is installed, else inline."""
+    P.choice("engine", engine, ENGINES)
+    if engine == "auto":
+        try:
+            import papermill  # noqa: F401
+            return "papermill"
+        except ImportError:
+            print("papermill is not installed: running the notebooks' code inline "
+                  "(same results files; the executed notebooks are not saved)")
+            return "inline"
+    return engine
 
 
 def strip_machine_paths(path: Path) -> None:
@@ -82,12 +142,15 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def run(profile: str, dataset: str, arch: str, stages=STAGES, results_dir=None,
-        overrides: dict | None = None) -> Path:
+        overrides: dict | None = None, engine: str = "auto") -> Path:
     """Validate everything, then execute ``stages`` in order; returns the run folder.
 
-    ``overrides`` replace single parameters of the profile (``--set name=value``)."""
-    import papermill as pm
-
+    ``overrides`` replace single parameters of the profile (``--set name=value``);
+    ``engine`` is one of ``ENGINES``."""
+    try:
+        engine = resolve_engine(engine)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
     os.environ["VINET_PLAIN_PROGRESS"] = "1"  # the kernel inherits it: text bars in saved notebooks
     profile = resolve_profile(profile)
     parameters = load_profile(profile)
@@ -102,7 +165,7 @@ def run(profile: str, dataset: str, arch: str, stages=STAGES, results_dir=None,
             raise ValueError(f"stages must be drawn from {', '.join(STAGES)} (got {unknown})")
     except ValueError as err:
         raise SystemExit(str(err)) from None
-    declared = {s: set(pm.inspect_notebook(NOTEBOOKS / f"{s}.ipynb")) for s in STAGES}
+    declared = {s: notebook_parameters(NOTEBOOKS / f"{s}.ipynb") for s in STAGES}
     known = set().union(*declared.values())
     unused = sorted(set(parameters) - known)
     if unused:
@@ -118,17 +181,22 @@ def run(profile: str, dataset: str, arch: str, stages=STAGES, results_dir=None,
     history = read_json(timing_path).get("runs", []) if timing_path.exists() else []
     timings = {}
     history.append({"started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "stage_seconds": timings})
+                    "engine": engine, "stage_seconds": timings})
     for stage in stages:
         print(f"== {stage}  [{profile} / {dataset} / {arch}]", flush=True)
         t0 = time.perf_counter()
-        pm.execute_notebook(NOTEBOOKS / f"{stage}.ipynb", out / f"{stage}.ipynb",
-                            parameters={k: v for k, v in parameters.items() if k in declared[stage]},
-                            cwd=str(NOTEBOOKS), progress_bar=False, log_output=True)
-        strip_machine_paths(out / f"{stage}.ipynb")
+        given = {k: v for k, v in parameters.items() if k in declared[stage]}
+        if engine == "inline":
+            execute_inline(NOTEBOOKS / f"{stage}.ipynb", given)
+        else:
+            import papermill as pm
+            pm.execute_notebook(NOTEBOOKS / f"{stage}.ipynb", out / f"{stage}.ipynb",
+                                parameters=given, cwd=str(NOTEBOOKS), progress_bar=False,
+                                log_output=True)
+            strip_machine_paths(out / f"{stage}.ipynb")
         timings[stage] = round(time.perf_counter() - t0, 1)
         write_json(timing_path, {"runs": history})
-        print(f"   done in {timings[stage] / 60:.1f} min -> {P.shown(out / (stage + '.ipynb'))}")
+        print(f"   done in {timings[stage] / 60:.1f} min", flush=True)
     return out
 
 
@@ -164,8 +232,10 @@ def main(argv=None) -> None:
     ap.add_argument("--results-dir", default=None)
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="override one parameter of the profile (repeatable)")
+    ap.add_argument("--engine", default="auto", help=f"one of {', '.join(ENGINES)}")
     a = ap.parse_args(argv)
-    out = run(a.profile, a.dataset, a.arch, a.stages, a.results_dir, parse_overrides(a.set))
+    out = run(a.profile, a.dataset, a.arch, a.stages, a.results_dir, parse_overrides(a.set),
+              a.engine)
     if (out / "table.md").exists():
         show_table(out / "table.md")
 

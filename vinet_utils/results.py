@@ -18,7 +18,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def git_commit() -> str | None:
     """The commit of the repository, with ``-dirty`` when its code has changes. Files
-    under ``results/`` do not count: a run rewrites its own results folder."""
+    under ``results/`` do not count: a run rewrites its own results folder. A copy of
+    the code without its git history (a rented GPU host, say) reports
+    ``$VINET_GIT_COMMIT`` when that is set."""
+    if not (REPO_ROOT / ".git").exists() and os.environ.get("VINET_GIT_COMMIT"):
+        return os.environ["VINET_GIT_COMMIT"]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
                              text=True, timeout=5).stdout.strip()

@@ -52,20 +52,22 @@ def lr_factor(step: int, total: int, schedule: str, warmup_frac: float) -> float
     return t / w if t < w else max(0.0, (1 - t) / (1 - w))
 
 
-def autocast(device: str | torch.device):
-    """bf16 autocast on CUDA; nothing on CPU (fp32 is fastest there without AMX)."""
-    if torch.device(device).type == "cuda":
+def autocast(device: str | torch.device, enabled: bool = True):
+    """bf16 autocast on CUDA when ``enabled``; nothing on CPU (fp32 is fastest there
+    without AMX). Heads on cached latents run without it: a generator's value is a small
+    difference of large terms, which bf16 would round away."""
+    if enabled and torch.device(device).type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
 @torch.no_grad()
-def evaluate(model, batches: Iterable, device="cpu") -> dict:
+def evaluate(model, batches: Iterable, device="cpu", amp: bool = True) -> dict:
     """Mean cross-entropy and accuracy (%) of ``model`` over ``batches``."""
     model.eval()
     loss, correct, n = 0.0, 0, 0
     for x, y in batches:
-        with autocast(device):
+        with autocast(device, amp):
             out = model(x)
         loss += F.cross_entropy(out.float(), y, reduction="sum").item()
         correct += (out.argmax(1) == y).sum().item()
@@ -76,14 +78,14 @@ def evaluate(model, batches: Iterable, device="cpu") -> dict:
 def train(model: torch.nn.Module, cfg: TrainConfig, epoch_batches: Callable[[int], Iterable],
           steps_per_epoch: int, eval_fn: Callable[[], dict], ckpt_path: str | Path,
           device="cpu", params=None, progress: bool = True, desc: str = "train",
-          key: dict | None = None) -> dict:
+          key: dict | None = None, amp: bool = True) -> dict:
     """Train ``model`` (its trainable parameters, or ``params``) and return the history.
 
     ``epoch_batches(e)`` yields the training batches of epoch ``e``; ``eval_fn()``
     returns ``{"loss", "acc"}`` on the test split. The checkpoint at ``ckpt_path``
     holds everything needed to resume; a checkpoint made with another config, or
     another ``key`` (what else identifies the run, such as the model's initial
-    weights), is ignored and the run starts over.
+    weights), is ignored and the run starts over. ``amp``: bf16 autocast on CUDA.
     """
     ckpt_path = Path(ckpt_path)
     params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
@@ -113,7 +115,7 @@ def train(model: torch.nn.Module, cfg: TrainConfig, epoch_batches: Callable[[int
         model.train()
         t0, run_loss, n = time.perf_counter(), 0.0, 0
         for x, y in epoch_batches(epoch):
-            with autocast(device):
+            with autocast(device, amp):
                 out = model(x)
             loss = F.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
@@ -128,6 +130,10 @@ def train(model: torch.nn.Module, cfg: TrainConfig, epoch_batches: Callable[[int
         history["test_loss"].append(ev["loss"])
         history["test_acc"].append(ev["acc"])
         history["epoch_time_s"].append(time.perf_counter() - t0)
+        if epoch == start and cfg.epochs - epoch > 1 and progress:
+            left = history["epoch_time_s"][-1] * (cfg.epochs - epoch - 1)
+            print(f"{desc}: first epoch took {history['epoch_time_s'][-1]:.1f} s; "
+                  f"about {left / 60:.1f} min for the other {cfg.epochs - epoch - 1}", flush=True)
         save_torch(ckpt_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
                                "scheduler": sched.state_dict(), "history": history,
                                "epoch": epoch + 1, "config": asdict(cfg), "key": key})

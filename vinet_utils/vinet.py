@@ -50,7 +50,9 @@ class VINet(nn.Module):
         return self
 
     def forward(self, x):
-        return self.head(self.pool(self.base(x)))
+        z = self.pool(self.base(x))
+        with torch.autocast(z.device.type, enabled=False):  # the head in float32
+            return self.head(z.float())
 
     def param_counts(self) -> dict:
         """Base = the truncated network; Poly = the head; Total = Base + Poly."""
@@ -92,10 +94,11 @@ def train_head(head: nn.Module, lat: dict, cfg: TrainConfig, ckpt_path: str | Pa
 
     def eval_fn():
         return evaluate(head, latent_batches(lat["test"], lat["test_y"], 4096, shuffle=False,
-                                             device=device), device)
+                                             device=device), device, amp=False)
 
     history = train(head, cfg, epoch_batches, D.n_batches(len(lat["train"]), cfg.batch_size),
-                    eval_fn, ckpt_path, device=device, progress=progress, desc=desc, key=key)
+                    eval_fn, ckpt_path, device=device, progress=progress, desc=desc, key=key,
+                    amp=False)
     history["test_acc_final"] = history["test_acc"][-1]
     history["wall_time_s"] = time.perf_counter() - t0
     return history
@@ -106,7 +109,9 @@ def train_seeds(make_head: Callable[[], nn.Module], lat: dict, cfg: TrainConfig,
     """Train ``seeds`` heads made by ``make_head``, repetition ``r`` seeded (weights and
     batch order) by ``derive_seed(seed, tag, r)``. Checkpoints go to
     ``<run_dir>/heads/<tag>-s<r>.ckpt``. Returns the accuracies (``acc`` is the mean,
-    ``acc_std`` the sample standard deviation), the histories and the trained heads."""
+    ``acc_std`` the sample standard deviation), the histories and the trained heads.
+    On a GPU the latents move there once, not batch by batch."""
+    lat = {k: v.to(device) if torch.is_tensor(v) else v for k, v in lat.items()}
     accs, hists, heads = [], [], []
     for r in range(seeds):
         s = derive_seed(seed, tag, r)
