@@ -18,10 +18,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def git_commit() -> str | None:
     """The commit of the repository, with ``-dirty`` when its code has changes. Files
-    under ``results/`` do not count: a run rewrites its own results folder. A copy of
-    the code without its git history (a rented GPU host, say) reports
-    ``$VINET_GIT_COMMIT`` when that is set."""
-    if not (REPO_ROOT / ".git").exists() and os.environ.get("VINET_GIT_COMMIT"):
+    under ``results/`` do not count: a run rewrites its own results folder.
+    ``$VINET_GIT_COMMIT``, when set, wins: a copy of the code sent to another host (a
+    rented GPU, say) may carry no git history, or a stale one."""
+    if os.environ.get("VINET_GIT_COMMIT"):
         return os.environ["VINET_GIT_COMMIT"]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
