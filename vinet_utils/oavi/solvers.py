@@ -1,4 +1,18 @@
-"""Solvers on the l1 ball ``||c||_1 <= radius`` for the sparse oracle of OAVI."""
+"""Solvers for the sparse oracle of OAVI: the l1-bounded least-squares problem
+
+    min_c f(c) = (1/m) ||A c + u(X)||^2   subject to   ||c||_1 <= radius = tau - 1,
+
+written in the ``k = |O|`` coordinates as ``f(c) = (c^T H c + 2 a^T c + bb) / m`` with
+``H = A^T A``, ``a = A^T u(X)`` and ``bb = ||u(X)||^2``, so that no solver touches the ``m``
+points.
+
+* :func:`l1_ball_bpcg`: blended pairwise conditional gradients (the ``"bpcg"`` oracle, run
+  to a Frank-Wolfe gap; sparse iterates from the origin);
+* :func:`l1_ball_active_set`: a primal active-set method on the faces of the l1 sphere,
+  run only until it can certify ``min f <= psi`` or ``min f > psi``;
+* :func:`l1_ball_decide`: the ``"ihb"`` oracle's decision when the least-squares solution
+  lies outside the ball (a few pairwise steps, then the active set).
+"""
 
 from __future__ import annotations
 
@@ -26,16 +40,16 @@ def project_l1_ball(v: np.ndarray, radius: float) -> np.ndarray:
 
 # ============================================================== sparse oracle
 @dataclass
-class CGResult:
-    """Outcome of :func:`l1_ball_bpcg`.
+class L1BallResult:
+    """Outcome of an l1-ball solver (:func:`l1_ball_bpcg`, :func:`l1_ball_active_set`).
 
     Attributes:
         coef: the final iterate ``c`` (``||c||_1 <= radius``).
         value: ``f(c) = (1/m) ||A c + b||^2``.
         gap: Frank-Wolfe gap at ``c``; ``value - gap`` is a lower bound of the minimum.
         iterations: number of iterations run.
-        certified_above: the run stopped early because ``value - gap > psi``: the minimum
-            is certainly above psi, so the term cannot vanish.
+        certified_above: the run stopped early because a lower bound of the minimum
+            (``value - gap`` or sharper) exceeds psi: the term cannot vanish.
     """
 
     coef: np.ndarray
@@ -56,7 +70,7 @@ def l1_ball_bpcg(
     max_iter: int = 10_000,
     stop_when_vanishing: bool = False,
     x0: np.ndarray | None = None,
-) -> CGResult:
+) -> L1BallResult:
     """Blended pairwise conditional gradients (BPCG) over the l1 ball.
 
     Minimises ``f(c) = (c^T H c + 2 a^T c + bb) / m`` (that is ``(1/m)||A c + b||^2`` with
@@ -159,7 +173,7 @@ def l1_ball_bpcg(
             Hc = H @ c
             f = (c @ (Hc + 2.0 * a) + bb) / m
     f = float((c @ (H @ c) + 2.0 * (a @ c) + bb) / m)
-    return CGResult(coef=c.copy(), value=f, gap=float(gap), iterations=it, certified_above=certified)
+    return L1BallResult(coef=c.copy(), value=f, gap=float(gap), iterations=it, certified_above=certified)
 
 
 def l1_ball_active_set(
@@ -173,7 +187,7 @@ def l1_ball_active_set(
     gap_tol: float | None = None,
     max_iter: int = 10_000,
     residual: float | None = None,
-) -> CGResult:
+) -> L1BallResult:
     """Decide whether ``min f(c) <= psi`` over ``||c||_1 <= radius`` by a primal active-set
     method on the faces of the l1 sphere, ``f(c) = (c^T H c + 2 a^T c + bb) / m``.
 
@@ -289,7 +303,7 @@ def l1_ball_active_set(
         if it % 50 == 0:  # remove the drift of the incremental H c
             Hc = c[state.support] @ state.rows
     f = float((c @ (H @ c) + 2.0 * (a @ c) + bb) / m)
-    return CGResult(coef=c.copy(), value=f, gap=float(gap), iterations=it, certified_above=certified)
+    return L1BallResult(coef=c.copy(), value=f, gap=float(gap), iterations=it, certified_above=certified)
 
 
 class _Face:
@@ -343,3 +357,25 @@ class _Face:
         col = self.inv[keep, p]
         self.inv = self.inv[np.ix_(keep, keep)] - np.outer(col, col / pivot)
 
+
+def l1_ball_decide(H: np.ndarray, a: np.ndarray, bb: float, m: int, radius: float, psi: float, c_ls: np.ndarray,
+                   max_iter: int = 10_000, residual: float | None = None) -> L1BallResult:
+    """Decide whether ``min f(c) <= psi`` over ``||c||_1 <= radius`` when the least-squares
+    solution ``c_ls`` lies outside the ball (the ``"ihb"`` oracle with an active l1 bound).
+
+    Starts at the l1 projection of ``c_ls``. Up to 20 pairwise steps
+    (:func:`l1_ball_bpcg`, stopping at the first ``f(c) <= psi`` or certificate) settle the
+    easy cases cheaply; :func:`l1_ball_active_set` continues from there otherwise, with
+    the remaining iteration budget. ``residual`` is the squared least-squares residual
+    (see :func:`l1_ball_active_set`). The iterations of both stages are counted.
+    """
+    x0 = project_l1_ball(c_ls, radius)
+    result = l1_ball_bpcg(H, a, bb, m, radius, psi=psi, tol=0.0, max_iter=min(20, max_iter),
+                          stop_when_vanishing=True, x0=x0)
+    if result.value <= psi or result.certified_above:
+        return result
+    first = result.iterations
+    result = l1_ball_active_set(H, a, bb, m, radius, psi, x0=result.coef, max_iter=max(max_iter - first, 1),
+                                residual=residual)
+    result.iterations += first
+    return result
