@@ -588,10 +588,30 @@ def test_pearson_ordering_round_trip():
     for text, lead in zip(model.generators_as_strings(names), model.G_leading_exponents_):
         assert text.split(" ")[0] == monomials.term_to_string(lead, names)
     assert (model.degrees_ == direct.degrees_).all()
-    # variables that correlate most with the others come first
+    # variables that correlate least with the others come first
     C = np.abs(np.corrcoef(X, rowvar=False))
     np.fill_diagonal(C, 0)
-    assert (np.diff(C.sum(axis=1)[perm]) <= 1e-12).all()
+    assert (np.diff(C.sum(axis=1)[perm]) >= -1e-12).all()
+
+
+def test_pearson_orderings_follow_the_reference_implementation():
+    """The reference (avi_at_scale, term_ordering_strategies) sorts the columns by
+    increasing sum of absolute Pearson correlation coefficients ("pearson") and offers
+    the decreasing order as "rev pearson". Expected orders from numpy's corrcoef (its
+    diagonal adds 1 to every sum, which changes no order)."""
+    X = latent_small(m=300, n=6, seed=11) * np.array([1.0, 0.3, 1.0, 0.5, 1.0, 0.8])
+    X[:, 4] += np.random.default_rng(0).normal(size=300)  # one weakly correlated variable
+    score = np.abs(np.corrcoef(X, rowvar=False)).sum(axis=1)
+    assert np.diff(np.sort(score)).min() > 1e-6  # no near ties
+    increasing = np.argsort(score, kind="stable").tolist()
+    assert increasing[0] == 4
+    assert pearson_order(X).tolist() == increasing
+    assert pearson_order(X, reverse=True).tolist() == increasing[::-1]
+    for ordering, expected in [("pearson", increasing), ("rev_pearson", increasing[::-1]), ("deglex", list(range(6)))]:
+        model = OAVI(psi=0.01, max_degree=2, ordering=ordering).fit(X)
+        assert model.variable_order_.tolist() == expected
+        direct = OAVI(psi=0.01, max_degree=2).fit(X[:, expected])
+        assert (model.G_leading_exponents_[:, expected] == direct.G_leading_exponents_).all()
 
 
 def test_sphere_generator_under_pearson_ordering():
