@@ -23,6 +23,7 @@ from vinet_utils.oavi import (
     OAVI,
     NotFittedError,
     brute_force_fit,
+    check_tau,
     default_tau,
     l1_ball_active_set,
     l1_ball_bpcg,
@@ -717,6 +718,26 @@ def test_pickle_state_from_a_newer_version_is_refused():
     state["_state_version"] = 3
     with pytest.raises(ValueError, match="state version 3"):
         OAVI.__new__(OAVI).__setstate__(state)
+
+
+@pytest.mark.parametrize("tau,allowed", [(1.5, False), (2, True), (2.0, True), (float("inf"), True), (None, True),
+                                         (1.0, False), (float("nan"), False), (True, False), ("3", False),
+                                         (1e13, True)])
+def test_one_tau_rule_for_oavi_and_the_run_parameters(tau, allowed):
+    """A run's up-front parameter check (params.validate) and OAVI accept the same tau."""
+    from vinet_utils import params
+
+    def accepts(call):
+        try:
+            call()
+        except ValueError as err:
+            assert "tau" in str(err)
+            return False
+        return True
+
+    assert accepts(lambda: params.validate(tau=tau)) is allowed
+    assert accepts(lambda: OAVI(tau=tau)) is allowed
+    assert accepts(lambda: check_tau("tau", tau)) is allowed
 
 def test_new_parameter_errors_name_the_parameter():
     with pytest.raises(ValueError, match="ordering"):
