@@ -97,7 +97,7 @@ def l1_ball_bpcg(
     k = a.shape[0]
     if k == 0 or not np.isfinite(radius):
         raise ValueError("l1_ball_bpcg needs at least one coordinate and a finite radius")
-    H = np.ascontiguousarray(H)  # H is symmetric: its rows are its columns
+    H = _by_rows(H)
     # atom v is the vector atom_coef[v] * e_{atom_var[v]} (the origin: coefficient 0)
     atom_var = np.concatenate([np.arange(k), np.arange(k), [k - 1]])
     atom_coef = np.concatenate([np.full(k, radius), np.full(k, -radius), [0.0]])
@@ -214,7 +214,7 @@ def l1_ball_active_set(
     """
     k = a.shape[0]
     gap_tol = 1e-9 * psi if gap_tol is None else gap_tol
-    H = np.ascontiguousarray(H)
+    H = _by_rows(H)
     a = np.asarray(a, dtype=np.float64)
     c = np.array(x0, dtype=np.float64)
     l1 = np.abs(c).sum()
@@ -307,17 +307,26 @@ def l1_ball_active_set(
 
 
 class _Face:
-    """A support ``S`` of :func:`l1_ball_active_set` with the rows ``H[S]`` and the inverse of
-    ``H[S, S]``, kept up to date by bordering (a coordinate joins) and by the Schur
-    complement (a coordinate leaves); recomputed from scratch every 32 updates or when
-    a pivot is tiny. The inverse only steers the steps; every decision is certified
-    from the iterate itself, so its rounding cannot change an outcome."""
+    """A support ``S`` of :func:`l1_ball_active_set` (in the order its coordinates joined),
+    with the rows ``H[S]`` and the inverse of ``H[S, S]``.
+
+    The rows live in a buffer that doubles when full, so a coordinate joins in ``O(k)``;
+    the inverse is bordered when a coordinate joins and downdated by the Schur complement
+    when one leaves, and recomputed from scratch every 32 updates or when a pivot is
+    tiny. The inverse only steers the steps; every decision is certified from the
+    iterate itself, so its rounding cannot change an outcome."""
 
     def __init__(self, H: np.ndarray, support: np.ndarray):
         self.H = H
         self.support = np.asarray(support, dtype=np.int64)
-        self.rows = H[self.support]
+        self._rows = np.empty((max(16, 2 * self.support.size), H.shape[1]))
+        self._rows[: self.support.size] = H[self.support]
         self._refresh()
+
+    @property
+    def rows(self) -> np.ndarray:
+        """``H[S]``, one row per coordinate of the support."""
+        return self._rows[: self.support.size]
 
     def _refresh(self) -> None:
         S = self.support
@@ -329,33 +338,56 @@ class _Face:
         self.updates = 0
 
     def add(self, i: int) -> None:
+        n = self.support.size
         h = self.rows[:, i]
         u = self.inv @ h
         delta = self.H[i, i] - h @ u
+        if n == self._rows.shape[0]:
+            self._rows = np.concatenate([self._rows, np.empty_like(self._rows)])
+        self._rows[n] = self.H[i]
         self.support = np.append(self.support, i)
-        self.rows = np.vstack([self.rows, self.H[i]])
         self.updates += 1
         if not delta > 1e-12 * self.H[i, i] or self.updates >= 32:
             self._refresh()
             return
-        n = u.size
         inv = np.empty((n + 1, n + 1))
-        inv[:n, :n] = self.inv + np.outer(u, u / delta)
+        inv[:n, :n] = self.inv + u[:, None] * (u / delta)
         inv[:n, n] = inv[n, :n] = -u / delta
         inv[n, n] = 1.0 / delta
         self.inv = inv
 
     def drop(self, p: int) -> None:
-        keep = np.r_[0:p, p + 1:self.support.size]
-        self.support = self.support[keep]
-        self.rows = self.rows[keep]
+        n = self.support.size
+        self.support = np.concatenate((self.support[:p], self.support[p + 1 :]))
+        self._rows[p : n - 1] = self._rows[p + 1 : n]
         self.updates += 1
         pivot = self.inv[p, p]
         if not abs(pivot) > 0 or self.updates >= 32:
             self._refresh()
             return
-        col = self.inv[keep, p]
-        self.inv = self.inv[np.ix_(keep, keep)] - np.outer(col, col / pivot)
+        col = np.concatenate((self.inv[:p, p], self.inv[p + 1 :, p]))
+        inv = _without(self.inv, p)
+        inv -= col[:, None] * (col / pivot)
+        self.inv = inv
+
+
+def _without(M: np.ndarray, p: int) -> np.ndarray:
+    """``M`` without its row and column ``p``."""
+    n = M.shape[0]
+    out = np.empty((n - 1, n - 1))
+    out[:p, :p] = M[:p, :p]
+    out[:p, p:] = M[:p, p + 1 :]
+    out[p:, :p] = M[p + 1 :, :p]
+    out[p:, p:] = M[p + 1 :, p + 1 :]
+    return out
+
+
+def _by_rows(H) -> np.ndarray:
+    """``H`` as float64 with contiguous rows, copied only if need be: the solvers read the
+    symmetric ``H`` by rows, and a view into a larger matrix (the Gram matrix of the first
+    columns of ``A``) serves as it is."""
+    H = np.asarray(H, dtype=np.float64)
+    return H if H.strides[1] == H.itemsize else np.ascontiguousarray(H)
 
 
 def l1_ball_decide(H: np.ndarray, a: np.ndarray, bb: float, m: int, radius: float, psi: float, c_ls: np.ndarray,
