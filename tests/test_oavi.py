@@ -641,7 +641,6 @@ def test_threads_restored_and_pickle_round_trip():
     np.testing.assert_allclose(clone.transform(X), model.transform(X))
 
 
-
 # Pickles written before vinet_utils.oavi became a package, each a fit of
 # OAVI(psi=0.01, max_degree=3) to 40 noisy points of the unit circle (zlib, base64):
 # V1_PICKLE by the single-module oavi.py just before the package (state version 1, with its
