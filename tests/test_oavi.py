@@ -23,6 +23,7 @@ from vinet_utils.oavi import (
     OAVI,
     NotFittedError,
     brute_force_fit,
+    check_tau,
     default_tau,
     l1_ball_active_set,
     l1_ball_bpcg,
@@ -588,10 +589,30 @@ def test_pearson_ordering_round_trip():
     for text, lead in zip(model.generators_as_strings(names), model.G_leading_exponents_):
         assert text.split(" ")[0] == monomials.term_to_string(lead, names)
     assert (model.degrees_ == direct.degrees_).all()
-    # variables that correlate most with the others come first
+    # variables that correlate least with the others come first
     C = np.abs(np.corrcoef(X, rowvar=False))
     np.fill_diagonal(C, 0)
-    assert (np.diff(C.sum(axis=1)[perm]) <= 1e-12).all()
+    assert (np.diff(C.sum(axis=1)[perm]) >= -1e-12).all()
+
+
+def test_pearson_orderings_follow_the_reference_implementation():
+    """The reference (avi_at_scale, term_ordering_strategies) sorts the columns by
+    increasing sum of absolute Pearson correlation coefficients ("pearson") and offers
+    the decreasing order as "rev pearson". Expected orders from numpy's corrcoef (its
+    diagonal adds 1 to every sum, which changes no order)."""
+    X = latent_small(m=300, n=6, seed=11) * np.array([1.0, 0.3, 1.0, 0.5, 1.0, 0.8])
+    X[:, 4] += np.random.default_rng(0).normal(size=300)  # one weakly correlated variable
+    score = np.abs(np.corrcoef(X, rowvar=False)).sum(axis=1)
+    assert np.diff(np.sort(score)).min() > 1e-6  # no near ties
+    increasing = np.argsort(score, kind="stable").tolist()
+    assert increasing[0] == 4
+    assert pearson_order(X).tolist() == increasing
+    assert pearson_order(X, reverse=True).tolist() == increasing[::-1]
+    for ordering, expected in [("pearson", increasing), ("rev_pearson", increasing[::-1]), ("deglex", list(range(6)))]:
+        model = OAVI(psi=0.01, max_degree=2, ordering=ordering).fit(X)
+        assert model.variable_order_.tolist() == expected
+        direct = OAVI(psi=0.01, max_degree=2).fit(X[:, expected])
+        assert (model.G_leading_exponents_[:, expected] == direct.G_leading_exponents_).all()
 
 
 def test_sphere_generator_under_pearson_ordering():
@@ -619,6 +640,103 @@ def test_threads_restored_and_pickle_round_trip():
     clone = pickle.loads(pickle.dumps(model))
     np.testing.assert_allclose(clone.transform(X), model.transform(X))
 
+
+# Pickles written before vinet_utils.oavi became a package, each a fit of
+# OAVI(psi=0.01, max_degree=3) to 40 noisy points of the unit circle (zlib, base64):
+# V1_PICKLE by the single-module oavi.py just before the package (state version 1, with its
+# evaluator's tensors), V0_PICKLE by its first release (closure evaluator, no ordering,
+# block_size or threads parameters, no oracle gaps).
+V0_PICKLE = (
+    "eNrlV81vG0UU9+76q3YSTJsguCEhwEXCJI7jGilSQpISwdK0FIlaQmW03h17B613vbuzbpMSKUgkraOROGSACxJSxYETQsANiUiI"
+    "/wCuCDjChRyphARvd+34o3abRlxC5+C137x5897vvd973q3oh99nIsFimSYxMUUeJYabs5Qm4Sx68aU3X+F7/Ox7fJNnmdRwCV9d"
+    "eH/jt9UvJm+wVF25jjRcczDmssQkqnh8jcUtR1ENzJlE9ApncQ03iYphI6bR9QbIY9RyVJ2zRNWwFFosgH0WV2uIWgZopeGbb5dQ"
+    "7PALmWdZsuFYcIXr8haLI5cq1A2ciVcsRwMdOcHGKpZnakhRKWmCKxE2FvqAVMUwXF/waFvgW1UoscxAmm5LKaljvhppL49NmKiK"
+    "FerBrYiYiMsii0JwiK8uTi6GYCXCsFA3nE6gEI2kNjy+zS9zNnYR4esNy8QmdUH3MdOrN9ZzSLUcnKt7BiWK4yjroIccrIJX1PFU"
+    "6puIBZoAkqmFKnvg8DZfFir8JhjOyoKckMUdrj/TwRUOiaTEW7fCfYkJ83xtbe3Vf2AFH3KE8kpruREZWEJk+OrIxRHyzlMa2BcH"
+    "9jlcyyZXkYEVjZi1XkD0p/WsH5b+XCcoIQgq31rODJoLzIyrFq5WiUpGn0/A+ReYWO2BQp8dBkSp9tVHP+6nD/bvfLdU2OVv7f/6"
+    "86ffPP/Byv6V3T+ubfz150L24xs/vd3aWBgEJvBkqhPOfT2CH+dby8nw7MFCGIeJatj0a9Fy4JQssDNVx6ojt6E4LkbtuhxhDaKr"
+    "zPQm+t2hiRZCR5MhQ0f6Blgn+zB+xEQhtRCQpe57lwhlXY4hnz0g66VZIJs8lHWZFmxM9FANgeiQbexMt4sACRRVxxry20kMNQzF"
+    "5Gyqty3VLdOqEwVIzSbONxXDC6645CsedqlThwU2JOJkp762/msaDNbrkWiRsKpVFw/1NBbmJhsZQbd4+5nsswf1MyJycbufV73V"
+    "fLe2FGo/PgqN4afudcdNzk41FYcoFQMfxT/hgfwTjuWf0O9fwvUaDcuhw+omPLk4qio6WYkOZCfRfsZ6bvIqTERXoOkHkyMXljZn"
+    "p6H8Kx4xNOCd6VoOauahqLNsPFRz4aHUYH5mEMxNDQX9orJOAcw9vjQPDm2Juynj709evvPkO59feiK3JV74XYLPTTuSLfshwyCl"
+    "lmoZqIkdF2hjC6BQHocdg1AK5MSmRhTTFm+VUyD0pwpyyQZ2bWnTjmbLfgyuDvjYMVks+xETk9pxOVr2ozYss2Yn5KjnwZ3Zsh94"
+    "22U7ogYhpFYsD5L/RihN2UJ5ApReLMzOzM3NFfKlc8XZvB0ahgFqS3JyjdrR18HcVTsyTFdQcp3qf7BefnB3T/fHtRyB/iDscL8z"
+    "7sDfjTSAZWA1/L/A0hf9poi1FRKM6LOXIZcw4pOow7mrPKt/mdW/XkqdhGS8BiojUzFbLE33pUIcnYpAF1IhjmigHWiBfP7Aaenf"
+    "tqELwTp94sGaKxYLfWBJo8EKdAEs6T7TpgOaNBy0k19hxWK+cNQKC3SPU2GYpVB35vyP+HlupnRk9ALdIegJDwc/pwuF2ekj8rOt"
+    "O4SfwsPGz/xcvnTUCgt0j1NhwE/qKPCKXXfxvd6dbl/L/PDZL1Phu1O6Smj3PWLh9sFTG/Pw1l7J/QutIbvL"
+)
+V1_PICKLE = (
+    "eNrll89v40QUx20nTar0V9htkbixCEFWiNCmSZpKiHa3FRWYbdmCIBJaRo49iQ2OHdvjbNulUhfRZVMN4rADXJC4IMSJA+JeIfEH"
+    "IMEZxBEktHsECQmePc4mjZJu6K1dH+LkzfObN5/5vhfPXvyTF84J4UXTTcPCBPnEML2srTQNRuMbl954id1hF2+yXZahsYZnsLWl"
+    "D3Z+W/tm+gZN1ZUtpOGaizGTYzRGFJ+t04TtKqqJGY0ZeoXRhIabhophYEQj2w2wjxDbVXVGk1XTVkgxD/FpQq0hYpvgNQbfgrgG"
+    "wS67kn6ajjZcG6bwPNaio7arYdewamHcmom3GE1VTFt9F3nGDmSxTJNEd7GieRAqZaHoB2KySBPIIwrxwpUkKmEkJifpeMX2LQ0p"
+    "KjGaEEGg43wBSFVM0wsMj0SGICWFGLYVWsciKzHqmK0J0eXTqabiGkoFRsIpEKOPWn69sZ1Fqu3ibN03iaG4rrLN6DhysQrhiOur"
+    "JMAwEnoCGkvjLndgpn22IlbYh2yTZWRRlvaZ/kSbJTwiGSXWus1HY1R8nq2vr7/8L1zhhywQVmmtpNvpidGdgZmObyC81bAtbBEg"
+    "pF/Qnwwm059qT5WUpVtMz7ZWGkLPJQr9r7ZdGmBv32M941K/9KbXkAmbB7t9fJpiO810b7gwzKSFqlghPkgIGRYoQaJxUCpia8vT"
+    "y1z5Sa5R1NFmW7UAOKY2fLYPc9EJ1cbVqqEagzNJQibPUKnatSf6c/12pFT79tOfDsfuHV76/nL+gL11ePeXL7579uPVwzcP/ri+"
+    "89fdpZnPbvz8dmtnqRdxuKaZNpgHZgQ/rrZWRvmz95bCpycsVMNWoGXb5aVxvuradeQ1FNcLZBvqekA0WF1lrltx7/VVnBhJLApW"
+    "UxpD5Betbiqo/86DqFNddJS3m4GxQAWjR3Z/ykK81BEUbz1YbZLbOjWPgmoGW3fZh7bp+7ZO5YcDk12lj7zu/M53WiLUtqLqWENB"
+    "b0yhDQR0g21i16D/jIc6y/Jmy+g5cK74hqlBlpZnu6iZA+ll6AR38+Cm1KB1phG0TA2Fu1XZJtgDr8spqJo96SBl/vP5i38//s7X"
+    "rz6W3ZOu/B6Dz11HyJSDsoAeSmzVNlETux6swxHBoTwBI6ZBCCwFW5qhWI50u5wCY9Bcwo7qObFdJ54pj4DR022XOCOyVA7K17CI"
+    "k5Dj5XgQw7ZqTlKO+z7MmSknA2eesiOo4RJSr4DLa9yWcsTyJLgs5mfnioVCqTCfK8zlHB4Wis2JydI6ceJXIdg1R+jnKypZaUAL"
+    "CktVFoI+GSiiBX8otmlilfdtOrYRiAFrq0bYcS9ugko2mf5+Rt8//SBLhdn87JAgue//AKl/dLZgwX2hOCQs7nsSWBj+5DdQ+5Ug"
+    "LP4zwm9+MTc3LD/u24ef+JCIbX4htzg0rND3IYZVKORKw7Yx7nsSWEFlBq9R0f9yBE86/Uorzh6FJx6jtMAX4PW+t7ehib3Q6CRn"
+    "1m5oZ4VacWFuvjgkNe7bRU18ILUUpxa8rUfE4qeB2Krtwx4PZFYsDa007tvF7P6BZCCzOFpBr0e08qef1nwpny8doZUcXJehL9BK"
+    "RpxOfFiM6CZl8Rbjx9NuVRJXgRNx3cPHHc2+up7+4ctfZ/jRcaxqkM6xZ+nmhd0/fxQEv5L9D3jkabg="
+)
+
+
+def direct_values(model, X):
+    """The generators evaluated term by term from the fitted arrays."""
+    power = lambda e: np.prod(X ** np.asarray(e), axis=1)
+    O = np.stack([power(t) for t in model.O_exponents_], axis=1)
+    U = np.stack([power(u) for u in model.G_leading_exponents_], axis=1)
+    return U * model.leading_coefficients_ + O @ model.coefficients_.T
+
+
+@pytest.mark.parametrize("blob", [V0_PICKLE, V1_PICKLE], ids=["first-release", "single-module"])
+def test_pickles_of_earlier_versions_load(blob):
+    import base64
+    import pickle
+    import zlib
+
+    model = pickle.loads(zlib.decompress(base64.b64decode("".join(blob))))
+    assert type(model) is OAVI and model.ordering == "deglex" and model.block_size == 64
+    assert (model.variable_order_ == [0, 1]).all() and model.n_generators_ == 1
+    assert not {"_stats", "_W", "_plan", "_O_parents", "_C_T"} & set(vars(model))
+    X = np.random.default_rng(0).uniform(-1.5, 1.5, (30, 2))
+    np.testing.assert_allclose(model.evaluate(X), direct_values(model, X), rtol=1e-12, atol=1e-12)
+    assert model.generators_as_strings()[0].startswith("x1^2")
+    clone = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(clone.transform(X), model.transform(X))
+
+
+def test_pickle_state_from_a_newer_version_is_refused():
+    state = OAVI(psi=0.01).__getstate__()
+    assert state["_state_version"] == 2
+    state["_state_version"] = 3
+    with pytest.raises(ValueError, match="state version 3"):
+        OAVI.__new__(OAVI).__setstate__(state)
+
+
+@pytest.mark.parametrize("tau,allowed", [(1.5, False), (2, True), (2.0, True), (float("inf"), True), (None, True),
+                                         (1.0, False), (float("nan"), False), (True, False), ("3", False),
+                                         (1e13, True)])
+def test_one_tau_rule_for_oavi_and_the_run_parameters(tau, allowed):
+    """A run's up-front parameter check (params.validate) and OAVI accept the same tau."""
+    from vinet_utils import params
+
+    def accepts(call):
+        try:
+            call()
+        except ValueError as err:
+            assert "tau" in str(err)
+            return False
+        return True
+
+    assert accepts(lambda: params.validate(tau=tau)) is allowed
+    assert accepts(lambda: OAVI(tau=tau)) is allowed
+    assert accepts(lambda: check_tau("tau", tau)) is allowed
 
 def test_new_parameter_errors_name_the_parameter():
     with pytest.raises(ValueError, match="ordering"):

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .oavi import check_tau
 from .results import REPO_ROOT
 
 
@@ -200,7 +201,7 @@ RULES = {
     "train_projection": _one_of(True, False),
     "pca_dim": _int(1),
     "psi": _num(0, 1, low_open=True),
-    "tau": _optional(_num(1, 1e12, low_open=True)),
+    "tau": check_tau,  # the rule OAVI applies: None, a number >= 2, or inf
     "max_degree": _int(1),
     "oracle": _one_of("ihb", "bpcg", "fw", "abm"),
     "samples_per_class": _int(2),

@@ -1,0 +1,92 @@
+"""How many threads an OAVI fit runs on, and holding torch and numpy to that number.
+
+Small fits (``m * n^2`` below :data:`SMALL_FIT_WORK`) run on one thread: their time goes
+into many small products, where waking threads costs more than it saves. Larger fits on
+the CPU run on at most as many threads as the 1-minute load average leaves idle cores:
+an OpenMP thread waiting for a core held by another busy process stalls every parallel
+region. ``threads`` overrides both. numpy's own BLAS calls (the host-side bookkeeping
+of a fit) are not governed by ``torch.set_num_threads``, so the OpenBLAS that numpy
+loaded is held to the same number; both counts are restored after the fit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import math
+import os
+from typing import Callable, Iterator
+
+import torch
+
+SMALL_FIT_WORK = 1_000_000  # fits with m * n^2 below this run on one thread
+
+_OPENBLAS: list = []  # [(get, set) or None], filled on first use
+
+
+def choose_threads(threads: int | None, shape: tuple, device: torch.device) -> int | None:
+    """Torch CPU threads for a fit on points of ``shape`` (None: leave torch's setting)."""
+    if device.type != "cpu":
+        return None
+    if threads is not None:
+        return threads
+    m, n = (tuple(shape) + (1, 1))[:2]
+    if m * n * n < SMALL_FIT_WORK:
+        return 1
+    try:
+        idle = len(os.sched_getaffinity(0)) - os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+    return max(1, min(torch.get_num_threads(), int(math.floor(idle + 0.5))))
+
+
+def openblas_threads_api() -> tuple[Callable[[], int], Callable[[int], None]] | None:
+    """``(get, set)`` for the thread count of the OpenBLAS that numpy loaded, or None."""
+    if _OPENBLAS:
+        return _OPENBLAS[0]
+    api = None
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+        for path in paths:
+            api = _openblas_functions(ctypes.CDLL(path))
+            if api:
+                break
+    except (OSError, AttributeError, ValueError):
+        api = None
+    _OPENBLAS.append(api)
+    return api
+
+
+def _openblas_functions(lib) -> tuple[Callable[[], int], Callable[[int], None]] | None:
+    """The thread getter and setter of one loaded OpenBLAS, under any of its symbol names."""
+    for suffix in ("64_", "_64_", ""):
+        for prefix in ("scipy_openblas", "openblas"):
+            get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+            put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+            if get is not None and put is not None:
+                get.restype, get.argtypes = ctypes.c_int, []
+                put.restype, put.argtypes = None, [ctypes.c_int]
+                return get, put
+    return None
+
+
+@contextlib.contextmanager
+def limited_threads(n: int | None) -> Iterator[None]:
+    """Torch intra-op threads and numpy's OpenBLAS threads set to ``n`` (nothing if None),
+    restored on exit."""
+    old = torch.get_num_threads()
+    api = openblas_threads_api() if n is not None else None
+    old_blas = api[0]() if api else None
+    if n is not None:
+        if n != old:
+            torch.set_num_threads(n)
+        if api and old_blas != n:
+            api[1](n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != old:
+            torch.set_num_threads(old)
+        if api and old_blas is not None and api[0]() != old_blas:
+            api[1](old_blas)
