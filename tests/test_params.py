@@ -43,3 +43,25 @@ def test_pipeline_rejects_bad_parameters_before_any_work(args, msg, tmp_path):
     assert out.returncode != 0 and msg in out.stderr
     # stopped before any stage: no notebook started, no run folder made
     assert "== 01" not in out.stdout and not any(tmp_path.iterdir())
+
+
+def test_the_inline_engine_injects_parameters_after_the_parameters_cell(tmp_path, monkeypatch):
+    """``--engine inline`` runs a notebook's code cells in order, the given parameters
+    overriding the parameters cell's defaults, as papermill does."""
+    import json
+
+    from vinet_utils import pipeline
+
+    out = tmp_path / "seen.txt"
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": ["# title"]},
+             {"cell_type": "code", "metadata": {"tags": ["parameters"]},
+              "source": ["a = 1\n", "b = 'default'\n"], "outputs": [], "execution_count": None},
+             {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+              "source": [f"open({str(out)!r}, 'w').write(f'{{a}} {{b}}')\n"]}]
+    nb = tmp_path / "nb.ipynb"
+    nb.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    assert pipeline.notebook_parameters(nb) == {"a", "b"}
+    pipeline.execute_inline(nb, {"a": 7})
+    assert out.read_text() == "7 default"
+    with pytest.raises(ValueError, match="engine must be one of auto, papermill, inline"):
+        pipeline.resolve_engine("jupyter")

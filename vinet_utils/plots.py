@@ -225,9 +225,11 @@ def study(rec: dict, path=None):
     carried to the paper's base. Right: VI-Net minus its own baseline, with the paper's
     published values at its base."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(12.4, 4.4))
-    bases = rec["bases"]
+    family = rec.get("trend_bases", list(rec["bases"]))
+    bases = {k: s for k, s in rec["bases"].items() if k in family}
+    others = {k: s for k, s in rec["bases"].items() if k not in family}
     paper_x = rec["paper_baseline_acc"]
-    xs_all = [s["baseline_acc"] for s in bases.values()] + [paper_x]
+    xs_all = [s["baseline_acc"] for s in rec["bases"].values()] + [paper_x]
     for i, v in enumerate(("tiny", "small", "medium", "large")):
         pts = [(s["baseline_acc"], s["cuts"][v]) for s in bases.values() if v in s["cuts"]]
         if not pts:
@@ -236,6 +238,17 @@ def study(rec: dict, path=None):
         a.errorbar(x, [c["margin"] for _, c in pts],
                    yerr=[c["margin_se"] or 0 for _, c in pts], marker="o", color=f"C{i}",
                    capsize=3, lw=1.5, label=v)
+        for s in others.values():  # another width: a point of its own, not on the line
+            c = s["cuts"].get(v)
+            if c is None:
+                continue
+            a.errorbar([s["baseline_acc"]], [c["margin"]], yerr=[c["margin_se"] or 0],
+                       marker="s", ms=7, color=f"C{i}", capsize=3, mec="k")
+            if "e2e_margin" in c:
+                a.scatter([s["baseline_acc"]], [c["e2e_margin"]], marker="s", s=60,
+                          facecolors="none", edgecolors=f"C{i}")
+            b.scatter([s["baseline_acc"]], [c["vinet_minus_baseline"]], marker="s", s=50,
+                      color=f"C{i}", edgecolors="k", zorder=5)
         e2e = [(p, c["e2e_margin"]) for p, c in pts if "e2e_margin" in c]
         if e2e:
             a.scatter(*zip(*e2e), marker="o", facecolors="none", edgecolors=f"C{i}", s=60,
@@ -258,12 +271,15 @@ def study(rec: dict, path=None):
         ax.set_xlabel("baseline test accuracy (%)")
     a.annotate("paper's base", (paper_x, a.get_ylim()[1]), ha="right", va="top", fontsize=8,
                xytext=(-3, -3), textcoords="offset points")
+    widths = sorted({s["width"] for s in others.values()})
+    square = (f", square: width {', '.join(map(str, widths))}" if widths else "")
     a.set(ylabel="VI-Net minus best head without polynomials (points)",
-          title="margin over the heads without polynomials\n(dashed: trend to the paper's base, "
-                "diamond: its value ± s.e.)")
+          title="margin over the heads without polynomials\n(dashed: width-0.25 trend to the "
+                f"paper's base, diamond: its value ± s.e.{square})")
     a.legend(fontsize=7, ncol=2)
     b.set(ylabel="VI-Net minus its full ResNet (points)",
-          title="VI-Net against its own baseline\n(stars: the paper's published values)")
+          title="VI-Net against its own baseline\n(stars: the paper's published values"
+                f"{square})")
     b.legend(fontsize=7)
     fig.tight_layout()
     return save(fig, path)

@@ -21,6 +21,7 @@ from .results import REPO_ROOT, read_json
 README = REPO_ROOT / "README.md"
 RUN = REPO_ROOT / "results" / "cpu" / "cifar10-resnet18"
 STUDY = REPO_ROOT / "results" / "study" / "study.json"
+PAPER_RUN = REPO_ROOT / "results" / "paper" / "cifar10-resnet18"
 VARIANTS = ("tiny", "small", "medium", "large")
 
 
@@ -106,7 +107,7 @@ def verdict(path: Path = STUDY) -> str:
                  "*without* a polynomial layer at the same cut (linear on the flattened "
                  "map, projection + linear, or an MLP of VI-Net's size), trained the same "
                  "way, in points:", "",
-             "| base (ResNet-18, width 0.25) | baseline | tiny | small | medium | large |",
+             "| base (ResNet-18) | baseline | tiny | small | medium | large |",
              "|---|---|---|---|---|---|"]
 
     def cells(s, key, se_key=None):
@@ -122,18 +123,18 @@ def verdict(path: Path = STUDY) -> str:
 
     for name, s in bases.items():
         seeds = max((c["vinet_seeds"] for c in s["cuts"].values()), default=0)
-        lines.append(f"| {s['epochs']} epochs, base frozen ({seeds} seeds) | {s['baseline_acc']:.2f}% | "
+        lines.append(f"| {_base_label(s)}, base frozen ({seeds} seeds) | {s['baseline_acc']:.2f}% | "
                      + " | ".join(cells(s, "margin", "margin_se")) + " |")
         if any("e2e_margin" in c for c in s["cuts"].values()):
             n = max(c.get("e2e_seeds") or 0 for c in s["cuts"].values())
-            lines.append(f"| {s['epochs']} epochs, end to end ({n} seed{'s' * (n > 1)}) | | "
+            lines.append(f"| {_base_label(s)}, end to end ({n} seed{'s' * (n > 1)}) | | "
                          + " | ".join(cells(s, "e2e_margin")) + " |")
         if any("budget_margin" in c for c in s["cuts"].values()):
-            lines.append(f"| {s['epochs']} epochs, base frozen, paper-size VI-Net head | | "
+            lines.append(f"| {_base_label(s)}, base frozen, paper-size VI-Net head | | "
                          + " | ".join(cells(s, "budget_margin")) + " |")
     t = rec["margin_trend"]
     if t:
-        lines.append(f"| *trend, read at the paper's {paper_base:.2f}%* | | " + " | ".join(
+        lines.append(f"| *width-0.25 trend, read at the paper's {paper_base:.2f}%* | | " + " | ".join(
             f"{t[v]['predicted']:+.2f} ± {t[v]['predicted_se']:.2f}" if v in t else "-"
             for v in VARIANTS) + " |")
     names = sorted({c["best_without_poly"] for s in bases.values() for c in s["cuts"].values()})
@@ -142,8 +143,10 @@ def verdict(path: Path = STUDY) -> str:
                   f"End to end: each head's first frozen-base training fine-tuned further with "
                   f"the base unfrozen on augmented images, every head with the same budget. "
                   f"Trend: per cut, a least-squares line through the frozen margins of the "
-                  f"{len(bases)} bases against baseline accuracy, read at the paper's base, ± "
-                  f"the standard error of that prediction: an extrapolation beyond the bases.", ""]
+                  f"{len(rec.get('trend_bases', bases))} width-0.25 bases against baseline "
+                  f"accuracy, read at the paper's base, ± the standard error of that "
+                  f"prediction: an extrapolation beyond those bases, which the width-1.0 base "
+                  f"measures directly.", ""]
     lines += _findings(rec)
     return "\n".join(lines)
 
@@ -156,36 +159,48 @@ def _findings(rec: dict) -> list[str]:
     behind = [x for x in frozen if x[2] < 0]
     clear = [x for x in frozen if x[3] is not None and x[2] > 2 * x[3]]
     best = max(frozen, key=lambda x: x[2])
-    e = lambda b: bases[b]["epochs"]  # noqa: E731
+    e = lambda b: _base_label(bases[b])  # noqa: E731
     out = [f"- **Base frozen**: VI-Net trails the best head without polynomials in "
            f"{len(behind)} of {len(frozen)} base-and-cut cases; its best margin is "
-           f"{best[2]:+.2f} ({best[1]}, {e(best[0])}-epoch base), and it is ahead by more than "
+           f"{best[2]:+.2f} ({best[1]}, {e(best[0])}), and it is ahead by more than "
            f"two standard errors in {len(clear) or 'none'} of them."]
+    top = max(bases.values(), key=lambda s: s["baseline_acc"])
+    if top["baseline_acc"] >= rec["paper_baseline_acc"]:
+        out.append(f"- **At the paper's width and above its base**: {_base_label(top)}, "
+                   f"{top['baseline_acc']:.2f}% against the paper's "
+                   f"{rec['paper_baseline_acc']:.2f}%. VI-Net reaches "
+                   + " / ".join(f"{c['vinet_acc']:.2f}" for c in top["cuts"].values())
+                   + "% at " + " / ".join(top["cuts"]) + " (the paper: "
+                   + " / ".join(f"{rec['paper_baseline_acc'] + rec['paper_vinet_minus_baseline'][v]:.2f}"
+                                for v in top["cuts"])
+                   + "%), and the best head without polynomials "
+                   + " / ".join(f"{c['best_without_poly_acc']:.2f}" for c in top["cuts"].values())
+                   + "%. A stronger base does not open a gap for the polynomial features.")
     e2e = [(b, v, c) for b, s in bases.items() for v, c in s["cuts"].items() if "e2e_margin" in c]
     if e2e:
         out.append("- **End to end**: " + "; ".join(
-            f"{v} ({e(b)}-epoch base): VI-Net {c['e2e_vinet_acc']:.2f}% against "
+            f"{v} ({e(b)}): VI-Net {c['e2e_vinet_acc']:.2f}% against "
             f"{c['e2e_best_without_poly']} {c['e2e_best_without_poly_acc']:.2f}% "
             f"({c['e2e_margin']:+.2f})" for b, v, c in e2e)
             + ". Unfreezing the base does not open a gap for the polynomial features."
             if all(c["e2e_margin"] <= 0 for _, _, c in e2e) else
             "- **End to end**: " + "; ".join(
-                f"{v} ({e(b)}-epoch base): {c['e2e_margin']:+.2f}" for b, v, c in e2e) + ".")
+                f"{v} ({e(b)}): {c['e2e_margin']:+.2f}" for b, v, c in e2e) + ".")
     budget = [(b, v, c) for b, s in bases.items() for v, c in s["cuts"].items()
               if "budget_margin" in c]
-    if budget:
+    for b in dict.fromkeys(b for b, _, _ in budget):
+        mine = [(v, c) for x, v, c in budget if x == b]
         out.append("- **The paper's head size** (at least 0.13M parameters beyond the "
-                   f"projection, or every generator where there are fewer), on the "
-                   f"{e(budget[0][0])}-epoch base: VI-Net "
+                   f"projection, or every generator where there are fewer), {e(b)}: VI-Net "
                    + "; ".join(f"{v} {c['budget_vinet_acc']:.2f}% with "
                                f"{c['budget_generators']:.0f} generators "
                                f"({c['budget_margin']:+.2f} against {c['budget_rival']})"
-                               for _, v, c in budget)
-                   + ". With the cpu profile's 25 generators per class it had "
-                   + "; ".join(f"{v} {c['vinet_acc']:.2f}%" for _, v, c in budget)
+                               for v, c in mine)
+                   + ". With 25 generators per class it had "
+                   + "; ".join(f"{v} {c['vinet_acc']:.2f}%" for v, c in mine)
                    + ". The larger head is ahead of the smaller one at "
                    + (", ".join(f"{v} ({c['budget_vinet_acc'] - c['vinet_acc']:+.2f})"
-                                for _, v, c in budget if c["budget_vinet_acc"] > c["vinet_acc"])
+                                for v, c in mine if c["budget_vinet_acc"] > c["vinet_acc"])
                       or "no cut") + ".")
     rm = [(b, v, c) for b, s in bases.items() for v, c in s["cuts"].items()
           if v == "tiny" and c.get("random_monomials_saturated") is not None]
@@ -193,7 +208,7 @@ def _findings(rec: dict) -> list[str]:
         parts = []
         for b, v, c in rm:
             sat = c.get("random_monomials_saturated")
-            parts.append(f"{e(b)}-epoch base: {c['random_monomials_acc']:.2f}% against "
+            parts.append(f"{e(b)}: {c['random_monomials_acc']:.2f}% against "
                          f"{c['linear_acc']:.2f}% for the flattened linear head"
                          + ("" if sat is None else
                             f", with {100 * sat:.0f}% of its projected coordinates stuck beyond "
@@ -210,12 +225,19 @@ def _findings(rec: dict) -> list[str]:
         above = [v for v, x in t.items() if x["predicted"] - 2 * x["predicted_se"] > 0]
         below = [v for v, x in t.items() if x["predicted"] + 2 * x["predicted_se"] < 0]
         slopes = ", ".join(f"{v} {x['slope_per_point']:+.2f}" for v, x in t.items())
-        out.append(f"- **Towards the paper's base**: the margin changes per point of baseline "
-                   f"accuracy by {slopes}. Read at {rec['paper_baseline_acc']:.2f}%, it is above "
-                   f"zero by more than two standard errors at "
+        out.append(f"- **Towards the paper's base** (width 0.25): the margin changes per point "
+                   f"of baseline accuracy by {slopes}. Read at {rec['paper_baseline_acc']:.2f}%, "
+                   f"it is above zero by more than two standard errors at "
                    f"{', '.join(above) if above else 'no cut'}, and below zero by as much at "
                    f"{', '.join(below) if below else 'no cut'}.")
     return out
+
+
+def _base_label(s: dict) -> str:
+    """A study base in a few words: width, epochs and, off the cpu profile, where it ran."""
+    where = "" if s.get("profile") in (None, "cpu") else \
+        f", {s['profile']} profile on {s.get('device_name') or 'a GPU'}"
+    return f"width {float(s['width'])}, {s['epochs']} epochs{where}"
 
 
 def sweep(run: Path = RUN) -> str:
@@ -260,6 +282,18 @@ def times(run: Path = RUN) -> str:
         lines.append(f"| {r['started_utc']} | " + " | ".join(cells)
                      + f" | {sum(secs) / 60:.1f} min |")
     return "\n".join(lines)
+
+
+def stage_times(run: Path = PAPER_RUN) -> str:
+    """Each stage's latest time over the run's pipeline invocations, and their sum."""
+    latest = {}
+    for r in read_json(run / "stage_times.json")["runs"]:
+        latest.update(r["stage_seconds"])
+    stages = sorted(latest)
+    return "\n".join(["| " + " | ".join(s[:2] for s in stages) + " | total |",
+                      "|" + "---|" * (len(stages) + 1),
+                      "| " + " | ".join(f"{latest[s] / 60:.1f} min" for s in stages)
+                      + f" | {sum(latest.values()) / 60:.1f} min |"])
 
 
 def targets(run: Path = RUN) -> str:
@@ -333,7 +367,7 @@ def _met(value: float, bound: float, shown: str) -> str:
 
 
 BLOCKS = {"verdict": verdict, "oavi": oavi, "targets": targets, "profiles": profiles, "table": table, "ablations": ablations, "sweep": sweep,
-          "times": times}
+          "times": times, "paper_table": lambda: table(PAPER_RUN), "paper_times": stage_times}
 
 
 def render(text: str) -> str:

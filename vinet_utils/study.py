@@ -5,17 +5,20 @@ as the base network gets better?
     python -m vinet_utils.study run        # train the bases and run notebooks 01-05 on each
     python -m vinet_utils.study run --bases w0.25-e6
 
-Every base is the cpu profile's ResNet-18 at width 0.25, trained for a different number
-of epochs, each in a run folder of its own (``results/cpu/cifar10-resnet18[-<name>]``).
-On each, notebooks 02-05 put every head at every cut with the base frozen (``seeds``
-trainings each); where a run also fine-tuned heads end to end, or trained the
-paper-size head, those numbers come along.
+Four bases: the cpu profile's ResNet-18 at width 0.25 trained for 6, 12 and 18 epochs
+(``results/cpu/cifar10-resnet18[-<name>]``, on 2 CPU cores), and the paper profile's
+ResNet-18 at width 1.0 (``results/paper/cifar10-resnet18``, trained on a GPU with
+``make reproduce PROFILE=paper``: ``study run`` does not train it). On each, notebooks
+02-05 put every head at every cut with the base frozen (``seeds`` trainings each);
+where a run also fine-tuned heads end to end, or trained the paper-size head, those
+numbers come along.
 
 The summary reads only results files: for each base and cut, VI-Net's accuracy, the
 best head without a polynomial layer (linear, projection + linear, MLP) and the margin
 between them, with its standard error from the seeds. A straight line through the
-margins against baseline accuracy, per cut, is read off at the paper's base (92.89%)
-with its standard error: a trend over three to a few bases, not a law. Writes
+width-0.25 bases' margins against baseline accuracy, per cut, is read off at the
+paper's base (92.89%) with its standard error: a trend over three bases, not a law,
+and the width-1.0 base is the measurement it can be checked against. Writes
 ``results/study/study.json`` and ``results/study/study.png``.
 """
 
@@ -32,36 +35,46 @@ from .paper import paper_row
 from .results import REPO_ROOT, environment, read_json, write_json
 from .table import VARIANTS, best_without_poly, head_row
 
-#: The study's bases: name -> the ``--set`` values (over the cpu profile) of its run.
-#: "cpu" is the cpu profile's own run (``make reproduce PROFILE=cpu``), taken as it is.
-#: The other bases train two heads fewer per cut (seeds=2, no pooled-map heads), and
-#: the weak one, ready first, also carries the paper-size head and the end-to-end runs
-#: (the cpu profile's end-to-end budget: 2 epochs at lr 0.02, one seed per head).
+#: The study's bases: name -> the ``--set`` values of its run (over the cpu profile,
+#: or over the profile named by "profile"). "cpu" is the cpu profile's own run
+#: (``make reproduce PROFILE=cpu``), taken as it is. The other width-0.25 bases train two
+#: heads fewer per cut (seeds=2, no pooled-map heads), and the weak one, ready first,
+#: also carries the paper-size head and the end-to-end runs (the cpu profile's
+#: end-to-end budget: 2 epochs at lr 0.02, one seed per head). "paper" is the paper
+#: profile's run as it is, which carries both as well; it needs a GPU.
 BASES = {
     "w0.25-e6": {"epochs": 6, "run_name": "w0.25-e6", "seeds": 2, "gap_heads": False,
                  "budget_head_params": 130_000, "unfreeze_base": True},
     "w0.25-e12": {"epochs": 12, "run_name": "w0.25-e12", "seeds": 2, "gap_heads": False},
     "cpu": {},
-    # the strong base the study still lacks (aimed at 91% or more at this width; about two hours
-    # of training on 2 cores): make study-run trains it, make study uses it once it is there
-    "w0.25-e45": {"epochs": 45, "run_name": "w0.25-e45", "seeds": 2, "gap_heads": False},
+    "paper": {"profile": "paper"},
 }
 PROFILE, DATASET, ARCH = "cpu", "cifar10", "resnet18"
 OUT = REPO_ROOT / "results" / "study"
 PAPER_BASE_ACC = paper_row(DATASET, ARCH, "baseline")["acc"]
 
 
+#: The bases ``study run`` trains on a CPU (the paper profile's base needs a GPU).
+CPU_BASES = tuple(b for b in BASES if "profile" not in BASES[b])
+
+
+def base_profile(name: str) -> str:
+    return BASES[name].get("profile", PROFILE)
+
+
 def run_folder(name: str, results_dir=None) -> Path:
-    return P.run_path(results_dir, PROFILE, DATASET, ARCH, BASES[name].get("run_name"))
+    return P.run_path(results_dir, base_profile(name), DATASET, ARCH,
+                      BASES[name].get("run_name"))
 
 
-def run(bases=tuple(BASES), results_dir=None) -> None:
+def run(bases=CPU_BASES, results_dir=None) -> None:
     """Train each base (or reuse it) and run notebooks 01-05 on it."""
     from .pipeline import STAGES, run as run_pipeline
 
-    unknown = [b for b in bases if b not in BASES]
+    unknown = [b for b in bases if b not in CPU_BASES]
     if unknown:
-        raise SystemExit(f"--bases must be drawn from {', '.join(BASES)} (got {unknown})")
+        raise SystemExit(f"--bases must be drawn from {', '.join(CPU_BASES)} (got {unknown}; "
+                         f"the paper base is make reproduce PROFILE=paper, on a GPU)")
     for name in bases:
         print(f"=== study base {name}: {BASES[name] or 'the cpu profile'}", flush=True)
         run_pipeline(PROFILE, DATASET, ARCH, STAGES[:5], results_dir, BASES[name])
@@ -115,8 +128,10 @@ def base_summary(run: Path) -> dict:
                        e2e_best_without_poly_acc=other_e2e["acc"],
                        e2e_margin=vi_e2e["acc"] - other_e2e["acc"], e2e_seeds=vi_e2e.get("seeds"))
         cuts[v] = cut
-    return {"run": P.shown(run), "baseline_acc": base["metrics"]["test_acc"],
+    return {"run": P.shown(run), "profile": base["params"]["profile"],
+            "baseline_acc": base["metrics"]["test_acc"],
             "epochs": base["params"]["epochs"], "width": base["params"]["width"],
+            "device_name": base.get("device_name"),
             "baseline_commit": base.get("git_commit"),
             "ablations_commit": read_json(run / "05_ablations.json").get("git_commit"),
             "cuts": cuts}
@@ -154,9 +169,10 @@ def summarize(results_dir=None, command: str = "") -> dict:
         raise SystemExit("no study base has finished notebooks 01-05 yet: "
                          "python -m vinet_utils.study run")
     order = sorted(bases, key=lambda b: bases[b]["baseline_acc"])
+    family = [b for b in order if bases[b]["profile"] == PROFILE]  # one width: the trend's
     trends = {}
     for v in VARIANTS:
-        pts = [(bases[b]["baseline_acc"], bases[b]["cuts"][v]["margin"]) for b in order
+        pts = [(bases[b]["baseline_acc"], bases[b]["cuts"][v]["margin"]) for b in family
                if v in bases[b]["cuts"]]
         t = trend([x for x, _ in pts], [y for _, y in pts], PAPER_BASE_ACC) if pts else None
         if t is not None:
@@ -166,7 +182,8 @@ def summarize(results_dir=None, command: str = "") -> dict:
            "paper_baseline_acc": PAPER_BASE_ACC,
            "paper_vinet_minus_baseline": {v: paper_row(DATASET, ARCH, v)["acc"] - PAPER_BASE_ACC
                                           for v in VARIANTS},
-           "bases": {b: bases[b] for b in order}, "margin_trend": trends,
+           "bases": {b: bases[b] for b in order}, "trend_bases": family,
+           "margin_trend": trends,
            "made_with": environment("cpu")}
     OUT.mkdir(parents=True, exist_ok=True)
     write_json(OUT / "study.json", out)
@@ -177,8 +194,8 @@ def summarize(results_dir=None, command: str = "") -> dict:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("what", nargs="?", default="summary", choices=("summary", "run"))
-    ap.add_argument("--bases", nargs="+", default=list(BASES),
-                    help=f"with run: drawn from {', '.join(BASES)}")
+    ap.add_argument("--bases", nargs="+", default=list(CPU_BASES),
+                    help=f"with run: drawn from {', '.join(CPU_BASES)}")
     ap.add_argument("--results-dir", default=None)
     a = ap.parse_args(argv)
     if a.what == "run":
