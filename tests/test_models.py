@@ -15,7 +15,7 @@ def test_base_params_match_paper_as_printed(arch, classes):
 
 
 def test_full_model_counts():
-    # method.md §2: our full models come to 11.17M and 21.33M.
+    # docs/method.md §2: our full models come to 11.17M and 21.33M.
     assert round(M.count_params(M.resnet18(10)) / 1e6, 2) == 11.17
     assert round(M.count_params(M.resnet34(100)) / 1e6, 2) == 21.33
 

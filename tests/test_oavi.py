@@ -1,4 +1,4 @@
-"""Tests of OAVI (method.md §4) and of the term bookkeeping it relies on.
+"""Tests of OAVI (docs/method.md §4) and of the term bookkeeping it relies on.
 
 The expected O/G structures below are derived by hand in each test's docstring from
 the deglex order ``1 < x0 < x1 < x2 < x0^2 < x0*x1 < x1^2 < x0*x2 < x1*x2 < x2^2 < ...``

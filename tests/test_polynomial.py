@@ -1,4 +1,4 @@
-"""Tests of the polynomial layer G(z) = |M(z) C| (method.md §6)."""
+"""Tests of the polynomial layer G(z) = |M(z) C| (docs/method.md §6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of generator pruning (method.md §5)."""
+"""Tests of generator pruning (docs/method.md §5)."""
 
 from __future__ import annotations
 

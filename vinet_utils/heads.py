@@ -1,5 +1,5 @@
 """Heads that sit on a truncated base's latents: the VI-Net polynomial head and the
-ablation heads it is compared with (method.md §6-7).
+ablation heads it is compared with (docs/method.md §6-7).
 
 Every head maps latents (batch, D), the flattened or pooled activation map, to logits
 and counts its own parameters, so the same code trains any of them on cached latents
@@ -32,7 +32,7 @@ class PolyHead(nn.Module):
 
     def count_params(self) -> int:
         """Nonzero coefficients of C, the PCA projection and mean, the norm and the linear
-        head (method.md §6)."""
+        head (docs/method.md §6)."""
         return (self.poly.count_params() + self.preprocess.count_params()
                 + count_params(self.norm) + count_params(self.linear))
 

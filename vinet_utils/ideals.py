@@ -1,4 +1,4 @@
-"""Per-class approximate vanishing ideals of latent features (method.md §1 step 3).
+"""Per-class approximate vanishing ideals of latent features (docs/method.md §1 step 3).
 
 One :class:`~vinet_utils.oavi.OAVI` is fitted per class on ``samples_per_class``
 seeded points of that class's preprocessed latents. The fits are kept with the run

@@ -1,4 +1,4 @@
-"""Latent features of a truncated network, and their preprocessing (method.md §3).
+"""Latent features of a truncated network, and their preprocessing (docs/method.md §3).
 
 ``Pool`` turns a truncated base's C x H x W activation map into one vector per image:
 ``flatten`` keeps the whole map (D = C*H*W numbers, the paper), ``gap`` averages each
@@ -92,6 +92,22 @@ def cached_latents(model: M.ResNet, arch: str, cut: str, ds: D.Dataset, run_dir,
          "train_y": ds.train_y.clone(), "test_y": ds.test_y.clone(), "key": key}
     save_torch(path, z)
     return z
+
+
+def latent_dims(arch: str, width: float, variants, pool: str = "flatten",
+                in_channels: int = 3, size: int = 32) -> dict:
+    """Each cut's latent dimension D for ``arch`` at ``width`` (shapes only: the network
+    is built on the meta device, nothing is computed)."""
+    with torch.device("meta"):
+        model = M.build(arch, 10, in_channels, width)
+        x = torch.zeros(1, in_channels, size, size)
+        return {v: Pool(pool)(M.truncate(model, v)(x)).shape[1] for v in variants}
+
+
+def latent_bytes(arch: str, width: float, variants, n_images: int, pool: str = "flatten") -> int:
+    """Bytes of the float16 latents that stages 02-06 keep in memory for ``n_images``
+    (training plus test) at every cut of ``variants``."""
+    return 2 * n_images * sum(latent_dims(arch, width, variants, pool).values())
 
 
 def _fingerprint(model: nn.Module) -> float:
@@ -207,7 +223,7 @@ class Preprocess(nn.Module):
         return torch.cat([self(z[a:b]).to(dtype) for a, b in _chunks(len(z))])
 
     def count_params(self) -> int:
-        """The projection and mean (method.md §6)."""
+        """The projection and mean (docs/method.md §6)."""
         return self.projection.numel() + self.mean.numel()
 
 

@@ -18,7 +18,7 @@ ARCHS = ("resnet18", "resnet34")
 VARIANTS = ("tiny", "small", "medium", "large")
 BLOCKS = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
 
-#: Cut points that reproduce the paper's "Base Params" column (method.md §2).
+#: Cut points that reproduce the paper's "Base Params" column (docs/method.md §2).
 CUTS = {
     "resnet18": {"tiny": "layer2", "small": "layer3.1.conv1",
                  "medium": "layer4.0.conv1", "large": "layer4.1.conv1"},

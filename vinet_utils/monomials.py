@@ -1,4 +1,4 @@
-"""Term bookkeeping for OAVI and the polynomial layer (method.md §4 and §6).
+"""Term bookkeeping for OAVI and the polynomial layer (docs/method.md §4 and §6).
 
 A *term* (monomial) ``x^a = x_0^{a_0} * ... * x_{n-1}^{a_{n-1}}`` is stored as its
 exponent vector ``a``: a tuple of ints in the bookkeeping, a row of an int array in
@@ -17,7 +17,7 @@ Recursive evaluation
     gather of degree-``(d-1)`` columns times one gather of variables, never a fresh
     power computation.
 
-Border (method.md §4)
+Border (docs/method.md §4)
     The degree-``d`` border of an order ideal ``O`` is the set of degree-``d`` terms all of
     whose degree-``(d-1)`` divisors lie in ``O``. Such a term cannot be divisible by a
     leading term of ``G`` (those never enter ``O``), and each of its divisors in ``O``

@@ -1,4 +1,4 @@
-"""The paper's published numbers (method.md §2 and §7), as data for the tables."""
+"""The paper's published numbers (docs/method.md §2 and §7), as data for the tables."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def paper_row(dataset: str, arch: str, model: str) -> dict | None:
     return dict(zip(COLUMNS, row)) if row else None
 
 #: The paper's ablation (CIFAR-100, ResNet-34): test accuracy against % of layers
-#: removed, read off the published figure (about +-0.5), method.md §7.
+#: removed, read off the published figure (about +-0.5), docs/method.md §7.
 ABLATION_REMOVED_PCT = (0, 19, 25, 32, 38, 44, 51, 57, 63, 76)
 ABLATION = {
     "VI-Net": (74.8, 73.1, 73.0, 73.6, 73.2, 71.3, 68.9, 62.8, 61.6, 57.3),

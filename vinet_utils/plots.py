@@ -174,6 +174,12 @@ def speed_vs_accuracy(df: pd.DataFrame, path=None):
             if pd.notna(x):
                 ax.annotate(name.split("-")[-1], (x, yy), fontsize=8, xytext=(4, 3),
                             textcoords="offset points")
+    if "FLOP limit" in df and df["FLOP limit"].notna().any():  # where our run could reach
+        ax.scatter(df["FLOP limit"], df["Acc vs baseline"], marker="|", s=200, color="C0",
+                   label="ours at the FLOP limit")
+        for x0, x1, y in zip(df["Speed-up"], df["FLOP limit"], df["Acc vs baseline"]):
+            if pd.notna(x1):
+                ax.plot([x0, x1], [y, y], color="C0", lw=0.8, ls=":")
     ax.axvline(1, color="grey", lw=1)
     ax.axhline(0, color="grey", lw=1)
     ax.set(xlabel="throughput / full ResNet throughput",

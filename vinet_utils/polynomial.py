@@ -1,4 +1,4 @@
-"""The polynomial layer of VI-Net (method.md §6): ``G(z) = |M(z) C|``.
+"""The polynomial layer of VI-Net (docs/method.md §6): ``G(z) = |M(z) C|``.
 
 * ``M(z)`` evaluates the monomials in the union of the kept generators' supports. They
   are computed recursively over their closure (each monomial is its parent monomial

@@ -1,4 +1,4 @@
-"""Pruning of the class-wise generators (method.md §5).
+"""Pruning of the class-wise generators (docs/method.md §5).
 
 A generator ``p`` of class ``j`` vanishes (approximately) on class ``j``'s points; it is
 useful to a classifier only if it stays away from zero on the other classes. Its score

@@ -101,12 +101,22 @@ def save_torch(path: str | os.PathLike, obj) -> Path:
     return path
 
 
+def peak_host_memory_gb() -> float:
+    """The largest resident memory this process has had so far, in GiB."""
+    import resource
+
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return round(kib / 2**20, 3)
+
+
 def record(stage: str, params: dict, metrics: dict, wall_time_s: float,
            device: str | torch.device = "cpu", env: dict | None = None) -> dict:
     """A results record: what was measured, with the parameters and environment
-    (``env``, as taken by :func:`environment` when the work started; now by default)."""
+    (``env``, as taken by :func:`environment` when the work started; now by default),
+    and the process's peak host memory so far."""
     return {"stage": stage, "params": dict(params), "metrics": dict(metrics),
-            "wall_time_s": round(float(wall_time_s), 3), **(env or environment(device))}
+            "wall_time_s": round(float(wall_time_s), 3),
+            "peak_host_memory_gb": peak_host_memory_gb(), **(env or environment(device))}
 
 
 class Stage:

@@ -1,4 +1,4 @@
-"""The paper-style table (method.md §7), built from a run's results files alone.
+"""The paper-style table (docs/method.md §7), built from a run's results files alone.
 
 Our numbers come from ``01_baseline.json``, ``04_vinet.json``, ``05_ablations.json``
 and ``06_throughput.json``; the paper's published numbers stand beside them, and both
@@ -61,6 +61,8 @@ def build(run_dir: str | Path) -> tuple[pd.DataFrame, str]:
     abl = (read_json(run_dir / "05_ablations.json")["metrics"]["rows"]
            if (run_dir / "05_ablations.json").exists() else [])
     speed = tp["metrics"]["throughput"]
+    flops = tp["metrics"].get("flops_per_image")  # runs before it was recorded have none
+    limits = {k: flops["ResNet (full)"] / n for k, n in flops.items()} if flops else {}
     p = base["params"]
     dataset, arch = p["dataset"], p["arch"]
     full = next(r["base_params"] for r in base["cuts"] if r["variant"] == "full")
@@ -85,7 +87,8 @@ def build(run_dir: str | Path) -> tuple[pd.DataFrame, str]:
                 "Acc end to end (%)": e2e["acc"] if e2e else None,
                 "Best without poly end to end (%)": other_e2e["acc"] if other_e2e else None,
                 "Throughput (img/s)": speed[key]["mean"] if key in speed else None,
-                "Throughput std": speed[key]["std"] if key in speed else None}
+                "Throughput std": speed[key]["std"] if key in speed else None,
+                "FLOP limit": limits.get(key)}
         paper = paper_row(dataset, arch, v) or {}
         ours.update({"Paper Total": paper.get("total_M"), "Paper Acc (%)": paper.get("acc"),
                      "Paper Throughput": paper.get("throughput")})
@@ -99,9 +102,23 @@ def build(run_dir: str | Path) -> tuple[pd.DataFrame, str]:
               f"profile '{p['profile']}', throughput on {tp['device_name']} "
               f"({tp['torch_threads']} threads, batch {tp['params'].get('eval_batch_size', 256)}, "
               f"torch {tp['torch_version']}{', compiled' if tp['params'].get('compile') else ''})")
-    if p["width"] != 1.0 or p["profile"] != "paper":
-        header += ". Scaled down: not the paper's setting."
+    smaller = scaled_down(base, vi)
+    if smaller or p["profile"] != "paper":
+        header += (". Scaled down: " + "; ".join(smaller or ["the " + p["profile"] + " profile"])
+                   + ". Not the paper's setting")
     return df, header
+
+
+def scaled_down(base: dict, vinet: dict) -> list[str]:
+    """Every way the run in these records is smaller than the paper's setting: width,
+    training and test subsets, and fits on fewer points than a class has."""
+    p, m = base["params"], base["metrics"]
+    out = [f"width {p['width']} (the paper's is 1.0)"] if p["width"] != 1.0 else []
+    if p.get("n_train") is not None:
+        out.append(f"{m['n_train']} training images")
+    if p.get("n_test") is not None:
+        out.append(f"{m['n_test']} test images")
+    return out
 
 
 def to_markdown(df: pd.DataFrame, header: str) -> str:
@@ -109,8 +126,8 @@ def to_markdown(df: pd.DataFrame, header: str) -> str:
     lines = [f"**{header}**", "",
              "| Model | Total Params | Base Params | Poly Params | Acc (%) | Best without poly (%) "
              "| Acc end to end (%) | Best without poly, end to end (%) "
-             "| Throughput (img/s) | Speed-up | Paper: Total | Paper: Acc (%) | Paper: Speed-up |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| Throughput (img/s) | Speed-up | FLOP limit | Paper: Total | Paper: Acc (%) | Paper: Speed-up |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in df.iterrows():
         tput = ("-" if pd.isna(r["Throughput (img/s)"])
                 else f"{r['Throughput (img/s)']:.0f} ± {r['Throughput std']:.0f}")
@@ -118,12 +135,14 @@ def to_markdown(df: pd.DataFrame, header: str) -> str:
         paper_acc = "-" if pd.isna(r["Paper Acc (%)"]) else f"{r['Paper Acc (%)']:.2f}"
         paper_su = "-" if pd.isna(r["Paper Speed-up"]) else f"{r['Paper Speed-up']:.2f}x"
         su = "-" if pd.isna(r["Speed-up"]) else f"{r['Speed-up']:.2f}x"
+        limit = "-" if pd.isna(r["FLOP limit"]) else (
+            f"{r['FLOP limit']:.2f}x ({100 * r['Speed-up'] / r['FLOP limit']:.0f}%)")
         acc = f"{r['Acc (%)']:.2f}" + ("" if pd.isna(r["Acc std"]) else f" ± {r['Acc std']:.2f}")
         cells = [_pct(r["Best without poly (%)"]) + ("" if pd.isna(r["Best without poly"])
                                                      else f" ({r['Best without poly']})"),
                  _pct(r["Acc end to end (%)"]), _pct(r["Best without poly end to end (%)"])]
         lines.append(f"| {r['Model']} | {_m(r['Total Params'])} | {_m(r['Base Params'])} | "
-                     f"{_m(r['Poly Params'])} | {acc} | {' | '.join(cells)} | {tput} | {su} | "
+                     f"{_m(r['Poly Params'])} | {acc} | {' | '.join(cells)} | {tput} | {su} | {limit} | "
                      f"{paper_tot} | {paper_acc} | {paper_su} |")
     seeds = df["Seeds"].dropna()
     if len(seeds):
@@ -132,7 +151,9 @@ def to_markdown(df: pd.DataFrame, header: str) -> str:
                       f"the best of the linear, projection + linear and MLP heads at the same cut, "
                       f"trained the same way (notebook 05). End to end: the trained heads "
                       f"fine-tuned further with the base unfrozen, every head with the same "
-                      f"budget; '-' where that was not run."]
+                      f"budget; '-' where that was not run. FLOP limit: the full ResNet's "
+                      f"FLOPs per image over the model's, the speed-up it would reach if every "
+                      f"layer ran at the same rate (in brackets, the share of it reached)."]
     return "\n".join(lines) + "\n"
 
 

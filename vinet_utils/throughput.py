@@ -1,4 +1,4 @@
-"""Inference throughput, measured the way the paper reports it (method.md §7).
+"""Inference throughput, measured the way the paper reports it (docs/method.md §7).
 
 Images per second on the test split at batch size 256, in eval mode under
 ``torch.inference_mode()``, after warm-up, as mean +- std over repetitions. All models
@@ -6,6 +6,11 @@ are measured **in the same run, interleaved** (each repetition visits every mode
 a seeded random order), so that a slow patch of a noisy machine hits all of them
 alike and the ratios to the baseline can be trusted. Inputs are normalised and placed
 on the device beforehand: only the network is timed.
+
+:func:`flops` counts each model's floating-point operations per image
+(``torch.utils.flop_counter``): the full network's count over a truncated one's is
+the speed-up a truncated network could reach if every layer ran at the same rate,
+the limit its measured speed-up is read against.
 """
 
 from __future__ import annotations
@@ -42,6 +47,31 @@ def time_pass(model, batches, device="cpu") -> float:
         model(xb)
     _sync(device)
     return time.perf_counter() - t0
+
+
+@torch.inference_mode()
+def flops(models: dict, image: torch.Tensor) -> dict:
+    """Floating-point operations per image of each model (name -> count), counted on
+    the host over a batch of one ``image`` (C, H, W), in eval mode; a multiply-add is
+    two. Matrix products and convolutions are counted, as FlopCounterMode does."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = image.detach().float().cpu()[None].contiguous(memory_format=torch.channels_last)
+    out = {}
+    for name, model in models.items():
+        was = next(model.parameters()).device
+        model = model.cpu().eval()
+        counter = FlopCounterMode(display=False)
+        with counter:
+            model(x)
+        out[name] = int(counter.get_total_flops())
+        model.to(was)
+    return out
+
+
+def flop_limits(counts: dict, full: str = "ResNet (full)") -> dict:
+    """Each model's FLOP limit on its speed-up: the full network's count over its own."""
+    return {name: counts[full] / n for name, n in counts.items() if n}
 
 
 def prepare(model: torch.nn.Module, device="cpu", compile: bool = False):

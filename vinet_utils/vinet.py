@@ -1,4 +1,4 @@
-"""VI-Net: a truncated base followed by a head on its latents (method.md §6).
+"""VI-Net: a truncated base followed by a head on its latents (docs/method.md §6).
 
 ``VINet(base, head, pool)`` runs base -> pool (by default flatten the whole map) ->
 head. With a :class:`~vinet_utils.heads.PolyHead` this is the paper's VI-Net; with the

@@ -1,4 +1,4 @@
-"""OAVI: the Oracle Approximate Vanishing Ideal algorithm (method.md §4).
+"""OAVI: the Oracle Approximate Vanishing Ideal algorithm (docs/method.md §4).
 
 Given points ``X`` (m x n), OAVI builds two sets of terms, degree by degree:
 

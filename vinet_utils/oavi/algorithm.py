@@ -1,4 +1,4 @@
-"""The OAVI algorithm (method.md §4): one loop over degrees.
+"""The OAVI algorithm (docs/method.md §4): one loop over degrees.
 
 Starting from ``O = {1}``, for each degree ``d = 1, 2, ...``:
 

@@ -30,7 +30,7 @@ class NotFittedError(ValueError, AttributeError):
 
 
 class OAVI:
-    """Oracle Approximate Vanishing Ideal, scikit-learn shaped (method.md §4).
+    """Oracle Approximate Vanishing Ideal, scikit-learn shaped (docs/method.md §4).
 
     Args:
         psi: vanishing parameter psi > 0: a generator g satisfies ``mean_i g(x_i)^2 <= psi``.
