@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import yaml
 
 from vinet_utils.results import REPO_ROOT
@@ -46,10 +47,90 @@ def test_notebook_defaults_are_the_smoke_profile():
 
 
 def test_readme_numbers_come_from_the_results_files():
-    """Every generated block of the README equals what the results files and the
-    profiles give now (python -m vinet_utils.report rewrites them)."""
+    """Every generated block lives on exactly one page (README.md or docs/*.md), the
+    blocks across pages are exactly ``report.BLOCKS``, and every page equals what the
+    results files and the profiles give now (python -m vinet_utils.report rewrites them)."""
     from vinet_utils import report
-    text = report.README.read_text()
-    blocks = set(report.re.findall(r"<!-- generated:(\w+) -->", text))
-    assert blocks == set(report.BLOCKS), blocks
-    assert report.render(text) == text, "run: python -m vinet_utils.report"
+    pages = report.pages()
+    assert REPO_ROOT / "README.md" in pages and REPO_ROOT / "docs" / "method.md" in pages
+    found = {p: report.blocks(p.read_text()) for p in pages}
+    names = [b for bs in found.values() for b in bs]
+    assert sorted(names) == sorted(set(names)), f"a block on more than one page: {found}"
+    assert set(names) == set(report.BLOCKS), set(names) ^ set(report.BLOCKS)
+    for path in pages:
+        text = path.read_text()
+        assert report.render(text) == text, f"{path.name}: run python -m vinet_utils.report"
+    assert "make test" in (REPO_ROOT / "README.md").read_text()  # what .ci/run calls
+
+
+def test_readme_is_a_front_page_whose_links_resolve():
+    """The README stays short, and every relative link on every page points at a file
+    that exists (the docs are one click away, and moving a file breaks no link)."""
+    import re
+    from vinet_utils import report
+    assert len((REPO_ROOT / "README.md").read_text().splitlines()) <= 150
+    for page in report.pages():
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if "://" not in target:
+                assert (page.parent / target).exists(), (page.name, target)
+
+
+RUNS = [REPO_ROOT / "results" / p / "cifar10-resnet18" for p in ("cpu", "paper")]
+
+
+def _csv(run):
+    import csv
+    with open(run / "table.csv", newline="") as f:
+        return {r["Model"]: r for r in csv.DictReader(f)}
+
+
+@pytest.mark.parametrize("run", RUNS, ids=lambda r: r.parent.name)
+def test_committed_runs_agree_with_themselves(run):
+    """What a reader of the committed results relies on, across files that different
+    stages wrote: parameter counts add up and grow with the cut, the baseline is one
+    number everywhere, and every model got every throughput repetition. ``make readme``
+    only copies these files, so nothing here is true by construction."""
+    from vinet_utils.results import read_json
+    base = read_json(run / "01_baseline.json")
+    vinet = read_json(run / "04_vinet.json")["metrics"]
+    abl = read_json(run / "05_ablations.json")["metrics"]
+    speed = read_json(run / "06_throughput.json")
+    table = _csv(run)
+    variants = [v["variant"] for v in vinet["variants"]]
+    assert variants == ["tiny", "small", "medium", "large"]
+
+    # Total = Base + Poly for every VI-Net, in notebook 04 and in the table it feeds.
+    for v in vinet["variants"]:
+        assert v["total_params"] == v["base_params"] + v["poly_params"], v["variant"]
+        row = table[f"VI-Net18-{v['variant'].capitalize()}"]
+        assert int(row["Total Params"]) == v["total_params"]
+        assert int(row["Base Params"]) == v["base_params"]
+        assert float(row["Poly Params"]) == pytest.approx(v["poly_params"], rel=1e-3)
+    # Every head of notebook 05: its total is the truncated base plus the head.
+    for r in abl["rows"]:
+        assert r["total_params"] == r["base_params"] + r["params"], (r["head"], r["variant"])
+
+    # The base keeps more parameters the later the cut, and fewer than the full ResNet.
+    full = int(table["ResNet18"]["Total Params"])
+    assert full == abl["baseline"]["total_params"]
+    counts = [v["base_params"] for v in vinet["variants"]] + [full]
+    assert all(a < b for a, b in zip(counts, counts[1:])), counts
+    for r in abl["rows"]:  # the same cut gives the same base in notebooks 04 and 05
+        assert r["base_params"] == dict(zip(variants, counts))[r["variant"]], r
+
+    # One baseline accuracy: trained in 01, carried by 04 and 05, printed in the table.
+    acc = base["metrics"]["test_acc"]
+    assert float(table["ResNet18"]["Acc (%)"]) == pytest.approx(acc, abs=0.005)
+    assert vinet["baseline_acc"] == acc == abl["baseline"]["acc"]
+    for v in vinet["variants"]:
+        assert v["acc_vs_baseline"] == pytest.approx(v["acc"] - acc)
+
+    # Interleaving: every model, the full ResNet and each cut, got every repetition.
+    runs = speed["metrics"]["throughput"]
+    assert set(runs) == {"ResNet (full)"} | {f"VI-Net {v}" for v in variants}
+    repeats = speed["params"]["repeats"]
+    assert repeats >= 2
+    for name, m in runs.items():
+        assert len(m["runs"]) == repeats, name
+        assert m["mean"] == pytest.approx(sum(m["runs"]) / repeats), name
+        assert all(x > 0 for x in m["runs"]), name

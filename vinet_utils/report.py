@@ -1,11 +1,14 @@
-"""The README's numbers, generated from the results files and the profiles.
+"""The numbers of README.md and of the pages under docs/, generated from the results
+files and the profiles.
 
-    python -m vinet_utils.report            # rewrite the generated blocks of README.md
-    python -m vinet_utils.report --check    # exit 1 if README.md disagrees with them
+    python -m vinet_utils.report            # rewrite the generated blocks of every page
+    python -m vinet_utils.report --check    # exit 1 if a page disagrees with them
 
 Each block sits between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``
-in README.md, and only those lines are rewritten. A test runs ``--check``, so no
-number in the README can drift from a results file or a profile.
+on exactly one page (README.md or a ``docs/*.md`` page), and only those lines are
+rewritten. ``BLOCKS`` is the one list of block names. A test checks that every page
+equals its rendering, so no number on a page can drift from a results file or a
+profile.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import yaml
 from .results import REPO_ROOT, read_json
 
 README = REPO_ROOT / "README.md"
+DOCS = REPO_ROOT / "docs"
 RUN = REPO_ROOT / "results" / "cpu" / "cifar10-resnet18"
 STUDY = REPO_ROOT / "results" / "study" / "study.json"
 PAPER_RUN = REPO_ROOT / "results" / "paper" / "cifar10-resnet18"
@@ -31,6 +35,30 @@ def _f(x, nd=2) -> str:
 
 def _pm(mean, std, nd=2) -> str:
     return _f(mean, nd) + ("" if std is None else f" ± {std:.{nd}f}")
+
+
+def where() -> str:
+    """The three profiles in one small table: data, base, and where the committed run
+    of each ran and how long its six stages took from scratch (each stage's first run;
+    a run may span several pipeline invocations)."""
+    lines = ["| profile | images (train / test) | ResNet-18 | committed run ran on | stages 01-06 from scratch |",
+             "|---|---|---|---|---|"]
+    for name in ("smoke", "cpu", "paper"):
+        p = yaml.safe_load((REPO_ROOT / "params" / f"{name}.yaml").read_text())
+        n = lambda k: "all" if p.get(k) is None else str(p[k])  # noqa: E731
+        run = REPO_ROOT / "results" / name / "cifar10-resnet18"
+        if (run / "stage_times.json").exists():
+            first = {}
+            for r in read_json(run / "stage_times.json")["runs"]:
+                for stage, secs in r["stage_seconds"].items():
+                    first.setdefault(stage, secs)
+            on = read_json(run / "01_baseline.json")["device_name"]
+            took = f"{sum(first.values()) / 60:.1f} min"
+        else:
+            on, took = "no committed run (the notebooks' defaults)", "a few minutes on any CPU"
+        lines.append(f"| `{name}` | {n('n_train')} / {n('n_test')} | width {p['width']}, "
+                     f"{p['epochs']} epochs | {on} | {took} |")
+    return "\n".join(lines)
 
 
 def profiles() -> str:
@@ -366,8 +394,21 @@ def _met(value: float, bound: float, shown: str) -> str:
     return f"{shown} {'(met)' if value >= bound else '(**missed**)'}"
 
 
-BLOCKS = {"verdict": verdict, "oavi": oavi, "targets": targets, "profiles": profiles, "table": table, "ablations": ablations, "sweep": sweep,
+BLOCKS = {"verdict": verdict, "where": where, "oavi": oavi, "targets": targets,
+          "profiles": profiles, "table": table, "ablations": ablations, "sweep": sweep,
           "times": times, "paper_table": lambda: table(PAPER_RUN), "paper_times": stage_times}
+
+_BLOCK = re.compile(r"<!-- generated:(\w+) -->.*?<!-- /generated:\1 -->", flags=re.S)
+
+
+def pages() -> list[Path]:
+    """README.md and every page under docs/, the pages ``render`` may fill."""
+    return [README] + sorted(DOCS.glob("*.md"))
+
+
+def blocks(text: str) -> list[str]:
+    """The names of the generated blocks in ``text``, in order, repeats kept."""
+    return re.findall(r"<!-- generated:(\w+) -->", text)
 
 
 def render(text: str) -> str:
@@ -375,23 +416,34 @@ def render(text: str) -> str:
     def fill(m):
         name = m.group(1)
         if name not in BLOCKS:
-            raise ValueError(f"README block {name!r} is unknown; known: {', '.join(BLOCKS)}")
+            raise ValueError(f"generated block {name!r} is unknown; known: {', '.join(BLOCKS)}")
         return f"<!-- generated:{name} -->\n{BLOCKS[name]()}\n<!-- /generated:{name} -->"
-    return re.sub(r"<!-- generated:(\w+) -->.*?<!-- /generated:\1 -->", fill, text, flags=re.S)
+    return _BLOCK.sub(fill, text)
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    text = README.read_text()
-    new = render(text)
+    texts = {p: p.read_text() for p in pages()}
+    seen = [b for t in texts.values() for b in blocks(t)]
+    twice = sorted({b for b in seen if seen.count(b) > 1})
+    missing = [b for b in BLOCKS if b not in seen]
+    if twice or missing:
+        print(f"each block must be on exactly one page; twice: {twice or 'none'}, "
+              f"on no page: {missing or 'none'}")
+        return 1
+    new = {path: render(text) for path, text in texts.items()}  # all, before any write
+    stale = [path.relative_to(REPO_ROOT) for path in texts if new[path] != texts[path]]
     if "--check" in argv:
-        if new != text:
-            print("README.md disagrees with the results files: run python -m vinet_utils.report")
+        if stale:
+            print(f"{', '.join(map(str, stale))} disagree(s) with the results files: "
+                  "run python -m vinet_utils.report")
             return 1
-        print("README.md agrees with the results files")
+        print(f"{len(texts)} pages agree with the results files")
         return 0
-    README.write_text(new)
-    print("README.md: generated blocks rewritten")
+    for path in texts:
+        if new[path] != texts[path]:
+            path.write_text(new[path])
+    print(f"generated blocks rewritten in: {', '.join(map(str, stale)) or 'none (all up to date)'}")
     return 0
 
 
