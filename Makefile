@@ -2,7 +2,7 @@
 # make sweep         choose a profile's VI-Net values on a validation split (needs a finished 01)
 # make study         the base-quality study's figure and results file, from the committed runs
 # make study-run     train the study's bases and run notebooks 01-05 on each (hours on 2 cores)
-# make readme        regenerate the README's numbers from the results files
+# make readme        regenerate the README's and docs/ pages' numbers from the results files
 # make test          unit tests, then the notebooks through nbval
 # make env           the virtual environment (.venv), only when out of date
 PYTHON ?= python3

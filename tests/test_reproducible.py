@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from vinet_utils import params as P
 from vinet_utils.results import REPO_ROOT, Stage, read_json, write_json
+from vinet_utils.seeds import derive_seed
 
 #: A pipeline run small enough for a test: synthetic CIFAR-10, two cuts, two seeds.
 TINY_RUN = {"n_train": 300, "n_test": 100, "epochs": 1, "batch_size": 50,
@@ -35,7 +35,7 @@ def _pipeline(results_dir, data_root, stages):
 def _without_timings_and_paths(obj):
     """A results record less what legitimately differs between two runs: measured
     times, when and from which checkout it ran, and where its files went."""
-    volatile = {"created_utc", "git_commit", "results_dir"}
+    volatile = {"created_utc", "git_commit", "results_dir", "peak_host_memory_gb"}
     if isinstance(obj, dict):
         return {k: _without_timings_and_paths(v) for k, v in obj.items()
                 if k not in volatile and not k.endswith("_time_s")}
@@ -93,7 +93,7 @@ def test_results_are_strict_json_and_record_measured_time(tmp_path):
 
 
 def test_derived_seeds_are_stable_and_distinct():
-    assert P.derive_seed(0, "head", "tiny", 0) == P.derive_seed(0, "head", "tiny", 0)
-    seeds = {P.derive_seed(s, "head", v, r) for s in (0, 1) for v in ("tiny", "small")
+    assert derive_seed(0, "head", "tiny", 0) == derive_seed(0, "head", "tiny", 0)
+    seeds = {derive_seed(s, "head", v, r) for s in (0, 1) for v in ("tiny", "small")
              for r in range(3)}
     assert len(seeds) == 12 and all(0 <= s < 2**31 for s in seeds)

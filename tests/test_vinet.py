@@ -297,3 +297,37 @@ def test_saturation_tells_a_stuck_projection_from_a_working_one():
     stuck = V.saturation(head, z)
     assert working < 0.05 and stuck > 0.9
     assert V.saturation(H.LinearHead(16, 3), z) is None
+
+
+def test_inference_copies_give_their_networks_outputs():
+    """inference.prepare folds every BatchNorm and reads the channels-last map without a
+    copy: the full ResNet and a VI-Net on the flattened map give the same outputs."""
+    from vinet_utils import inference as I
+    from vinet_utils.polynomial import PolynomialLayer
+
+    torch.manual_seed(0)
+    model = M.build("resnet18", 10, 3, 0.25)
+    for m in model.modules():  # non-trivial statistics, so that folding them matters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5), m.bias.data.uniform_(-0.5, 0.5)
+    model.eval()
+    base = M.truncate(model, "tiny")
+    x = torch.randn(8, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    d = base(x).flatten(1).shape[1]
+    pre = L.Preprocess(d, 4)
+    pre.projection.data = torch.randn(d, 4) / d ** 0.5
+    pre.mean.data = torch.randn(d)
+    exps = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [2, 0, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1]])
+    head = H.PolyHead(pre, PolynomialLayer(exps, np.random.default_rng(0).normal(size=(5, 3))).float(), 10)
+    head.norm.running_mean.uniform_(0, 1), head.norm.running_var.uniform_(0.5, 2)
+    net = V.VINet(base, head).eval()
+    for original in (model, net):
+        with torch.no_grad():
+            want = original(x)
+            fast = I.prepare(original)
+            got = fast(x)
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+    assert isinstance(I.prepare(net), I.FlatVINet)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # left as it was

@@ -17,6 +17,7 @@ from .progress import tqdm
 from .latents import Preprocess
 from .oavi import OAVI
 from .results import save_torch
+from .seeds import derive_seed
 
 
 def split_by_class(z: torch.Tensor, y: torch.Tensor, num_classes: int,
@@ -145,7 +146,6 @@ def fit_latents(lat: dict, variant: str, layer: str, pool: str, num_classes: int
     """:func:`fit_cut` on latents already in hand (``lat`` needs "train", "train_y" and
     "key"); PCA and fits are cached under ``cache_dir``."""
     from . import latents as L
-    from .params import derive_seed
 
     pre = L.cut_preprocess(lat, layer, pool, pca_dim, cache_dir, seed)
     points = split_by_class(pre.transform(lat["train"]), lat["train_y"], num_classes,

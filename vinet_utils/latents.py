@@ -26,6 +26,7 @@ from . import data as D
 from . import models as M
 from .progress import tqdm
 from .results import save_torch
+from .seeds import derive_seed
 
 POOLS = ("flatten", "gap", "2x2", "4x4")
 
@@ -232,8 +233,6 @@ def cut_preprocess(lat: dict, layer: str, pool: str, pca_dim: int, run_dir, seed
     """The :class:`Preprocess` of a cut's latents ``lat``, fitted (on ``device``, when
     given) on the training latents with a seed derived from the run's ``seed``, and kept
     in ``<run_dir>/latents/<layer>-<pool>-pca.pt``: every notebook gets the same one."""
-    from .params import derive_seed
-
     path = Path(run_dir) / "latents" / f"{layer}-{pool}-pca.pt"
     seed = derive_seed(seed, "pca", layer, pool)
     d = lat["train"].shape[1]

@@ -6,12 +6,9 @@ any expensive work.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import random
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .oavi import check_tau
@@ -109,21 +106,6 @@ def other_base_message(run: Path, what: str, differ: list[str]) -> str:
             f"folder to start over.")
 
 
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch from one ``seed``."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def derive_seed(seed: int, *names) -> int:
-    """A seed of its own for the work named by ``names`` (a stage, a cut, a head, a
-    repetition), derived from the run's ``seed``: adding another head or cut never
-    shifts the random numbers of the others."""
-    text = "/".join(map(str, (seed, *names)))
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") % 2**31
-
-
 def _int(low=1):
     def check(name, v):
         if isinstance(v, bool) or not isinstance(v, int) or v < low:
@@ -160,7 +142,7 @@ def _variants(name, v):
 
 
 def _pool(name, v):
-    from .latents import POOLS
+    from .latents import POOLS  # latents imports nothing from here: no cycle
     choice(name, v, POOLS)
 
 

@@ -32,6 +32,7 @@ import torch
 from . import data as D
 from . import params as P
 from .results import Stage, read_json
+from .seeds import derive_seed
 
 #: Factors in the order they are swept, with their candidate values.
 FACTORS = {
@@ -153,7 +154,7 @@ def run(profile: str, dataset: str = "cifar10", arch: str = "resnet18", variants
     for v in variants:
         full = L.cached_latents(model, arch, v, ds, run_dir, values["pool"])
         lats[v] = split_latents({k: full[k] for k in ("train", "train_y", "key")}, val_frac,
-                                P.derive_seed(seed, "validation"))
+                                derive_seed(seed, "validation"))
     current = {k: values[k] for k in ("pool", "pca_dim", "samples_per_class", "psi", "tau",
                                       "max_degree", "oracle", "keep_per_class", "finetune_epochs",
                                       "finetune_lr", "finetune_batch_size", "train_projection")}

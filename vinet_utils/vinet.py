@@ -27,7 +27,7 @@ from torch import nn
 from . import data as D
 from .latents import Pool
 from .models import count_params, truncate
-from .params import derive_seed, seed_everything
+from .seeds import derive_seed, seed_everything
 from .train import TrainConfig, evaluate, train
 
 
