@@ -117,11 +117,11 @@ def test_vinet_head_counts_and_learns(tmp_path):
 
 def test_head_seeds_are_independent_and_repeatable(tmp_path):
     cf, _ = _toy_fit()
-    template, _ = V.poly_head(cf, keep_per_class=2, num_classes=3)
+    make, _, _ = V.vinet_heads(cf, keep_per_class=2, num_classes=3)
     cfg = TrainConfig(epochs=2, batch_size=64, lr=0.05)
 
     def heads(folder, seeds):
-        return V.train_seeds(lambda: V._fresh(template), cf.latents, cfg, tmp_path / folder,
+        return V.train_seeds(make, cf.latents, cfg, tmp_path / folder,
                              "vinet", seeds, seed=5, progress=False)
 
     a, b = heads("a", 2), heads("b", 3)
@@ -149,14 +149,37 @@ def test_vinet_counts_base_and_freezes_it():
     assert out.shape == (4, 10) and head.linear.weight.grad is not None
 
 
+class _Recorder(torch.nn.Module):
+    """A conv that writes its name into ``log`` at every call."""
+
+    def __init__(self, name, log):
+        super().__init__()
+        self.name, self.log, self.conv = name, log, torch.nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        self.log.append(self.name)
+        return self.conv(x)
+
+
 def test_throughput_is_interleaved_and_reports_mean_and_std():
-    nets = {"a": torch.nn.Conv2d(3, 4, 3), "b": torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3),
-                                                                   torch.nn.Conv2d(4, 4, 3))}
+    """After one warm-up pass each, every repetition times every model once, in an
+    order of its own: a slow patch of the machine hits all models alike."""
+    log = []
+    nets = {n: _Recorder(n, log) for n in "abcd"}
     x = torch.randint(0, 255, (64, 3, 16, 16), dtype=torch.uint8)
     batches = TP.input_batches(x, (0.5,) * 3, (0.2,) * 3, batch_size=16)
     out = TP.measure(nets, batches, repeats=3, progress=False)
-    assert set(out) == {"a", "b"} and all(len(v["runs"]) == 3 for v in out.values())
+    assert set(out) == set(nets) and all(len(v["runs"]) == 3 for v in out.values())
     assert all(v["mean"] > 0 and v["std"] >= 0 for v in out.values())
+    warm = max(2, len(batches) // 4)  # batches in a warm-up pass
+    assert sorted(log[:4 * warm:warm]) == list("abcd")
+    timed = log[4 * warm:]
+    assert len(timed) == 3 * 4 * len(batches)
+    passes = timed[::len(batches)]  # each pass calls one model once per batch
+    assert all(timed[i] == passes[i // len(batches)] for i in range(len(timed)))
+    rounds = [passes[i:i + 4] for i in range(0, len(passes), 4)]
+    assert all(sorted(r) == list("abcd") for r in rounds)
+    assert len({tuple(r) for r in rounds}) > 1  # not one fixed order
     with pytest.raises(ValueError, match="repeats must be >= 2"):
         TP.measure(nets, batches, repeats=1)
 

@@ -16,7 +16,7 @@ from .progress import tqdm
 
 from .latents import Preprocess
 from .oavi import OAVI
-from .results import save_torch
+from .results import checksum, load_or_make
 from .seeds import derive_seed
 
 
@@ -51,15 +51,9 @@ def cached_fits(path: str | Path, z_by_class: list[torch.Tensor], *, psi: float,
     """:func:`fit_per_class`, reused from ``path`` when it was made with the same inputs."""
     path = Path(path)
     key = {"psi": psi, "max_degree": max_degree, "tau": tau, "oracle": oracle,
-           "sizes": [len(z) for z in z_by_class],
-           "checksum": round(float(sum(z.double().sum() for z in z_by_class)), 6)}
-    if path.exists():
-        cached = torch.load(path, weights_only=False)
-        if cached["key"] == key:
-            return cached["models"]
-    models = fit_per_class(z_by_class, psi, max_degree, tau, oracle, device, progress, desc)
-    save_torch(path, {"key": key, "models": models})
-    return models
+           "sizes": [len(z) for z in z_by_class], "checksum": checksum(z_by_class)}
+    return load_or_make(path, key, lambda: {"models": fit_per_class(
+        z_by_class, psi, max_degree, tau, oracle, device, progress, desc)})["models"]
 
 
 def class_summary(models: list[OAVI]) -> list[dict]:

@@ -25,7 +25,7 @@ from torch import nn
 from . import data as D
 from . import models as M
 from .progress import tqdm
-from .results import save_torch
+from .results import checksum, load_or_make
 from .seeds import derive_seed
 
 POOLS = ("flatten", "gap", "2x2", "4x4")
@@ -80,19 +80,14 @@ def cached_latents(model: M.ResNet, arch: str, cut: str, ds: D.Dataset, run_dir,
     check_pool(pool)
     path = Path(run_dir) / "latents" / f"{M.resolve_cut(arch, cut)}-{pool}.pt"
     key = {"n_train": len(ds.train_x), "n_test": len(ds.test_x), "pool": pool,
-           "label_sum": int(ds.train_y.sum()), "weights": _fingerprint(model)}
-    if path.exists():
-        cached = torch.load(path, weights_only=False)
-        if cached.get("key") == key:
-            return cached
+           "label_sum": int(ds.train_y.sum()), "weights": checksum(model.parameters())}
     base = M.truncate(model, cut)
-    z = {"train": extract(base, ds.train_x, ds.mean, ds.std, pool, device=device,
-                          progress=progress, desc=f"{cut} train"),
-         "test": extract(base, ds.test_x, ds.mean, ds.std, pool, device=device,
-                         progress=progress, desc=f"{cut} test"),
-         "train_y": ds.train_y.clone(), "test_y": ds.test_y.clone(), "key": key}
-    save_torch(path, z)
-    return z
+    return load_or_make(path, key, lambda: {
+        "train": extract(base, ds.train_x, ds.mean, ds.std, pool, device=device,
+                         progress=progress, desc=f"{cut} train"),
+        "test": extract(base, ds.test_x, ds.mean, ds.std, pool, device=device,
+                        progress=progress, desc=f"{cut} test"),
+        "train_y": ds.train_y.clone(), "test_y": ds.test_y.clone()})
 
 
 def latent_dims(arch: str, width: float, variants, pool: str = "flatten",
@@ -109,11 +104,6 @@ def latent_bytes(arch: str, width: float, variants, n_images: int, pool: str = "
     """Bytes of the float16 latents that stages 02-06 keep in memory for ``n_images``
     (training plus test) at every cut of ``variants``."""
     return 2 * n_images * sum(latent_dims(arch, width, variants, pool).values())
-
-
-def _fingerprint(model: nn.Module) -> float:
-    """A cheap checksum of the weights, so latents of another model are not reused."""
-    return round(float(sum(p.detach().double().abs().sum() for p in model.parameters())), 6)
 
 
 def _chunks(n: int, size: int = 8192):
@@ -238,11 +228,7 @@ def cut_preprocess(lat: dict, layer: str, pool: str, pca_dim: int, run_dir, seed
     d = lat["train"].shape[1]
     key = {"latents": lat["key"], "pca_dim": min(pca_dim, d), "seed": seed}
     pre = Preprocess(d, min(pca_dim, d))
-    if path.exists():
-        cached = torch.load(path, weights_only=False)
-        if cached["key"] == key:
-            pre.load_state_dict(cached["state"])
-            return pre
-    pre.fit(lat["train"], seed, device)
-    save_torch(path, {"key": key, "state": pre.state_dict()})
+    saved = load_or_make(path, key, lambda: {"state": Preprocess(d, min(pca_dim, d))
+                                             .fit(lat["train"], seed, device).state_dict()})
+    pre.load_state_dict(saved["state"])
     return pre

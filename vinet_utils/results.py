@@ -109,6 +109,26 @@ def peak_host_memory_gb() -> float:
     return round(kib / 2**20, 3)
 
 
+def checksum(tensors) -> float:
+    """A cheap fingerprint of some tensors (the sum of their absolute values, rounded):
+    what a cache key holds so that work done on other inputs is not reused."""
+    return round(float(sum(t.detach().double().abs().sum() for t in tensors)), 6)
+
+
+def load_or_make(path: str | os.PathLike, key: dict, make) -> dict:
+    """The dict saved at ``path`` when it was made with ``key``; otherwise ``make()``'s
+    dict, saved there with ``key`` added. Every cache of a run (latents, projections,
+    fits) goes through here."""
+    path = Path(path)
+    if path.exists():
+        saved = torch.load(path, weights_only=False)
+        if saved.get("key") == key:
+            return saved
+    out = {**make(), "key": key}
+    save_torch(path, out)
+    return out
+
+
 def record(stage: str, params: dict, metrics: dict, wall_time_s: float,
            device: str | torch.device = "cpu", env: dict | None = None) -> dict:
     """A results record: what was measured, with the parameters and environment

@@ -84,10 +84,10 @@ def trial(model, arch: str, variant: str, lat: dict, num_classes: int, cache: Pa
                             oracle=values["oracle"], seed=seed, progress=progress)
     cfg = _head_config(values, seed)
     t0 = time.perf_counter()
-    template, _ = vinet.poly_head(cf, values["keep_per_class"], num_classes,
-                                  values["train_projection"])
-    res = vinet.train_seeds(lambda: vinet._fresh(template), cf.latents, cfg, cache,
-                            _trial_tag(layer, values), seeds, seed, progress=progress)
+    make, template, _ = vinet.vinet_heads(cf, values["keep_per_class"], num_classes,
+                                          values["train_projection"])
+    res = vinet.train_seeds(make, cf.latents, cfg, cache, _trial_tag(layer, values), seeds,
+                            seed, progress=progress)
     return {"val_acc": res["acc"], "val_acc_std": res["acc_std"], "val_acc_per_seed": res["acc_per_seed"],
             "generators": sum(m.n_generators_ for m in cf.models),
             "generators_kept": template.poly.out_features, "head_params": res["params"],

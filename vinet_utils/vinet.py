@@ -27,6 +27,7 @@ from torch import nn
 from . import data as D
 from .latents import Pool
 from .models import count_params, truncate
+from .results import checksum
 from .seeds import derive_seed, seed_everything
 from .train import TrainConfig, evaluate, train
 
@@ -74,8 +75,7 @@ def _init_key(head: nn.Module) -> dict:
     """What identifies a head before training: its structure and initial weights."""
     state = head.state_dict()
     return {"shapes": {k: list(v.shape) for k, v in state.items()},
-            "checksum": round(float(sum(v.double().abs().sum() for v in state.values()
-                                        if v.is_floating_point())), 6)}
+            "checksum": checksum(v for v in state.values() if v.is_floating_point())}
 
 
 def train_head(head: nn.Module, lat: dict, cfg: TrainConfig, ckpt_path: str | Path,
@@ -142,6 +142,15 @@ def poly_head(cf, keep_per_class: int, num_classes: int, train_projection: bool 
     return PolyHead(pre, poly, num_classes), pr
 
 
+def vinet_heads(cf, keep_per_class: int, num_classes: int, train_projection: bool = False):
+    """Prune and build, once: ``(make, template, prune_result)``, where ``make()``
+    returns a fresh VI-Net head for one training (the fitted projection and
+    polynomial layer as fitted, the layers after them initialised from the current
+    torch seed). Notebook 04, the ablations and the sweep all build VI-Net here."""
+    template, pr = poly_head(cf, keep_per_class, num_classes, train_projection)
+    return (lambda: _fresh(template)), template, pr
+
+
 def safe_name(name: str) -> str:
     """A head's name as it appears in file names and seed tags."""
     return name.replace(" ", "_").replace("(", "").replace(")", "").replace("+", "and")
@@ -160,9 +169,9 @@ def build_and_finetune(model, cf, ds, run_dir, *, keep_per_class: int, cfg: Trai
     End-to-end fine-tuning is :func:`evaluate_ablations`' business, for every head alike.
 
     Returns the results row, the fine-tuning histories and the pruning scores."""
-    template, pr = poly_head(cf, keep_per_class, ds.num_classes, train_projection)
-    heads = train_seeds(lambda: _fresh(template), cf.latents, cfg, run_dir,
-                        _tag(cf, f"vinet-k{keep_per_class}"), seeds, seed, device, progress)
+    make, template, pr = vinet_heads(cf, keep_per_class, ds.num_classes, train_projection)
+    heads = train_seeds(make, cf.latents, cfg, run_dir, _tag(cf, f"vinet-k{keep_per_class}"),
+                        seeds, seed, device, progress)
     base = truncate(model, cf.layer)
     net = VINet(base, heads["heads"][0], cf.pool)
     counts = net.param_counts()
@@ -271,25 +280,25 @@ def evaluate_ablations(model, cf, ds, run_dir, *, keep_per_class: int, cfg: Trai
     from .heads import LinearHead
 
     C = ds.num_classes
-    template, pr = poly_head(cf, keep_per_class, C, train_projection)
+    make, template, pr = vinet_heads(cf, keep_per_class, C, train_projection)
     base = count_params(truncate(model, cf.layer))
-    jobs = [(cf, "VI-Net", lambda: _fresh(template), _tag(cf, f"vinet-k{keep_per_class}"))]
+    jobs = [(cf, "VI-Net", make, _tag(cf, f"vinet-k{keep_per_class}"))]
     jobs += [(cf, name, make, _tag(cf, name)) for name, make in ablation_heads(
         cf, pr.kept, template.count_params(), C, train_projection).items()]
     if budget_head_params is not None:
         k = budget_keep_per_class(cf, budget_head_params, C, train_projection)
-        big, big_pr = poly_head(cf, k, C, train_projection)
+        make_big, big, big_pr = vinet_heads(cf, k, C, train_projection)
         rivals = ablation_heads(cf, big_pr.kept, big.count_params(), C, train_projection)
-        jobs += [(cf, "VI-Net (paper budget)", lambda: _fresh(big), _tag(cf, f"vinet-k{k}")),
+        jobs += [(cf, "VI-Net (paper budget)", make_big, _tag(cf, f"vinet-k{k}")),
                  (cf, "random monomials (paper budget)", rivals["random monomials"],
                   _tag(cf, f"random monomials k{k}")),
                  (cf, "MLP (paper budget)", rivals["MLP"], _tag(cf, f"MLP p{big.count_params()}"))]
     if cf_pooled is not None:
-        pooled, _ = poly_head(cf_pooled, keep_per_class, C, train_projection)
+        make_pooled, _, _ = vinet_heads(cf_pooled, keep_per_class, C, train_projection)
         dp = cf_pooled.latents["train"].shape[1]
         jobs += [(cf_pooled, f"linear ({cf_pooled.pool})", lambda: LinearHead(dp, C),
                   _tag(cf_pooled, f"linear ({cf_pooled.pool})")),
-                 (cf_pooled, f"VI-Net ({cf_pooled.pool})", lambda: _fresh(pooled),
+                 (cf_pooled, f"VI-Net ({cf_pooled.pool})", make_pooled,
                   _tag(cf_pooled, f"VI-Net ({cf_pooled.pool})"))]
     rows, trained = [], {}
     for c, name, make, tag in jobs:
