@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from vinet_utils import heads as H, latents as L, models as M, table, throughput as TP
-from vinet_utils import vinet as V
+from vinet_utils import ablations as A, train as T, vinet as V
 from vinet_utils.ideals import fit_per_class, split_by_class, vanishing_matrix, off_diagonal_ratio
 from vinet_utils.results import write_json
 from vinet_utils.train import TrainConfig
@@ -101,12 +101,12 @@ def test_vinet_head_counts_and_learns(tmp_path):
               + head.poly.out_features * 3 + 3)
     assert head.count_params() == expect
     before = head.preprocess.projection.detach().clone()
-    hist = V.train_head(head, cf.latents, TrainConfig(epochs=5, batch_size=64, lr=0.05),
+    hist = T.train_head(head, cf.latents, TrainConfig(epochs=5, batch_size=64, lr=0.05),
                         tmp_path / "h.ckpt", progress=False)
     assert hist["test_acc_final"] > 90
     assert not torch.equal(head.preprocess.projection.detach(), before)  # trained
     assert torch.equal(cf.preprocess.projection.detach(), before)        # the fit's stays
-    abl = {k: make() for k, make in V.ablation_heads(cf, pr.kept, head.count_params(), 3).items()}
+    abl = {k: make() for k, make in A.ablation_heads(cf, pr.kept, head.count_params(), 3).items()}
     assert set(abl) == {"linear (flatten)", "random monomials", "MLP", "projection + linear"}
     mlp = abl["MLP"].count_params()
     assert abs(mlp - head.count_params()) <= 0.15 * head.count_params() + 20
@@ -121,7 +121,7 @@ def test_head_seeds_are_independent_and_repeatable(tmp_path):
     cfg = TrainConfig(epochs=2, batch_size=64, lr=0.05)
 
     def heads(folder, seeds):
-        return V.train_seeds(make, cf.latents, cfg, tmp_path / folder,
+        return T.train_seeds(make, cf.latents, cfg, tmp_path / folder,
                              "vinet", seeds, seed=5, progress=False)
 
     a, b = heads("a", 2), heads("b", 3)
@@ -238,7 +238,7 @@ def test_every_head_goes_end_to_end_and_the_baseline_stays_untouched(synthetic_d
     assert row["acc"] == pytest.approx(np.mean(row["acc_per_seed"]))
     # Poly params count the projection of the flattened map, as the paper does
     assert row["projection_params"] == 3 * 1024 + 1024 and row["poly_params"] > row["projection_params"]
-    rows = V.evaluate_ablations(model, cf, ds, tmp_path, keep_per_class=3, cfg=cfg, seeds=2,
+    rows = A.evaluate_ablations(model, cf, ds, tmp_path, keep_per_class=3, cfg=cfg, seeds=2,
                                 train_projection=True, budget_head_params=60,
                                 end_to_end=TrainConfig(epochs=1, batch_size=50, lr=0.01),
                                 end_to_end_seeds=1, progress=False)
@@ -246,7 +246,7 @@ def test_every_head_goes_end_to_end_and_the_baseline_stays_untouched(synthetic_d
     e2e = {r["head"]: r for r in rows if r["protocol"] == "end to end"}
     # notebook 05's VI-Net is notebook 04's, reloaded from the same checkpoints
     assert frozen["VI-Net"]["acc_per_seed"] == row["acc_per_seed"]
-    assert set(e2e) == set(V.END_TO_END_HEADS) and all(r["seeds"] == 1 for r in e2e.values())
+    assert set(e2e) == set(A.END_TO_END_HEADS) and all(r["seeds"] == 1 for r in e2e.values())
     budget = frozen["VI-Net (paper budget)"]
     assert budget["params"] - row["projection_params"] >= 60 or budget["generators"] == sum(
         m.n_generators_ for m in cf.models)
@@ -259,7 +259,7 @@ def test_every_head_goes_end_to_end_and_the_baseline_stays_untouched(synthetic_d
     got = evaluate(net, image_batches(ds.test_x, ds.test_y, 100, ds.mean, ds.std, "cpu"))["acc"]
     assert got == pytest.approx(row["acc_per_seed"][0], abs=1.0)  # float16 latents vs float32
     # a second call reuses every checkpoint, end to end included: the same numbers
-    again = V.evaluate_ablations(model, cf, ds, tmp_path, keep_per_class=3, cfg=cfg, seeds=2,
+    again = A.evaluate_ablations(model, cf, ds, tmp_path, keep_per_class=3, cfg=cfg, seeds=2,
                                  train_projection=True, budget_head_params=60,
                                  end_to_end=TrainConfig(epochs=1, batch_size=50, lr=0.01),
                                  end_to_end_seeds=1, progress=False)
@@ -286,9 +286,9 @@ def test_budget_keeps_the_fewest_generators_that_reach_the_budget(tmp_path):
     most = max(m.n_generators_ for m in cf.models)
     assert most >= 4
     budget = beyond(3)
-    k = V.budget_keep_per_class(cf, budget, 3)
+    k = A.budget_keep_per_class(cf, budget, 3)
     assert beyond(k) >= budget and (k == 1 or beyond(k - 1) < budget)
-    assert V.budget_keep_per_class(cf, 10**9, 3) == most
+    assert A.budget_keep_per_class(cf, 10**9, 3) == most
 
 
 def test_random_monomials_are_exact_products_with_finite_gradients():
@@ -314,12 +314,12 @@ def test_saturation_tells_a_stuck_projection_from_a_working_one():
     z = torch.randn(500, 16)
     pre = L.Preprocess(16, 4).fit(z)
     head = H.ProjectionHead(pre, 3)
-    working = V.saturation(head, z)
+    working = A.saturation(head, z)
     with torch.no_grad():
         pre.projection.mul_(100.0)  # what a diverging projection looks like
-    stuck = V.saturation(head, z)
+    stuck = A.saturation(head, z)
     assert working < 0.05 and stuck > 0.9
-    assert V.saturation(H.LinearHead(16, 3), z) is None
+    assert A.saturation(H.LinearHead(16, 3), z) is None
 
 
 def test_inference_copies_give_their_networks_outputs():

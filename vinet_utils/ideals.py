@@ -20,6 +20,16 @@ from .results import checksum, load_or_make
 from .seeds import derive_seed
 
 
+#: The settings of the per-class fits, one value passed around as a dict
+#: (:func:`fit_settings`), besides the run's seed.
+FIT_SETTINGS = ("pca_dim", "samples_per_class", "psi", "max_degree", "tau", "oracle")
+
+
+def fit_settings(values: dict) -> dict:
+    """The fit settings (:data:`FIT_SETTINGS`) out of a run's parameters ``values``."""
+    return {k: values[k] for k in FIT_SETTINGS}
+
+
 def split_by_class(z: torch.Tensor, y: torch.Tensor, num_classes: int,
                    samples_per_class: int | None = None, seed: int = 0) -> list[torch.Tensor]:
     """The rows of ``z`` per class, each a seeded subsample of at most ``samples_per_class``."""

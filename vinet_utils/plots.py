@@ -224,6 +224,21 @@ def sweep(rec: dict, path=None):
     return save(fig, path)
 
 
+def _other_width(a, b, others: dict, v: str, color: str) -> None:
+    """Bases of another width than the trend's: squares of their own, not on its line."""
+    for s in others.values():
+        c = s["cuts"].get(v)
+        if c is None:
+            continue
+        a.errorbar([s["baseline_acc"]], [c["margin"]], yerr=[c["margin_se"] or 0],
+                   marker="s", ms=7, color=color, capsize=3, mec="k")
+        if "e2e_margin" in c:
+            a.scatter([s["baseline_acc"]], [c["e2e_margin"]], marker="s", s=60,
+                      facecolors="none", edgecolors=color)
+        b.scatter([s["baseline_acc"]], [c["vinet_minus_baseline"]], marker="s", s=50,
+                  color=color, edgecolors="k", zorder=5)
+
+
 def study(rec: dict, path=None):
     """The base-quality study at a glance. Left: VI-Net's margin over the best head
     without polynomials, per cut, against baseline accuracy (frozen base: filled, with
@@ -244,17 +259,7 @@ def study(rec: dict, path=None):
         a.errorbar(x, [c["margin"] for _, c in pts],
                    yerr=[c["margin_se"] or 0 for _, c in pts], marker="o", color=f"C{i}",
                    capsize=3, lw=1.5, label=v)
-        for s in others.values():  # another width: a point of its own, not on the line
-            c = s["cuts"].get(v)
-            if c is None:
-                continue
-            a.errorbar([s["baseline_acc"]], [c["margin"]], yerr=[c["margin_se"] or 0],
-                       marker="s", ms=7, color=f"C{i}", capsize=3, mec="k")
-            if "e2e_margin" in c:
-                a.scatter([s["baseline_acc"]], [c["e2e_margin"]], marker="s", s=60,
-                          facecolors="none", edgecolors=f"C{i}")
-            b.scatter([s["baseline_acc"]], [c["vinet_minus_baseline"]], marker="s", s=50,
-                      color=f"C{i}", edgecolors="k", zorder=5)
+        _other_width(a, b, others, v, f"C{i}")
         e2e = [(p, c["e2e_margin"]) for p, c in pts if "e2e_margin" in c]
         if e2e:
             a.scatter(*zip(*e2e), marker="o", facecolors="none", edgecolors=f"C{i}", s=60,

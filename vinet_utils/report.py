@@ -123,8 +123,8 @@ def verdict(path: Path = STUDY) -> str:
     bases = rec["bases"]
     paper_base = rec["paper_baseline_acc"]
     paper = {v: paper_row(rec["dataset"], rec["arch"], v) for v in VARIANTS}
-    lines = [f"**The paper's claim** (its CIFAR-10 / ResNet-18 table): cut at tiny / small / "
-             f"medium / large, VI-Net keeps "
+    lines = ["**The paper's claim** (its CIFAR-10 / ResNet-18 table): cut at tiny / small / "
+             "medium / large, VI-Net keeps "
              + " / ".join(f"{paper[v]['acc']:.2f}" for v in VARIANTS)
              + f"% against the full ResNet's {paper_base:.2f}%, with "
              + " / ".join(f"{paper[v]['total_M']:.2f}M" for v in VARIANTS)
@@ -135,36 +135,7 @@ def verdict(path: Path = STUDY) -> str:
                  "*without* a polynomial layer at the same cut (linear on the flattened "
                  "map, projection + linear, or an MLP of VI-Net's size), trained the same "
                  "way, in points:", "",
-             "| base (ResNet-18) | baseline | tiny | small | medium | large |",
-             "|---|---|---|---|---|---|"]
-
-    def cells(s, key, se_key=None):
-        out = []
-        for v in VARIANTS:
-            c = s["cuts"].get(v, {})
-            if key not in c:
-                out.append("-")
-                continue
-            se = c.get(se_key) if se_key else None
-            out.append(f"{c[key]:+.2f}" + ("" if se is None else f" ± {se:.2f}"))
-        return out
-
-    for name, s in bases.items():
-        seeds = max((c["vinet_seeds"] for c in s["cuts"].values()), default=0)
-        lines.append(f"| {_base_label(s)}, base frozen ({seeds} seeds) | {s['baseline_acc']:.2f}% | "
-                     + " | ".join(cells(s, "margin", "margin_se")) + " |")
-        if any("e2e_margin" in c for c in s["cuts"].values()):
-            n = max(c.get("e2e_seeds") or 0 for c in s["cuts"].values())
-            lines.append(f"| {_base_label(s)}, end to end ({n} seed{'s' * (n > 1)}) | | "
-                         + " | ".join(cells(s, "e2e_margin")) + " |")
-        if any("budget_margin" in c for c in s["cuts"].values()):
-            lines.append(f"| {_base_label(s)}, base frozen, paper-size VI-Net head | | "
-                         + " | ".join(cells(s, "budget_margin")) + " |")
-    t = rec["margin_trend"]
-    if t:
-        lines.append(f"| *width-0.25 trend, read at the paper's {paper_base:.2f}%* | | " + " | ".join(
-            f"{t[v]['predicted']:+.2f} ± {t[v]['predicted_se']:.2f}" if v in t else "-"
-            for v in VARIANTS) + " |")
+             *_margin_table(rec)]
     names = sorted({c["best_without_poly"] for s in bases.values() for c in s["cuts"].values()})
     lines += ["", f"± is the standard error of the difference of the two means over seeds. The "
                   f"best head without polynomials was, case by case: {', '.join(names)}. "
@@ -179,47 +150,105 @@ def verdict(path: Path = STUDY) -> str:
     return "\n".join(lines)
 
 
+def _margin_table(rec: dict) -> list[str]:
+    """The verdict's table: per base and protocol, VI-Net minus the best head without
+    polynomials at each cut, then the width-0.25 trend read at the paper's base."""
+    def cells(s, key, se_key=None):
+        out = []
+        for v in VARIANTS:
+            c = s["cuts"].get(v, {})
+            se = c.get(se_key) if se_key else None
+            out.append("-" if key not in c else
+                       f"{c[key]:+.2f}" + ("" if se is None else f" ± {se:.2f}"))
+        return out
+
+    lines = ["| base (ResNet-18) | baseline | tiny | small | medium | large |",
+             "|---|---|---|---|---|---|"]
+    for s in rec["bases"].values():
+        seeds = max((c["vinet_seeds"] for c in s["cuts"].values()), default=0)
+        lines.append(f"| {_base_label(s)}, base frozen ({seeds} seeds) | {s['baseline_acc']:.2f}% | "
+                     + " | ".join(cells(s, "margin", "margin_se")) + " |")
+        if any("e2e_margin" in c for c in s["cuts"].values()):
+            n = max(c.get("e2e_seeds") or 0 for c in s["cuts"].values())
+            lines.append(f"| {_base_label(s)}, end to end ({n} seed{'s' * (n > 1)}) | | "
+                         + " | ".join(cells(s, "e2e_margin")) + " |")
+        if any("budget_margin" in c for c in s["cuts"].values()):
+            lines.append(f"| {_base_label(s)}, base frozen, paper-size VI-Net head | | "
+                         + " | ".join(cells(s, "budget_margin")) + " |")
+    t = rec["margin_trend"]
+    if t:
+        lines.append(f"| *width-0.25 trend, read at the paper's {rec['paper_baseline_acc']:.2f}%* "
+                     "| | " + " | ".join(f"{t[v]['predicted']:+.2f} ± {t[v]['predicted_se']:.2f}"
+                                         if v in t else "-" for v in VARIANTS) + " |")
+    return lines
+
+
 def _findings(rec: dict) -> list[str]:
-    """The study's findings in words, each number computed from ``rec``."""
-    bases = rec["bases"]
-    frozen = [(b, v, c["margin"], c.get("margin_se")) for b, s in bases.items()
-              for v, c in s["cuts"].items()]
-    behind = [x for x in frozen if x[2] < 0]
-    clear = [x for x in frozen if x[3] is not None and x[2] > 2 * x[3]]
-    best = max(frozen, key=lambda x: x[2])
-    e = lambda b: _base_label(bases[b])  # noqa: E731
-    out = [f"- **Base frozen**: VI-Net trails the best head without polynomials in "
-           f"{len(behind)} of {len(frozen)} base-and-cut cases; its best margin is "
-           f"{best[2]:+.2f} ({best[1]}, {e(best[0])}), and it is ahead by more than "
-           f"two standard errors in {len(clear) or 'none'} of them."]
-    top = max(bases.values(), key=lambda s: s["baseline_acc"])
-    if top["baseline_acc"] >= rec["paper_baseline_acc"]:
-        out.append(f"- **At the paper's width and above its base**: {_base_label(top)}, "
-                   f"{top['baseline_acc']:.2f}% against the paper's "
-                   f"{rec['paper_baseline_acc']:.2f}%. VI-Net reaches "
-                   + " / ".join(f"{c['vinet_acc']:.2f}" for c in top["cuts"].values())
-                   + "% at " + " / ".join(top["cuts"]) + " (the paper: "
-                   + " / ".join(f"{rec['paper_baseline_acc'] + rec['paper_vinet_minus_baseline'][v]:.2f}"
-                                for v in top["cuts"])
-                   + "%), and the best head without polynomials "
-                   + " / ".join(f"{c['best_without_poly_acc']:.2f}" for c in top["cuts"].values())
-                   + "%. A stronger base does not open a gap for the polynomial features.")
-    e2e = [(b, v, c) for b, s in bases.items() for v, c in s["cuts"].items() if "e2e_margin" in c]
-    if e2e:
-        out.append("- **End to end**: " + "; ".join(
-            f"{v} ({e(b)}): VI-Net {c['e2e_vinet_acc']:.2f}% against "
-            f"{c['e2e_best_without_poly']} {c['e2e_best_without_poly_acc']:.2f}% "
-            f"({c['e2e_margin']:+.2f})" for b, v, c in e2e)
-            + ". Unfreezing the base does not open a gap for the polynomial features."
-            if all(c["e2e_margin"] <= 0 for _, _, c in e2e) else
-            "- **End to end**: " + "; ".join(
-                f"{v} ({e(b)}): {c['e2e_margin']:+.2f}" for b, v, c in e2e) + ".")
-    budget = [(b, v, c) for b, s in bases.items() for v, c in s["cuts"].items()
-              if "budget_margin" in c]
+    """The study's findings in words, each number computed from ``rec``: one bullet per
+    topic, those without evidence in ``rec`` left out."""
+    topics = (_frozen_finding, _top_base_finding, _end_to_end_finding, _budget_findings,
+              _random_monomials_finding, _trend_finding)
+    return [line for topic in topics for line in topic(rec)]
+
+
+def _cases(rec: dict, key: str) -> list[tuple[str, str, dict]]:
+    """``(base, cut, numbers)`` of every base and cut whose numbers hold ``key``."""
+    return [(b, v, c) for b, s in rec["bases"].items() for v, c in s["cuts"].items()
+            if c.get(key) is not None]
+
+
+def _frozen_finding(rec: dict) -> list[str]:
+    frozen = _cases(rec, "margin")
+    behind = [c for _, _, c in frozen if c["margin"] < 0]
+    clear = [c for _, _, c in frozen
+             if c.get("margin_se") is not None and c["margin"] > 2 * c["margin_se"]]
+    b, v, best = max(frozen, key=lambda x: x[2]["margin"])
+    return [f"- **Base frozen**: VI-Net trails the best head without polynomials in "
+            f"{len(behind)} of {len(frozen)} base-and-cut cases; its best margin is "
+            f"{best['margin']:+.2f} ({v}, {_base_label(rec['bases'][b])}), and it is ahead by "
+            f"more than two standard errors in {len(clear) or 'none'} of them."]
+
+
+def _top_base_finding(rec: dict) -> list[str]:
+    top = max(rec["bases"].values(), key=lambda s: s["baseline_acc"])
+    if top["baseline_acc"] < rec["paper_baseline_acc"]:
+        return []
+    cuts = top["cuts"]
+    paper = [rec["paper_baseline_acc"] + rec["paper_vinet_minus_baseline"][v] for v in cuts]
+    return [f"- **At the paper's width and above its base**: {_base_label(top)}, "
+            f"{top['baseline_acc']:.2f}% against the paper's {rec['paper_baseline_acc']:.2f}%. "
+            f"VI-Net reaches " + " / ".join(f"{c['vinet_acc']:.2f}" for c in cuts.values())
+            + "% at " + " / ".join(cuts) + " (the paper: " + " / ".join(f"{x:.2f}" for x in paper)
+            + "%), and the best head without polynomials "
+            + " / ".join(f"{c['best_without_poly_acc']:.2f}" for c in cuts.values())
+            + "%. A stronger base does not open a gap for the polynomial features."]
+
+
+def _end_to_end_finding(rec: dict) -> list[str]:
+    e2e = _cases(rec, "e2e_margin")
+    if not e2e:
+        return []
+    label = lambda b: _base_label(rec["bases"][b])  # noqa: E731
+    if any(c["e2e_margin"] > 0 for _, _, c in e2e):
+        return ["- **End to end**: " + "; ".join(
+            f"{v} ({label(b)}): {c['e2e_margin']:+.2f}" for b, v, c in e2e) + "."]
+    return ["- **End to end**: " + "; ".join(
+        f"{v} ({label(b)}): VI-Net {c['e2e_vinet_acc']:.2f}% against "
+        f"{c['e2e_best_without_poly']} {c['e2e_best_without_poly_acc']:.2f}% "
+        f"({c['e2e_margin']:+.2f})" for b, v, c in e2e)
+        + ". Unfreezing the base does not open a gap for the polynomial features."]
+
+
+def _budget_findings(rec: dict) -> list[str]:
+    budget = _cases(rec, "budget_margin")
+    out = []
     for b in dict.fromkeys(b for b, _, _ in budget):
         mine = [(v, c) for x, v, c in budget if x == b]
+        ahead = [f"{v} ({c['budget_vinet_acc'] - c['vinet_acc']:+.2f})" for v, c in mine
+                 if c["budget_vinet_acc"] > c["vinet_acc"]]
         out.append("- **The paper's head size** (at least 0.13M parameters beyond the "
-                   f"projection, or every generator where there are fewer), {e(b)}: VI-Net "
+                   f"projection, or every generator where there are fewer), "
+                   f"{_base_label(rec['bases'][b])}: VI-Net "
                    + "; ".join(f"{v} {c['budget_vinet_acc']:.2f}% with "
                                f"{c['budget_generators']:.0f} generators "
                                f"({c['budget_margin']:+.2f} against {c['budget_rival']})"
@@ -227,38 +256,40 @@ def _findings(rec: dict) -> list[str]:
                    + ". With 25 generators per class it had "
                    + "; ".join(f"{v} {c['vinet_acc']:.2f}%" for v, c in mine)
                    + ". The larger head is ahead of the smaller one at "
-                   + (", ".join(f"{v} ({c['budget_vinet_acc'] - c['vinet_acc']:+.2f})"
-                                for v, c in mine if c["budget_vinet_acc"] > c["vinet_acc"])
-                      or "no cut") + ".")
-    rm = [(b, v, c) for b, s in bases.items() for v, c in s["cuts"].items()
-          if v == "tiny" and c.get("random_monomials_saturated") is not None]
-    if rm:
-        parts = []
-        for b, v, c in rm:
-            sat = c.get("random_monomials_saturated")
-            parts.append(f"{e(b)}: {c['random_monomials_acc']:.2f}% against "
-                         f"{c['linear_acc']:.2f}% for the flattened linear head"
-                         + ("" if sat is None else
-                            f", with {100 * sat:.0f}% of its projected coordinates stuck beyond "
-                            f"±0.99 after training ({100 * c['vinet_saturated']:.0f}% for VI-Net)"))
-        out.append("- **Random monomials at the tiny cut** still fail with their products "
-                   "computed without logarithms: " + "; ".join(parts) + ". Training drives "
-                   "the projection of both heads into tanh saturation, and once the coordinates "
-                   "sit at ±1 the absolute value of a product of them is 1 whatever their "
-                   "signs: the random-monomial features go constant, while VI-Net's "
-                   "polynomials, sums of signed terms, still tell sign patterns apart. A "
-                   "training failure of that head, not a measure of random features.")
-    t = rec["margin_trend"]
-    if t:
-        above = [v for v, x in t.items() if x["predicted"] - 2 * x["predicted_se"] > 0]
-        below = [v for v, x in t.items() if x["predicted"] + 2 * x["predicted_se"] < 0]
-        slopes = ", ".join(f"{v} {x['slope_per_point']:+.2f}" for v, x in t.items())
-        out.append(f"- **Towards the paper's base** (width 0.25): the margin changes per point "
-                   f"of baseline accuracy by {slopes}. Read at {rec['paper_baseline_acc']:.2f}%, "
-                   f"it is above zero by more than two standard errors at "
-                   f"{', '.join(above) if above else 'no cut'}, and below zero by as much at "
-                   f"{', '.join(below) if below else 'no cut'}.")
+                   + (", ".join(ahead) or "no cut") + ".")
     return out
+
+
+def _random_monomials_finding(rec: dict) -> list[str]:
+    rm = [(b, c) for b, v, c in _cases(rec, "random_monomials_saturated") if v == "tiny"]
+    if not rm:
+        return []
+    parts = [f"{_base_label(rec['bases'][b])}: {c['random_monomials_acc']:.2f}% against "
+             f"{c['linear_acc']:.2f}% for the flattened linear head, with "
+             f"{100 * c['random_monomials_saturated']:.0f}% of its projected coordinates stuck "
+             f"beyond ±0.99 after training ({100 * c['vinet_saturated']:.0f}% for VI-Net)"
+             for b, c in rm]
+    return ["- **Random monomials at the tiny cut** still fail with their products "
+            "computed without logarithms: " + "; ".join(parts) + ". Training drives "
+            "the projection of both heads into tanh saturation, and once the coordinates "
+            "sit at ±1 the absolute value of a product of them is 1 whatever their "
+            "signs: the random-monomial features go constant, while VI-Net's "
+            "polynomials, sums of signed terms, still tell sign patterns apart. A "
+            "training failure of that head, not a measure of random features."]
+
+
+def _trend_finding(rec: dict) -> list[str]:
+    t = rec["margin_trend"]
+    if not t:
+        return []
+    above = [v for v, x in t.items() if x["predicted"] - 2 * x["predicted_se"] > 0]
+    below = [v for v, x in t.items() if x["predicted"] + 2 * x["predicted_se"] < 0]
+    slopes = ", ".join(f"{v} {x['slope_per_point']:+.2f}" for v, x in t.items())
+    return [f"- **Towards the paper's base** (width 0.25): the margin changes per point "
+            f"of baseline accuracy by {slopes}. Read at {rec['paper_baseline_acc']:.2f}%, "
+            f"it is above zero by more than two standard errors at "
+            f"{', '.join(above) if above else 'no cut'}, and below zero by as much at "
+            f"{', '.join(below) if below else 'no cut'}."]
 
 
 def _base_label(s: dict) -> str:

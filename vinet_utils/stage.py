@@ -23,10 +23,6 @@ from .results import Stage
 from .seeds import seed_everything
 from .train import TrainConfig, load_baseline
 
-#: The parameters of the per-class fits (and of the latents they are fitted on).
-FIT_PARAMS = ("pca_dim", "samples_per_class", "psi", "max_degree", "tau", "oracle", "seed")
-
-
 @dataclass
 class StageRun:
     """One notebook stage of a run: its parameters and what it works on."""
@@ -40,13 +36,13 @@ class StageRun:
     ds: data.Dataset
     record: Stage
 
-    def fit(self, variant: str, pool: str | None = None) -> ideals.CutFit:
+    def fit(self, variant: str, pool: str | None = None, progress: bool = True) -> ideals.CutFit:
         """The latents, preprocessing and per-class ideals at ``variant``'s cut, with
         this run's parameters (``pool`` overrides the run's own)."""
         p = self.params
         return ideals.fit_cut(self.model, p["arch"], variant, self.ds, self.run,
-                              pool=pool or p["pool"], device=self.device,
-                              **{k: p[k] for k in FIT_PARAMS})
+                              pool=pool or p["pool"], device=self.device, progress=progress,
+                              seed=p["seed"], **ideals.fit_settings(p))
 
     def head_config(self, epochs: int | None = None, lr: float | None = None) -> TrainConfig:
         """The head fine-tuning schedule (``finetune_*``), or another budget on it."""

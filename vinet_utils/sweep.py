@@ -33,6 +33,7 @@ from . import data as D
 from . import params as P
 from .results import Stage, read_json
 from .seeds import derive_seed
+from .train import train_seeds
 
 #: Factors in the order they are swept, with their candidate values.
 FACTORS = {
@@ -75,23 +76,51 @@ def split_latents(lat: dict, frac: float, seed: int) -> dict:
 def trial(model, arch: str, variant: str, lat: dict, num_classes: int, cache: Path,
           values: dict, seeds: int, seed: int, progress: bool = False) -> dict:
     """Validation accuracy (mean, std over ``seeds``) of the VI-Net built with ``values``."""
-    from . import ideals, vinet
+    from . import vinet
     from .models import resolve_cut
     layer = resolve_cut(arch, variant)
-    cf = ideals.fit_latents(lat, variant, layer, values["pool"], num_classes, cache,
-                            pca_dim=values["pca_dim"], samples_per_class=values["samples_per_class"],
-                            psi=values["psi"], max_degree=values["max_degree"], tau=values["tau"],
-                            oracle=values["oracle"], seed=seed, progress=progress)
+    cf = _fit(lat, arch, variant, values, num_classes, cache, seed, progress)
     cfg = _head_config(values, seed)
     t0 = time.perf_counter()
     make, template, _ = vinet.vinet_heads(cf, values["keep_per_class"], num_classes,
                                           values["train_projection"])
-    res = vinet.train_seeds(make, cf.latents, cfg, cache, _trial_tag(layer, values), seeds,
+    res = train_seeds(make, cf.latents, cfg, cache, _trial_tag(layer, values), seeds,
                             seed, progress=progress)
     return {"val_acc": res["acc"], "val_acc_std": res["acc_std"], "val_acc_per_seed": res["acc_per_seed"],
             "generators": sum(m.n_generators_ for m in cf.models),
             "generators_kept": template.poly.out_features, "head_params": res["params"],
             "oavi_fit_time_s": cf.fit_time_s, "train_time_s": time.perf_counter() - t0}
+
+
+def greedy(factors: dict, current: dict, score, variants) -> dict:
+    """One factor at a time, in order: score every candidate with the others at their
+    current values (``score(values) -> {variant: validation accuracy}``), keep the best
+    mean (ties keep the current value) and move on. ``current`` ends at the choices;
+    returns what each factor scored."""
+    from .progress import tqdm
+
+    choices = {}
+    for name in tqdm(list(factors), desc="factors"):
+        accs = {value: score({**current, name: value}) for value in factors[name]}
+        mean = {value: sum(a.values()) / len(a) for value, a in accs.items()}
+        best = max(mean, key=lambda x: (mean[x], x == current[name]))
+        choices[name] = {"candidates": factors[name], "mean_val_acc": list(mean.values()),
+                         "per_variant": {v: [accs[c][v] for c in factors[name]] for v in variants},
+                         "chosen": best}
+        current[name] = best
+        print(f"{name}: chose {best!r} ({mean[best]:.2f})", flush=True)
+    return choices
+
+
+def _fit(lat: dict, arch: str, variant: str, values: dict, num_classes: int, cache: Path,
+         seed: int, progress: bool = False):
+    """The fits of one trial's ``values`` on the validation-split latents ``lat``."""
+    from . import ideals
+    from .models import resolve_cut
+
+    return ideals.fit_latents(lat, variant, resolve_cut(arch, variant), values["pool"],
+                              num_classes, cache, seed=seed, progress=progress,
+                              **ideals.fit_settings(values))
 
 
 def _head_config(values: dict, seed: int):
@@ -120,7 +149,7 @@ def references(lat: dict, cf, values: dict, num_classes: int, cache: Path, seeds
     out = {}
     for name, make in makers.items():
         tag = f"{cf.layer}-ref-{vinet.safe_name(name)}-e{values['finetune_epochs']}"
-        res = vinet.train_seeds(make, lat, cfg, cache, tag, seeds, seed, progress=False)
+        res = train_seeds(make, lat, cfg, cache, tag, seeds, seed, progress=False)
         out[name] = {"val_acc": res["acc"], "val_acc_std": res["acc_std"]}
     return out
 
@@ -130,8 +159,7 @@ def run(profile: str, dataset: str = "cifar10", arch: str = "resnet18", variants
         command: str = "") -> Path:
     """Sweep ``factors`` (default :data:`FACTORS`) on ``variants`` of a finished run."""
     from . import latents as L
-    from . import ideals, plots
-    from .models import resolve_cut
+    from . import plots
     from .pipeline import load_profile
     from .train import load_baseline
 
@@ -150,7 +178,7 @@ def run(profile: str, dataset: str = "cifar10", arch: str = "resnet18", variants
     ds = D.load_dataset(dataset, values.get("data_dir"), n_train=values.get("n_train"),
                         n_test=values.get("n_test"), seed=seed)
     cache = run_dir / "sweep"
-    lats, refs = {}, {}
+    lats = {}
     for v in variants:
         full = L.cached_latents(model, arch, v, ds, run_dir, values["pool"])
         lats[v] = split_latents({k: full[k] for k in ("train", "train_y", "key")}, val_frac,
@@ -158,7 +186,7 @@ def run(profile: str, dataset: str = "cifar10", arch: str = "resnet18", variants
     current = {k: values[k] for k in ("pool", "pca_dim", "samples_per_class", "psi", "tau",
                                       "max_degree", "oracle", "keep_per_class", "finetune_epochs",
                                       "finetune_lr", "finetune_batch_size", "train_projection")}
-    trials, choices, seen = [], {}, {}
+    trials, seen = [], {}
 
     def score(vals) -> dict:
         """Validation accuracy per cut of the VI-Net built with ``vals`` (each trial once)."""
@@ -173,23 +201,9 @@ def run(profile: str, dataset: str = "cifar10", arch: str = "resnet18", variants
                            "mean_val_acc": sum(r["val_acc"] for r in rows.values()) / len(rows)})
         return {v: r["val_acc"] for v, r in seen[key].items()}
 
-    from .progress import tqdm
-    for name in tqdm(list(factors), desc="factors"):
-        accs = {value: score({**current, name: value}) for value in factors[name]}
-        mean = {value: sum(a.values()) / len(a) for value, a in accs.items()}
-        best = max(mean, key=lambda x: (mean[x], x == current[name]))
-        choices[name] = {"candidates": factors[name], "mean_val_acc": list(mean.values()),
-                         "per_variant": {v: [accs[c][v] for c in factors[name]] for v in variants},
-                         "chosen": best}
-        current[name] = best
-        print(f"{name}: chose {best!r} ({mean[best]:.2f})", flush=True)
-    for v in variants:
-        cf = ideals.fit_latents(lats[v], v, resolve_cut(arch, v), current["pool"], ds.num_classes,
-                                cache, pca_dim=current["pca_dim"],
-                                samples_per_class=current["samples_per_class"], psi=current["psi"],
-                                max_degree=current["max_degree"], tau=current["tau"],
-                                oracle=current["oracle"], seed=seed, progress=False)
-        refs[v] = references(lats[v], cf, current, ds.num_classes, cache, seeds, seed)
+    choices = greedy(factors, current, score, variants)
+    refs = {v: references(lats[v], _fit(lats[v], arch, v, current, ds.num_classes, cache, seed),
+                          current, ds.num_classes, cache, seeds, seed) for v in variants}
     final = seen[_trial_tag("", current)]
     stage.write(run_dir / "sweep.json", {
         "command": command, "validation": {"frac": val_frac, "per_class_stratified": True,

@@ -1,4 +1,5 @@
-"""One readable, resumable training loop.
+"""One readable, resumable training loop, and what trains with it: image classifiers
+(the baseline, end-to-end fine-tuning) and heads on cached latents.
 
 SGD with Nesterov momentum and weight decay, a one-cycle (linear warm-up, linear
 decay) or cosine schedule, optional label smoothing, channels_last on CPU and bf16
@@ -11,7 +12,9 @@ resumed run sees exactly the batches an uninterrupted one would have seen.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
+import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,11 +22,13 @@ from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from .progress import tqdm
 
 from . import data as D
 from .params import BASE_IDENTITY, base_mismatch, other_base_message, shown
-from .results import environment, read_json, record, save_torch, write_json
+from .results import checksum, environment, read_json, record, save_torch, write_json
+from .seeds import derive_seed, seed_everything
 
 SCHEDULES = ("onecycle", "cosine", "constant")
 
@@ -97,17 +102,7 @@ def train(model: torch.nn.Module, cfg: TrainConfig, epoch_batches: Callable[[int
     total = cfg.epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_factor(s, total, cfg.schedule, cfg.warmup_frac))
-    history = {"epoch": [], "train_loss": [], "test_loss": [], "test_acc": [], "epoch_time_s": []}
-    start = 0
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if state["config"] == asdict(cfg) and state.get("key") == key:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            history, start = state["history"], state["epoch"]
-        else:
-            print(f"{ckpt_path.name}: made by another run, starting over")
+    history, start = _resume(ckpt_path, model, opt, sched, cfg, key, device)
     if start >= cfg.epochs:
         return history
     for epoch in tqdm(range(start, cfg.epochs), desc=desc, initial=start, total=cfg.epochs,
@@ -131,13 +126,33 @@ def train(model: torch.nn.Module, cfg: TrainConfig, epoch_batches: Callable[[int
         history["test_acc"].append(ev["acc"])
         history["epoch_time_s"].append(time.perf_counter() - t0)
         if epoch == start and cfg.epochs - epoch > 1 and progress:
-            left = history["epoch_time_s"][-1] * (cfg.epochs - epoch - 1)
-            print(f"{desc}: first epoch took {history['epoch_time_s'][-1]:.1f} s; "
-                  f"about {left / 60:.1f} min for the other {cfg.epochs - epoch - 1}", flush=True)
+            _say_how_long(desc, history["epoch_time_s"][-1], cfg.epochs - epoch - 1)
         save_torch(ckpt_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
                                "scheduler": sched.state_dict(), "history": history,
                                "epoch": epoch + 1, "config": asdict(cfg), "key": key})
     return history
+
+
+def _resume(ckpt_path: Path, model, opt, sched, cfg: TrainConfig, key, device) -> tuple[dict, int]:
+    """``(history, first epoch to run)``: from the checkpoint at ``ckpt_path`` when it
+    was made with the same ``cfg`` and ``key`` (model, optimizer and schedule restored),
+    else an empty history from epoch 0."""
+    history = {"epoch": [], "train_loss": [], "test_loss": [], "test_acc": [], "epoch_time_s": []}
+    if not ckpt_path.exists():
+        return history, 0
+    state = torch.load(ckpt_path, map_location=device, weights_only=False)
+    if state["config"] != asdict(cfg) or state.get("key") != key:
+        print(f"{ckpt_path.name}: made by another run, starting over")
+        return history, 0
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    return state["history"], state["epoch"]
+
+
+def _say_how_long(desc: str, first_epoch_s: float, left: int) -> None:
+    print(f"{desc}: first epoch took {first_epoch_s:.1f} s; about "
+          f"{first_epoch_s * left / 60:.1f} min for the other {left}", flush=True)
 
 
 def load_baseline(run_dir: str | Path, name: str = "01_baseline", device="cpu",
@@ -242,3 +257,71 @@ def _previous_run(out: Path, ckpt: Path, device) -> dict | None:
     state = torch.load(ckpt, map_location=device, weights_only=False)
     return {"params": state.get("key") or {}, "config": state.get("config", {}),
             "key": state.get("key"), "finished": False, "record": None}
+
+
+def latent_batches(z: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool,
+                   seed: int = 0, device="cpu"):
+    """Batches of cached latents, as float32 (the cache may hold float16)."""
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(z), generator=g) if shuffle else torch.arange(len(z))
+    for i in range(0, len(z), batch_size):
+        idx = order[i:i + batch_size]
+        yield z[idx].to(device, torch.float32), y[idx].to(device)
+
+
+def init_key(head: nn.Module) -> dict:
+    """What identifies a head before training: its structure and initial weights."""
+    state = head.state_dict()
+    return {"shapes": {k: list(v.shape) for k, v in state.items()},
+            "checksum": checksum(v for v in state.values() if v.is_floating_point())}
+
+
+def train_head(head: nn.Module, lat: dict, cfg: TrainConfig, ckpt_path: str | Path,
+               device="cpu", progress: bool = True, desc: str = "head") -> dict:
+    """Fine-tune ``head`` on cached latents ``{"train", "train_y", "test", "test_y"}``.
+
+    Resumable like any training run (a checkpoint of another head is not reused);
+    returns the history plus the final accuracy."""
+    head.to(device)
+    t0 = time.perf_counter()
+    key = init_key(head)
+
+    def epoch_batches(e):
+        return latent_batches(lat["train"], lat["train_y"], cfg.batch_size, shuffle=True,
+                              seed=cfg.seed * 100_003 + e, device=device)
+
+    def eval_fn():
+        return evaluate(head, latent_batches(lat["test"], lat["test_y"], 4096, shuffle=False,
+                                             device=device), device, amp=False)
+
+    history = train(head, cfg, epoch_batches, D.n_batches(len(lat["train"]), cfg.batch_size),
+                    eval_fn, ckpt_path, device=device, progress=progress, desc=desc, key=key,
+                    amp=False)
+    history["test_acc_final"] = history["test_acc"][-1]
+    history["wall_time_s"] = time.perf_counter() - t0
+    return history
+
+
+def train_seeds(make_head: Callable[[], nn.Module], lat: dict, cfg: TrainConfig, run_dir,
+                tag: str, seeds: int, seed: int, device="cpu", progress: bool = True) -> dict:
+    """Train ``seeds`` heads made by ``make_head``, repetition ``r`` seeded (weights and
+    batch order) by ``derive_seed(seed, tag, r)``. Checkpoints go to
+    ``<run_dir>/heads/<tag>-s<r>.ckpt``. Returns the accuracies (``acc`` is the mean,
+    ``acc_std`` the sample standard deviation), the histories and the trained heads.
+    On a GPU the latents move there once, not batch by batch."""
+    lat = {k: v.to(device) if torch.is_tensor(v) else v for k, v in lat.items()}
+    accs, hists, heads = [], [], []
+    for r in range(seeds):
+        s = derive_seed(seed, tag, r)
+        seed_everything(s)
+        head = make_head()
+        hist = train_head(head, lat, dataclasses.replace(cfg, seed=s),
+                          Path(run_dir) / "heads" / f"{tag}-s{r}.ckpt", device, progress,
+                          desc=f"{tag} seed {r}")
+        accs.append(hist["test_acc_final"])
+        hists.append(hist)
+        heads.append(head)
+    return {"acc": statistics.fmean(accs), "acc_std": statistics.stdev(accs) if seeds > 1 else 0.0,
+            "acc_per_seed": accs, "histories": hists, "heads": heads,
+            "params": heads[0].count_params(),
+            "wall_time_s": sum(h["wall_time_s"] for h in hists)}
