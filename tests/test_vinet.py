@@ -354,3 +354,17 @@ def test_inference_copies_give_their_networks_outputs():
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
     assert isinstance(I.prepare(net), I.FlatVINet)
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # left as it was
+
+
+def test_latents_beyond_half_precision_stop_with_a_clear_error(synthetic_data, tmp_path):
+    """A diverged baseline's activations overflow the float16 cache: the error says so
+    instead of a failed SVD further on."""
+    from vinet_utils import data as D
+
+    ds = D.load_dataset("cifar10", n_train=40, n_test=20)
+    model = M.build("resnet18", 10, 3, 0.25).eval()
+    with torch.no_grad():
+        model.conv1.weight.mul_(1e6)
+    with pytest.raises(FloatingPointError, match="not all finite.*diverged"):
+        L.cached_latents(model, "resnet18", "tiny", ds, tmp_path, progress=False)
+    assert not (tmp_path / "latents").exists() or not any((tmp_path / "latents").iterdir())

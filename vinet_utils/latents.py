@@ -82,12 +82,21 @@ def cached_latents(model: M.ResNet, arch: str, cut: str, ds: D.Dataset, run_dir,
     key = {"n_train": len(ds.train_x), "n_test": len(ds.test_x), "pool": pool,
            "label_sum": int(ds.train_y.sum()), "weights": checksum(model.parameters())}
     base = M.truncate(model, cut)
-    return load_or_make(path, key, lambda: {
-        "train": extract(base, ds.train_x, ds.mean, ds.std, pool, device=device,
-                         progress=progress, desc=f"{cut} train"),
-        "test": extract(base, ds.test_x, ds.mean, ds.std, pool, device=device,
-                        progress=progress, desc=f"{cut} test"),
-        "train_y": ds.train_y.clone(), "test_y": ds.test_y.clone()})
+
+    def make():
+        z = {split: extract(base, x, ds.mean, ds.std, pool, device=device, progress=progress,
+                            desc=f"{cut} {split}")
+             for split, x in (("train", ds.train_x), ("test", ds.test_x))}
+        for split, zs in z.items():
+            if not torch.isfinite(zs).all():
+                raise FloatingPointError(
+                    f"the {split} latents at cut {cut!r} are not all finite (beyond float16's "
+                    f"range, 65504, or NaN): the baseline of {Path(run_dir).name!r} has most "
+                    f"likely diverged (see its test accuracy in 01_baseline.json); retrain it "
+                    f"with a lower lr or more epochs")
+        return {**z, "train_y": ds.train_y.clone(), "test_y": ds.test_y.clone()}
+
+    return load_or_make(path, key, make)
 
 
 def latent_dims(arch: str, width: float, variants, pool: str = "flatten",
