@@ -1,0 +1,74 @@
+"""Host memory of stages 02-05: what their cached latents need, computed from the cut
+shapes, and what scaled-down runs measured, carried to the full dataset.
+
+    python -m vinet_utils.memory RUN_DIR RUN_DIR [--out results/benchmarks/memory.json]
+
+Each run folder is a finished run of notebooks 01-05 (with papermill, so that each
+stage ran in a process of its own and its results file holds that stage's peak).
+Stages 02-05 keep the float16 latents of every cut in memory, so their peak is a
+fixed part (python, torch, the images, the model) plus a part that grows with the
+latents; a straight line through the measured runs, against their latents' size,
+is read at the full dataset's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .latents import latent_bytes
+from .results import REPO_ROOT, environment, read_json, write_json
+
+STAGES = ("02_latents", "03_ideals", "04_vinet", "05_ablations")
+FULL_IMAGES = {"cifar10": 60_000, "cifar100": 60_000, "fashionmnist": 70_000}
+
+
+def measured(run: Path) -> dict:
+    """One run's images, latents (GiB, from the shapes) and peak host memory per stage."""
+    base = read_json(run / "01_baseline.json")
+    p = base["params"]
+    n = base["metrics"]["n_train"] + base["metrics"]["n_test"]
+    peaks = {s: read_json(run / f"{s}.json").get("peak_host_memory_gb") for s in STAGES
+             if (run / f"{s}.json").exists()}
+    return {"run": run.name, "images": n, "width": p["width"], "arch": p["arch"],
+            "dataset": p["dataset"],
+            "latents_gb": latent_bytes(p["arch"], p["width"], read_json(
+                run / "02_latents.json")["params"]["variants"], n) / 2**30,
+            "peak_gb": peaks, "max_peak_gb": max(v for v in peaks.values() if v is not None)}
+
+
+def summarize(runs: list[Path]) -> dict:
+    """The line ``peak = fixed + slope * latents`` through the runs, read at the full
+    dataset of the same arch, width and cuts."""
+    rows = sorted((measured(Path(r)) for r in runs), key=lambda r: r["images"])
+    if len(rows) < 2 or len({(r["arch"], r["width"], r["dataset"]) for r in rows}) != 1:
+        raise SystemExit("give at least two finished runs of one arch, width and dataset")
+    (x0, y0), (x1, y1) = [(r["latents_gb"], r["max_peak_gb"]) for r in (rows[0], rows[-1])]
+    slope = (y1 - y0) / (x1 - x0)
+    fixed = y0 - slope * x0
+    first = rows[0]
+    full = FULL_IMAGES[first["dataset"]]
+    full_latents = first["latents_gb"] * full / first["images"]
+    return {"runs": rows, "fixed_gb": fixed, "slope": slope, "full_images": full,
+            "full_latents_gb": full_latents, "full_peak_gb": fixed + slope * full_latents,
+            "made_with": environment("cpu")}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("--out", type=Path, default=REPO_ROOT / "results" / "benchmarks" / "memory.json")
+    ap.add_argument("--runs-made-with", default="", help="how the run folders were made")
+    a = ap.parse_args(argv)
+    out = summarize(a.runs)
+    out["command"] = "python -m vinet_utils.memory " + " ".join(r.name for r in a.runs)
+    out["runs_made_with"] = a.runs_made_with
+    write_json(a.out, out)
+    print(f"peak host memory of stages 02-05 at {out['full_images']} images: about "
+          f"{out['full_peak_gb']:.1f} GiB ({out['full_latents_gb']:.1f} GiB of latents); "
+          f"written to {a.out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
