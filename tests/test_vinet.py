@@ -352,8 +352,17 @@ def test_inference_copies_give_their_networks_outputs():
             got = fast(x)
         assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+        with torch.no_grad():
+            torch.testing.assert_close(I.compiled(fast, x)(x), want, rtol=1e-4, atol=1e-4)
     assert isinstance(I.prepare(net), I.FlatVINet)
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # left as it was
+
+
+def test_each_model_counts_in_its_faster_form():
+    speed = {"a": {"mean": 10.0}, "a [torchscript]": {"mean": 12.0},
+             "b": {"mean": 9.0}, "b [torchscript]": {"mean": 7.0}}
+    best = TP.fastest(speed)
+    assert best == {"a": {"mean": 12.0, "form": "torchscript"}, "b": {"mean": 9.0, "form": "eager"}}
 
 
 def test_latents_beyond_half_precision_stop_with_a_clear_error(synthetic_data, tmp_path):

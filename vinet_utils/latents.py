@@ -64,13 +64,17 @@ def extract(base: nn.Module, x: torch.Tensor, mean, std, pool: str = "flatten",
     """Pooled activations ``(N, D)`` of ``base`` on the uint8 images ``x``, float16."""
     base.eval().to(device)
     pooler = Pool(pool)
-    out = []
+    out, done = None, 0  # filled in place: no second copy of the latents at the end
     for xb, _ in tqdm(D.batches(x, torch.zeros(len(x), dtype=torch.long), batch_size, mean, std,
                                 device=device, channels_last=True),
                       total=D.n_batches(len(x), batch_size), desc=desc, disable=not progress,
                       leave=False):
-        out.append(pooler(base(xb).float()).half().cpu())
-    return torch.cat(out)
+        z = pooler(base(xb).float()).half().cpu()
+        if out is None:
+            out = torch.empty(len(x), z.shape[1], dtype=torch.float16)
+        out[done:done + len(z)] = z
+        done += len(z)
+    return out
 
 
 def cached_latents(model: M.ResNet, arch: str, cut: str, ds: D.Dataset, run_dir,
@@ -192,9 +196,10 @@ class Preprocess(nn.Module):
         if not 1 <= pca_dim <= in_features:
             raise ValueError(f"pca_dim must be between 1 and the latent dimension "
                              f"{in_features} (got {pca_dim})")
+        first = torch.zeros(in_features, pca_dim)  # the first pca_dim coordinates until fitted
+        first[:pca_dim].copy_(torch.eye(pca_dim))  # (never a D x D identity: 4 GiB at D=32768)
         self.mean = nn.Parameter(torch.zeros(in_features), requires_grad=False)
-        self.projection = nn.Parameter(torch.eye(in_features)[:, :pca_dim].clone(),
-                                       requires_grad=False)
+        self.projection = nn.Parameter(first, requires_grad=False)
         self.register_buffer("explained_variance_ratio", torch.zeros(pca_dim))
         self.in_features, self.out_features = in_features, pca_dim
 
@@ -237,7 +242,6 @@ def cut_preprocess(lat: dict, layer: str, pool: str, pca_dim: int, run_dir, seed
     d = lat["train"].shape[1]
     key = {"latents": lat["key"], "pca_dim": min(pca_dim, d), "seed": seed}
     pre = Preprocess(d, min(pca_dim, d))
-    saved = load_or_make(path, key, lambda: {"state": Preprocess(d, min(pca_dim, d))
-                                             .fit(lat["train"], seed, device).state_dict()})
+    saved = load_or_make(path, key, lambda: {"state": pre.fit(lat["train"], seed, device).state_dict()})
     pre.load_state_dict(saved["state"])
     return pre

@@ -88,7 +88,8 @@ def build(run_dir: str | Path) -> tuple[pd.DataFrame, str]:
                 "Best without poly end to end (%)": other_e2e["acc"] if other_e2e else None,
                 "Throughput (img/s)": speed[key]["mean"] if key in speed else None,
                 "Throughput std": speed[key]["std"] if key in speed else None,
-                "FLOP limit": limits.get(key)}
+                "FLOP limit": limits.get(key),
+                "Form": speed[key].get("form") if key in speed else None}
         paper = paper_row(dataset, arch, v) or {}
         ours.update({"Paper Total": paper.get("total_M"), "Paper Acc (%)": paper.get("acc"),
                      "Paper Throughput": paper.get("throughput")})
@@ -154,6 +155,11 @@ def to_markdown(df: pd.DataFrame, header: str) -> str:
                       f"budget; '-' where that was not run. FLOP limit: the full ResNet's "
                       f"FLOPs per image over the model's, the speed-up it would reach if every "
                       f"layer ran at the same rate (in brackets, the share of it reached)."]
+    forms = df["Form"].dropna() if "Form" in df else []
+    if len(forms):
+        lines += ["", "Throughput: every network prepared for inference alike (BatchNorm folded); "
+                      "each in the faster of the forms it was timed in: "
+                      + ", ".join(f"{m} {f}" for m, f in zip(df["Model"], df["Form"]) if f) + "."]
     return "\n".join(lines) + "\n"
 
 

@@ -69,6 +69,19 @@ def flops(models: dict, image: torch.Tensor) -> dict:
     return out
 
 
+def fastest(speed: dict) -> dict:
+    """Each model in the faster of the forms it was timed in: ``speed`` names a form
+    ``"<model> [<form>]"`` (the plain name is the eager form); the result has one entry
+    per model, with the form it was taken in."""
+    best = {}
+    for name, rec in speed.items():
+        model, _, form = name.partition(" [")
+        form = form.rstrip("]") or "eager"
+        if model not in best or rec["mean"] > best[model]["mean"]:
+            best[model] = {**rec, "form": form}
+    return best
+
+
 def flop_limits(counts: dict, full: str = "ResNet (full)") -> dict:
     """Each model's FLOP limit on its speed-up: the full network's count over its own."""
     return {name: counts[full] / n for name, n in counts.items() if n}
