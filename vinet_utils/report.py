@@ -355,6 +355,28 @@ def stage_times(run: Path = PAPER_RUN) -> str:
                       + f" | {sum(latest.values()) / 60:.1f} min |"])
 
 
+E12_RUN = REPO_ROOT / "results" / "cpu" / "cifar10-resnet18-w0.25-e12"
+
+
+def flop_limits(run: Path = E12_RUN) -> str:
+    """Each model's measured speed-up beside its FLOP limit, from one interleaved run."""
+    rec = read_json(run / "06_throughput.json")
+    m = rec["metrics"]
+    speed, flops = m["throughput"], m["flops_per_image"]
+    full, full_flops = speed["ResNet (full)"]["mean"], flops["ResNet (full)"]
+    lines = [f"`{rec['params']['profile']}` profile, base `{run.name}`, {rec['device_name']}, "
+             f"{rec['torch_threads']} threads, batch {rec['params']['eval_batch_size']}, "
+             f"{rec['params']['repeats']} interleaved repetitions "
+             f"(`{run.relative_to(REPO_ROOT)}/06_throughput.json`):", "",
+             "| model | MFLOPs per image | images/s | speed-up | FLOP limit | share of the limit | form |",
+             "|---|---|---|---|---|---|---|"]
+    for name, r in speed.items():
+        up, limit = r["mean"] / full, full_flops / flops[name]
+        lines.append(f"| {name} | {flops[name] / 1e6:.1f} | {r['mean']:.0f} ± {r['std']:.0f} | "
+                     f"{up:.2f}x | {limit:.2f}x | {100 * up / limit:.0f}% | {r.get('form', '-')} |")
+    return "\n".join(lines)
+
+
 def targets(run: Path = RUN) -> str:
     """The reproduction's targets for the cpu run (base frozen, means over seeds), each
     with the measured value and whether it is met."""
@@ -427,7 +449,7 @@ def _met(value: float, bound: float, shown: str) -> str:
 
 BLOCKS = {"verdict": verdict, "where": where, "oavi": oavi, "targets": targets,
           "profiles": profiles, "table": table, "ablations": ablations, "sweep": sweep,
-          "times": times, "paper_table": lambda: table(PAPER_RUN), "paper_times": stage_times}
+          "times": times, "paper_table": lambda: table(PAPER_RUN), "paper_times": stage_times, "flop_limits": flop_limits}
 
 _BLOCK = re.compile(r"<!-- generated:(\w+) -->.*?<!-- /generated:\1 -->", flags=re.S)
 
