@@ -41,8 +41,12 @@ def where() -> str:
     """The three profiles in one small table: data, base, and where the committed run
     of each ran and how long its six stages took from scratch (each stage's first run;
     a run may span several pipeline invocations)."""
-    lines = ["| profile | images (train / test) | ResNet-18 | committed run ran on | stages 01-06 from scratch |",
-             "|---|---|---|---|---|"]
+    from .latents import latent_bytes
+
+    mem = read_json(MEMORY) if MEMORY.exists() else None
+    lines = ["| profile | images (train / test) | ResNet-18 | committed run ran on | "
+             "stages 01-06 from scratch | host memory, stages 02-05 |",
+             "|---|---|---|---|---|---|"]
     for name in ("smoke", "cpu", "paper"):
         p = yaml.safe_load((REPO_ROOT / "params" / f"{name}.yaml").read_text())
         n = lambda k: "all" if p.get(k) is None else str(p[k])  # noqa: E731
@@ -56,8 +60,13 @@ def where() -> str:
             took = f"{sum(first.values()) / 60:.1f} min"
         else:
             on, took = "no committed run (the notebooks' defaults)", "a few minutes on any CPU"
+        images = (p.get("n_train") or 50_000) + (p.get("n_test") or 10_000)
+        gib = latent_bytes("resnet18", p["width"], p.get("variants", VARIANTS), images) / 2**30
+        memory = f"{gib:.2f} GiB of latents"
+        if mem and mem["runs"][0]["width"] == p["width"] and p.get("n_train") is None:
+            memory = f"about {mem['full_peak_gb']:.0f} GiB ({gib:.1f} GiB of latents)"
         lines.append(f"| `{name}` | {n('n_train')} / {n('n_test')} | width {p['width']}, "
-                     f"{p['epochs']} epochs | {on} | {took} |")
+                     f"{p['epochs']} epochs | {on} | {took} | {memory} |")
     return "\n".join(lines)
 
 
@@ -356,6 +365,7 @@ def stage_times(run: Path = PAPER_RUN) -> str:
 
 
 E12_RUN = REPO_ROOT / "results" / "cpu" / "cifar10-resnet18-w0.25-e12"
+MEMORY = REPO_ROOT / "results" / "benchmarks" / "memory.json"
 
 
 def flop_limits(run: Path = E12_RUN) -> str:
@@ -374,6 +384,26 @@ def flop_limits(run: Path = E12_RUN) -> str:
         up, limit = r["mean"] / full, full_flops / flops[name]
         lines.append(f"| {name} | {flops[name] / 1e6:.1f} | {r['mean']:.0f} ± {r['std']:.0f} | "
                      f"{up:.2f}x | {limit:.2f}x | {100 * up / limit:.0f}% | {r.get('form', '-')} |")
+    return "\n".join(lines)
+
+
+def memory() -> str:
+    """The memory estimate of stages 02-05 at full size, and the runs it rests on."""
+    if not MEMORY.exists():
+        return "No memory measurement committed yet (`python -m vinet_utils.memory`)."
+    m = read_json(MEMORY)
+    lines = ["| run | images (train + test) | latents (GiB, from the shapes) | "
+             "peak host memory 02 / 03 / 04 / 05 (GiB, measured) |", "|---|---|---|---|"]
+    for r in m["runs"]:
+        lines.append(f"| width {r['width']}, {r['images']} images | {r['images']} | "
+                     f"{r['latents_gb']:.2f} | "
+                     + " / ".join(f"{v:.2f}" for v in r["peak_gb"].values()) + " |")
+    lines += ["", f"A line through the largest peaks against the latents' size: "
+                  f"{m['fixed_gb']:.2f} GiB + {m['slope']:.2f} x latents. At the full "
+                  f"{m['full_images']} images the latents take {m['full_latents_gb']:.2f} GiB, "
+                  f"and stages 02-05 peak at about **{m['full_peak_gb']:.1f} GiB** "
+                  f"(`results/benchmarks/memory.json`; runs made with "
+                  f"`{m.get('runs_made_with') or 'the pipeline'}`)."]
     return "\n".join(lines)
 
 
@@ -449,7 +479,8 @@ def _met(value: float, bound: float, shown: str) -> str:
 
 BLOCKS = {"verdict": verdict, "where": where, "oavi": oavi, "targets": targets,
           "profiles": profiles, "table": table, "ablations": ablations, "sweep": sweep,
-          "times": times, "paper_table": lambda: table(PAPER_RUN), "paper_times": stage_times, "flop_limits": flop_limits}
+          "times": times, "paper_table": lambda: table(PAPER_RUN), "paper_times": stage_times, "flop_limits": flop_limits,
+          "memory": memory}
 
 _BLOCK = re.compile(r"<!-- generated:(\w+) -->.*?<!-- /generated:\1 -->", flags=re.S)
 
