@@ -50,7 +50,7 @@ table: env
 notebooks: env
 	@tmp=$$(mktemp -d); for nb in notebooks/0*.ipynb; do \
 	  VINET_RESULTS_DIR=$$tmp VINET_PLAIN_PROGRESS=1 $(VENV)/bin/papermill --no-progress-bar --cwd notebooks $$nb $$nb || exit 1; \
-	done; rm -rf $$tmp
+	done; rm -rf $$tmp; $(PY) -m vinet_utils.pipeline --tidy notebooks/0*.ipynb
 
 test: unit nbval
 

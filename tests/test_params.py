@@ -65,3 +65,28 @@ def test_the_inline_engine_injects_parameters_after_the_parameters_cell(tmp_path
     assert out.read_text() == "7 default"
     with pytest.raises(ValueError, match="engine must be one of auto, papermill, inline"):
         pipeline.resolve_engine("jupyter")
+
+
+def test_tidied_notebooks_keep_one_output_per_stream_with_bars_in_their_final_state(tmp_path):
+    import nbformat
+
+    from vinet_utils import pipeline
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("work()")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text="\rbar:   0%| 0/2"),
+                    nbformat.v4.new_output("stream", name="stdout", text="hello\n"),
+                    nbformat.v4.new_output("stream", name="stderr", text="\rbar:  50%| 1/2"),
+                    nbformat.v4.new_output("execute_result", data={"text/plain": "3"},
+                                           execution_count=1),
+                    nbformat.v4.new_output("stream", name="stderr", text="\rbar: 100%| 2/2\n\r    \r"),
+                    nbformat.v4.new_output("stream", name="stdout", text="done\n")]
+    nb.cells.append(cell)
+    nb.metadata["papermill"] = {"input_path": str(pipeline.NOTEBOOKS / "x.ipynb")}
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    pipeline.tidy_notebook(path)
+    out = nbformat.read(path, as_version=4).cells[0].outputs
+    assert [o.get("name", o.output_type) for o in out] == ["stderr", "stdout", "execute_result"]
+    assert out[0].text == "bar: 100%| 2/2\n" and out[1].text == "hello\ndone\n"
+    assert not nbformat.read(path, as_version=4).metadata["papermill"]["input_path"].startswith("/")

@@ -3,6 +3,7 @@
     python -m vinet_utils.pipeline --profile cpu --dataset cifar10 --arch resnet18
     python -m vinet_utils.pipeline --profile smoke --set seeds=3 --set pool=gap
     python -m vinet_utils.pipeline --profile cpu --set epochs=45 --set run_name=w0.25-e45
+    python -m vinet_utils.pipeline --tidy notebooks/0*.ipynb   # executed notebooks, tidied
 
 Each stage is executed with ``-f params/<profile>.yaml`` plus the dataset/arch
 overrides and saved, executed, into the run's results folder. Stages reuse their own
@@ -90,9 +91,10 @@ def resolve_engine(engine: str) -> str:
     return engine
 
 
-def strip_machine_paths(path: Path) -> None:
-    """Record papermill's input and output paths relative to the repository, so an
-    executed notebook carries no machine-specific paths."""
+def tidy_notebook(path: Path) -> None:
+    """Make an executed notebook fit to read and commit: papermill's input and output
+    paths relative to the repository (no machine-specific paths), and each cell's
+    streams as one output per stream with every progress bar in its final state."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
@@ -100,7 +102,29 @@ def strip_machine_paths(path: Path) -> None:
     for key in ("input_path", "output_path"):
         if meta.get(key):
             meta[key] = P.shown(meta[key])
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = _one_output_per_stream(cell.outputs)
     nbformat.write(nb, path)
+
+
+def _one_output_per_stream(outputs: list) -> list:
+    """Merge a cell's stream outputs by stream (each where it first appeared); keep of
+    each line what follows its last carriage return, and drop lines left blank (a
+    progress bar that cleared itself)."""
+    merged, out = {}, []
+    for o in outputs:
+        if o.get("output_type") != "stream":
+            out.append(o)
+        elif o["name"] in merged:
+            merged[o["name"]]["text"] += o["text"]
+        else:
+            merged[o["name"]] = o
+            out.append(o)
+    for o in merged.values():
+        lines = [line.rsplit("\r", 1)[-1] for line in o["text"].split("\n")]
+        o["text"] = "\n".join(line for line in lines if line.strip()) + "\n"
+    return [o for o in out if o.get("output_type") != "stream" or o["text"].strip()]
 
 
 def available_profiles() -> list[str]:
@@ -193,7 +217,7 @@ def run(profile: str, dataset: str, arch: str, stages=STAGES, results_dir=None,
             pm.execute_notebook(NOTEBOOKS / f"{stage}.ipynb", out / f"{stage}.ipynb",
                                 parameters=given, cwd=str(NOTEBOOKS), progress_bar=False,
                                 log_output=True)
-            strip_machine_paths(out / f"{stage}.ipynb")
+            tidy_notebook(out / f"{stage}.ipynb")
         timings[stage] = round(time.perf_counter() - t0, 1)
         write_json(timing_path, {"runs": history})
         print(f"   done in {timings[stage] / 60:.1f} min", flush=True)
@@ -233,7 +257,13 @@ def main(argv=None) -> None:
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="override one parameter of the profile (repeatable)")
     ap.add_argument("--engine", default="auto", help=f"one of {', '.join(ENGINES)}")
+    ap.add_argument("--tidy", nargs="+", type=Path, metavar="NOTEBOOK",
+                    help="only tidy these executed notebooks (make notebooks does)")
     a = ap.parse_args(argv)
+    if a.tidy:
+        for nb in a.tidy:
+            tidy_notebook(nb)
+        return
     out = run(a.profile, a.dataset, a.arch, a.stages, a.results_dir, parse_overrides(a.set),
               a.engine)
     if (out / "table.md").exists():

@@ -125,7 +125,8 @@ def train(model: torch.nn.Module, cfg: TrainConfig, epoch_batches: Callable[[int
         history["test_loss"].append(ev["loss"])
         history["test_acc"].append(ev["acc"])
         history["epoch_time_s"].append(time.perf_counter() - t0)
-        if epoch == start and cfg.epochs - epoch > 1 and progress:
+        left = history["epoch_time_s"][-1] * (cfg.epochs - epoch - 1)
+        if epoch == start and left > 60 and progress:  # only where waiting is worth a word
             _say_how_long(desc, history["epoch_time_s"][-1], cfg.epochs - epoch - 1)
         save_torch(ckpt_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
                                "scheduler": sched.state_dict(), "history": history,
