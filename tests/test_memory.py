@@ -29,8 +29,12 @@ def test_the_full_size_peak_is_read_off_the_line_through_the_measured_runs(tmp_p
     out = memory.summarize([b, a])
     gb = [r["latents_gb"] for r in out["runs"]]
     assert gb[1] == pytest.approx(4 * gb[0])
-    slope = (4.0 - 2.5) / (gb[1] - gb[0])
-    assert out["slope"] == pytest.approx(slope)
-    assert out["full_peak_gb"] == pytest.approx(2.5 + slope * (60_000 / 1200 * gb[0] - gb[0]))
+    full = 60_000 / 1200 * gb[0]
+    expect = {s: y0 + (y1 - y0) / (gb[1] - gb[0]) * (full - gb[0])
+              for s, y0, y1 in zip(memory.STAGES, [2.0, 1.5, 1.8, 2.5], [3.0, 2.5, 3.2, 4.0])}
+    for s, v in expect.items():
+        assert out["stages"][s]["full_peak_gb"] == pytest.approx(v)
+    assert out["full_peak_gb"] == pytest.approx(max(expect.values()))
+    assert out["largest_stage"] == max(expect, key=expect.get)
     with pytest.raises(SystemExit, match="at least two"):
         memory.summarize([a])

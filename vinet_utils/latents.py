@@ -119,7 +119,9 @@ def latent_bytes(arch: str, width: float, variants, n_images: int, pool: str = "
     return 2 * n_images * sum(latent_dims(arch, width, variants, pool).values())
 
 
-def _chunks(n: int, size: int = 8192):
+def _chunks(n: int, size: int = 2048):
+    """Row ranges of ``size``: the float32 working copies of a chunk stay small (0.25
+    GiB at D = 32768) whatever the number of latents."""
     return ((i, min(i + size, n)) for i in range(0, n, size))
 
 

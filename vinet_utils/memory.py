@@ -5,6 +5,8 @@ shapes, and what scaled-down runs measured, carried to the full dataset.
 
 Each run folder is a finished run of notebooks 01-05 (with papermill, so that each
 stage ran in a process of its own and its results file holds that stage's peak).
+Where a run's latents were already cached, stage 02's peak leaves out the extraction's
+own working memory (a batch through the base), which is measured here apart.
 Stages 02-05 keep the float16 latents of every cut in memory, so their peak is a
 fixed part (python, torch, the images, the model) plus a part that grows with the
 latents; a straight line through the measured runs, against their latents' size,
@@ -38,20 +40,42 @@ def measured(run: Path) -> dict:
             "peak_gb": peaks, "max_peak_gb": max(v for v in peaks.values() if v is not None)}
 
 
+def extraction_working_gb(arch: str = "resnet18", width: float = 1.0, cut: str = "tiny",
+                          n: int = 1000) -> float:
+    """Host memory that extracting latents needs beyond the latents themselves (one
+    batch through the truncated base on the CPU), measured on ``n`` random images as
+    the rise of this process's peak resident memory."""
+    import torch
+
+    from . import latents as L, models as M
+    from .results import peak_host_memory_gb
+
+    base = M.truncate(M.build(arch, 10, 3, width).eval(), cut)
+    x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8)
+    before = peak_host_memory_gb()
+    z = L.extract(base, x, (0.5,) * 3, (0.25,) * 3, progress=False)
+    return peak_host_memory_gb() - before - z.numel() * z.element_size() / 2**30
+
+
 def summarize(runs: list[Path]) -> dict:
-    """The line ``peak = fixed + slope * latents`` through the runs, read at the full
-    dataset of the same arch, width and cuts."""
+    """Per stage, the line ``peak = fixed + slope * latents`` through the smallest and the
+    largest run, read at the full dataset of the same arch, width and cuts; the estimate
+    is the largest stage's."""
     rows = sorted((measured(Path(r)) for r in runs), key=lambda r: r["images"])
     if len(rows) < 2 or len({(r["arch"], r["width"], r["dataset"]) for r in rows}) != 1:
         raise SystemExit("give at least two finished runs of one arch, width and dataset")
-    (x0, y0), (x1, y1) = [(r["latents_gb"], r["max_peak_gb"]) for r in (rows[0], rows[-1])]
-    slope = (y1 - y0) / (x1 - x0)
-    fixed = y0 - slope * x0
-    first = rows[0]
-    full = FULL_IMAGES[first["dataset"]]
-    full_latents = first["latents_gb"] * full / first["images"]
-    return {"runs": rows, "fixed_gb": fixed, "slope": slope, "full_images": full,
-            "full_latents_gb": full_latents, "full_peak_gb": fixed + slope * full_latents,
+    small, large = rows[0], rows[-1]
+    full = FULL_IMAGES[small["dataset"]]
+    full_latents = small["latents_gb"] * full / small["images"]
+    stages = {}
+    for stage in STAGES:
+        (x0, y0), (x1, y1) = [(r["latents_gb"], r["peak_gb"][stage]) for r in (small, large)]
+        slope = (y1 - y0) / (x1 - x0)
+        stages[stage] = {"fixed_gb": y0 - slope * x0, "slope": slope,
+                         "full_peak_gb": y0 + slope * (full_latents - x0)}
+    top = max(stages, key=lambda k: stages[k]["full_peak_gb"])
+    return {"runs": rows, "stages": stages, "largest_stage": top, "full_images": full,
+            "full_latents_gb": full_latents, "full_peak_gb": stages[top]["full_peak_gb"],
             "made_with": environment("cpu")}
 
 
@@ -62,6 +86,8 @@ def main(argv=None) -> None:
     ap.add_argument("--runs-made-with", default="", help="how the run folders were made")
     a = ap.parse_args(argv)
     out = summarize(a.runs)
+    out["extraction_working_gb"] = extraction_working_gb(out["runs"][0]["arch"],
+                                                         out["runs"][0]["width"])
     out["command"] = "python -m vinet_utils.memory " + " ".join(r.name for r in a.runs)
     out["runs_made_with"] = a.runs_made_with
     write_json(a.out, out)

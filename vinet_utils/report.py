@@ -398,12 +398,15 @@ def memory() -> str:
         lines.append(f"| width {r['width']}, {r['images']} images | {r['images']} | "
                      f"{r['latents_gb']:.2f} | "
                      + " / ".join(f"{v:.2f}" for v in r["peak_gb"].values()) + " |")
-    lines += ["", f"A line through the largest peaks against the latents' size: "
-                  f"{m['fixed_gb']:.2f} GiB + {m['slope']:.2f} x latents. At the full "
-                  f"{m['full_images']} images the latents take {m['full_latents_gb']:.2f} GiB, "
-                  f"and stages 02-05 peak at about **{m['full_peak_gb']:.1f} GiB** "
-                  f"(`results/benchmarks/memory.json`; runs made with "
-                  f"`{m.get('runs_made_with') or 'the pipeline'}`)."]
+    lines.append("| *full size, read off a line per stage* | " + f"{m['full_images']} | "
+                 f"{m['full_latents_gb']:.2f} | " + " / ".join(
+                     f"{st['full_peak_gb']:.1f}" for st in m["stages"].values()) + " |")
+    lines += ["", f"Per stage, a straight line through the two runs' peaks against their "
+                  f"latents' size, read at the full {m['full_images']} images: stages 02-05 "
+                  f"peak at about **{m['full_peak_gb']:.1f} GiB** (stage "
+                  f"{m['largest_stage'][:2]}), plus {m['extraction_working_gb']:.2f} GiB while "
+                  f"stage 02 extracts latents on a CPU (`results/benchmarks/memory.json`; runs "
+                  f"made with `{m.get('runs_made_with') or 'the pipeline'}`)."]
     return "\n".join(lines)
 
 
