@@ -59,6 +59,13 @@ class L1BallResult:
     certified_above: bool
 
 
+def _final_result(H: np.ndarray, a: np.ndarray, bb: float, m: int, c: np.ndarray, gap: float, iterations: int,
+                  certified: bool) -> L1BallResult:
+    """The solvers' outcome at ``c``, with ``f(c)`` computed afresh (no incremental drift)."""
+    f = float((c @ (H @ c) + 2.0 * (a @ c) + bb) / m)
+    return L1BallResult(coef=c.copy(), value=f, gap=float(gap), iterations=iterations, certified_above=certified)
+
+
 def l1_ball_bpcg(
     H: np.ndarray,
     a: np.ndarray,
@@ -77,10 +84,9 @@ def l1_ball_bpcg(
     ``H = A^T A``, ``a = A^T b``, ``bb = b^T b``) over ``||c||_1 <= radius``. All work is in
     the ``k = len(a)`` coordinates, independent of the number of points ``m``.
 
-    The iterate is a convex combination of *atoms*: ``+radius e_i``, ``-radius e_i`` and the
-    origin (a redundant atom, which lets the run start at ``c = 0`` with nothing
-    selected). A feasible start ``x0`` is written as such a combination directly:
-    weight ``|x0_i| / radius`` on ``sign(x0_i) radius e_i``, the rest on the origin.
+    The iterate is a convex combination of *atoms* (:class:`_AtomicIterate`): ``+radius e_i``,
+    ``-radius e_i`` and the origin (a redundant atom, which lets the run start at ``c = 0``
+    with nothing selected).
 
     Each iteration takes either a pairwise step between the worst and the best active
     atom or, when the Frank-Wolfe gap is larger than that local gap, a
@@ -98,82 +104,118 @@ def l1_ball_bpcg(
     if k == 0 or not np.isfinite(radius):
         raise ValueError("l1_ball_bpcg needs at least one coordinate and a finite radius")
     H = _by_rows(H)
-    # atom v is the vector atom_coef[v] * e_{atom_var[v]} (the origin: coefficient 0)
-    atom_var = np.concatenate([np.arange(k), np.arange(k), [k - 1]])
-    atom_coef = np.concatenate([np.full(k, radius), np.full(k, -radius), [0.0]])
-    origin = 2 * k
-    lam = np.zeros(2 * k + 1)  # weights of the atoms; c = sum_v lam_v v
-    if x0 is None:
-        c = np.zeros(k)
-    else:
-        c = np.array(x0, dtype=np.float64)
-        l1 = np.abs(c).sum()
-        if l1 > radius * (1 + 1e-9):
-            raise ValueError(f"x0 lies outside the l1 ball: ||x0||_1 = {l1} > {radius}")
-        c *= min(1.0, radius / l1) if l1 > 0 else 1.0
-        lam[:k] = np.maximum(c, 0.0) / radius
-        lam[k : 2 * k] = np.maximum(-c, 0.0) / radius
-    lam[origin] = max(1.0 - lam.sum(), 0.0)
-    Hc = H @ c
-    s2 = 2.0 / m  # f's Hessian is s2 * H
-    f = (c @ (Hc + 2.0 * a) + bb) / m
-    gap = math.inf
+    run = _AtomicIterate(H, a, bb, m, radius, x0)
     it = 0
     certified = False
     while True:
-        g = s2 * (Hc + a)
-        i = int(np.abs(g).argmax())
-        fw_val = -radius * abs(g[i])  # <g, v> at the best vertex v of the ball
-        fw_atom = origin if g[i] == 0 else (i if g[i] < 0 else k + i)
-        gap = max(float(g @ c) - fw_val, 0.0)
-        if psi is not None and f - gap > psi:
+        g, gap, fw_atom = run.frank_wolfe_gap()
+        if psi is not None and run.f - gap > psi:
             certified = True
             break
-        if (stop_when_vanishing and psi is not None and f <= psi) or gap <= tol or it >= max_iter:
+        if (stop_when_vanishing and psi is not None and run.f <= psi) or gap <= tol or it >= max_iter:
             break
-        active = lam.nonzero()[0]
-        vals = atom_coef[active] * g[atom_var[active]]
+        run.step(g, gap, fw_atom)
+        it += 1
+        if it % 100 == 0:  # remove the drift of the incremental H c and f
+            run.recompute()
+    return _final_result(H, a, bb, m, run.c, gap, it, certified)
+
+
+class _AtomicIterate:
+    """The BPCG iterate ``c = sum_v lam_v v``, a convex combination of the atoms of the l1
+    ball, with ``H c`` and ``f(c)`` kept up to date by each step.
+
+    Atom ``v`` is the vector ``atom_coef[v] e_{atom_var[v]}``: atoms ``0..k-1`` are
+    ``+radius e_i``, atoms ``k..2k-1`` are ``-radius e_i``, and atom ``2k`` is the origin. A
+    feasible start ``x0`` is written as such a combination directly: weight
+    ``|x0_i| / radius`` on ``sign(x0_i) radius e_i``, the rest on the origin."""
+
+    def __init__(self, H: np.ndarray, a: np.ndarray, bb: float, m: int, radius: float, x0: np.ndarray | None):
+        k = a.shape[0]
+        self.H, self.a, self.bb, self.m, self.radius, self.k = H, a, bb, m, radius, k
+        self.atom_var = np.concatenate([np.arange(k), np.arange(k), [k - 1]])
+        self.atom_coef = np.concatenate([np.full(k, radius), np.full(k, -radius), [0.0]])
+        self.origin = 2 * k
+        self.lam = lam = np.zeros(2 * k + 1)  # weights of the atoms
+        if x0 is None:
+            c = np.zeros(k)
+        else:
+            c = np.array(x0, dtype=np.float64)
+            l1 = np.abs(c).sum()
+            if l1 > radius * (1 + 1e-9):
+                raise ValueError(f"x0 lies outside the l1 ball: ||x0||_1 = {l1} > {radius}")
+            c *= min(1.0, radius / l1) if l1 > 0 else 1.0
+            lam[:k] = np.maximum(c, 0.0) / radius
+            lam[k : 2 * k] = np.maximum(-c, 0.0) / radius
+        lam[self.origin] = max(1.0 - lam.sum(), 0.0)
+        self.c = c
+        self.s2 = 2.0 / m  # f's Hessian is s2 * H
+        self.recompute()
+
+    def recompute(self) -> None:
+        """``H c`` and ``f(c)`` from scratch."""
+        self.Hc = self.H @ self.c
+        self.f = (self.c @ (self.Hc + 2.0 * self.a) + self.bb) / self.m
+
+    def frank_wolfe_gap(self) -> tuple[np.ndarray, float, int]:
+        """The gradient ``g`` at ``c``, the Frank-Wolfe gap ``max_v <g, c - v>`` over the
+        vertices ``v`` of the ball, and the atom of the best vertex."""
+        g = self.s2 * (self.Hc + self.a)
+        i = int(np.abs(g).argmax())
+        fw_val = -self.radius * abs(g[i])  # <g, v> at the best vertex v of the ball
+        fw_atom = self.origin if g[i] == 0 else (i if g[i] < 0 else self.k + i)
+        gap = max(float(g @ self.c) - fw_val, 0.0)
+        return g, gap, fw_atom
+
+    def step(self, g: np.ndarray, gap: float, fw_atom: int) -> None:
+        """A pairwise step between the active atoms of largest and smallest ``<g, v>`` when
+        their local gap reaches the Frank-Wolfe gap, a Frank-Wolfe step otherwise."""
+        active = self.lam.nonzero()[0]
+        vals = self.atom_coef[active] * g[self.atom_var[active]]
         ia, il = int(vals.argmax()), int(vals.argmin())
         local_gap = vals[ia] - vals[il]
         if local_gap >= gap:
-            # pairwise step: move weight from the away atom to the local FW atom
-            away, local = active[ia], active[il]
-            sl, vl = atom_coef[local], atom_var[local]
-            sa, va = atom_coef[away], atom_var[away]
-            Hd = sl * H[vl] - sa * H[va]
-            dHd = sl * Hd[vl] - sa * Hd[va]
-            step_max = lam[away]
-            step = local_gap / (s2 * dHd) if dHd > 0 else step_max
-            if step >= step_max * (1.0 - 1e-9):  # drop step: the away atom leaves
-                step = step_max
-            c[vl] += step * sl
-            c[va] -= step * sa
-            Hc += step * Hd
-            lam[local] += step
-            lam[away] = 0.0 if step == step_max else lam[away] - step
-            f += step * (0.5 * step * s2 * dHd - local_gap)
+            self.pairwise_step(active[ia], active[il], local_gap)
         else:
-            # Frank-Wolfe step towards the best vertex of the ball
-            sw, vw = atom_coef[fw_atom], atom_var[fw_atom]
-            Hw = sw * H[vw]
-            dHd = sw * Hw[vw] - 2.0 * sw * Hc[vw] + c @ Hc
-            step = gap / (s2 * dHd) if dHd > 0 else 1.0
-            if step >= 1.0 - 1e-9:  # full step: c becomes the vertex
-                step = 1.0
-            c *= 1.0 - step
-            c[vw] += step * sw
-            Hc *= 1.0 - step
-            Hc += step * Hw
-            lam *= 1.0 - step
-            lam[fw_atom] += step
-            lam[lam < 1e-14] = 0.0  # forget atoms whose weight has faded away
-            f += step * (0.5 * step * s2 * dHd - gap)
-        it += 1
-        if it % 100 == 0:  # remove the drift of the incremental H c and f
-            Hc = H @ c
-            f = (c @ (Hc + 2.0 * a) + bb) / m
-    f = float((c @ (H @ c) + 2.0 * (a @ c) + bb) / m)
-    return L1BallResult(coef=c.copy(), value=f, gap=float(gap), iterations=it, certified_above=certified)
+            self.frank_wolfe_step(fw_atom, gap)
+
+    def pairwise_step(self, away: int, local: int, local_gap: float) -> None:
+        """Move weight from the ``away`` atom to the ``local`` atom, by the exact line search
+        along their difference, or all of the away atom's weight (a drop step)."""
+        H, c, lam = self.H, self.c, self.lam
+        sl, vl = self.atom_coef[local], self.atom_var[local]
+        sa, va = self.atom_coef[away], self.atom_var[away]
+        Hd = sl * H[vl] - sa * H[va]
+        dHd = sl * Hd[vl] - sa * Hd[va]
+        step_max = lam[away]
+        step = local_gap / (self.s2 * dHd) if dHd > 0 else step_max
+        if step >= step_max * (1.0 - 1e-9):  # drop step: the away atom leaves
+            step = step_max
+        c[vl] += step * sl
+        c[va] -= step * sa
+        self.Hc += step * Hd
+        lam[local] += step
+        lam[away] = 0.0 if step == step_max else lam[away] - step
+        self.f += step * (0.5 * step * self.s2 * dHd - local_gap)
+
+    def frank_wolfe_step(self, fw_atom: int, gap: float) -> None:
+        """Move towards the best vertex of the ball by the exact line search (at most all the
+        way, where ``c`` becomes that vertex); atoms whose weight fades away are forgotten."""
+        c, lam = self.c, self.lam
+        sw, vw = self.atom_coef[fw_atom], self.atom_var[fw_atom]
+        Hw = sw * self.H[vw]
+        dHd = sw * Hw[vw] - 2.0 * sw * self.Hc[vw] + c @ self.Hc
+        step = gap / (self.s2 * dHd) if dHd > 0 else 1.0
+        if step >= 1.0 - 1e-9:  # full step: c becomes the vertex
+            step = 1.0
+        c *= 1.0 - step
+        c[vw] += step * sw
+        self.Hc *= 1.0 - step
+        self.Hc += step * Hw
+        lam *= 1.0 - step
+        lam[fw_atom] += step
+        lam[lam < 1e-14] = 0.0
+        self.f += step * (0.5 * step * self.s2 * dHd - gap)
 
 
 def l1_ball_active_set(
@@ -193,12 +235,13 @@ def l1_ball_active_set(
 
     Meant for the case where the unconstrained minimiser lies outside the ball, so the
     constrained one lies on the sphere ``||c||_1 = radius``. ``x0`` must lie on the sphere
-    (the l1 projection of the least-squares solution does). A face is a support ``S``
-    with signs ``s``; on it the problem is an equality-constrained quadratic,
-    ``min f`` subject to ``s^T c_S = radius``, solved exactly by one linear system. The
-    iterate moves towards that face minimiser until the first coefficient reaches zero
-    (which then leaves ``S``); at a face minimiser the coordinate with the largest
-    gradient entry joins ``S`` with the sign that decreases ``f``.
+    (the l1 projection of the least-squares solution does; see :func:`_start_on_sphere`).
+    A face is a support ``S`` with signs ``s``; on it the problem is an equality-constrained
+    quadratic, ``min f`` subject to ``s^T c_S = radius``, solved exactly by one linear system
+    (:func:`_face_minimiser`). The iterate moves towards that face minimiser until the
+    first coefficient reaches zero (:func:`_ratio_test`; that coordinate then leaves
+    ``S``); at a face minimiser the coordinate with the largest gradient entry joins ``S``
+    with the sign that decreases ``f`` (:meth:`_ActiveSetIterate.step`).
 
     Every iterate is feasible, so ``f(c) <= psi`` certifies a psi-vanishing generator,
     and ``f(c) - gap > psi`` (``gap``: the Frank-Wolfe duality gap, ``f(c) - gap`` a lower
@@ -212,10 +255,33 @@ def l1_ball_active_set(
     ``z = A c + b``, ``min f >= (residual + max(0, z^T p - radius ||A^T z||_inf)^2 / ||z||^2) / m``
     (``p`` the projection of ``b`` on the span of ``A``), never weaker than ``f - gap``.
     """
-    k = a.shape[0]
     gap_tol = 1e-9 * psi if gap_tol is None else gap_tol
     H = _by_rows(H)
     a = np.asarray(a, dtype=np.float64)
+    run = _ActiveSetIterate(H, a, bb, m, radius, _start_on_sphere(a, radius, x0))
+    it = 0
+    certified = False
+    while True:
+        f, gap = run.value_and_gap()
+        if f <= psi:
+            break
+        lower = run.lower_bound(f, gap, residual)
+        if lower > psi:
+            gap = f - lower
+            certified = True
+            break
+        if gap <= gap_tol or it >= max_iter:
+            break
+        run.step()
+        it += 1
+        if it % 50 == 0:  # remove the drift of the incremental H c
+            run.recompute()
+    return _final_result(H, a, bb, m, run.c, gap, it, certified)
+
+
+def _start_on_sphere(a: np.ndarray, radius: float, x0: np.ndarray) -> np.ndarray:
+    """A copy of ``x0`` scaled onto the sphere ``||c||_1 = radius``; for ``x0 = 0``, the vertex
+    ``-sign(a_i) radius e_i`` of the largest ``|a_i|`` (the steepest descent from 0)."""
     c = np.array(x0, dtype=np.float64)
     l1 = np.abs(c).sum()
     if l1 == 0:
@@ -223,87 +289,119 @@ def l1_ball_active_set(
         c[i] = -radius if a[i] >= 0 else radius
     elif abs(l1 - radius) > 1e-9 * radius:
         c *= radius / l1
-    s2 = 2.0 / m
+    return c
 
-    def bpcg_step(c):
-        """One BPCG step from ``c``, where the active-set step is undefined, and its face."""
-        c = l1_ball_bpcg(H, a, bb, m, radius, tol=0.0, max_iter=1, x0=c).coef
-        face = _Face(H, np.flatnonzero(c))
-        return c, face, c[face.support] @ face.rows
 
-    state = _Face(H, np.flatnonzero(c))
-    Hc = c[state.support] @ state.rows
-    it = 0
-    certified = False
-    at_face_optimum = False
-    while True:
-        support = state.support
-        graw = Hc + a
-        cs = c[support]
-        f = (cs @ (Hc[support] + 2.0 * a[support]) + bb) / m
-        i = int(np.abs(graw).argmax())
-        cg = float(graw[support] @ cs)
-        gap = max(s2 * (cg + radius * abs(graw[i])), 0.0)
-        if f <= psi:
-            break
+def _face_minimiser(inv: np.ndarray, a_face: np.ndarray, signs: np.ndarray, radius: float) -> np.ndarray:
+    """The minimiser of ``f`` on the face's hyperplane ``s^T c_S = radius``:
+    ``c_S = nu H_SS^{-1} s - H_SS^{-1} a_S``, the multiplier ``nu`` chosen to meet the
+    constraint (``inv`` is ``H_SS^{-1}``)."""
+    sol0 = inv @ a_face
+    sol1 = inv @ signs
+    denom = signs @ sol1
+    nu = (signs @ sol0 + radius) / denom if denom != 0 else 0.0
+    return nu * sol1 - sol0
+
+
+def _ratio_test(cs: np.ndarray, d: np.ndarray, signs: np.ndarray) -> tuple[float, int]:
+    """How far the face's coefficients ``cs`` may move along ``d`` (at most the full step
+    1) before one of them reaches zero; returns the step and the position in the face of
+    that blocking coefficient (-1 when the full step is feasible)."""
+    shrinking = signs * d < 0
+    step, block = 1.0, -1
+    if shrinking.any():
+        ratios = np.where(shrinking, -cs / np.where(shrinking, d, 1.0), np.inf)
+        block = int(ratios.argmin())
+        if ratios[block] < 1.0:
+            step = max(float(ratios[block]), 0.0)
+        else:
+            block = -1
+    return step, block
+
+
+class _ActiveSetIterate:
+    """The iterate ``c`` of :func:`l1_ball_active_set` on the l1 sphere, its face
+    (:class:`_Face`) and ``H c``; whether ``c`` is the minimiser of its face."""
+
+    def __init__(self, H: np.ndarray, a: np.ndarray, bb: float, m: int, radius: float, c: np.ndarray):
+        self.H, self.a, self.bb, self.m, self.radius = H, a, bb, m, radius
+        self.s2 = 2.0 / m
+        self.c = c
+        self._enter_face_of_c()
+
+    def _enter_face_of_c(self) -> None:
+        """The face of ``c`` (its nonzero coordinates) and ``H c``, from scratch."""
+        self.face = _Face(self.H, np.flatnonzero(self.c))
+        self.recompute()
+        self.at_face_optimum = False
+
+    def recompute(self) -> None:
+        """``H c`` from the rows of the face."""
+        self.Hc = self.c[self.face.support] @ self.face.rows
+
+    def value_and_gap(self) -> tuple[float, float]:
+        """``f(c)`` and the Frank-Wolfe gap ``<g, c> + radius ||g||_inf`` at ``c``; keeps the
+        gradient for the step and the lower bound."""
+        support = self.face.support
+        self.graw = graw = self.Hc + self.a  # the gradient of f, over s2
+        self.cs = cs = self.c[support]
+        f = (cs @ (self.Hc[support] + 2.0 * self.a[support]) + self.bb) / self.m
+        self.best = i = int(np.abs(graw).argmax())
+        self.cg = float(graw[support] @ cs)
+        self.fw = self.radius * abs(graw[i])
+        gap = max(self.s2 * (self.cg + self.fw), 0.0)
+        return f, gap
+
+    def lower_bound(self, f: float, gap: float, residual: float | None) -> float:
+        """A lower bound of ``min f``: ``f - gap``, or the scaled dual bound (see
+        :func:`l1_ball_active_set`) where ``residual`` is known and that is sharper."""
         lower = f - gap
         if residual is not None:
-            zz = m * f - residual
-            x = zz - cg - radius * abs(graw[i])
+            zz = self.m * f - residual
+            x = zz - self.cg - self.fw
             if x > 0 and zz > 0:
-                lower = max(lower, (residual + x * x / zz) / m)
-        if lower > psi:
-            gap = f - lower
-            certified = True
-            break
-        if gap <= gap_tol or it >= max_iter:
-            break
+                lower = max(lower, (residual + x * x / zz) / self.m)
+        return lower
+
+    def step(self) -> None:
+        """One iteration: at a face minimiser the best coordinate joins the face; then ``c``
+        moves towards the face minimiser, up to the first coefficient that reaches zero
+        (which leaves the face). Where this is undefined (the coordinate is already in the
+        face, or would join with the wrong sign), one BPCG step instead."""
+        cs = self.cs
         signs = np.sign(cs)
-        if at_face_optimum:  # the best new coordinate joins the face
-            if c[i] != 0.0:  # cannot happen in exact arithmetic: one BPCG step instead
-                c, state, Hc = bpcg_step(c)
-                at_face_optimum = False
-                it += 1
-                continue
-            state.add(i)
-            support = state.support
-            signs = np.append(signs, -1.0 if graw[i] > 0 else 1.0)
-            cs = c[support]
-        sol0 = state.inv @ a[support]
-        sol1 = state.inv @ signs
-        denom = signs @ sol1
-        nu = (signs @ sol0 + radius) / denom if denom != 0 else 0.0
-        target = nu * sol1 - sol0
-        d = target - cs
-        shrinking = signs * d < 0
-        step, block = 1.0, -1
-        if shrinking.any():
-            ratios = np.where(shrinking, -cs / np.where(shrinking, d, 1.0), np.inf)
-            block = int(ratios.argmin())
-            if ratios[block] < 1.0:
-                step = max(float(ratios[block]), 0.0)
-            else:
-                block = -1
-        if step == 0.0 and block >= 0 and cs[block] == 0.0:
-            # the new coordinate would enter with the wrong sign: one BPCG step instead
-            c, state, Hc = bpcg_step(c)
-            at_face_optimum = False
-            it += 1
-            continue
-        delta = step * d
-        c[support] = cs + delta
-        Hc += delta @ state.rows
+        if self.at_face_optimum:  # the best new coordinate joins the face
+            i = self.best
+            if self.c[i] != 0.0:  # cannot happen in exact arithmetic
+                self._bpcg_step()
+                return
+            self.face.add(i)
+            signs = np.append(signs, -1.0 if self.graw[i] > 0 else 1.0)
+            cs = self.c[self.face.support]
+        d = _face_minimiser(self.face.inv, self.a[self.face.support], signs, self.radius) - cs
+        step, block = _ratio_test(cs, d, signs)
+        if step == 0.0 and block >= 0 and cs[block] == 0.0:  # the new coordinate has the wrong sign
+            self._bpcg_step()
+            return
+        self._move(cs, step * d, block)
+
+    def _move(self, cs: np.ndarray, delta: np.ndarray, block: int) -> None:
+        """``c_S += delta``; the ``block``-th coordinate of the face (if any) is then exactly
+        zero and leaves the face."""
+        support = self.face.support
+        self.c[support] = cs + delta
+        self.Hc += delta @ self.face.rows
         if block >= 0:
             jb = support[block]
-            Hc -= c[jb] * state.rows[block]
-            c[jb] = 0.0
-            state.drop(block)
-        at_face_optimum = block < 0
-        it += 1
-        if it % 50 == 0:  # remove the drift of the incremental H c
-            Hc = c[state.support] @ state.rows
-    f = float((c @ (H @ c) + 2.0 * (a @ c) + bb) / m)
-    return L1BallResult(coef=c.copy(), value=f, gap=float(gap), iterations=it, certified_above=certified)
+            self.Hc -= self.c[jb] * self.face.rows[block]
+            self.c[jb] = 0.0
+            self.face.drop(block)
+        self.at_face_optimum = block < 0
+
+    def _bpcg_step(self) -> None:
+        """One BPCG step from ``c`` (:func:`l1_ball_bpcg`), and its face."""
+        self.c = l1_ball_bpcg(self.H, self.a, self.bb, self.m, self.radius, tol=0.0, max_iter=1, x0=self.c).coef
+        self._enter_face_of_c()
 
 
 class _Face:
