@@ -552,6 +552,45 @@ def test_blocked_abm_matches_brute_force(data, psi):
     np.testing.assert_allclose(fast.train_mse_, slow.train_mse_, rtol=1e-7, atol=1e-14)
 
 
+def test_l1_projection_matches_a_bisection_on_the_threshold():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        v = rng.normal(scale=rng.uniform(0.1, 1e6), size=int(rng.integers(1, 40)))
+        radius = rng.uniform(0.05, 1.5) * np.abs(v).sum()
+        lo, hi = 0.0, np.abs(v).max()  # the threshold theta with ||soft(v, theta)||_1 = radius
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if np.maximum(np.abs(v) - mid, 0).sum() > radius else (lo, mid)
+        expected = v.copy() if np.abs(v).sum() <= radius else np.sign(v) * np.maximum(np.abs(v) - hi, 0)
+        np.testing.assert_allclose(project_l1_ball(v, radius), expected, rtol=1e-9, atol=1e-9 * np.abs(v).max())
+
+
+def test_the_face_inverse_follows_joins_and_leaves():
+    """The active set's ``H_SS^{-1}``, bordered on a join and downdated on a leave (and
+    computed afresh when it reaches REFRESH_EVERY updates), stays the inverse of the
+    face's block of ``H`` through a long random walk of joins and leaves."""
+    from vinet_utils.oavi import _kernels
+
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((300, 40)) @ np.diag(rng.uniform(0.2, 3.0, 40))
+    H = A.T @ A
+    c = np.zeros(40)
+    c[[3, 7, 11]] = 1.0
+    support, inv, count = _kernels._new_face(H, c)
+    for step in range(300):
+        n = int(count[0])
+        outside = np.setdiff1d(np.arange(40), support[:n])
+        if n < 3 or (n < 30 and rng.random() < 0.55):
+            support, inv = _kernels._face_add(H, support, inv, count, int(rng.choice(outside)))
+        else:
+            _kernels._face_drop(H, support, inv, count, int(rng.integers(n)))
+        S = support[: count[0]]
+        np.testing.assert_allclose(inv[: S.size, : S.size] @ H[np.ix_(S, S)], np.eye(S.size), atol=1e-8)
+    singular = np.ones((3, 3))  # rank one: no inverse; a ridge makes one, finite
+    assert np.isfinite(_kernels._inverse(singular)).all()
+    np.testing.assert_allclose(_kernels._inverse(H[:5, :5]), np.linalg.inv(H[:5, :5]), rtol=1e-10)
+
+
 def test_active_set_oracle_decides_like_an_accurate_solve():
     rng = np.random.default_rng(1)
     for trial in range(30):
@@ -764,3 +803,24 @@ def test_benchmark_cli_smoke(tmp_path):
     assert {"torch_version", "torch_threads", "device", "git_commit", "wall_time_s"} <= set(result["metadata"])
     X = bench.variety_sample(np.random.default_rng(0), 50, 6, 2, 2, 0.0)
     assert X.shape == (50, 6) and np.allclose(X.min(axis=0), -1) and np.allclose(X.max(axis=0), 1)
+
+
+def test_benchmark_ab_against_a_commit(tmp_path):
+    """``bench oavi-ab`` runs each side's own code (the baseline from ``git archive``) and
+    reports the median ratio it measured."""
+    import json
+    import subprocess
+
+    from vinet_utils import bench
+    from vinet_utils.results import REPO_ROOT
+
+    if subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True).returncode:
+        pytest.skip("not a git checkout")
+    out = tmp_path / "ab.json"
+    assert bench.main(["--threads", "1", "oavi-ab", "--baseline", "HEAD", "--cases", "ABM_L32", "--rounds", "2",
+                       "--repeats", "1", "--out", str(out)]) == 0
+    row = json.loads(out.read_text())["cases"]["ABM_L32"]
+    assert len(row["baseline_rounds_s"]) == len(row["current_rounds_s"]) == 2
+    assert row["current_fit_time_s"] == pytest.approx(np.median(row["current_rounds_s"]))
+    assert row["ratio"] == pytest.approx(row["current_fit_time_s"] / row["baseline_fit_time_s"])
+    assert row["slower"] == (row["ratio"] > bench.AB_SLOWER)

@@ -2,6 +2,8 @@
 
     python -m vinet_utils.bench oavi [--out results/benchmarks/oavi.json] [--classes 10 ...]
         [--cases all|none|L64,L32,...] [--repeats 3] [--no-case-reference]
+    python -m vinet_utils.bench oavi-ab --baseline REV [--out results/benchmarks/oavi_ab.json]
+        [--cases all|L64,...] [--rounds 3] [--repeats 3]
 
 ``oavi``: per class, points from a noisy low-dimensional algebraic variety in ``dim``
 dimensions (a random polynomial image of a ``latent_dim``-cube, rescaled into
@@ -28,17 +30,24 @@ median of ``--repeats`` fits, against one brute-force fit where that is affordab
 Each case records time, ``|O|``, ``|G|``, identical decisions, the speed ratio and
 whether its targets were met, plus the 1-minute load average before it ran (the
 machine may be shared).
+
+``oavi-ab``: the named cases with this checkout's OAVI against the OAVI of a git
+revision, alternating, on the same machine (:func:`bench_oavi_ab`); the check that a
+change slows no case down, where times from another machine or day do not compare.
 """
 
 from __future__ import annotations
 
 import argparse
-import shlex
+import io
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from itertools import combinations_with_replacement
 from pathlib import Path
@@ -47,7 +56,7 @@ import numpy as np
 import torch
 
 from .oavi import OAVI, brute_force_fit
-from .results import environment, write_json
+from .results import REPO_ROOT, environment, write_json
 
 
 # ------------------------------------------------------------------- helpers
@@ -219,12 +228,12 @@ def two_class_tabular(points: int = 10_000, dim: int = 8, seed: int = 0) -> np.n
 
 
 CASES = {
-    # name: (data, OAVI keyword arguments, fit-time target in seconds)
-    "L64": (lambda: latent_like(64), dict(psi=0.005, tau=1000.0, max_degree=3), 1.0),
-    "L32": (lambda: latent_like(32), dict(psi=0.005, tau=1000.0, max_degree=3), 0.25),
-    "L32_default_tau": (lambda: latent_like(32), dict(psi=0.005, tau=None, max_degree=3), 5.0),
-    "ABM_L32": (lambda: latent_like(32), dict(psi=0.005, max_degree=3, oracle="abm"), 0.3),
-    "small_10000x8": (lambda: two_class_tabular(), dict(psi=0.1), 0.004),
+    # name: (data, OAVI keyword arguments, fit-time target in seconds on 2 cores)
+    "L64": (lambda: latent_like(64), dict(psi=0.005, tau=1000.0, max_degree=3), 0.5),
+    "L32": (lambda: latent_like(32), dict(psi=0.005, tau=1000.0, max_degree=3), 0.2),
+    "L32_default_tau": (lambda: latent_like(32), dict(psi=0.005, tau=None, max_degree=3), 3.0),
+    "ABM_L32": (lambda: latent_like(32), dict(psi=0.005, max_degree=3, oracle="abm"), 0.1),
+    "small_10000x8": (lambda: two_class_tabular(), dict(psi=0.1), 0.002),
 }
 SPEED_RATIO_MIN = 10.0
 BUSY_SLOWDOWN_MAX = 2.0
@@ -336,6 +345,61 @@ def _oavi_command(args: argparse.Namespace) -> dict:
     return result
 
 
+# ------------------------------------------------------- A/B against a commit
+AB_SLOWER = 1.10  # a ratio above this counts as slower; below it, two runs of one code differ by noise
+
+
+def bench_oavi_ab(baseline: str, cases: list[str], rounds: int = 3, repeats: int = 3, threads: int = 2) -> dict:
+    """Time the named cases with this checkout's OAVI and with the OAVI of ``baseline`` (a
+    git revision), alternating the two sides, each in a process of its own, ``rounds``
+    times. Per case and side: the median over the rounds of each round's median fit
+    time; the ratio current / baseline. Both sides run on one machine in the same
+    minutes, so the ratio holds where absolute times (another machine, another day)
+    do not: it is how a change is shown not to slow a case down."""
+    with tempfile.TemporaryDirectory() as tmp:
+        sides = {"baseline": Path(tmp) / "baseline", "current": REPO_ROOT}
+        sides["baseline"].mkdir()
+        archive = subprocess.run(["git", "archive", baseline, "vinet_utils"], cwd=REPO_ROOT, check=True,
+                                 capture_output=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(sides["baseline"], filter="data")
+        times = {side: {name: [] for name in cases} for side in sides}
+        for r in range(rounds):
+            for side, root in sides.items():
+                out = Path(tmp) / f"{side}-{r}.json"
+                # python -m puts the working directory first on sys.path: each side imports its own code
+                subprocess.run([sys.executable, "-m", "vinet_utils.bench", "--threads", str(threads), "oavi",
+                                "--classes", "1", "--points", "100", "--dim", "4", "--latent-dim", "2",
+                                "--no-reference", "--cases", ",".join(cases), "--repeats", str(repeats),
+                                "--no-case-reference", "--out", str(out)],
+                               cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, check=True, capture_output=True)
+                for name, row in json.loads(out.read_text())["cases"].items():
+                    times[side][name].append(row["fit_time_s"])
+    rows = {}
+    for name in cases:
+        base, cur = (float(np.median(times[side][name])) for side in ("baseline", "current"))
+        rows[name] = {"baseline_fit_time_s": base, "current_fit_time_s": cur, "ratio": cur / base,
+                      "slower": cur / base > AB_SLOWER, "baseline_rounds_s": times["baseline"][name],
+                      "current_rounds_s": times["current"][name]}
+        sys.stdout.write(f"{name}: baseline {base:.4f} s, current {cur:.4f} s, ratio {cur / base:.2f}\n")
+    return {"benchmark": "oavi-ab", "baseline": baseline, "rounds": rounds, "repeats": repeats,
+            "slower_above": AB_SLOWER, "metadata": run_metadata("cpu"), "cases": rows,
+            "summary": {"slower": sorted(n for n, r in rows.items() if r["slower"]),
+                        "ratio": {n: round(r["ratio"], 3) for n, r in rows.items()}}}
+
+
+def _ab_command(args: argparse.Namespace) -> dict:
+    names = list(CASES) if args.cases == "all" else args.cases.split(",")
+    unknown = [n for n in names if n not in CASES]
+    if unknown:
+        raise SystemExit(f"unknown case(s) {unknown}; choose from {list(CASES)}")
+    result = bench_oavi_ab(args.baseline, names, rounds=args.rounds, repeats=args.repeats,
+                           threads=torch.get_num_threads())
+    if args.machine_note:
+        result["metadata"]["machine_note"] = args.machine_note
+    return result
+
+
 # ----------------------------------------------------------------------- CLI
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m vinet_utils.bench`` argument parser, one subcommand per benchmark."""
@@ -363,6 +427,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-reference", default="", help="comma list of named cases to time without brute force")
     p.add_argument("--machine-note", default="", help="free text recorded in metadata (e.g. other load)")
     p.set_defaults(func=_oavi_command)
+
+    p = sub.add_parser("oavi-ab", help="the named cases, this checkout against a git revision, alternating")
+    p.add_argument("--baseline", required=True, help="git revision whose OAVI is the baseline")
+    p.add_argument("--out", type=Path, default=Path("results/benchmarks/oavi_ab.json"))
+    p.add_argument("--cases", default="all", help="all, or a comma list of " + ",".join(CASES))
+    p.add_argument("--rounds", type=int, default=3, help="alternations of the two sides")
+    p.add_argument("--repeats", type=int, default=3, help="fits per case in each round (median)")
+    p.add_argument("--machine-note", default="", help="free text recorded in metadata (e.g. other load)")
+    p.set_defaults(func=_ab_command)
     return parser
 
 
@@ -376,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, result)
     sys.stdout.write(f"wrote {args.out}\n{json.dumps(result['summary'], indent=2)}\n")
-    if "cases" in result:
+    if result["benchmark"] == "oavi" and "cases" in result:
         met = {name: row["targets_met"] for name, row in result["cases"].items()}
         sys.stdout.write(f"{json.dumps(met, indent=2)}\n")
     return 0

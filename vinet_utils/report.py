@@ -469,7 +469,24 @@ def oavi(path: Path = REPO_ROOT / "results" / "benchmarks" / "oavi.json") -> str
                   f"brute force, **{s['speed_ratio']:.1f}x**; decisions identical: "
                   f"**{str(s['identical_decisions']).lower()}**; the l1 bound was active for "
                   f"{s['n_bound_active_total']} of {s['n_border_terms_total']} border terms."]
+    ab_path = path.with_name("oavi_ab.json")
+    if ab_path.exists():
+        lines += ["", *_oavi_ab(read_json(ab_path))]
     return "\n".join(lines)
+
+
+def _oavi_ab(rec: dict) -> list[str]:
+    """The A/B of ``python -m vinet_utils.bench oavi-ab``: each case against a baseline commit."""
+    meta = rec["metadata"]
+    lines = [f"Against commit `{rec['baseline']}`, alternating on one machine (`{rec['command']}` at "
+             f"`{str(meta['git_commit'])[:7]}`; {rec['rounds']} rounds of {rec['repeats']} fits, medians; "
+             f"machine: {meta.get('machine_note', 'not recorded')}). A ratio above {rec['slower_above']} "
+             f"counts as slower.", "",
+             "| case | baseline | this code | ratio |", "|---|---|---|---|"]
+    for name, c in rec["cases"].items():
+        ratio = f"**{c['ratio']:.2f}** (slower)" if c["slower"] else f"{c['ratio']:.2f}"
+        lines.append(f"| {name} | {_secs(c['baseline_fit_time_s'])} | {_secs(c['current_fit_time_s'])} | {ratio} |")
+    return lines
 
 
 def _secs(t: float) -> str:

@@ -244,7 +244,7 @@ class BorderBlock:
 
     def projection(self, j: int, k: int) -> np.ndarray:
         """``Q_k^T u_j(X)``: the projections of term ``j`` on the first ``k`` basis columns."""
-        return np.r_[self.P[:, j], self.S[: k - self.k0, j]]
+        return np.concatenate((self.P[:, j], self.S[: k - self.k0, j]))
 
     def append(self, j: int) -> None:
         """Term ``j`` joins O: its residual becomes basis column ``k0 + new_O``, and the block's

@@ -1,0 +1,521 @@
+"""The compiled loops of the l1-ball solvers (:mod:`.solvers` documents the methods).
+
+Every function here is compiled by numba on first use and cached beside this file, so
+a fresh checkout compiles once. They work in place on float64 arrays, read the
+symmetric ``H`` by rows (row ``j`` of ``H`` is ``H e_j``), and never touch the ``m``
+points: ``f(c) = (c^T H c + 2 a^T c + bb) / m``, whose gradient is ``s2 (H c + a)`` with
+``s2 = 2 / m``.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_jit = numba.njit(cache=True, nogil=True)
+
+
+# ---------------------------------------------------------------- shared pieces
+@_jit
+def objective(H, a, bb, m, c):
+    """``f(c)``, from the nonzero coordinates of ``c``."""
+    total = bb
+    for j in range(c.size):
+        cj = c[j]
+        if cj != 0.0:
+            total += cj * (2.0 * a[j] + _row_dot(H, j, c))
+    return total / m
+
+
+@_jit
+def _row_dot(H, j, c):
+    """``(H c)_j``, read from row ``j`` of the symmetric ``H``, over the nonzeros of ``c``."""
+    s = 0.0
+    for i in range(c.size):
+        if c[i] != 0.0:
+            s += H[j, i] * c[i]
+    return s
+
+
+@_jit
+def _H_times(H, c, support, n):
+    """``H c`` for a ``c`` whose nonzeros lie in ``support[:n]``."""
+    Hc = np.zeros(c.size)
+    for p in range(n):
+        _axpy_row(Hc, c[support[p]], H, support[p])
+    return Hc
+
+
+@_jit
+def _axpy_row(y, alpha, H, j):
+    """``y += alpha H[j, :y.size]``."""
+    _axpy(y, alpha, H[j])
+
+
+@_jit
+def _axpy(y, alpha, x):
+    """``y += alpha x[:y.size]`` (a loop over 1-d arrays, which LLVM vectorises)."""
+    for i in range(y.size):
+        y[i] += alpha * x[i]
+
+
+@_jit
+def _dot(x, y):
+    """``x^T y``."""
+    s = 0.0
+    for i in range(x.size):
+        s += x[i] * y[i]
+    return s
+
+
+@_jit
+def _largest_entry_of_sum(x, y):
+    """The index of the largest ``|x_i + y_i|`` (the first, on ties)."""
+    best, value = 0, -1.0
+    for i in range(x.size):
+        v = abs(x[i] + y[i])
+        if v > value:
+            best, value = i, v
+    return best
+
+
+@_jit
+def _largest_entry(g):
+    """The index of the largest ``|g_i|`` (the first, on ties)."""
+    best, value = 0, -1.0
+    for i in range(g.size):
+        if abs(g[i]) > value:
+            best, value = i, abs(g[i])
+    return best
+
+
+# ---------------------------------------------------------------- the decision
+@_jit
+def decide(H, a, bb, m, radius, psi, c_ls, max_iter, residual):
+    """:func:`.solvers.l1_ball_decide`: from the l1 projection of ``c_ls``, up to 20 BPCG
+    steps, then the active set with the remaining budget. Returns ``(c, gap, iterations,
+    certified)``."""
+    c = project_l1_ball(c_ls, radius)
+    gap, first, certified = bpcg(H, a, bb, m, radius, psi, 0.0, min(20, max_iter), True, c)
+    if certified or objective(H, a, bb, m, c) <= psi:
+        return c, gap, first, certified
+    gap, it, certified = active_set(H, a, bb, m, radius, psi, c, 1e-9 * psi, max(max_iter - first, 1), residual)
+    return c, gap, first + it, certified
+
+
+@_jit
+def project_l1_ball(v, radius):
+    """:func:`.solvers.project_l1_ball` (a new array)."""
+    if np.abs(v).sum() <= radius:
+        return v.copy()
+    scale = np.abs(v).max()  # work in units of max|v|: huge least-squares solutions
+    u = np.sort(np.abs(v) / scale)[::-1]  # (ill-conditioned A) must not overflow the sums
+    cumulative = np.cumsum(u) - radius / scale
+    rho = 0
+    for i in range(u.size):
+        if u[i] * (i + 1) > cumulative[i]:
+            rho = i
+    theta = cumulative[rho] / (rho + 1.0) * scale
+    return np.sign(v) * np.maximum(np.abs(v) - theta, 0.0)
+
+
+# ---------------------------------------------------------------- BPCG
+@_jit
+def bpcg(H, a, bb, m, radius, psi, tol, max_iter, stop_when_vanishing, c):
+    """The loop of :func:`.solvers.l1_ball_bpcg` from the feasible ``c`` (moved in place);
+    ``psi`` is NaN when not given. Returns ``(gap, iterations, certified)``."""
+    k = a.size
+    lam = _atoms_of(c, radius)
+    s2 = 2.0 / m
+    has_psi = not np.isnan(psi)
+    Hc, f = _refresh(H, a, bb, m, c)
+    it, certified, gap = 0, False, 0.0
+    while True:
+        g = s2 * (Hc + a)
+        i = _largest_entry(g)
+        fw_atom = 2 * k if g[i] == 0.0 else (i if g[i] < 0.0 else k + i)
+        gap = max(_dot(g, c) + radius * abs(g[i]), 0.0)  # <g, c - v> at the best vertex v
+        if has_psi and f - gap > psi:
+            certified = True
+            break
+        if (stop_when_vanishing and has_psi and f <= psi) or gap <= tol or it >= max_iter:
+            break
+        away, local, local_gap = _away_and_local(lam, g, radius, k)
+        if local_gap >= gap:
+            f += _pairwise_step(H, c, Hc, lam, away, local, local_gap, s2, radius, k)
+        else:
+            f += _frank_wolfe_step(H, c, Hc, lam, fw_atom, gap, s2, radius, k)
+        it += 1
+        if it % 100 == 0:  # remove the drift of the incremental H c and f
+            Hc, f = _refresh(H, a, bb, m, c)
+    return gap, it, certified
+
+
+@_jit
+def _refresh(H, a, bb, m, c):
+    """``H c`` and ``f(c)`` from scratch."""
+    support = np.flatnonzero(c)
+    Hc = _H_times(H, c, support, support.size)
+    return Hc, (_dot(c, Hc + 2.0 * a) + bb) / m
+
+
+@_jit
+def _atoms_of(c, radius):
+    """The weights of the atoms that write ``c`` (scaled into the ball): atoms ``0..k-1``
+    are ``+radius e_i``, ``k..2k-1`` are ``-radius e_i``, atom ``2k`` the origin."""
+    k = c.size
+    l1 = np.abs(c).sum()
+    if l1 > radius:
+        c *= radius / l1
+    lam = np.zeros(2 * k + 1)
+    for i in range(k):
+        lam[i] = max(c[i], 0.0) / radius
+        lam[k + i] = max(-c[i], 0.0) / radius
+    lam[2 * k] = max(1.0 - lam.sum(), 0.0)
+    return lam
+
+
+@_jit
+def _atom(v, radius, k):
+    """Atom ``v`` as ``(coordinate, coefficient)`` (the origin: coefficient 0)."""
+    if v == 2 * k:
+        return k - 1, 0.0
+    return (v, radius) if v < k else (v - k, -radius)
+
+
+@_jit
+def _away_and_local(lam, g, radius, k):
+    """Among the active atoms, the one of largest ``<g, v>`` (away), the one of smallest
+    (local), and their difference (the local gap)."""
+    away, local, hi, lo = -1, -1, -np.inf, np.inf
+    for v in range(lam.size):
+        if lam[v] != 0.0:
+            i, s = _atom(v, radius, k)
+            val = s * g[i]
+            if val > hi:
+                away, hi = v, val
+            if val < lo:
+                local, lo = v, val
+    return away, local, hi - lo
+
+
+@_jit
+def _pairwise_step(H, c, Hc, lam, away, local, local_gap, s2, radius, k):
+    """Move weight from the ``away`` atom to the ``local`` atom, by the exact line search
+    along their difference, or all of the away atom's weight (a drop step); returns the
+    change of ``f``."""
+    vl, sl = _atom(local, radius, k)
+    va, sa = _atom(away, radius, k)
+    dHd = sl * (sl * H[vl, vl] - sa * H[va, vl]) - sa * (sl * H[vl, va] - sa * H[va, va])
+    step_max = lam[away]
+    step = local_gap / (s2 * dHd) if dHd > 0 else step_max
+    if step >= step_max * (1.0 - 1e-9):  # drop step: the away atom leaves
+        step = step_max
+    c[vl] += step * sl
+    c[va] -= step * sa
+    _axpy_row(Hc, step * sl, H, vl)
+    _axpy_row(Hc, -step * sa, H, va)
+    lam[local] += step
+    lam[away] = 0.0 if step == step_max else lam[away] - step
+    return step * (0.5 * step * s2 * dHd - local_gap)
+
+
+@_jit
+def _frank_wolfe_step(H, c, Hc, lam, fw_atom, gap, s2, radius, k):
+    """Move towards the best vertex of the ball by the exact line search (at most all the
+    way, where ``c`` becomes that vertex); atoms whose weight fades away are forgotten.
+    Returns the change of ``f``."""
+    vw, sw = _atom(fw_atom, radius, k)
+    dHd = sw * sw * H[vw, vw] - 2.0 * sw * Hc[vw] + _dot(c, Hc)
+    step = gap / (s2 * dHd) if dHd > 0 else 1.0
+    if step >= 1.0 - 1e-9:  # full step: c becomes the vertex
+        step = 1.0
+    c *= 1.0 - step
+    c[vw] += step * sw
+    Hc *= 1.0 - step
+    _axpy_row(Hc, step * sw, H, vw)
+    lam *= 1.0 - step
+    lam[fw_atom] += step
+    for v in range(lam.size):
+        if lam[v] < 1e-14:
+            lam[v] = 0.0
+    return step * (0.5 * step * s2 * dHd - gap)
+
+
+# ---------------------------------------------------------------- active set
+@_jit
+def active_set(H, a, bb, m, radius, psi, c, gap_tol, max_iter, residual):
+    """The loop of :func:`.solvers.l1_ball_active_set` from ``c`` (moved in place; scaled onto
+    the sphere first); ``residual`` is NaN when not known. Returns ``(gap, iterations,
+    certified)``.
+
+    The face is ``support[:n]`` (in the order its coordinates joined) with ``inv[:n, :n]
+    = H_SS^{-1}``, ``count = [n, updates since the inverse was last computed afresh]``."""
+    _onto_sphere(c, a, radius)
+    support, inv, count = _new_face(H, c)
+    Hc = _H_times(H, c, support, count[0])
+    at_face_optimum = False
+    s2 = 2.0 / m
+    it, certified, gap = 0, False, 0.0
+    while True:
+        f, cg = _on_face(c, Hc, a, bb, m, support, count[0])  # f(c), <gradient / s2, c>
+        if f <= psi:
+            break
+        best = _largest_entry_of_sum(Hc, a)  # of H c + a, the gradient of f over s2
+        g_best = Hc[best] + a[best]
+        fw = radius * abs(g_best)
+        gap = max(s2 * (cg + fw), 0.0)
+        lower = _lower_bound(f, gap, cg, fw, residual, m)
+        if lower > psi:
+            gap, certified = f - lower, True
+            break
+        if gap <= gap_tol or it >= max_iter:
+            break
+        block = -2  # the step is undefined unless a move below says otherwise
+        if not (at_face_optimum and c[best] != 0.0):  # (it cannot be, in exact arithmetic)
+            joining = 0.0
+            if at_face_optimum:  # the best new coordinate joins, with the sign that decreases f
+                support, inv = _face_add(H, support, inv, count, best)
+                joining = -1.0 if g_best > 0 else 1.0
+            block = _move_on_face(H, a, c, Hc, support, inv, count, joining, radius)
+        if block == -2:  # one BPCG step instead, and the face of where it lands
+            bpcg(H, a, bb, m, radius, np.nan, 0.0, 1, False, c)
+            support, inv, count = _new_face(H, c)
+            Hc = _H_times(H, c, support, count[0])
+        at_face_optimum = block == -1
+        it += 1
+        if it % 50 == 0:  # remove the drift of the incremental H c
+            Hc = _H_times(H, c, support, count[0])
+    return gap, it, certified
+
+
+@_jit
+def _onto_sphere(c, a, radius):
+    """Scale ``c`` onto the sphere ``||c||_1 = radius``; for ``c = 0``, the vertex
+    ``-sign(a_i) radius e_i`` of the largest ``|a_i|`` (the steepest descent from 0)."""
+    l1 = np.abs(c).sum()
+    if l1 == 0.0:
+        i = _largest_entry(a)
+        c[i] = -radius if a[i] >= 0 else radius
+    elif abs(l1 - radius) > 1e-9 * radius:
+        c *= radius / l1
+
+
+@_jit
+def _on_face(c, Hc, a, bb, m, support, n):
+    """``f(c)`` and ``<H c + a, c>``, summed over the face (where ``c`` is nonzero)."""
+    quad, lin = 0.0, 0.0
+    for p in range(n):
+        j = support[p]
+        quad += c[j] * Hc[j]
+        lin += c[j] * a[j]
+    return (quad + 2.0 * lin + bb) / m, quad + lin
+
+
+@_jit
+def _lower_bound(f, gap, cg, fw, residual, m):
+    """A lower bound of ``min f``: ``f - gap``, or the scaled dual bound (see
+    :func:`.solvers.l1_ball_active_set`) where ``residual`` is known and that is sharper."""
+    lower = f - gap
+    if not np.isnan(residual):
+        zz = m * f - residual
+        x = zz - cg - fw
+        if x > 0 and zz > 0:
+            lower = max(lower, (residual + x * x / zz) / m)
+    return lower
+
+
+@_jit
+def _move_on_face(H, a, c, Hc, support, inv, count, joining, radius):
+    """Move ``c`` towards the minimiser of its face, up to the first coefficient that
+    reaches zero, which leaves the face. ``joining`` is the sign of the coordinate that
+    just joined (last in the face), 0 when none did. Returns the position the blocking
+    coefficient had (-1: the face minimiser was reached; -2: nothing moved, since the
+    joining coordinate would take the wrong sign)."""
+    n = count[0]
+    cs, signs, a_face = np.empty(n), np.empty(n), np.empty(n)
+    for p in range(n):
+        cs[p], signs[p], a_face[p] = c[support[p]], np.sign(c[support[p]]), a[support[p]]
+    if joining != 0.0:
+        signs[n - 1] = joining
+    d = _face_minimiser(inv, a_face, signs, radius, n) - cs
+    step, block = _ratio_test(cs, d, signs)
+    if step == 0.0 and block >= 0 and cs[block] == 0.0:
+        return -2
+    for p in range(n):
+        c[support[p]] = cs[p] + step * d[p]
+        _axpy_row(Hc, step * d[p], H, support[p])
+    if block >= 0:  # exactly zero, and out of the face
+        jb = support[block]
+        _axpy_row(Hc, -c[jb], H, jb)
+        c[jb] = 0.0
+        _face_drop(H, support, inv, count, block)
+    return block
+
+
+@_jit
+def _face_minimiser(inv, a_face, signs, radius, n):
+    """The minimiser of ``f`` on the face's hyperplane ``s^T c_S = radius``:
+    ``c_S = nu H_SS^{-1} s - H_SS^{-1} a_S``, the multiplier ``nu`` chosen to meet the
+    constraint (``inv[:n, :n]`` is ``H_SS^{-1}``)."""
+    sol0 = _symmetric_times(inv, a_face, n)
+    sol1 = _symmetric_times(inv, signs, n)
+    denom = _dot(signs, sol1)
+    nu = (_dot(signs, sol0) + radius) / denom if denom != 0 else 0.0
+    return nu * sol1 - sol0
+
+
+@_jit
+def _symmetric_times(M, v, n):
+    """``M[:n, :n] v`` for a symmetric ``M``, as a sum of its rows (which vectorises)."""
+    out = np.zeros(n)
+    for q in range(n):
+        _axpy(out, v[q], M[q])
+    return out
+
+
+@_jit
+def _ratio_test(cs, d, signs):
+    """How far the face's coefficients ``cs`` may move along ``d`` (at most the full step
+    1) before one of them reaches zero; returns the step and the position in the face of
+    that blocking coefficient (-1 when the full step is feasible)."""
+    block, smallest = -1, np.inf
+    for p in range(cs.size):
+        if signs[p] * d[p] < 0:
+            ratio = -cs[p] / d[p]
+            if ratio < smallest:
+                block, smallest = p, ratio
+    if block >= 0 and smallest < 1.0:
+        return max(smallest, 0.0), block
+    return 1.0, -1
+
+
+# ---------------------------------------------------------------- the face's inverse
+# The inverse only steers the steps; every decision is certified from the iterate
+# itself, so its rounding cannot change an outcome. It is bordered when a coordinate
+# joins and downdated by the Schur complement when one leaves, both exact in exact
+# arithmetic and O(n^2); it is computed afresh (O(n^3)) when a pivot is tiny, and after
+# REFRESH_EVERY updates to bound the drift of their rounding. Most decisions take far
+# fewer updates than that; on the benchmark's cases every refresh period from 32 up
+# gave the same iterates.
+REFRESH_EVERY = 256
+@_jit
+def _new_face(H, c):
+    """The face of ``c`` (its nonzero coordinates): ``(support, inv, count)``, the buffers
+    with room to grow."""
+    nonzero = np.flatnonzero(c)
+    n = nonzero.size
+    cap = max(16, 2 * n)
+    support = np.empty(cap, np.int64)
+    support[:n] = nonzero
+    inv = np.empty((cap, cap))
+    count = np.zeros(2, np.int64)
+    count[0] = n
+    _refresh_inverse(H, support, inv, count)
+    return support, inv, count
+
+
+@_jit
+def _refresh_inverse(H, support, inv, count):
+    n = count[0]
+    HS = np.empty((n, n))
+    for p in range(n):
+        for q in range(n):
+            HS[p, q] = H[support[p], support[q]]
+    inv[:n, :n] = _inverse(HS)
+    count[1] = 0
+
+
+@_jit
+def _inverse(M):
+    """``M^{-1}`` by Gauss-Jordan elimination with partial pivoting. A singular ``M`` (an
+    exactly zero pivot) is inverted with a small ridge, ``M + eps I``."""
+    n = M.shape[0]
+    ridge = 0.0
+    while True:
+        A, X = M.copy(), np.eye(n)
+        for p in range(n):
+            A[p, p] += ridge
+        if _gauss_jordan(A, X):
+            return X
+        ridge = 1e-12 * max(np.abs(np.diag(M)).max(), 1e-300) if ridge == 0.0 else 100.0 * ridge
+
+
+@_jit
+def _gauss_jordan(A, X):
+    """Reduce ``A`` to the identity by row operations, applying them to ``X`` as well (so an
+    identity ``X`` becomes ``A^{-1}``); False at an exactly zero pivot."""
+    n = A.shape[0]
+    for col in range(n):
+        piv = col
+        for r in range(col + 1, n):
+            if abs(A[r, col]) > abs(A[piv, col]):
+                piv = r
+        if A[piv, col] == 0.0:
+            return False
+        for q in range(n):  # swap the rows col and piv, and scale the pivot row
+            A[col, q], A[piv, q] = A[piv, q], A[col, q]
+            X[col, q], X[piv, q] = X[piv, q], X[col, q]
+        scale = 1.0 / A[col, col]
+        for q in range(n):
+            A[col, q] *= scale
+            X[col, q] *= scale
+        for r in range(n):
+            factor = A[r, col]
+            if r != col and factor != 0.0:
+                _axpy(A[r], -factor, A[col])
+                _axpy(X[r], -factor, X[col])
+    return True
+
+
+@_jit
+def _face_add(H, support, inv, count, i):
+    """Coordinate ``i`` joins the face (last); returns the buffers, grown if they were full."""
+    n = count[0]
+    if n == support.size:
+        grown = np.empty(2 * n, np.int64)
+        grown[:n] = support[:n]
+        bigger = np.empty((2 * n, 2 * n))
+        bigger[:n, :n] = inv[:n, :n]
+        support, inv = grown, bigger
+    h = np.empty(n)
+    for q in range(n):
+        h[q] = H[support[q], i]
+    u = _symmetric_times(inv, h, n)  # H_SS^{-1} h, h = H[S, i]
+    delta = H[i, i] - _dot(h, u)
+    support[n] = i
+    count[0] = n + 1
+    count[1] += 1
+    if not delta > 1e-12 * H[i, i] or count[1] >= REFRESH_EVERY:
+        _refresh_inverse(H, support, inv, count)
+        return support, inv
+    w = u / delta
+    for p in range(n):
+        _axpy(inv[p, :n], u[p], w)
+        inv[p, n] = inv[n, p] = -w[p]
+    inv[n, n] = 1.0 / delta
+    return support, inv
+
+
+@_jit
+def _face_drop(H, support, inv, count, p):
+    """The face's ``p``-th coordinate leaves it."""
+    n = count[0]
+    pivot = inv[p, p]
+    col = np.empty(n - 1)
+    for r in range(n - 1):
+        col[r] = inv[r if r < p else r + 1, p]
+    support[p : n - 1] = support[p + 1 : n].copy()
+    count[0] = n - 1
+    count[1] += 1
+    if not abs(pivot) > 0 or count[1] >= REFRESH_EVERY:
+        _refresh_inverse(H, support, inv, count)
+        return
+    w = col / pivot
+    for r in range(n - 1):  # in place: every source lies at or after its destination
+        source = inv[r if r < p else r + 1]
+        row = inv[r]
+        row[:p] = source[:p]
+        row[p : n - 1] = source[p + 1 : n]
+        _axpy(row[: n - 1], -col[r], w)
+
