@@ -654,6 +654,20 @@ def test_pearson_orderings_follow_the_reference_implementation():
         assert (model.G_leading_exponents_[:, expected] == direct.G_leading_exponents_).all()
 
 
+def test_pearson_order_on_correlations_worked_by_hand():
+    """x = (1, -1, 1, -1) and y = (1, 1, -1, -1) are centred, orthogonal and of equal
+    norm; z = x + 2y. So |corr(x, y)| = 0, |corr(x, z)| = 1/sqrt(5), |corr(y, z)| =
+    2/sqrt(5), and the sums over the other columns are x: 1/sqrt(5) (0.45), y: 2/sqrt(5)
+    (0.89), z: 3/sqrt(5) (1.34). With the columns stored as (z, x, y), increasing sums
+    give the order (1, 2, 0), decreasing (0, 2, 1)."""
+    x, y = np.array([1.0, -1, 1, -1]), np.array([1.0, 1, -1, -1])
+    X = np.c_[x + 2 * y, x, y]
+    assert pearson_order(X).tolist() == [1, 2, 0]
+    assert pearson_order(X, reverse=True).tolist() == [0, 2, 1]
+    assert OAVI(psi=0.01, max_degree=1, ordering="pearson").fit(X).variable_order_.tolist() == [1, 2, 0]
+    assert OAVI(psi=0.01, max_degree=1, ordering="rev_pearson").fit(X).variable_order_.tolist() == [0, 2, 1]
+
+
 def test_sphere_generator_under_pearson_ordering():
     X = noisy(sphere, 0, 1000)[:, [2, 0, 1]]
     model = OAVI(psi=0.005, ordering="pearson").fit(X)
