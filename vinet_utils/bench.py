@@ -322,15 +322,12 @@ def bench_cases(names: list[str], repeats: int = 3, reference: bool = True, devi
 
 
 def _oavi_command(args: argparse.Namespace) -> dict:
+    names = _case_names(args.cases)
     result = bench_oavi(
         classes=args.classes, points=args.points, dim=args.dim, psi=args.psi, tau=args.tau,
         max_degree=args.max_degree, latent_dim=args.latent_dim, map_degree=args.map_degree,
         noise=args.noise, seed=args.seed, reference=not args.no_reference, device=args.device,
     )
-    names = [] if args.cases == "none" else list(CASES) if args.cases == "all" else args.cases.split(",")
-    unknown = [n for n in names if n not in CASES]
-    if unknown:
-        raise SystemExit(f"unknown case(s) {unknown}; choose from {list(CASES)}")
     if names:
         tic = time.perf_counter()
         skip = tuple(n for n in args.skip_reference.split(",") if n)
@@ -340,9 +337,17 @@ def _oavi_command(args: argparse.Namespace) -> dict:
                                 "brute_force_fit; the machine may have been shared with other CPU-bound work "
                                 "(see load_average_1min_before and metadata.machine_note)")
         result["metadata"]["cases_wall_time_s"] = time.perf_counter() - tic
-    if args.machine_note:
-        result["metadata"]["machine_note"] = args.machine_note
     return result
+
+
+def _case_names(spec: str) -> list[str]:
+    """The named cases that ``--cases`` asks for ("all", "none" or a comma list), checked
+    before any work."""
+    names = [] if spec == "none" else list(CASES) if spec == "all" else spec.split(",")
+    unknown = [n for n in names if n not in CASES]
+    if unknown:
+        raise SystemExit(f"--cases: unknown case(s) {unknown}; choose from all, none or {list(CASES)}")
+    return names
 
 
 # ------------------------------------------------------- A/B against a commit
@@ -404,15 +409,15 @@ def _ab_row(baseline: list[list[float]], current: list[list[float]]) -> dict:
 
 
 def _ab_command(args: argparse.Namespace) -> dict:
-    names = list(CASES) if args.cases == "all" else args.cases.split(",")
-    unknown = [n for n in names if n not in CASES]
-    if unknown:
-        raise SystemExit(f"unknown case(s) {unknown}; choose from {list(CASES)}")
-    result = bench_oavi_ab(args.baseline, names, rounds=args.rounds, repeats=args.repeats,
-                           threads=torch.get_num_threads())
-    if args.machine_note:
-        result["metadata"]["machine_note"] = args.machine_note
-    return result
+    names = _case_names(args.cases)
+    if not names:
+        raise SystemExit("--cases: the A/B needs at least one case")
+    known = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{args.baseline}^{{commit}}"],
+                           cwd=REPO_ROOT, capture_output=True)
+    if known.returncode:
+        raise SystemExit(f"--baseline: {args.baseline!r} is not a commit of this repository")
+    return bench_oavi_ab(args.baseline, names, rounds=args.rounds, repeats=args.repeats,
+                         threads=torch.get_num_threads())
 
 
 # ----------------------------------------------------------------------- CLI
@@ -448,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("results/benchmarks/oavi_ab.json"))
     p.add_argument("--cases", default="all", help="all, or a comma list of " + ",".join(CASES))
     p.add_argument("--rounds", type=int, default=3, help="alternations of the two sides")
-    p.add_argument("--repeats", type=int, default=3, help="fits per case in each round (median)")
+    p.add_argument("--repeats", type=int, default=3, help="fits per case in each round")
     p.add_argument("--machine-note", default="", help="free text recorded in metadata (e.g. other load)")
     p.set_defaults(func=_ab_command)
     return parser
@@ -459,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     result = args.func(args)
+    if args.machine_note:
+        result["metadata"]["machine_note"] = args.machine_note
     result["command"] = "python -m vinet_utils.bench " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     args.out.parent.mkdir(parents=True, exist_ok=True)

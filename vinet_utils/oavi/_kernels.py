@@ -18,23 +18,8 @@ _jit = numba.njit(cache=True, nogil=True)
 # ---------------------------------------------------------------- shared pieces
 @_jit
 def objective(H, a, bb, m, c):
-    """``f(c)``, from the nonzero coordinates of ``c``."""
-    total = bb
-    for j in range(c.size):
-        cj = c[j]
-        if cj != 0.0:
-            total += cj * (2.0 * a[j] + _row_dot(H, j, c))
-    return total / m
-
-
-@_jit
-def _row_dot(H, j, c):
-    """``(H c)_j``, read from row ``j`` of the symmetric ``H``, over the nonzeros of ``c``."""
-    s = 0.0
-    for i in range(c.size):
-        if c[i] != 0.0:
-            s += H[j, i] * c[i]
-    return s
+    """``f(c)``, computed afresh (:func:`_refresh`)."""
+    return _refresh(H, a, bb, m, c)[1]
 
 
 @_jit
@@ -396,8 +381,8 @@ def _ratio_test(cs, d, signs):
 # joins and downdated by the Schur complement when one leaves, both exact in exact
 # arithmetic and O(n^2); it is computed afresh (O(n^3)) when a pivot is tiny, and after
 # REFRESH_EVERY updates to bound the drift of their rounding. Most decisions take far
-# fewer updates than that; on the benchmark's cases every refresh period from 32 up
-# gave the same iterates.
+# fewer updates than that; on L32 at the papers' default tau (bench.CASES), refreshing
+# every 32 or 256 updates, or never, gave the same iterates.
 REFRESH_EVERY = 256
 @_jit
 def _new_face(H, c):
