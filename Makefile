@@ -1,4 +1,4 @@
-# make reproduce [PROFILE=smoke|cpu|paper] [DATASET=cifar10] [ARCH=resnet18] [SET="seeds=5 pool=gap"]
+# make reproduce [PROFILE=smoke|cpu|paper|cifar100] [DATASET=cifar10] [ARCH=resnet18] [SET="seeds=5 pool=gap"]
 # make sweep         choose a profile's VI-Net values on a validation split (needs a finished 01)
 # make study         the base-quality study's figure and results file, from the committed runs
 # make study-run     train the study's bases and run notebooks 01-05 on each (hours on 2 cores)
@@ -9,8 +9,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= auto
-DATASET ?= cifar10
-ARCH ?= resnet18
+# DATASET and ARCH: empty takes the profile's own, else cifar10 and resnet18.
+DATASET ?=
+ARCH ?=
 SET ?=
 VARIANTS ?= tiny small
 
@@ -25,13 +26,13 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 reproduce: env
-	$(PY) -m vinet_utils.pipeline --profile $(PROFILE) --dataset $(DATASET) --arch $(ARCH) \
-	  $(foreach s,$(SET),--set $(s))
+	$(PY) -m vinet_utils.pipeline --profile $(PROFILE) $(if $(DATASET),--dataset $(DATASET)) \
+	  $(if $(ARCH),--arch $(ARCH)) $(foreach s,$(SET),--set $(s))
 
 # The validation sweep behind a profile's VI-Net values (on the run's cached latents).
 sweep: env
 	$(PY) -m vinet_utils.sweep --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE)) \
-	  --dataset $(DATASET) --arch $(ARCH) --variants $(VARIANTS)
+	  $(if $(DATASET),--dataset $(DATASET)) $(if $(ARCH),--arch $(ARCH)) --variants $(VARIANTS)
 
 study: env
 	$(PY) -m vinet_utils.study

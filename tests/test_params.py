@@ -33,7 +33,7 @@ def test_every_profile_is_valid():
 
 
 @pytest.mark.parametrize("args,msg", [
-    (["--profile", "gpu"], "PROFILE must be one of cpu, paper, smoke"),
+    (["--profile", "gpu"], "PROFILE must be one of cpu, cpu-cifar100, paper, smoke"),
     (["--profile", "smoke", "--arch", "vgg"], "arch must be one of resnet18, resnet34"),
 ])
 def test_pipeline_rejects_bad_parameters_before_any_work(args, msg, tmp_path):

@@ -7,6 +7,17 @@ there, one short download attempt is made, and if that fails a ``DataNotFoundErr
 says where we looked and how to get the data. Fashion-MNIST is also taken from
 Debian's ``dataset-fashion-mnist`` package when installed.
 
+CIFAR-100 is also read from a class-folder PNG tree, ``<data_dir>/cifar-100-png/``
+with ``train/<class>/*.png`` and ``test/<class>/*.png`` (a common way CIFAR copies are
+shared), when torchvision's archive is not there. Labels come from the sorted class
+names, which is torchvision's fine-label order. The tree is checked before any work
+(class and image counts, image size and mode, the training images' channel
+statistics), decoded once and cached beside it, keyed by its file listing.
+
+Every loaded dataset carries ``source`` (what was read) and ``fingerprint``: a hash of
+the decoded uint8 images and labels that does not depend on their order, so two copies
+of the same data (the official archive and a PNG tree of it) give the same value.
+
 Images stay uint8 in one tensor (50k CIFAR images are 150 MB); each batch is cropped,
 flipped and normalised on the fly with tensor ops, so that 2 CPU cores train without
 waiting on a per-image PIL pipeline (the airbench approach).
@@ -15,9 +26,11 @@ waiting on a per-image PIL pipeline (the airbench approach).
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import shutil
 import socket
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,12 +52,20 @@ STATS = {
 }
 _FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python",
             "fashionmnist": "FashionMNIST/raw"}
+#: Folder of a class-folder PNG tree under the data root, and its expected shape:
+#: (classes, training images per class, test images per class, image size).
+PNG_TREES = {"cifar100": ("cifar-100-png", 100, 500, 100, 32)}
+STATS_TOLERANCE = 1e-3
 _FMNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                  "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
 class DataNotFoundError(FileNotFoundError):
     """The dataset is neither on disk nor downloadable."""
+
+
+class DataCheckError(ValueError):
+    """A dataset on disk is not what it should be (counts, image size, statistics)."""
 
 
 @dataclass
@@ -58,6 +79,8 @@ class Dataset:
     test_y: torch.Tensor
     classes: list
     root: str
+    source: str = ""
+    fingerprint: str = ""
 
     @property
     def num_classes(self) -> int:
@@ -74,6 +97,27 @@ class Dataset:
     @property
     def std(self) -> tuple:
         return STATS[self.name][1]
+
+    def provenance(self) -> dict:
+        """What a results file records of the data it read."""
+        return {"dataset": self.name, "source": self.source, "fingerprint": self.fingerprint,
+                "n_train": len(self.train_x), "n_test": len(self.test_x)}
+
+
+def fingerprint(splits) -> str:
+    """A hash of ``[(x, y), ...]`` (uint8 images, labels) that ignores the images'
+    order within a split: each image is hashed with its label, the digests are sorted,
+    and the sorted list of every split is hashed in turn."""
+    total = hashlib.sha256()
+    for x, y in splits:
+        flat = np.ascontiguousarray(np.asarray(x, dtype=np.uint8).reshape(len(x), -1))
+        labels = np.asarray(y, dtype=np.int64)
+        digests = sorted(hashlib.blake2b(row.tobytes() + int(label).to_bytes(8, "little"),
+                                         digest_size=16).digest()
+                         for row, label in zip(flat, labels))
+        total.update(len(digests).to_bytes(8, "little"))
+        total.update(b"".join(digests))
+    return "sha256:" + total.hexdigest()[:24]
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -144,9 +188,12 @@ def _open_split(name: str, root: Path, train: bool, download: bool):
 
 
 def _not_found(name: str, looked: list[Path], err: Exception) -> DataNotFoundError:
-    where = "\n".join(f"  - {p / _FOLDERS[name]}" for p in looked)
+    folders = [_FOLDERS[name]] + ([PNG_TREES[name][0]] if name in PNG_TREES else [])
+    where = "\n".join(f"  - {p / f}" for p in looked for f in folders)
     hint = {"cifar10": "torchvision.datasets.CIFAR10(root, download=True)",
-            "cifar100": "torchvision.datasets.CIFAR100(root, download=True)",
+            "cifar100": "torchvision.datasets.CIFAR100(root, download=True), or put a "
+                        "class-folder PNG tree (train/<class>/*.png, test/<class>/*.png) at "
+                        f"<data_dir>/{PNG_TREES['cifar100'][0]}",
             "fashionmnist": "torchvision.datasets.FashionMNIST(root, download=True), or "
                             "`apt-get install -y dataset-fashion-mnist`"}[name]
     return DataNotFoundError(
@@ -154,6 +201,115 @@ def _not_found(name: str, looked: list[Path], err: Exception) -> DataNotFoundErr
         f"Looked in:\n{where}\n"
         f"Get it on a machine with a network with {hint}, then point the data_dir "
         f"parameter or VINET_DATA_DIR at the folder that holds '{_FOLDERS[name]}'.")
+
+
+def _png_listing(tree: Path, name: str) -> tuple[list, dict]:
+    """The class names and ``{split: [(path, label), ...]}`` of the PNG tree at
+    ``tree``, after checking its class and image counts; a ``DataCheckError`` says
+    which check failed and where."""
+    _, n_classes, n_train, n_test, _ = PNG_TREES[name]
+    listing, classes = {}, None
+    for split, per_class in (("train", n_train), ("test", n_test)):
+        folder = tree / split
+        found = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        if len(found) != n_classes:
+            raise DataCheckError(f"{name} PNG tree: {folder} should hold {n_classes} class "
+                                 f"folders, found {len(found)}")
+        if classes is not None and found != classes:
+            raise DataCheckError(f"{name} PNG tree: the class folders of {folder} differ "
+                                 f"from those of {tree / 'train'}")
+        classes, items = found, []
+        for label, cls in enumerate(classes):
+            files = sorted((folder / cls).glob("*.png"))
+            if len(files) != per_class:
+                raise DataCheckError(f"{name} PNG tree: {folder / cls} should hold {per_class} "
+                                     f"PNG images, found {len(files)}")
+            items.extend((f, label) for f in files)
+        listing[split] = items
+    return classes, listing
+
+
+def _decode_pngs(items: list, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Decode ``[(path, label), ...]`` into uint8 (N, size, size, 3) and int64 labels;
+    every image must be ``size`` x ``size`` RGB."""
+    from PIL import Image
+
+    x = np.empty((len(items), size, size, 3), dtype=np.uint8)
+    for i, (path, _) in enumerate(items):
+        with Image.open(path) as im:
+            if im.size != (size, size) or im.mode != "RGB":
+                raise DataCheckError(f"PNG tree: {path} is {im.size[0]}x{im.size[1]} {im.mode}, "
+                                     f"not {size}x{size} RGB")
+            x[i] = np.asarray(im)
+    return x, np.array([label for _, label in items], dtype=np.int64)
+
+
+def _check_stats(name: str, x: np.ndarray, where: Path) -> None:
+    """The training images' channel means and standard deviations must be within
+    ``STATS_TOLERANCE`` of the published ones."""
+    pixels = x.reshape(-1, x.shape[-1]).astype(np.float64) / 255.0
+    mean, std = pixels.mean(0), pixels.std(0)
+    want_mean, want_std = (np.array(v) for v in STATS[name])
+    if (np.abs(mean - want_mean).max() > STATS_TOLERANCE
+            or np.abs(std - want_std).max() > STATS_TOLERANCE):
+        raise DataCheckError(
+            f"{name} PNG tree: the training images in {where} have channel means "
+            f"{np.round(mean, 4).tolist()} and standard deviations {np.round(std, 4).tolist()}; "
+            f"{name}'s are {list(STATS[name][0])} and {list(STATS[name][1])} (tolerance "
+            f"{STATS_TOLERANCE}). This is not {name}, or not all of it.")
+
+
+def _cache_dir(tree: Path) -> Path:
+    """Beside the tree when that folder is writable, else ``<repo>/data``."""
+    for folder in (tree.parent, REPO_ROOT / "data"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder):
+                return folder
+        except OSError:
+            continue
+    raise OSError(f"no writable folder for the decoded cache of {tree}")
+
+
+def read_png_tree(name: str, tree: Path) -> dict:
+    """The PNG tree of ``name`` at ``tree``, checked, decoded and cached.
+
+    Returns ``{"train": (x, y), "test": (x, y), "classes", "fingerprint"}`` with x as
+    uint8 (N, H, W, C). The cache is keyed by the tree's file listing (names and
+    sizes); a changed tree is decoded again."""
+    classes, listing = _png_listing(tree, name)
+    key = hashlib.sha256("\n".join(
+        f"{split}/{p.parent.name}/{p.name}:{p.stat().st_size}"
+        for split, items in listing.items() for p, _ in items).encode()).hexdigest()[:16]
+    cache = _cache_dir(tree) / f"{tree.name}.decoded-{key}.npz"
+    if cache.exists():
+        z = np.load(cache)
+        out = {"train": (z["train_x"], z["train_y"]), "test": (z["test_x"], z["test_y"])}
+    else:
+        size = PNG_TREES[name][4]
+        out = {split: _decode_pngs(items, size) for split, items in listing.items()}
+        _check_stats(name, out["train"][0], tree / "train")
+        tmp = cache.with_suffix(".part.npz")
+        np.savez(tmp, train_x=out["train"][0], train_y=out["train"][1],
+                 test_x=out["test"][0], test_y=out["test"][1])
+        os.replace(tmp, cache)
+    channels_first = [(x.transpose(0, 3, 1, 2), y) for x, y in (out["train"], out["test"])]
+    out.update(classes=classes, fingerprint=fingerprint(channels_first))  # as torchvision's
+    return out
+
+
+def _load_png_tree(name: str, root: Path) -> tuple | None:
+    """``(train_x, train_y, test_x, test_y, classes, source, fingerprint)`` from the
+    PNG tree under ``root``, or ``None`` when there is none."""
+    if name not in PNG_TREES or not (root / PNG_TREES[name][0]).is_dir():
+        return None
+    tree = root / PNG_TREES[name][0]
+    got = read_png_tree(name, tree)
+    tensors = []
+    for split in ("train", "test"):
+        x, y = got[split]
+        tensors += [torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(y)]
+    return (*tensors, got["classes"], f"PNG tree {PNG_TREES[name][0]}/", got["fingerprint"])
 
 
 def _to_uint8_tensor(ds) -> tuple[torch.Tensor, torch.Tensor]:
@@ -191,17 +347,25 @@ def load_dataset(name: str, data_dir=None, n_train: int | None = None,
         if staged is not None:
             root = staged
             looked.append(staged)
-    try:
-        train = _open_split(name, root, True, download)
-        test = _open_split(name, root, False, download)
-    except (RuntimeError, OSError) as err:
-        raise _not_found(name, looked, err) from None
-    train_x, train_y = _to_uint8_tensor(train)
-    test_x, test_y = _to_uint8_tensor(test)
+    png = None
+    if name in PNG_TREES and not (root / _FOLDERS[name]).is_dir():
+        png = _load_png_tree(name, root)
+    if png is not None:
+        train_x, train_y, test_x, test_y, classes, source, fp = png
+    else:
+        try:
+            train = _open_split(name, root, True, download)
+            test = _open_split(name, root, False, download)
+        except (RuntimeError, OSError) as err:
+            raise _not_found(name, looked, err) from None
+        train_x, train_y = _to_uint8_tensor(train)
+        test_x, test_y = _to_uint8_tensor(test)
+        classes, source = list(train.classes), f"torchvision archive {_FOLDERS[name]}/"
+        fp = fingerprint([(train_x.numpy(), train_y.numpy()), (test_x.numpy(), test_y.numpy())])
     tr = stratified_subset(train_y, n_train, seed)
     te = stratified_subset(test_y, n_test, seed + 1)
     return Dataset(name, train_x[tr], train_y[tr], test_x[te], test_y[te],
-                   list(train.classes), str(root))
+                   classes, str(root), source, fp)
 
 
 def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:

@@ -165,12 +165,13 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
-def run(profile: str, dataset: str, arch: str, stages=STAGES, results_dir=None,
-        overrides: dict | None = None, engine: str = "auto") -> Path:
+def run(profile: str, dataset: str | None = None, arch: str | None = None, stages=STAGES,
+        results_dir=None, overrides: dict | None = None, engine: str = "auto") -> Path:
     """Validate everything, then execute ``stages`` in order; returns the run folder.
 
-    ``overrides`` replace single parameters of the profile (``--set name=value``);
-    ``engine`` is one of ``ENGINES``."""
+    ``dataset`` and ``arch``: ``None`` takes the profile's own (a profile made for one
+    setting names them), else cifar10 and resnet18. ``overrides`` replace single
+    parameters of the profile (``--set name=value``); ``engine`` is one of ``ENGINES``."""
     try:
         engine = resolve_engine(engine)
     except ValueError as err:
@@ -179,6 +180,7 @@ def run(profile: str, dataset: str, arch: str, stages=STAGES, results_dir=None,
     profile = resolve_profile(profile)
     parameters = load_profile(profile)
     parameters.update(overrides or {})
+    dataset, arch = profile_setting(parameters, dataset, arch)
     parameters.update(profile=profile, dataset=dataset, arch=arch)
     if results_dir:
         parameters["results_dir"] = str(Path(results_dir).resolve())
@@ -224,12 +226,20 @@ def run(profile: str, dataset: str, arch: str, stages=STAGES, results_dir=None,
     return out
 
 
-def table_only(profile: str, dataset: str, arch: str, results_dir=None,
-               run_name: str | None = None) -> Path:
+def profile_setting(parameters: dict, dataset: str | None, arch: str | None) -> tuple[str, str]:
+    """The dataset and arch a run uses: those asked for, else the profile's, else
+    cifar10 and resnet18."""
+    return (dataset or parameters.get("dataset") or "cifar10",
+            arch or parameters.get("arch") or "resnet18")
+
+
+def table_only(profile: str, dataset: str | None = None, arch: str | None = None,
+               results_dir=None, run_name: str | None = None) -> Path:
     """Rebuild ``table.md``/``table.csv`` from a finished run's results files."""
     from . import table
 
     profile = resolve_profile(profile)
+    dataset, arch = profile_setting(load_profile(profile), dataset, arch)
     out = P.run_path(results_dir, profile, dataset, arch, run_name)
     missing = [f for f in ("01_baseline.json", "04_vinet.json", "06_throughput.json")
                if not (out / f).exists()]
@@ -250,8 +260,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", default=os.environ.get("PROFILE", "auto"),
                     help=f"one of {', '.join(available_profiles())}, or auto")
-    ap.add_argument("--dataset", default="cifar10")
-    ap.add_argument("--arch", default="resnet18")
+    ap.add_argument("--dataset", default=None, help="default: the profile's, else cifar10")
+    ap.add_argument("--arch", default=None, help="default: the profile's, else resnet18")
     ap.add_argument("--stages", nargs="*", default=list(STAGES))
     ap.add_argument("--results-dir", default=None)
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",

@@ -146,7 +146,11 @@ class Stage:
     def __init__(self, name: str, params: dict, device: str | torch.device = "cpu"):
         self.name, self.params, self.device = name, dict(params), device
         self.env, self.t0 = environment(device), time.perf_counter()
+        self.data = None  # the data's provenance (``Dataset.provenance()``), once loaded
 
     def write(self, path: str | os.PathLike, metrics: dict) -> Path:
-        return write_json(path, record(self.name, self.params, metrics,
-                                       time.perf_counter() - self.t0, self.device, self.env))
+        rec = record(self.name, self.params, metrics, time.perf_counter() - self.t0,
+                     self.device, self.env)
+        if self.data is not None:
+            rec["data"] = self.data
+        return write_json(path, rec)

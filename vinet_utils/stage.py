@@ -70,6 +70,7 @@ def begin(name: str, namespace: dict) -> StageRun:
     model, baseline = load_baseline(run, device=device, params=params)
     ds = data.load_dataset(params["dataset"], params["data_dir"], n_train=params["n_train"],
                            n_test=params["n_test"], seed=params["seed"])
+    record.data = ds.provenance()
     print(f"{params['profile']}: {params['arch']} x{baseline['params']['width']} on "
           f"{params['dataset']}, baseline test accuracy {baseline['metrics']['test_acc']:.2f}%; "
           f"results -> {P.shown(run)}")

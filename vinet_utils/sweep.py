@@ -154,17 +154,18 @@ def references(lat: dict, cf, values: dict, num_classes: int, cache: Path, seeds
     return out
 
 
-def run(profile: str, dataset: str = "cifar10", arch: str = "resnet18", variants=("tiny", "small"),
+def run(profile: str, dataset: str | None = None, arch: str | None = None, variants=("tiny", "small"),
         seeds: int = 2, val_frac: float = 0.1, results_dir=None, factors: dict | None = None,
         command: str = "") -> Path:
     """Sweep ``factors`` (default :data:`FACTORS`) on ``variants`` of a finished run."""
     from . import latents as L
     from . import plots
-    from .pipeline import load_profile
+    from .pipeline import load_profile, profile_setting
     from .train import load_baseline
 
     factors = factors or FACTORS
     values = load_profile(profile)
+    dataset, arch = profile_setting(values, dataset, arch)
     values.update(profile=profile, dataset=dataset, arch=arch)
     P.validate(dataset=dataset, arch=arch, variants=list(variants), seeds=seeds)
     unknown = set(factors) - set(FACTORS)
@@ -220,8 +221,8 @@ def run(profile: str, dataset: str = "cifar10", arch: str = "resnet18", variants
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", default="cpu")
-    ap.add_argument("--dataset", default="cifar10")
-    ap.add_argument("--arch", default="resnet18")
+    ap.add_argument("--dataset", default=None, help="default: the profile's, else cifar10")
+    ap.add_argument("--arch", default=None, help="default: the profile's, else resnet18")
     ap.add_argument("--variants", nargs="+", default=["tiny", "small"])
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--val-frac", type=float, default=0.1)

@@ -240,7 +240,8 @@ def train_classifier(model, ds: D.Dataset, cfg: TrainConfig, run_dir: str | Path
                "train_time_s": sum(history["epoch_time_s"]), "n_train": len(ds.train_x),
                "n_test": len(ds.test_x)}
     rec = record(name, params, metrics, time.perf_counter() - t0, device, env)
-    rec.update(train_config=asdict(cfg), key=key, history=history, finished=True)
+    rec.update(train_config=asdict(cfg), key=key, history=history, finished=True,
+               data=ds.provenance())
     write_json(out, rec)
     return rec
 
