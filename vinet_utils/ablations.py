@@ -40,7 +40,8 @@ def finetune_end_to_end(model, cf, head, ds, cfg: TrainConfig, run_dir, tag: str
                 freeze_base=False)
     return train_classifier(net, ds, cfg, Path(run_dir) / "heads", name=f"{tag}-e2e",
                             device=device, progress=progress,
-                            key={"head": tag, "trained_head": init_key(head)}, strict=False)
+                            key={"head": tag, "trained_head": init_key(head)}, strict=False,
+                            names=("unfreeze_lr", "finetune_batch_size"))
 
 
 def budget_keep_per_class(cf, head_params: int, num_classes: int,

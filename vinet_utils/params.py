@@ -72,7 +72,8 @@ def run_path(results_dir: str | None, profile: str, dataset: str, arch: str,
 #: The parameters that make a baseline what it is. A run folder holds one baseline, and
 #: every later stage in it (latents, fits, heads) is built on that one.
 BASE_IDENTITY = ("dataset", "arch", "width", "n_train", "n_test", "seed", "epochs",
-                 "batch_size", "lr", "schedule", "weight_decay", "label_smoothing")
+                 "batch_size", "lr", "lr_batch_size", "schedule", "weight_decay",
+                 "label_smoothing")
 
 
 def base_mismatch(recorded: dict, asked: dict) -> list[str]:
@@ -168,6 +169,7 @@ RULES = {
     "epochs": _int(1),
     "batch_size": _int(1),
     "lr": _num(0, 10, low_open=True),
+    "lr_batch_size": _optional(_int(1)),
     "schedule": _one_of("onecycle", "cosine", "constant"),
     "weight_decay": _num(0, 1),
     "label_smoothing": _num(0, 0.99),

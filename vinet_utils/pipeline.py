@@ -180,6 +180,8 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None, stage
     profile = resolve_profile(profile)
     parameters = load_profile(profile)
     parameters.update(overrides or {})
+    if "lr" in (overrides or {}) and "lr_batch_size" not in overrides:
+        parameters["lr_batch_size"] = None  # an lr set by hand is used as given
     dataset, arch = profile_setting(parameters, dataset, arch)
     parameters.update(profile=profile, dataset=dataset, arch=arch)
     if results_dir:

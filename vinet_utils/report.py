@@ -37,20 +37,32 @@ def _pm(mean, std, nd=2) -> str:
     return _f(mean, nd) + ("" if std is None else f" ± {std:.{nd}f}")
 
 
+#: The profiles the pages show, in this order.
+PROFILES = ("smoke", "cpu", "paper", "cpu-cifar100")
+_ARCH = {"resnet18": "ResNet-18", "resnet34": "ResNet-34"}
+_DATA = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashionmnist": "Fashion-MNIST"}
+
+
+def _profile(name: str) -> dict:
+    """``params/<name>.yaml`` with its dataset and arch filled in (cifar10, resnet18)."""
+    p = yaml.safe_load((REPO_ROOT / "params" / f"{name}.yaml").read_text())
+    return {"dataset": "cifar10", "arch": "resnet18", **p}
+
+
 def where() -> str:
-    """The three profiles in one small table: data, base, and where the committed run
-    of each ran and how long its six stages took from scratch (each stage's first run;
-    a run may span several pipeline invocations)."""
+    """The profiles in one small table: data, network, and where the committed run of
+    each ran and how long its stages took from scratch (each stage's first run; a run
+    may span several pipeline invocations, and one may not have every stage yet)."""
     from .latents import latent_bytes
 
     mem = read_json(MEMORY) if MEMORY.exists() else None
-    lines = ["| profile | images (train / test) | ResNet-18 | committed run ran on | "
+    lines = ["| profile | data (train / test images) | network | committed run ran on | "
              "stages 01-06 from scratch | host memory, stages 02-05 |",
              "|---|---|---|---|---|---|"]
-    for name in ("smoke", "cpu", "paper"):
-        p = yaml.safe_load((REPO_ROOT / "params" / f"{name}.yaml").read_text())
+    for name in PROFILES:
+        p = _profile(name)
         n = lambda k: "all" if p.get(k) is None else str(p[k])  # noqa: E731
-        run = REPO_ROOT / "results" / name / "cifar10-resnet18"
+        run = REPO_ROOT / "results" / name / f"{p['dataset']}-{p['arch']}"
         if (run / "stage_times.json").exists():
             first = {}
             for r in read_json(run / "stage_times.json")["runs"]:
@@ -58,25 +70,28 @@ def where() -> str:
                     first.setdefault(stage, secs)
             on = read_json(run / "01_baseline.json")["device_name"]
             took = f"{sum(first.values()) / 60:.1f} min"
+            if len(first) < 6:
+                took += f" (stages {', '.join(sorted(s[:2] for s in first))} so far)"
         else:
             on, took = "no committed run (the notebooks' defaults)", "a few minutes on any CPU"
         images = (p.get("n_train") or 50_000) + (p.get("n_test") or 10_000)
-        gib = latent_bytes("resnet18", p["width"], p.get("variants", VARIANTS), images) / 2**30
+        gib = latent_bytes(p["arch"], p["width"], p.get("variants", VARIANTS), images) / 2**30
         memory = f"{gib:.2f} GiB of latents"
-        if mem and mem["runs"][0]["width"] == p["width"] and p.get("n_train") is None:
+        if (mem and mem["runs"][0]["width"] == p["width"] and p.get("n_train") is None
+                and p["arch"] == "resnet18"):
             memory = f"about {mem['full_peak_gb']:.0f} GiB ({gib:.1f} GiB of latents)"
-        lines.append(f"| `{name}` | {n('n_train')} / {n('n_test')} | width {p['width']}, "
-                     f"{p['epochs']} epochs | {on} | {took} | {memory} |")
+        lines.append(f"| `{name}` | {_DATA[p['dataset']]} ({n('n_train')} / {n('n_test')}) | "
+                     f"{_ARCH[p['arch']]}, width {p['width']}, {p['epochs']} epochs | {on} | "
+                     f"{took} | {memory} |")
     return "\n".join(lines)
 
 
 def profiles() -> str:
     """Every profile parameter side by side, read from ``params/*.yaml``."""
-    names = ("smoke", "cpu", "paper")
-    prof = {n: yaml.safe_load((REPO_ROOT / "params" / f"{n}.yaml").read_text()) for n in names}
+    prof = {n: yaml.safe_load((REPO_ROOT / "params" / f"{n}.yaml").read_text()) for n in PROFILES}
     keys = [k for k in prof["paper"] if k != "profile"]
-    keys += [k for n in names for k in prof[n] if k not in keys and k != "profile"]
-    lines = ["| parameter | " + " | ".join(names) + " |", "|---|---|---|---|"]
+    keys += [k for n in PROFILES for k in prof[n] if k not in keys and k != "profile"]
+    lines = ["| parameter | " + " | ".join(PROFILES) + " |", "|---|" + "---|" * len(PROFILES)]
 
     def show(v):
         if v is None:  # n_train, n_test, throughput_batches: the whole split
@@ -86,7 +101,7 @@ def profiles() -> str:
         return str(v).lower() if isinstance(v, bool) else str(v)
 
     for k in keys:
-        lines.append(f"| `{k}` | " + " | ".join(show(prof[n].get(k, "-")) for n in names) + " |")
+        lines.append(f"| `{k}` | " + " | ".join(show(prof[n].get(k, "-")) for n in PROFILES) + " |")
     return "\n".join(lines)
 
 

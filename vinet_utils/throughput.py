@@ -26,7 +26,18 @@ from . import data as D
 
 def input_batches(x: torch.Tensor, mean, std, batch_size: int = 256, n_batches: int | None = None,
                   device="cpu") -> list[torch.Tensor]:
-    """The test images as ready-to-run float batches (channels_last) on ``device``."""
+    """The test images as ready-to-run float batches (channels_last) on ``device``.
+
+    Only full batches of ``batch_size``, so every timed batch is alike; where the split
+    holds fewer images than one batch, a single batch of all of them, and a line says
+    so and what would give full batches."""
+    if len(x) == 0:
+        raise ValueError("the test split is empty: there is nothing to time (n_test)")
+    if len(x) < batch_size:
+        print(f"the test split has {len(x)} images, fewer than eval_batch_size={batch_size}: "
+              f"timing one batch of {len(x)} images (n_test >= {batch_size}, or "
+              f"eval_batch_size <= {len(x)}, times full batches)")
+        batch_size = len(x)
     y = torch.zeros(len(x), dtype=torch.long)
     out = [xb for xb, _ in D.batches(x, y, batch_size, mean, std, drop_last=True, device=device,
                                       channels_last=True)]

@@ -33,6 +33,17 @@ from .seeds import derive_seed, seed_everything
 SCHEDULES = ("onecycle", "cosine", "constant")
 
 
+class TrainingDiverged(FloatingPointError):
+    """The training loss stopped being finite."""
+
+
+def scaled_lr(lr: float, batch_size: int, lr_batch_size: int | None) -> float:
+    """The learning rate for ``batch_size`` when ``lr`` is stated at ``lr_batch_size``:
+    scaled linearly with the batch size (the usual rule for SGD); ``lr`` itself when
+    ``lr_batch_size`` is ``None`` (an lr given for this batch size)."""
+    return lr if lr_batch_size is None else lr * batch_size / lr_batch_size
+
+
 @dataclass
 class TrainConfig:
     epochs: int
@@ -83,7 +94,8 @@ def evaluate(model, batches: Iterable, device="cpu", amp: bool = True) -> dict:
 def train(model: torch.nn.Module, cfg: TrainConfig, epoch_batches: Callable[[int], Iterable],
           steps_per_epoch: int, eval_fn: Callable[[], dict], ckpt_path: str | Path,
           device="cpu", params=None, progress: bool = True, desc: str = "train",
-          key: dict | None = None, amp: bool = True) -> dict:
+          key: dict | None = None, amp: bool = True,
+          names: tuple[str, str] = ("lr", "batch_size")) -> dict:
     """Train ``model`` (its trainable parameters, or ``params``) and return the history.
 
     ``epoch_batches(e)`` yields the training batches of epoch ``e``; ``eval_fn()``
@@ -91,6 +103,10 @@ def train(model: torch.nn.Module, cfg: TrainConfig, epoch_batches: Callable[[int
     holds everything needed to resume; a checkpoint made with another config, or
     another ``key`` (what else identifies the run, such as the model's initial
     weights), is ignored and the run starts over. ``amp``: bf16 autocast on CUDA.
+
+    A loss that stops being finite stops the training there with a
+    :class:`TrainingDiverged` that names the parameters ``names`` (the learning rate's
+    and the batch size's) and their values; the checkpoint keeps the last good epoch.
     """
     ckpt_path = Path(ckpt_path)
     params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
@@ -109,15 +125,18 @@ def train(model: torch.nn.Module, cfg: TrainConfig, epoch_batches: Callable[[int
                       disable=not progress):
         model.train()
         t0, run_loss, n = time.perf_counter(), 0.0, 0
-        for x, y in epoch_batches(epoch):
+        for step, (x, y) in enumerate(epoch_batches(epoch)):
             with autocast(device, amp):
                 out = model(x)
             loss = F.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise TrainingDiverged(_diverged(desc, value, epoch, step, cfg, names))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            run_loss += loss.item() * len(y)
+            run_loss += value * len(y)
             n += len(y)
         ev = eval_fn()
         history["epoch"].append(epoch + 1)
@@ -132,6 +151,15 @@ def train(model: torch.nn.Module, cfg: TrainConfig, epoch_batches: Callable[[int
                                "scheduler": sched.state_dict(), "history": history,
                                "epoch": epoch + 1, "config": asdict(cfg), "key": key})
     return history
+
+
+def _diverged(desc: str, value: float, epoch: int, step: int, cfg: TrainConfig,
+              names: tuple[str, str]) -> str:
+    lr_name, bs_name = names
+    return (f"{desc}: the training loss became {value} at epoch {epoch + 1}, step {step + 1}: "
+            f"the training diverged with {lr_name}={cfg.lr:g} at {bs_name}={cfg.batch_size}. "
+            f"Lower {lr_name}; a profile states its lr at its own batch size and scales it "
+            f"linearly with {bs_name} unless lr is set (docs/profiles.md).")
 
 
 def _resume(ckpt_path: Path, model, opt, sched, cfg: TrainConfig, key, device) -> tuple[dict, int]:
@@ -190,7 +218,7 @@ def image_batches(x, y, batch_size, mean, std, device, *, train=False, seed=0):
 def train_classifier(model, ds: D.Dataset, cfg: TrainConfig, run_dir: str | Path,
                      name: str = "01_baseline", device="cpu", params: dict | None = None,
                      progress: bool = True, key: dict | None = None,
-                     strict: bool = True) -> dict:
+                     strict: bool = True, names: tuple[str, str] = ("lr", "batch_size")) -> dict:
     """Train (or reuse, or resume) an image classifier and write ``<name>.json``.
 
     Files in ``run_dir``: ``<name>.ckpt`` (resumable checkpoint) and ``<name>.json``
@@ -201,8 +229,14 @@ def train_classifier(model, ds: D.Dataset, cfg: TrainConfig, run_dir: str | Path
     :data:`vinet_utils.params.BASE_IDENTITY`). Otherwise, with ``strict`` (a baseline:
     everything after it was built on it) a ``ValueError`` names what differs, before
     any training; without it (a derived run such as an end-to-end fine-tuning) the run
-    starts over."""
+    starts over. A training split smaller than one batch stops before any work with a
+    ``ValueError``; ``names`` are the parameters behind ``cfg.lr`` and
+    ``cfg.batch_size``, for that message and a diverged training's."""
     run_dir = Path(run_dir)
+    if len(ds.train_x) < cfg.batch_size:
+        raise ValueError(f"{names[1]}={cfg.batch_size} is larger than the training split "
+                         f"({len(ds.train_x)} images): there is no full batch to train on. "
+                         f"Use {names[1]} <= {len(ds.train_x)}, or a larger n_train.")
     ckpt, out = run_dir / f"{name}.ckpt", run_dir / f"{name}.json"
     model.to(device).to(memory_format=torch.channels_last)
     params = dict(params or {})
@@ -235,13 +269,14 @@ def train_classifier(model, ds: D.Dataset, cfg: TrainConfig, run_dir: str | Path
                                              device), device)
 
     history = train(model, cfg, epoch_batches, D.n_batches(len(ds.train_x), cfg.batch_size, True),
-                    eval_fn, ckpt, device=device, progress=progress, desc=name, key=key)
+                    eval_fn, ckpt, device=device, progress=progress, desc=name, key=key,
+                    names=names)
     metrics = {"test_acc": history["test_acc"][-1], "test_loss": history["test_loss"][-1],
                "train_time_s": sum(history["epoch_time_s"]), "n_train": len(ds.train_x),
                "n_test": len(ds.test_x)}
     rec = record(name, params, metrics, time.perf_counter() - t0, device, env)
     rec.update(train_config=asdict(cfg), key=key, history=history, finished=True,
-               data=ds.provenance())
+               lr_used=cfg.lr, data=ds.provenance())
     write_json(out, rec)
     return rec
 
@@ -298,7 +333,7 @@ def train_head(head: nn.Module, lat: dict, cfg: TrainConfig, ckpt_path: str | Pa
 
     history = train(head, cfg, epoch_batches, D.n_batches(len(lat["train"]), cfg.batch_size),
                     eval_fn, ckpt_path, device=device, progress=progress, desc=desc, key=key,
-                    amp=False)
+                    amp=False, names=("finetune_lr", "finetune_batch_size"))
     history["test_acc_final"] = history["test_acc"][-1]
     history["wall_time_s"] = time.perf_counter() - t0
     return history
