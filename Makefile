@@ -1,5 +1,6 @@
 # make reproduce [PROFILE=smoke|cpu|paper|cifar100] [DATASET=cifar10] [ARCH=resnet18] [SET="seeds=5 pool=gap"]
 # make sweep         choose a profile's VI-Net values on a validation split (needs a finished 01)
+# make protocol      choose how each head is trained, on a validation split, equal trials per head
 # make study         the base-quality study's figure and results file, from the committed runs
 # make study-run     train the study's bases and run notebooks 01-05 on each (hours on 2 cores)
 # make readme        regenerate the README's and docs/ pages' numbers from the results files
@@ -15,7 +16,7 @@ ARCH ?=
 SET ?=
 VARIANTS ?= tiny small
 
-.PHONY: env reproduce table sweep study study-run readme notebooks test unit nbval lab
+.PHONY: env reproduce table sweep protocol study study-run readme notebooks test unit nbval lab
 
 env: $(VENV)/.installed
 
@@ -32,6 +33,11 @@ reproduce: env
 # The validation sweep behind a profile's VI-Net values (on the run's cached latents).
 sweep: env
 	$(PY) -m vinet_utils.sweep --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE)) \
+	  $(if $(DATASET),--dataset $(DATASET)) $(if $(ARCH),--arch $(ARCH)) --variants $(VARIANTS)
+
+# How every compared head is trained (projection mode, learning rate), equal trials each.
+protocol: env
+	$(PY) -m vinet_utils.protocol --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE)) \
 	  $(if $(DATASET),--dataset $(DATASET)) $(if $(ARCH),--arch $(ARCH)) --variants $(VARIANTS)
 
 study: env

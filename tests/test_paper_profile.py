@@ -9,9 +9,9 @@ import pytest
 from vinet_utils import pipeline
 from vinet_utils.results import read_json
 
-SMALL = {"n_train": 200, "n_test": 100, "epochs": 1, "samples_per_class": 20,
-         "finetune_epochs": 1, "unfreeze_epochs": 1, "repeats": 2, "throughput_batches": 1,
-         "eval_batch_size": 50}
+SMALL = {"n_train": 200, "n_test": 100, "epochs": 1, "batch_size": 100,
+         "finetune_batch_size": 100, "samples_per_class": 20, "finetune_epochs": 1,
+         "unfreeze_epochs": 1, "repeats": 2, "throughput_batches": 1, "eval_batch_size": 50}
 
 
 @pytest.fixture
@@ -29,6 +29,10 @@ def test_the_paper_profile_runs_end_to_end_at_width_one(data, tmp_path, monkeypa
                        overrides=SMALL, engine="inline")
     base = read_json(run / "01_baseline.json")
     assert base["params"]["width"] == 1.0 and base["metrics"]["n_train"] == 200
+    # the profile states its lr at its own batch size: at batch 100 it is scaled with it
+    paper = pipeline.load_profile("paper")
+    assert base["lr_used"] == pytest.approx(paper["lr"] * 100 / paper["lr_batch_size"])
+    assert len(base["history"]["epoch"]) == 1
     rows = read_json(run / "05_ablations.json")["metrics"]["rows"]
     assert {r["variant"] for r in rows} == {"tiny", "small", "medium", "large"}
     assert {r["protocol"] for r in rows} == {"frozen", "end to end"}

@@ -70,3 +70,22 @@ def test_pipeline_stops_before_any_work_or_makes_a_fresh_run(synthetic_root, tmp
     assert fresh.returncode == 0, fresh.stdout[-2000:] + fresh.stderr[-2000:]
     other = read_json(tmp_path / "smoke" / "cifar10-resnet18-w0.5" / "01_baseline.json")
     assert other["params"]["width"] == 0.5 and other["params"]["run_name"] == "w0.5"
+
+
+def test_a_profile_lr_follows_the_batch_size_unless_lr_is_set(synthetic_data, tmp_path,
+                                                               monkeypatch):
+    """The smoke profile states lr at batch 128; a run at batch 64 trains at half of it,
+    and an lr set by hand is used as given. The results file records what was used."""
+    from vinet_utils import pipeline
+    monkeypatch.setenv("VINET_PLAIN_PROGRESS", "1")
+    smoke = pipeline.load_profile("smoke")
+    small = {"n_train": 200, "n_test": 100, "epochs": 1, "batch_size": 64}
+    used = {}
+    for name, extra in (("scaled", {}), ("given", {"lr": 0.3})):
+        run = pipeline.run("smoke", stages=["01_baseline_training"], results_dir=tmp_path / name,
+                           overrides={**small, **extra}, engine="inline")
+        rec = read_json(run / "01_baseline.json")
+        assert rec["train_config"]["lr"] == rec["lr_used"]
+        used[name] = rec["lr_used"]
+    assert used["scaled"] == pytest.approx(smoke["lr"] * 64 / smoke["lr_batch_size"])
+    assert used["given"] == 0.3

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from vinet_utils import data as D, models as M, train as T
@@ -73,3 +74,71 @@ def test_one_cycle_schedule_shape():
     assert all(a <= b for a, b in zip(f[:20], f[1:21]))
     c = [T.lr_factor(s, 100, "cosine", 0.0) for s in (0, 50, 100)]
     assert abs(c[0] - 1) < 1e-9 and abs(c[1] - 0.5) < 1e-9 and abs(c[2]) < 1e-9
+
+
+def test_lr_stated_at_one_batch_size_scales_linearly_with_another():
+    assert T.scaled_lr(0.4, 512, 512) == 0.4
+    assert T.scaled_lr(0.4, 100, 512) == pytest.approx(0.4 * 100 / 512)
+    assert T.scaled_lr(0.4, 1024, 512) == pytest.approx(0.8)
+    assert T.scaled_lr(0.3, 100, None) == 0.3  # an lr given for this batch size
+
+
+def test_a_diverging_training_stops_at_once_naming_lr_and_batch_size(synthetic_data, tmp_path):
+    ds = D.load_dataset("cifar10", n_train=200, n_test=50)
+    cfg = T.TrainConfig(epochs=3, batch_size=50, lr=1e9, schedule="constant", seed=0)
+    seen = []
+    original = T.image_batches
+
+    def counting(*args, **kwargs):
+        for b in original(*args, **kwargs):
+            if kwargs.get("train"):
+                seen.append(1)
+            yield b
+
+    T.image_batches = counting
+    try:
+        with pytest.raises(T.TrainingDiverged) as err:
+            T.train_classifier(_setup(), ds, cfg, tmp_path, progress=False)
+    finally:
+        T.image_batches = original
+    msg = str(err.value)
+    assert "lr=1e+09" in msg and "batch_size=50" in msg and "epoch 1" in msg
+    assert len(seen) < 4  # stopped within the first epoch (4 batches), not after it
+    assert not (tmp_path / "01_baseline.json").exists()
+
+
+def test_a_training_split_smaller_than_one_batch_stops_before_any_work(synthetic_data, tmp_path):
+    ds = D.load_dataset("cifar10", n_train=100, n_test=50)
+    cfg = T.TrainConfig(epochs=1, batch_size=128, lr=0.1, seed=0)
+    with pytest.raises(ValueError, match=r"batch_size=128 is larger than the training split "
+                                         r"\(100 images\).*batch_size <= 100"):
+        T.train_classifier(_setup(), ds, cfg, tmp_path, progress=False)
+    assert not list(tmp_path.iterdir())  # nothing trained, nothing written
+
+
+def test_a_baseline_leaves_half_precision_weights_that_a_clone_can_use(synthetic_data, tmp_path,
+                                                                       monkeypatch):
+    ds = D.load_dataset("cifar10", n_train=200, n_test=100)
+    cfg = T.TrainConfig(epochs=2, batch_size=50, lr=0.1, seed=0)
+    monkeypatch.setattr(T, "WEIGHTS_PART_BYTES", 100_000)  # several files even for a tiny net
+    rec = T.train_classifier(_setup(), ds, cfg, tmp_path, params={"width": 0.125,
+                             "arch": "resnet18"}, progress=False)
+    files = T.weights_files(tmp_path)
+    assert len(files) > 1 and [f.name for f in files] == rec["weights_files"]
+    for f in files:  # each file within the limit, beyond a small pickle overhead
+        assert f.stat().st_size < 100_000 + 20_000
+    # what a clone has: the results file and the weights, no checkpoint
+    (tmp_path / "01_baseline.ckpt").unlink()
+    model, base = T.load_baseline(tmp_path)
+    acc = T.evaluate(model, T.image_batches(ds.test_x, ds.test_y, 100, ds.mean, ds.std, "cpu"))["acc"]
+    assert abs(acc - base["metrics"]["test_acc"]) <= 1.0  # at most one of the 100 test images differs
+    again = T.train_classifier(_setup(1), ds, cfg, tmp_path,
+                               params={"width": 0.125, "arch": "resnet18"}, progress=False)
+    assert again["created_utc"] == rec["created_utc"]  # reused, not retrained
+    assert not (tmp_path / "01_baseline.ckpt").exists()
+
+
+def test_the_lr_note_says_when_the_lr_was_scaled():
+    assert T.lr_note(0.4, 512, 512) == "batch 512 at lr 0.4"
+    note = T.lr_note(0.4, 128, 512)
+    assert note.startswith("batch 128 at lr 0.1 ") and "stated at batch 512" in note

@@ -1,5 +1,7 @@
 """Latent preprocessing, heads, VI-Net assembly, throughput and the table."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -184,6 +186,24 @@ def test_throughput_is_interleaved_and_reports_mean_and_std():
         TP.measure(nets, batches, repeats=1)
 
 
+def test_a_test_split_smaller_than_a_batch_is_timed_as_one_partial_batch(capsys):
+    """The synthetic data a newcomer's `make test` runs on has 200 test images, fewer
+    than the paper's batch of 256: 06 times one batch of all of them and says so."""
+    x = torch.randint(0, 255, (200, 3, 8, 8), dtype=torch.uint8)
+    batches = TP.input_batches(x, (0.5,) * 3, (0.2,) * 3, batch_size=256, n_batches=4)
+    assert [len(b) for b in batches] == [200]
+    said = capsys.readouterr().out
+    assert "200 images, fewer than eval_batch_size=256" in said and "n_test >= 256" in said
+    nets = {"a": torch.nn.Conv2d(3, 2, 1), "b": torch.nn.Conv2d(3, 4, 1)}
+    out = TP.measure(nets, batches, repeats=2, progress=False)
+    assert all(v["mean"] > 0 for v in out.values())
+    # a split of whole batches keeps only full ones, and says nothing
+    full = TP.input_batches(x[:192].repeat(4, 1, 1, 1), (0.5,) * 3, (0.2,) * 3, batch_size=256)
+    assert [len(b) for b in full] == [256, 256, 256] and capsys.readouterr().out == ""
+    with pytest.raises(ValueError, match="the test split is empty"):
+        TP.input_batches(x[:0], (0.5,) * 3, (0.2,) * 3)
+
+
 def test_table_reads_everything_from_results_files(tmp_path):
     env = {"device_name": "cpu (test)", "torch_threads": 2, "torch_version": torch.__version__}
     write_json(tmp_path / "01_baseline.json", {
@@ -322,6 +342,40 @@ def test_saturation_tells_a_stuck_projection_from_a_working_one():
     assert A.saturation(H.LinearHead(16, 3), z) is None
 
 
+def test_projection_modes_train_what_they_say():
+    """train_projection: False freezes, True trains with the head, "slow" trains at a
+    tenth of its learning rate, "normalized" keeps tanh's inputs standardised."""
+    torch.manual_seed(0)
+    z = torch.randn(400, 16) @ torch.randn(16, 16)
+    fitted = L.Preprocess(16, 4).fit(z)
+    frozen = H.ProjectionHead(copy.deepcopy(fitted).trainable(False), 3)
+    assert not any(p.requires_grad for p in frozen.preprocess.parameters())
+    trained = H.ProjectionHead(copy.deepcopy(fitted).trainable(True), 3)
+    slow = H.ProjectionHead(copy.deepcopy(fitted).trainable("slow"), 3)
+    cfg = TrainConfig(epochs=1, lr=0.2, weight_decay=1e-3)
+    groups = T._param_groups(slow, [p for p in slow.parameters() if p.requires_grad], cfg)
+    rates = {id(p): (g["lr"], g["weight_decay"]) for g in groups for p in g["params"]}
+    assert rates[id(slow.preprocess.projection)] == (pytest.approx(0.2 * L.SLOW_PROJECTION_LR), 1e-3)
+    assert rates[id(slow.preprocess.mean)] == (pytest.approx(0.2 * L.SLOW_PROJECTION_LR), 0.0)
+    assert rates[id(slow.linear.weight)] == (0.2, 1e-3) and rates[id(slow.linear.bias)] == (0.2, 0.0)
+    plain = T._param_groups(trained, [p for p in trained.parameters() if p.requires_grad], cfg)
+    assert [(g["lr"], g["weight_decay"]) for g in plain] == [(0.2, 1e-3), (0.2, 0.0)]
+    # the same weights at another rate are another run: their checkpoints are not shared
+    assert T.init_key(slow) != T.init_key(trained)
+    # normalized: the identity on the fitted components at first, then tanh's inputs
+    # stay standardised however large the projection grows
+    norm = copy.deepcopy(fitted).trainable("normalized").eval()
+    torch.testing.assert_close(norm(z), fitted(z))
+    with torch.no_grad():
+        norm.projection.mul_(100.0), fitted.projection.mul_(100.0)
+    norm.train()
+    norm(z)  # batch statistics, as in training
+    assert (norm(z).abs() > 0.99).float().mean() < 0.05
+    assert (fitted(z).abs() > 0.99).float().mean() > 0.9
+    with pytest.raises(ValueError, match="train_projection must be one of False, True, 'slow'"):
+        L.Preprocess(16, 4).trainable("fast")
+
+
 def test_inference_copies_give_their_networks_outputs():
     """inference.prepare folds every BatchNorm and reads the channels-last map without a
     copy: the full ResNet and a VI-Net on the flattened map give the same outputs."""
@@ -355,6 +409,12 @@ def test_inference_copies_give_their_networks_outputs():
         with torch.no_grad():
             torch.testing.assert_close(I.compiled(fast, x)(x), want, rtol=1e-4, atol=1e-4)
     assert isinstance(I.prepare(net), I.FlatVINet)
+    # a normalising BatchNorm before tanh folds into the projection as well
+    pre.trainable("normalized")
+    pre.norm.running_mean.uniform_(-0.3, 0.3), pre.norm.running_var.uniform_(0.5, 2.0)
+    net.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(I.prepare(net)(x), net(x), rtol=1e-4, atol=1e-4)
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # left as it was
 
 

@@ -30,22 +30,35 @@ from .vinet import VINet, poly_head, tag_of, vinet_heads
 END_TO_END_HEADS = ("VI-Net", "linear (flatten)", "projection + linear", "MLP")
 
 
+#: How the base's BatchNorm statistics behave end to end (``unfreeze_bn_stats``).
+BN_STATS = ("update", "frozen")
+
+
 def finetune_end_to_end(model, cf, head, ds, cfg: TrainConfig, run_dir, tag: str,
-                        device="cpu", progress: bool = True) -> dict:
+                        device="cpu", progress: bool = True, base_lr_scale: float = 1.0,
+                        bn_stats: str = "update") -> dict:
     """Fine-tune a copy of the truncated base together with a copy of the trained
-    ``head`` on augmented images, every parameter trainable. Resumable, and keyed by
-    the head's trained weights (``<run_dir>/heads/<tag>-e2e.ckpt``); returns the
-    training record."""
-    net = VINet(copy.deepcopy(truncate(model, cf.layer)), copy.deepcopy(head), cf.pool,
-                freeze_base=False)
+    ``head`` on augmented images, every parameter trainable. The base trains at
+    ``base_lr_scale`` times the head's learning rate; with ``bn_stats="frozen"`` its
+    BatchNorm statistics stay as trained. Resumable, and keyed by the head's trained
+    weights and these choices (``<run_dir>/heads/<tag>-e2e.ckpt``); returns the
+    training record, evaluated on ``ds``'s test split."""
+    if bn_stats not in BN_STATS:
+        raise ValueError(f"unfreeze_bn_stats must be one of {', '.join(BN_STATS)} (got {bn_stats!r})")
+    base = copy.deepcopy(truncate(model, cf.layer))
+    base.lr_scale = base_lr_scale
+    net = VINet(base, copy.deepcopy(head), cf.pool, freeze_base=False,
+                frozen_statistics=bn_stats == "frozen")
+    key = {"head": tag, "trained_head": init_key(head)}
+    if (base_lr_scale, bn_stats) != (1.0, "update"):  # keys of earlier runs stay valid
+        key.update(base_lr_scale=base_lr_scale, bn_stats=bn_stats)
     return train_classifier(net, ds, cfg, Path(run_dir) / "heads", name=f"{tag}-e2e",
-                            device=device, progress=progress,
-                            key={"head": tag, "trained_head": init_key(head)}, strict=False,
+                            device=device, progress=progress, key=key, strict=False,
                             names=("unfreeze_lr", "finetune_batch_size"))
 
 
 def budget_keep_per_class(cf, head_params: int, num_classes: int,
-                          train_projection: bool = False) -> int:
+                          train_projection: bool | str = False) -> int:
     """The fewest generators per class whose VI-Net head has at least ``head_params``
     parameters beyond its projection (all of them when even that falls short)."""
     most = max(m.n_generators_ for m in cf.models)
@@ -64,7 +77,7 @@ def budget_keep_per_class(cf, head_params: int, num_classes: int,
 
 
 def ablation_heads(cf, kept, head_params: int, num_classes: int,
-                   train_projection: bool = False) -> dict:
+                   train_projection: bool | str = False) -> dict:
     """The comparison heads at the same cut and on the same latents as a VI-Net head
     that keeps the generators ``kept`` (per class) and has ``head_params`` parameters:
     a linear head, random monomials of the VI-Net's width and degrees, an MLP of about
@@ -86,9 +99,10 @@ def ablation_heads(cf, kept, head_params: int, num_classes: int,
 
 
 def evaluate_ablations(model, cf, ds, run_dir, *, keep_per_class: int, cfg: TrainConfig,
-                       seeds: int = 1, seed: int = 0, train_projection: bool = False,
+                       seeds: int = 1, seed: int = 0, train_projection: bool | str = False,
                        cf_pooled=None, budget_head_params: int | None = None,
                        end_to_end: TrainConfig | None = None, end_to_end_seeds: int = 1,
+                       end_to_end_base_lr_scale: float = 1.0, end_to_end_bn_stats: str = "update",
                        device="cpu", progress: bool = True) -> list[dict]:
     """Every head at one cut, one row per head and protocol (resumable throughout).
 
@@ -104,7 +118,9 @@ def evaluate_ablations(model, cf, ds, run_dir, *, keep_per_class: int, cfg: Trai
 
     With ``end_to_end``, the first ``end_to_end_seeds`` trained heads of each of
     :data:`END_TO_END_HEADS` are then fine-tuned together with the truncated base on
-    augmented images, every head with the same budget (protocol "end to end")."""
+    augmented images, every head with the same budget (protocol "end to end"), the base
+    at ``end_to_end_base_lr_scale`` times the learning rate and its BatchNorm
+    statistics as ``end_to_end_bn_stats`` says (:func:`finetune_end_to_end`)."""
     C = ds.num_classes
     base = count_params(truncate(model, cf.layer))
     rows, trained = [], {}
@@ -123,7 +139,8 @@ def evaluate_ablations(model, cf, ds, run_dir, *, keep_per_class: int, cfg: Trai
                 rec = finetune_end_to_end(
                     model, cf, head, ds, dataclasses.replace(
                         end_to_end, seed=derive_seed(seed, tag, "end to end", r)),
-                    run_dir, f"{tag}-s{r}", device, progress)
+                    run_dir, f"{tag}-s{r}", device, progress, end_to_end_base_lr_scale,
+                    end_to_end_bn_stats)
                 accs.append(rec["metrics"]["test_acc"])
                 t += rec["wall_time_s"]
             rows.append(_row(cf, name, cf.pool, "end to end", base, heads[0].count_params(),

@@ -97,8 +97,12 @@ class FlatVINet(nn.Module):
                              f"{c} channels")
         order = torch.arange(pre.in_features).view(c, side, side).permute(1, 2, 0).reshape(-1)
         projection = pre.projection.detach()
+        bias = -(pre.mean.detach() @ projection)
+        if hasattr(pre, "norm"):  # a normalising BatchNorm before tanh, folded in
+            scale = (pre.norm.running_var + pre.norm.eps).rsqrt()
+            projection, bias = projection * scale, (bias - pre.norm.running_mean) * scale
         self.register_buffer("projection", projection[order.to(projection.device)].contiguous())
-        self.register_buffer("bias", -(pre.mean.detach() @ projection))
+        self.register_buffer("bias", bias)
         self.linear = (norm_into_linear(head.norm, head.linear)
                        if isinstance(head.norm, nn.BatchNorm1d) else head.linear)
 

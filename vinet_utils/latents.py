@@ -186,12 +186,22 @@ def explained_variance_ratio(z: torch.Tensor, k: int = 64, seed: int = 0,
     return randomized_pca(z, min(k, *z.shape), seed, device=device)["explained_variance_ratio"]
 
 
+#: How fine-tuning treats the projection (the ``train_projection`` parameter): kept as
+#: fitted; trained with the head; trained at :data:`SLOW_PROJECTION_LR` times the head's
+#: learning rate; or trained with a BatchNorm (no affine part) between the projection
+#: and tanh, so that tanh's inputs stay standardised however the projection grows.
+PROJECTION_MODES = (False, True, "slow", "normalized")
+SLOW_PROJECTION_LR = 0.1
+
+
 class Preprocess(nn.Module):
     """z -> tanh((z - mean) @ P): PCA to ``pca_dim``, standardise, squash to [-1, 1].
 
     :meth:`fit` initialises ``P`` with the top principal directions of the training
     latents divided by their standard deviations. ``mean`` and ``projection`` are
-    parameters, frozen unless :meth:`trainable` says otherwise."""
+    parameters, frozen unless :meth:`trainable` says otherwise (one of
+    :data:`PROJECTION_MODES`). ``lr_scale`` is the share of the head's learning rate
+    that its parameters train at."""
 
     def __init__(self, in_features: int, pca_dim: int):
         super().__init__()
@@ -204,6 +214,7 @@ class Preprocess(nn.Module):
         self.projection = nn.Parameter(first, requires_grad=False)
         self.register_buffer("explained_variance_ratio", torch.zeros(pca_dim))
         self.in_features, self.out_features = in_features, pca_dim
+        self.lr_scale = 1.0
 
     @torch.no_grad()
     def fit(self, z: torch.Tensor, seed: int = 0, device=None) -> "Preprocess":
@@ -214,15 +225,26 @@ class Preprocess(nn.Module):
         self.explained_variance_ratio.copy_(pca["explained_variance_ratio"].float())
         return self
 
-    def trainable(self, train: bool = True) -> "Preprocess":
-        """Let fine-tuning train the projection and mean (or freeze them)."""
+    def trainable(self, mode: bool | str = True) -> "Preprocess":
+        """How fine-tuning treats the projection and mean: ``mode`` is one of
+        :data:`PROJECTION_MODES` (``False``: frozen; ``True``: trained; ``"slow"``:
+        trained at a tenth of the learning rate; ``"normalized"``: trained, behind a
+        BatchNorm that starts as the identity on the fitted, standardised components)."""
+        if mode not in PROJECTION_MODES:
+            raise ValueError(f"train_projection must be one of "
+                             f"{', '.join(map(repr, PROJECTION_MODES))} (got {mode!r})")
+        train = mode is not False
         self.mean.requires_grad_(train)
         self.projection.requires_grad_(train)
+        self.lr_scale = SLOW_PROJECTION_LR if mode == "slow" else 1.0
+        if mode == "normalized" and not hasattr(self, "norm"):
+            self.norm = nn.BatchNorm1d(self.out_features, affine=False).to(self.projection.device)
         return self
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         z = z.to(self.projection.device, self.projection.dtype)
-        return torch.tanh((z - self.mean) @ self.projection)
+        u = (z - self.mean) @ self.projection
+        return torch.tanh(self.norm(u) if hasattr(self, "norm") else u)
 
     @torch.no_grad()
     def transform(self, z: torch.Tensor, dtype=torch.float64) -> torch.Tensor:

@@ -82,11 +82,12 @@ def build(arch: str, num_classes: int = 10, in_channels: int = 3, width: float =
     return {"resnet18": resnet18, "resnet34": resnet34}[arch](num_classes, in_channels, width)
 
 
-def cut_table(model: ResNet, arch: str) -> list[dict]:
-    """Per cut variant: the layer, the base parameters kept and the 3x3 convs removed."""
+def cut_table(model: ResNet, arch: str, extra=()) -> list[dict]:
+    """Per cut variant, then per layer name in ``extra`` (more cuts, for the ablation
+    figure): the layer, the base parameters kept and the 3x3 convs removed."""
     total, convs = count_params(model), conv_layers(model)
     rows = []
-    for variant, layer in CUTS[arch].items():
+    for variant, layer in [*CUTS[arch].items(), *((c, c) for c in extra)]:
         base = truncate(model, layer)
         rows.append({"variant": variant, "cut": layer, "base_params": count_params(base),
                      "base_fraction": round(count_params(base) / total, 4),
@@ -109,6 +110,12 @@ class ConvBNReLU(nn.Module):
 
 
 _CUT_RE = re.compile(r"^layer([1-4])(?:\.(\d+)(\.conv1)?)?$")
+
+
+def is_layer_name(name) -> bool:
+    """Whether ``name`` is written like a cut's layer name (``layer2``, ``layer3.1``,
+    ``layer3.1.conv1``); whether the block exists depends on the architecture."""
+    return isinstance(name, str) and _CUT_RE.match(name) is not None
 
 
 def resolve_cut(arch: str, cut: str) -> str:

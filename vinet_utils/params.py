@@ -142,6 +142,24 @@ def _variants(name, v):
                          f"(got {v!r})")
 
 
+def _cuts(name, v):
+    from .models import is_layer_name
+    if isinstance(v, str) or not isinstance(v, (list, tuple)) or not all(map(is_layer_name, v)):
+        raise ValueError(f"{name} must be a list of layer names like 'layer2', 'layer3.1' or "
+                         f"'layer3.1.conv1' (got {v!r})")
+
+
+def check_cuts_exist(arch: str, cuts) -> None:
+    """Every cut of ``cuts`` exists in ``arch`` (a block index within its stage)."""
+    from .models import build, truncate
+    model = build(arch, width=1 / 64)
+    for c in cuts:
+        try:
+            truncate(model, c)
+        except ValueError as err:
+            raise ValueError(f"ablation_cuts: {err} in {arch}") from None
+
+
 def _pool(name, v):
     from .latents import POOLS  # latents imports nothing from here: no cycle
     choice(name, v, POOLS)
@@ -182,7 +200,7 @@ RULES = {
     "variants": _variants,
     "seeds": _int(1),
     "pool": _pool,
-    "train_projection": _one_of(True, False),
+    "train_projection": _one_of(False, True, "slow", "normalized"),  # latents.PROJECTION_MODES
     "pca_dim": _int(1),
     "psi": _num(0, 1, low_open=True),
     "tau": check_tau,  # the rule OAVI applies: None, a number >= 2, or inf
@@ -196,7 +214,10 @@ RULES = {
     "unfreeze_base": _one_of(True, False),
     "unfreeze_epochs": _int(1),
     "unfreeze_lr": _num(0, 10, low_open=True),
+    "unfreeze_base_lr_scale": _num(0, 1, low_open=True),
+    "unfreeze_bn_stats": _one_of("update", "frozen"),  # ablations.BN_STATS
     "unfreeze_variants": _variants,
+    "ablation_cuts": _cuts,
     "unfreeze_seeds": _int(1),
     "budget_head_params": _optional(_int(1)),
     "gap_heads": _one_of(True, False),
@@ -214,6 +235,8 @@ def validate(**params) -> dict:
         if name not in RULES:
             raise ValueError(f"unknown parameter {name!r}; known: {', '.join(sorted(RULES))}")
         RULES[name](name, value)
+    if params.get("ablation_cuts") and params.get("arch"):
+        check_cuts_exist(params["arch"], params["ablation_cuts"])
     if params.get("unfreeze_seeds", 1) > params.get("seeds", float("inf")):
         raise ValueError(f"unfreeze_seeds must be at most seeds={params['seeds']}: the heads "
                          f"fine-tuned end to end are the trained ones "

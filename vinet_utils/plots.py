@@ -133,12 +133,16 @@ def finetune_curves(histories: dict, baseline_acc: float | None = None, path=Non
     return save(fig, path)
 
 
-def ablations(table: pd.DataFrame, full: dict, paper: pd.DataFrame | None = None, path=None):
+def ablations(table: pd.DataFrame, full: dict, paper: pd.DataFrame | None = None, path=None,
+              overlay: bool = False):
     """Accuracy of each head against the share of 3x3 conv layers removed (mean ± std
-    over seeds), with the full ResNet as a star; beside it, the paper's ablation figure
-    (CIFAR-100 / ResNet-34) on the same axis when given."""
-    panels = 2 if paper is not None else 1
-    fig, axes = plt.subplots(1, panels, figsize=(6.2 * panels, 4), squeeze=False, sharey=False)
+    over seeds), with the full ResNet as a star. The paper's ablation figure (CIFAR-100
+    / ResNet-34), when given, is drawn beside it, or with ``overlay`` (a run in the
+    paper's own ablation setting) on the same axes as dashed lines, each in the colour
+    of our head of the same kind."""
+    panels = 2 if paper is not None and not overlay else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6.2 * panels if panels == 2 else 7.5, 4.4),
+                             squeeze=False, sharey=False)
     hue = list(dict.fromkeys(table["head"]))
     a = axes[0][0]
     for i, head in enumerate(hue):
@@ -147,15 +151,22 @@ def ablations(table: pd.DataFrame, full: dict, paper: pd.DataFrame | None = None
                    capsize=3, color=f"C{i}", label=head, lw=2 if head.startswith("VI-Net") else 1)
     a.scatter([0], [full["acc"]], marker="*", s=180, color="k", zorder=5, label="full ResNet")
     a.set(xlabel="3x3 conv layers removed (%)", ylabel="test accuracy (%)", title="this run")
-    a.legend(fontsize=7)
     if paper is not None:
-        b = axes[0][1]
-        for head, t in paper.groupby("head", sort=False):
-            b.plot(t["removed_pct"], t["acc"], marker="o", ms=4, label=head,
-                   lw=2 if head == "VI-Net" else 1)
-        b.set(xlabel="layers removed (%)", ylabel="test accuracy (%)",
-              title="paper (CIFAR-100, ResNet-34, read off its figure)")
-        b.legend(fontsize=7)
+        b = a if overlay else axes[0][1]
+        ours = {"VI-Net": "VI-Net", "linear head on the truncated net": "linear (flatten)",
+                "random monomials": "random monomials"}
+        for j, (head, t) in enumerate(paper.groupby("head", sort=False)):
+            colour = f"C{hue.index(ours[head])}" if overlay and ours.get(head) in hue else f"C{j}"
+            b.plot(t["removed_pct"], t["acc"], marker="s" if overlay else "o", ms=3,
+                   ls="--" if overlay else "-", color=colour, alpha=0.8 if overlay else 1,
+                   label=f"paper: {head}" if overlay else head, lw=2 if head == "VI-Net" else 1)
+        if overlay:
+            a.set(title="this run (solid) and the paper's figure (dashed, read off its plot)")
+        else:
+            b.set(xlabel="layers removed (%)", ylabel="test accuracy (%)",
+                  title="paper (CIFAR-100, ResNet-34, read off its figure)")
+            b.legend(fontsize=7)
+    a.legend(fontsize=7, ncol=2 if overlay else 1, loc="lower left" if overlay else "best")
     fig.tight_layout()
     return save(fig, path)
 
@@ -220,6 +231,36 @@ def sweep(rec: dict, path=None):
     axes.flat[len(factors) - 1].legend(title="cut", fontsize=8)
     fig.suptitle(f"VI-Net head, greedy sweep on a validation split, left to right and top to "
                  f"bottom\n(dashed: {names[0]}; dotted: {names[1]}; circled: chosen)", fontsize=10)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def protocol(rec: dict, path=None):
+    """One panel per cut: every head's validation accuracy in each of its trials (the
+    best circled), and beside each projected head's point the share of its projected
+    coordinates stuck beyond +-0.99 after training."""
+    per_cut = rec["metrics"]["per_cut"]
+    fig, axes = plt.subplots(1, len(per_cut), figsize=(6.0 * len(per_cut), 4.2), squeeze=False)
+    for ax, (cut, heads) in zip(axes[0], per_cut.items()):
+        for i, (head, rows) in enumerate(heads.items()):
+            xs = [i + (j - (len(rows) - 1) / 2) * 0.18 for j in range(len(rows))]
+            ys = [r["val_acc"] for r in rows]
+            ax.plot(xs, ys, marker="o", ms=5, color=f"C{i}", lw=1)
+            best = max(range(len(rows)), key=lambda j: ys[j])
+            ax.scatter([xs[best]], [ys[best]], s=140, facecolors="none", edgecolors="k", zorder=5)
+            for x, y, r in zip(xs, ys, rows):
+                tag = r["label"].split("=", 1)[1]
+                if r["saturation"] is not None:
+                    tag += f" ({100 * r['saturation']:.0f}%)"
+                ax.annotate(tag, (x, y), fontsize=6, rotation=90, xytext=(0, 6),
+                            textcoords="offset points", ha="center", va="bottom")
+        ax.set_xticks(range(len(heads)), list(heads), rotation=20, fontsize=8)
+        ax.set(title=f"{cut}: validation accuracy per trial", ylabel="validation accuracy (%)")
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo, hi + 0.25 * (hi - lo))  # room for the labels
+    fig.suptitle("Each head's trials, circled: its best. Projected heads: train_projection\n"
+                 "(in brackets: coordinates saturated after training); others: finetune_lr",
+                 fontsize=9)
     fig.tight_layout()
     return save(fig, path)
 

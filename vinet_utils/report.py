@@ -72,8 +72,10 @@ def where() -> str:
             took = f"{sum(first.values()) / 60:.1f} min"
             if len(first) < 6:
                 took += f" (stages {', '.join(sorted(s[:2] for s in first))} so far)"
-        else:
+        elif name == "smoke":
             on, took = "no committed run (the notebooks' defaults)", "a few minutes on any CPU"
+        else:
+            on, took = "no committed run yet", "-"
         images = (p.get("n_train") or 50_000) + (p.get("n_test") or 10_000)
         gib = latent_bytes(p["arch"], p["width"], p.get("variants", VARIANTS), images) / 2**30
         memory = f"{gib:.2f} GiB of latents"

@@ -44,6 +44,14 @@ def scaled_lr(lr: float, batch_size: int, lr_batch_size: int | None) -> float:
     return lr if lr_batch_size is None else lr * batch_size / lr_batch_size
 
 
+def lr_note(lr: float, batch_size: int, lr_batch_size: int | None) -> str:
+    """``batch 100 at lr 0.078 (lr 0.4 is stated at batch 512, scaled linearly)``."""
+    used = scaled_lr(lr, batch_size, lr_batch_size)
+    note = f"batch {batch_size} at lr {used:g}"
+    return note + (f" (lr {lr:g} is stated at batch {lr_batch_size}, scaled linearly)"
+                   if used != lr else "")
+
+
 @dataclass
 class TrainConfig:
     epochs: int
@@ -110,11 +118,8 @@ def train(model: torch.nn.Module, cfg: TrainConfig, epoch_batches: Callable[[int
     """
     ckpt_path = Path(ckpt_path)
     params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
-    decay = [p for p in params if p.ndim > 1]
-    no_decay = [p for p in params if p.ndim <= 1]
-    opt = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay},
-                           {"params": no_decay, "weight_decay": 0.0}],
-                          lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+    opt = torch.optim.SGD(_param_groups(model, params, cfg), lr=cfg.lr,
+                          momentum=cfg.momentum, nesterov=cfg.momentum > 0)
     total = cfg.epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_factor(s, total, cfg.schedule, cfg.warmup_frac))
@@ -153,6 +158,19 @@ def train(model: torch.nn.Module, cfg: TrainConfig, epoch_batches: Callable[[int
     return history
 
 
+def _param_groups(model: nn.Module, params: list, cfg: TrainConfig) -> list[dict]:
+    """Weight decay on matrices and kernels, none on vectors; a submodule with an
+    ``lr_scale`` (a projection trained slowly) trains its parameters at that share of
+    the learning rate. Without such modules: the two groups decay, no decay."""
+    scale = {id(p): m.lr_scale for m in model.modules() if getattr(m, "lr_scale", 1.0) != 1.0
+             for p in m.parameters()}
+    groups = {(True, 1.0): [], (False, 1.0): []}
+    for p in params:
+        groups.setdefault((p.ndim > 1, scale.get(id(p), 1.0)), []).append(p)
+    return [{"params": ps, "weight_decay": cfg.weight_decay if decay else 0.0, "lr": cfg.lr * s}
+            for (decay, s), ps in groups.items() if ps or s == 1.0]
+
+
 def _diverged(desc: str, value: float, epoch: int, step: int, cfg: TrainConfig,
               names: tuple[str, str]) -> str:
     lr_name, bs_name = names
@@ -184,6 +202,51 @@ def _say_how_long(desc: str, first_epoch_s: float, left: int) -> None:
           f"{first_epoch_s * left / 60:.1f} min for the other {left}", flush=True)
 
 
+#: Committed weights: half precision, in files of at most this many bytes.
+WEIGHTS_PART_BYTES = 15 * 2**20
+
+
+def weights_files(run_dir: str | Path, name: str = "01_baseline") -> list[Path]:
+    """The committed half-precision weight files of ``<run_dir>/<name>``, in order."""
+    return sorted(Path(run_dir).glob(f"{name}.weights-*.pt"),
+                  key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+
+
+def export_weights(model: nn.Module, run_dir: str | Path, name: str = "01_baseline") -> list[Path]:
+    """Write ``model``'s weights in half precision (integer buffers as they are) to
+    ``<name>.weights-<i>.pt`` files of at most :data:`WEIGHTS_PART_BYTES` each: small
+    enough to commit, so that a clone can use a trained base without training it."""
+    state = {k: v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()
+             for k, v in model.state_dict().items()}
+    parts, size = [{}], 0
+    for k, v in state.items():
+        nbytes = v.numel() * v.element_size()
+        if parts[-1] and size + nbytes > WEIGHTS_PART_BYTES:
+            parts.append({})
+            size = 0
+        parts[-1][k] = v
+        size += nbytes
+    for old in weights_files(run_dir, name):
+        old.unlink()
+    return [save_torch(Path(run_dir) / f"{name}.weights-{i}.pt", part)
+            for i, part in enumerate(parts)]
+
+
+def finished_weights(run_dir: str | Path, name: str = "01_baseline", device="cpu") -> dict | None:
+    """The state dict of a finished run: from its checkpoint when there is one, else
+    from its committed half-precision files (as float32); ``None`` when neither exists."""
+    ckpt = Path(run_dir) / f"{name}.ckpt"
+    if ckpt.exists():
+        return torch.load(ckpt, map_location=device, weights_only=False)["model"]
+    files = weights_files(run_dir, name)
+    if not files:
+        return None
+    state = {}
+    for f in files:
+        state.update(torch.load(f, map_location=device, weights_only=True))
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
 def load_baseline(run_dir: str | Path, name: str = "01_baseline", device="cpu",
                   params: dict | None = None):
     """The network notebook 01 trained in ``run_dir``, rebuilt from its results file.
@@ -193,7 +256,7 @@ def load_baseline(run_dir: str | Path, name: str = "01_baseline", device="cpu",
     from .models import build
     run_dir = Path(run_dir)
     out = run_dir / f"{name}.json"
-    if not out.exists() or not (run_dir / f"{name}.ckpt").exists():
+    if not out.exists() or not ((run_dir / f"{name}.ckpt").exists() or weights_files(run_dir, name)):
         raise FileNotFoundError(f"no finished baseline in {shown(run_dir)}: run notebook 01 "
                                 f"with the same profile, dataset, arch and run_name first "
                                 f"(make reproduce)")
@@ -202,7 +265,7 @@ def load_baseline(run_dir: str | Path, name: str = "01_baseline", device="cpu",
     if differ:
         raise ValueError(f"this stage asks for {'; '.join(differ)}: every stage of a run "
                          f"folder must use its baseline's values ({shown(run_dir)})")
-    weights = torch.load(run_dir / f"{name}.ckpt", map_location=device, weights_only=False)["model"]
+    weights = finished_weights(run_dir, name, device)
     classes, in_channels = weights["linear.weight"].shape[0], weights["conv1.weight"].shape[1]
     model = build(rec["params"]["arch"], classes, in_channels, rec["params"]["width"])
     model.load_state_dict(weights)
@@ -252,8 +315,9 @@ def train_classifier(model, ds: D.Dataset, cfg: TrainConfig, run_dir: str | Path
         if differ and strict:
             raise ValueError(other_base_message(run_dir, f"{name} run", differ))
         if not differ and found["finished"]:
-            model.load_state_dict(torch.load(ckpt, map_location=device, weights_only=False)["model"])
-            print(f"reusing the finished run in {shown(out)}")
+            model.load_state_dict(finished_weights(run_dir, name, device))
+            print(f"reusing the finished run in {shown(out)}"
+                  + ("" if ckpt.exists() else " (its committed half-precision weights)"))
             return found["record"]
         if differ:
             ckpt.unlink(missing_ok=True)
@@ -277,20 +341,22 @@ def train_classifier(model, ds: D.Dataset, cfg: TrainConfig, run_dir: str | Path
     rec = record(name, params, metrics, time.perf_counter() - t0, device, env)
     rec.update(train_config=asdict(cfg), key=key, history=history, finished=True,
                lr_used=cfg.lr, data=ds.provenance())
+    if strict:  # a baseline: its weights are small enough to commit beside its record
+        rec["weights_files"] = [p.name for p in export_weights(model, run_dir, name)]
     write_json(out, rec)
     return rec
 
 
 def _previous_run(out: Path, ckpt: Path, device) -> dict | None:
-    """What made the run already in ``out``/``ckpt``: its parameters, training config
-    and key, whether it finished, and its record; ``None`` when there is none."""
+    """What made the run already in ``out``/``ckpt`` (or in ``out`` and its committed
+    weights): its parameters, training config and key, whether it finished, and its
+    record; ``None`` when there is none."""
+    rec = read_json(out) if out.exists() else {}
+    if rec.get("finished") and (ckpt.exists() or weights_files(out.parent, out.stem)):
+        return {"params": rec.get("params", {}), "config": rec.get("train_config", {}),
+                "key": rec.get("key"), "finished": True, "record": rec}
     if not ckpt.exists():
         return None
-    if out.exists():
-        rec = read_json(out)
-        if rec.get("finished"):
-            return {"params": rec.get("params", {}), "config": rec.get("train_config", {}),
-                    "key": rec.get("key"), "finished": True, "record": rec}
     state = torch.load(ckpt, map_location=device, weights_only=False)
     return {"params": state.get("key") or {}, "config": state.get("config", {}),
             "key": state.get("key"), "finished": False, "record": None}
@@ -309,8 +375,13 @@ def latent_batches(z: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle
 def init_key(head: nn.Module) -> dict:
     """What identifies a head before training: its structure and initial weights."""
     state = head.state_dict()
-    return {"shapes": {k: list(v.shape) for k, v in state.items()},
-            "checksum": checksum(v for v in state.values() if v.is_floating_point())}
+    key = {"shapes": {k: list(v.shape) for k, v in state.items()},
+           "checksum": checksum(v for v in state.values() if v.is_floating_point())}
+    slow = {name: m.lr_scale for name, m in head.named_modules()
+            if getattr(m, "lr_scale", 1.0) != 1.0}
+    if slow:  # the same weights trained at another rate are another run
+        key["lr_scale"] = slow
+    return key
 
 
 def train_head(head: nn.Module, lat: dict, cfg: TrainConfig, ckpt_path: str | Path,

@@ -23,9 +23,10 @@ from .train import TrainConfig, train_seeds
 
 class VINet(nn.Module):
     def __init__(self, base: nn.Module, head: nn.Module, pool: str = "flatten",
-                 freeze_base: bool = True):
+                 freeze_base: bool = True, frozen_statistics: bool = False):
         super().__init__()
         self.base, self.pool, self.head = base, Pool(pool), head
+        self.frozen_statistics = frozen_statistics  # base BatchNorm statistics kept as trained
         self.freeze_base(freeze_base)
 
     def freeze_base(self, frozen: bool = True) -> None:
@@ -35,7 +36,7 @@ class VINet(nn.Module):
 
     def train(self, mode: bool = True):
         super().train(mode)
-        if self.base_frozen:
+        if self.base_frozen or self.frozen_statistics:
             self.base.eval()  # frozen means frozen BatchNorm statistics too
         return self
 
@@ -50,7 +51,7 @@ class VINet(nn.Module):
         return {"base": base, "poly": head, "total": base + head}
 
 
-def poly_head(cf, keep_per_class: int, num_classes: int, train_projection: bool = False):
+def poly_head(cf, keep_per_class: int, num_classes: int, train_projection: bool | str = False):
     """Prune the per-class generators of a :class:`~vinet_utils.ideals.CutFit` and build
     the VI-Net head on the kept ones. Returns ``(head, prune_result)``."""
     from .heads import PolyHead
@@ -63,7 +64,7 @@ def poly_head(cf, keep_per_class: int, num_classes: int, train_projection: bool 
     return PolyHead(pre, poly, num_classes), pr
 
 
-def vinet_heads(cf, keep_per_class: int, num_classes: int, train_projection: bool = False):
+def vinet_heads(cf, keep_per_class: int, num_classes: int, train_projection: bool | str = False):
     """Prune and build, once: ``(make, template, prune_result)``, where ``make()``
     returns a fresh VI-Net head for one training (the fitted projection and
     polynomial layer as fitted, the layers after them initialised from the current
@@ -83,7 +84,7 @@ def tag_of(cf, name: str) -> str:
 
 
 def build_and_finetune(model, cf, ds, run_dir, *, keep_per_class: int, cfg: TrainConfig,
-                       seeds: int = 1, seed: int = 0, train_projection: bool = False,
+                       seeds: int = 1, seed: int = 0, train_projection: bool | str = False,
                        device="cpu", progress: bool = True) -> dict:
     """Prune and build the VI-Net at one cut and fine-tune its head with the base frozen
     ``seeds`` times (the paper's protocol: the table's accuracy is their mean).
@@ -117,7 +118,7 @@ def _fresh(template: nn.Module) -> nn.Module:
     return head
 
 
-def rebuild(model, cf, ds, run_dir, *, keep_per_class: int, train_projection: bool = False,
+def rebuild(model, cf, ds, run_dir, *, keep_per_class: int, train_projection: bool | str = False,
             device="cpu") -> VINet:
     """The fine-tuned VI-Net of notebook 04 at ``cf``'s cut (its first seed), rebuilt
     from the cached fits and its finished checkpoint."""

@@ -1,0 +1,50 @@
+"""The protocol search: every head gets the same number of trials, on a validation
+split, and the end-to-end rule is judged by its worst head."""
+
+import pytest
+import torch
+
+from vinet_utils import data as D, models as M, protocol as PR, train as T
+from vinet_utils.results import read_json
+
+SMALL = {"n_train": None, "n_test": None, "pca_dim": 4, "samples_per_class": 20,
+         "keep_per_class": 3, "finetune_epochs": 1, "finetune_batch_size": 64,
+         "unfreeze_epochs": 1, "unfreeze_lr": 0.02, "psi": 0.05, "max_degree": 2}
+
+
+def test_every_head_gets_the_same_trials_and_the_worst_head_judges_a_rule(synthetic_data,
+                                                                          tmp_path):
+    run = tmp_path / "smoke" / "cifar10-resnet18"
+    ds = D.load_dataset("cifar10")
+    torch.manual_seed(0)
+    T.train_classifier(M.resnet18(10, width=0.125), ds, T.TrainConfig(epochs=1, batch_size=50),
+                       run, params={"arch": "resnet18", "width": 0.125}, progress=False)
+    path = PR.run("smoke", variants=["tiny"], results_dir=tmp_path, end_to_end=["tiny"],
+                  overrides=SMALL)
+    rec = read_json(path)
+    rows = rec["metrics"]["per_cut"]["tiny"]
+    assert set(rows) == set(PR.PROJECTED) | set(PR.PLAIN)
+    assert {len(r) for r in rows.values()} == {len(PR.TRIALS["projected"])}
+    assert len(PR.TRIALS["projected"]) == len(PR.TRIALS["plain"])
+    for head, trials in rows.items():  # saturation where there is a projection, only there
+        assert all((t["saturation"] is None) == (head in PR.PLAIN) for t in trials)
+        best = max(trials, key=lambda t: t["val_acc"])["label"]
+        assert rec["metrics"]["best"]["tiny"][head] == best
+    split = rec["metrics"]["validation"]
+    assert split["n_fit"] + split["n_val"] == len(ds.train_x) and split["n_val"] == 40
+    e2e = rec["metrics"]["end_to_end"]["tiny"]
+    assert {len(r) for r in e2e["per_head"].values()} == {len(PR.E2E_TRIALS)}
+    worst = PR.worst_gains(e2e["per_head"])
+    assert e2e["chosen"] == max(worst, key=worst.get) and e2e["worst_gain"] == worst
+    assert (tmp_path / "smoke" / "cifar10-resnet18" / "protocol.png").exists()
+
+
+def test_worst_gains_take_the_smallest_gain_of_each_rule():
+    per_head = {"a": [{"label": "r1", "gain": 1.0}, {"label": "r2", "gain": -2.0}],
+                "b": [{"label": "r1", "gain": -0.5}, {"label": "r2", "gain": 3.0}]}
+    assert PR.worst_gains(per_head) == {"r1": -0.5, "r2": -2.0}
+
+
+def test_end_to_end_cuts_must_be_swept_cuts(synthetic_data, tmp_path):
+    with pytest.raises(ValueError, match="--end-to-end must be drawn from --variants tiny"):
+        PR.run("smoke", variants=["tiny"], results_dir=tmp_path, end_to_end=["small"])
