@@ -211,3 +211,18 @@ def test_the_archive_wins_over_a_png_tree(png_tree, synthetic_root, monkeypatch)
     shutil.copytree(synthetic_root / "cifar-100-python", png_tree.parent / "cifar-100-python")
     ds = D.load_dataset("cifar100", png_tree.parent, download=False)
     assert ds.source.startswith("torchvision archive") and ds.num_classes == 100
+
+
+def test_a_packed_copy_travels_in_parts_and_unpacks_to_the_same_data(synthetic_data, tmp_path,
+                                                                     monkeypatch):
+    original = D.load_dataset("cifar10")
+    parts = D.pack("cifar10", None, tmp_path, part_bytes=100_000)
+    assert len(parts) > 1 and all(p.stat().st_size <= 100_000 for p in parts)
+    monkeypatch.delenv("VINET_SYNTHETIC_DATA")
+    packed = D.load_dataset("cifar10", tmp_path, download=False)  # no archive there
+    assert packed.source.startswith("packed copy cifar10-packed/")
+    assert packed.fingerprint == original.fingerprint and packed.classes == original.classes
+    assert torch.equal(packed.train_x, original.train_x) and torch.equal(packed.test_y, original.test_y)
+    parts[-1].unlink()
+    with pytest.raises(D.DataCheckError, match=f"lacks {parts[-1].name}"):
+        D.load_dataset("cifar10", tmp_path, download=False)

@@ -75,7 +75,10 @@ def test_readme_is_a_front_page_whose_links_resolve():
                 assert (page.parent / target).exists(), (page.name, target)
 
 
-RUNS = [REPO_ROOT / "results" / p / "cifar10-resnet18" for p in ("cpu", "paper")]
+RUNS = [REPO_ROOT / "results" / p / r for p, r in (("cpu", "cifar10-resnet18"),
+                                                   ("paper", "cifar10-resnet18"),
+                                                   ("cpu-cifar100", "cifar100-resnet34"))
+        if (REPO_ROOT / "results" / p / r / "06_throughput.json").exists()]
 
 
 def _csv(run):
@@ -84,7 +87,7 @@ def _csv(run):
         return {r["Model"]: r for r in csv.DictReader(f)}
 
 
-@pytest.mark.parametrize("run", RUNS, ids=lambda r: r.parent.name)
+@pytest.mark.parametrize("run", RUNS, ids=lambda r: f"{r.parent.name}/{r.name}")
 def test_committed_runs_agree_with_themselves(run):
     """What a reader of the committed results relies on, across files that different
     stages wrote: parameter counts add up and grow with the cut, the baseline is one
@@ -98,11 +101,12 @@ def test_committed_runs_agree_with_themselves(run):
     table = _csv(run)
     variants = [v["variant"] for v in vinet["variants"]]
     assert variants == ["tiny", "small", "medium", "large"]
+    net = {"resnet18": "18", "resnet34": "34"}[base["params"]["arch"]]
 
     # Total = Base + Poly for every VI-Net, in notebook 04 and in the table it feeds.
     for v in vinet["variants"]:
         assert v["total_params"] == v["base_params"] + v["poly_params"], v["variant"]
-        row = table[f"VI-Net18-{v['variant'].capitalize()}"]
+        row = table[f"VI-Net{net}-{v['variant'].capitalize()}"]
         assert int(row["Total Params"]) == v["total_params"]
         assert int(row["Base Params"]) == v["base_params"]
         assert float(row["Poly Params"]) == pytest.approx(v["poly_params"], rel=1e-3)
@@ -111,16 +115,20 @@ def test_committed_runs_agree_with_themselves(run):
         assert r["total_params"] == r["base_params"] + r["params"], (r["head"], r["variant"])
 
     # The base keeps more parameters the later the cut, and fewer than the full ResNet.
-    full = int(table["ResNet18"]["Total Params"])
+    full = int(table[f"ResNet{net}"]["Total Params"])
     assert full == abl["baseline"]["total_params"]
     counts = [v["base_params"] for v in vinet["variants"]] + [full]
     assert all(a < b for a, b in zip(counts, counts[1:])), counts
     for r in abl["rows"]:  # the same cut gives the same base in notebooks 04 and 05
-        assert r["base_params"] == dict(zip(variants, counts))[r["variant"]], r
+        if r["variant"] in variants:
+            assert r["base_params"] == dict(zip(variants, counts))[r["variant"]], r
+    # Every further cut of the ablation figure: the more layers removed, the smaller the base.
+    cut_base = sorted({(r["removed_pct"], r["base_params"]) for r in abl["rows"]})
+    assert all(a[1] > b[1] for a, b in zip(cut_base, cut_base[1:])), cut_base
 
     # One baseline accuracy: trained in 01, carried by 04 and 05, printed in the table.
     acc = base["metrics"]["test_acc"]
-    assert float(table["ResNet18"]["Acc (%)"]) == pytest.approx(acc, abs=0.005)
+    assert float(table[f"ResNet{net}"]["Acc (%)"]) == pytest.approx(acc, abs=0.005)
     assert vinet["baseline_acc"] == acc == abl["baseline"]["acc"]
     for v in vinet["variants"]:
         assert v["acc_vs_baseline"] == pytest.approx(v["acc"] - acc)
@@ -134,3 +142,32 @@ def test_committed_runs_agree_with_themselves(run):
         assert len(m["runs"]) == repeats, name
         assert m["mean"] == pytest.approx(sum(m["runs"]) / repeats), name
         assert all(x > 0 for x in m["runs"]), name
+
+
+WEIGHTS_RUNS = sorted({p.parent for p in REPO_ROOT.glob("results/*/*/01_baseline.weights-*.pt")})
+
+
+@pytest.mark.parametrize("run", WEIGHTS_RUNS, ids=lambda r: f"{r.parent.name}/{r.name}")
+def test_committed_weights_are_small_and_give_the_recorded_accuracy(run):
+    """A committed base's half-precision weights: files of at most 15 MB, 25 MB in all,
+    and, where its data is on this machine, the recorded test accuracy within 0.1
+    points on the very data it recorded (the same fingerprint)."""
+    from vinet_utils import data as D, train as T
+    from vinet_utils.results import read_json
+
+    files = T.weights_files(run)
+    assert [f.name for f in files] == read_json(run / "01_baseline.json")["weights_files"]
+    assert all(f.stat().st_size <= 15 * 10**6 for f in files)
+    assert sum(f.stat().st_size for f in files) <= 25 * 10**6
+    rec = read_json(run / "01_baseline.json")
+    p = rec["params"]
+    try:
+        ds = D.load_dataset(p["dataset"], n_train=p["n_train"], n_test=p["n_test"],
+                            seed=p["seed"], download=False)
+    except (D.DataNotFoundError, D.DataCheckError) as err:
+        pytest.skip(f"{p['dataset']} is not on this machine: {type(err).__name__}")
+    if ds.fingerprint != rec["data"]["fingerprint"]:
+        pytest.skip(f"the {p['dataset']} here is not the data this run read")
+    model, _ = T.load_baseline(run)
+    got = T.evaluate(model, T.image_batches(ds.test_x, ds.test_y, 1000, ds.mean, ds.std, "cpu"))
+    assert abs(got["acc"] - rec["metrics"]["test_acc"]) <= 0.1

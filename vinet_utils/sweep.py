@@ -178,6 +178,7 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None, varia
                             "val_frac": val_frac}, "cpu")
     ds = D.load_dataset(dataset, values.get("data_dir"), n_train=values.get("n_train"),
                         n_test=values.get("n_test"), seed=seed)
+    stage.data = ds.provenance()
     cache = run_dir / "sweep"
     lats = {}
     for v in variants:
