@@ -235,7 +235,9 @@ def cifar100_verdict(run: Path = C100_RUN, table: bool = True) -> str:
     for c in cuts:
         lines.append(f"| {c['cut']} | {c['removed_pct']:.0f}% | {acc(c['vinet'])} | {acc(c['linear'])} "
                      f"| {acc(c['random'])} | {acc(c['best'])} ({c['best']['head']}) | {pm(c['margin'])} "
-                     f"| {pm(c['over_linear'])} | {c['paper_over_linear']:+.1f} (at {c['paper_pct']}%) |")
+                     f"| {pm(c['over_linear'])} | " + (f"{c['paper_over_linear']:+.1f} (at {c['paper_pct']}%)"
+                                                     if abs(c["paper_pct"] - c["removed_pct"]) <= 5
+                                                     else "- (outside its figure)") + " |")
     span = [c for c in cuts if 15 <= c["removed_pct"] <= 55]
     ahead = [c for c in span if c["over_linear"][0] > 2 * (c["over_linear"][1] or 0)]
     best_ahead = [c for c in cuts if c["margin"][0] > 2 * (c["margin"][1] or 0)]
@@ -245,9 +247,9 @@ def cifar100_verdict(run: Path = C100_RUN, table: bool = True) -> str:
     ours = ", ".join(f"{c['over_linear'][0]:+.2f}" for c in span)
     theirs = ", ".join(f"{c['paper_over_linear']:+.1f}" for c in span)
     margins = [c["margin"][0] for c in cuts]
-    if not table:
-        lines = lines[:1]
-    lines += ["", f"- **Against the linear head** (the paper's comparison), between "
+    lines = lines + [""] if table else [f"Base {base['metrics']['test_acc']:.2f}%, "
+                                         f"{seeds} seeds per head, base frozen:"]
+    lines += [f"- **Against the linear head** (the paper's comparison), between "
                   f"{min(c['removed_pct'] for c in span):.0f}% and "
                   f"{max(c['removed_pct'] for c in span):.0f}% of layers removed: VI-Net is ahead "
                   f"by more than two standard errors at {len(ahead)} of {len(span)} cuts "
