@@ -34,7 +34,6 @@ Writes ``<run>/protocol.json`` (every trial, each head's best, the command) and
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import shlex
 import sys
@@ -220,14 +219,9 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--profile", default="cpu")
-    ap.add_argument("--dataset", default=None, help="default: the profile's, else cifar10")
-    ap.add_argument("--arch", default=None, help="default: the profile's, else resnet18")
-    ap.add_argument("--variants", nargs="+", default=["tiny", "small"])
-    ap.add_argument("--seeds", type=int, default=1)
-    ap.add_argument("--val-frac", type=float, default=0.1)
-    ap.add_argument("--results-dir", default=None)
+    from .sweep import search_arguments
+
+    ap = search_arguments(__doc__.split("\n\n")[0], seeds=1)
     ap.add_argument("--end-to-end", nargs="*", default=[], metavar="CUT",
                     help="cuts (among --variants) where the end-to-end rules are tried too")
     a = ap.parse_args(argv)

@@ -219,15 +219,22 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None, varia
     return run_dir / "sweep.json"
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def search_arguments(description: str, seeds: int) -> argparse.ArgumentParser:
+    """The command line every validation search shares (this sweep, the protocol
+    search): profile, dataset, arch, cuts, seeds per trial, validation share, results."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--dataset", default=None, help="default: the profile's, else cifar10")
     ap.add_argument("--arch", default=None, help="default: the profile's, else resnet18")
     ap.add_argument("--variants", nargs="+", default=["tiny", "small"])
-    ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--seeds", type=int, default=seeds)
     ap.add_argument("--val-frac", type=float, default=0.1)
     ap.add_argument("--results-dir", default=None)
+    return ap
+
+
+def main(argv=None) -> None:
+    ap = search_arguments(__doc__.split("\n\n")[0], seeds=2)
     ap.add_argument("--factors", nargs="*", default=None,
                     help=f"a subset of {', '.join(FACTORS)} (default: all, in that order)")
     a = ap.parse_args(argv)
