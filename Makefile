@@ -1,6 +1,7 @@
-# make reproduce [PROFILE=smoke|cpu|paper|cifar100] [DATASET=cifar10] [ARCH=resnet18] [SET="seeds=5 pool=gap"]
+# make reproduce [PROFILE=smoke|cpu|paper|cpu-cifar100] [DATASET=cifar10] [ARCH=resnet18] [SET="seeds=5 pool=gap"]
 # make sweep         choose a profile's VI-Net values on a validation split (needs a finished 01)
 # make protocol      choose how each head is trained, on a validation split, equal trials per head
+#                    [VARIANTS="tiny small"] [E2E=tiny]: E2E also tries the end-to-end rules there
 # make study         the base-quality study's figure and results file, from the committed runs
 # make study-run     train the study's bases and run notebooks 01-05 on each (hours on 2 cores)
 # make readme        regenerate the README's and docs/ pages' numbers from the results files
@@ -15,6 +16,7 @@ DATASET ?=
 ARCH ?=
 SET ?=
 VARIANTS ?= tiny small
+E2E ?=
 
 .PHONY: env reproduce table sweep protocol study study-run readme notebooks test unit nbval lab
 
@@ -38,7 +40,8 @@ sweep: env
 # How every compared head is trained (projection mode, learning rate), equal trials each.
 protocol: env
 	$(PY) -m vinet_utils.protocol --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE)) \
-	  $(if $(DATASET),--dataset $(DATASET)) $(if $(ARCH),--arch $(ARCH)) --variants $(VARIANTS)
+	  $(if $(DATASET),--dataset $(DATASET)) $(if $(ARCH),--arch $(ARCH)) --variants $(VARIANTS) \
+	  $(if $(E2E),--end-to-end $(E2E))
 
 study: env
 	$(PY) -m vinet_utils.study

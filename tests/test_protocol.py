@@ -48,3 +48,45 @@ def test_worst_gains_take_the_smallest_gain_of_each_rule():
 def test_end_to_end_cuts_must_be_swept_cuts(synthetic_data, tmp_path):
     with pytest.raises(ValueError, match="--end-to-end must be drawn from --variants tiny"):
         PR.run("smoke", variants=["tiny"], results_dir=tmp_path, end_to_end=["small"])
+
+
+def test_each_head_adopts_its_best_trial_on_average_over_the_cuts():
+    def rows(*accs):
+        return [{"trial": t, "val_acc": a} for t, a in zip(PR.TRIALS["projected"], accs)]
+
+    def plain(*accs):
+        return [{"trial": t, "val_acc": a} for t, a in zip(PR.TRIALS["plain"], accs)]
+
+    # VI-Net: "slow" wins at tiny, "normalized" at small and on average
+    result = {"per_cut": {
+        "tiny": {"VI-Net": rows(40, 45, 51, 50), "random monomials": rows(30, 1, 20, 20),
+                 "linear (flatten)": plain(57, 55, 54, 50)},
+        "small": {"VI-Net": rows(40, 45, 49, 52), "random monomials": rows(30, 1, 20, 31),
+                  "linear (flatten)": plain(50, 56, 54, 50)}}}
+    assert PR.chosen_settings(result) == {
+        "train_projection": "normalized",
+        "rival_settings": {"random monomials": {"train_projection": False},
+                           "linear": {"finetune_lr": 0.05}}}
+    # end to end: the rule whose worst head, over the cuts, gains most
+    labels = [PR.trial_label(t) for t in PR.E2E_TRIALS]
+    result.update(end_to_end_trials=PR.E2E_TRIALS, end_to_end={
+        "tiny": {"worst_gain": dict(zip(labels, [1.0, 2.0, 0.5, -1.0]))},
+        "small": {"worst_gain": dict(zip(labels, [0.8, -0.1, 0.6, 3.0]))}})
+    assert {k: v for k, v in PR.chosen_settings(result).items()
+            if k.startswith("unfreeze")} == PR.E2E_TRIALS[0]
+
+
+@pytest.mark.parametrize("profile", ["cpu", "cpu-cifar100"])
+def test_a_profile_trains_each_head_as_its_committed_protocol_search_chose(profile):
+    """A profile that names rival settings took them, and VI-Net's projection mode, from
+    the protocol search committed in its run folder."""
+    from vinet_utils import params as P
+    from vinet_utils.pipeline import load_profile, profile_setting
+
+    values = load_profile(profile)
+    if values.get("rival_settings") is None:
+        pytest.skip(f"params/{profile}.yaml trains every head as VI-Net")
+    dataset, arch = profile_setting(values, None, None)
+    rec = read_json(P.run_path(None, profile, dataset, arch) / "protocol.json")
+    chosen = PR.chosen_settings(rec["metrics"])
+    assert chosen == {k: values[k] for k in chosen}

@@ -117,6 +117,36 @@ def test_vinet_head_counts_and_learns(tmp_path):
         assert h(z[:5]).shape == (5, 3)
 
 
+def test_rival_settings_train_each_comparison_head_as_chosen(tmp_path):
+    from types import SimpleNamespace
+    cf, _ = _toy_fit()
+    model = M.resnet18(3, width=0.125)
+    cfg = TrainConfig(epochs=1, batch_size=64, lr=0.05)
+    settings = {"linear": {"finetune_lr": 0.01},
+                "random monomials": {"finetune_lr": 0.2, "train_projection": False}}
+    rows = A.evaluate_ablations(model, cf, SimpleNamespace(num_classes=3), tmp_path,
+                                keep_per_class=2, cfg=cfg, train_projection=True,
+                                rival_settings=settings, progress=False)
+    assert {r["head"] for r in rows} == {"VI-Net", "linear (flatten)", "random monomials",
+                                          "MLP", "projection + linear"}
+    tags = {r["head"]: V.tag_of(cf, "vinet-k2" if r["head"] == "VI-Net" else r["head"])
+            for r in rows}
+    saved = {name: torch.load(tmp_path / "heads" / f"{tag}-s0.ckpt", weights_only=False)
+             for name, tag in tags.items()}
+    lr = {name: s["config"]["lr"] for name, s in saved.items()}
+    assert lr == {"VI-Net": 0.05, "linear (flatten)": 0.01, "random monomials": 0.2,
+                  "MLP": 0.05, "projection + linear": 0.05}
+    fitted = cf.preprocess.projection.detach()
+    # random monomials kept the fitted projection; projection + linear trained its own
+    assert torch.equal(saved["random monomials"]["model"]["preprocess.projection"], fitted)
+    assert not torch.equal(saved["projection + linear"]["model"]["preprocess.projection"], fitted)
+    # a results row says which random monomials it measured; older runs took |.| on (-1, 1)
+    assert [r.get("monomial_variables") is not None for r in rows] == [
+        r["head"] == "random monomials" for r in rows]
+    assert [A.rival_of(h) for h in ("linear (gap)", "MLP (paper budget)", "random monomials")] == [
+        "linear", "MLP", "random monomials"]
+
+
 def test_head_seeds_are_independent_and_repeatable(tmp_path):
     cf, _ = _toy_fit()
     make, _, _ = V.vinet_heads(cf, keep_per_class=2, num_classes=3)
@@ -311,12 +341,13 @@ def test_budget_keeps_the_fewest_generators_that_reach_the_budget(tmp_path):
     assert A.budget_keep_per_class(cf, 10**9, 3) == most
 
 
-def test_random_monomials_are_exact_products_with_finite_gradients():
+def test_random_monomials_are_exact_products_of_unit_cube_coordinates_with_finite_gradients():
     pre = L.Preprocess(6, 4)
     head = H.RandomMonomialHead(pre, [1, 2, 2, 3, 1], num_classes=3, seed=5)
     z = torch.randn(40, 6, dtype=torch.float32)
-    u = pre(z)
-    expected = torch.stack([u[:, [i for i in row if i < 4]].prod(1).abs()
+    u = (pre(z) + 1) / 2
+    assert (u > 0).all() and (u < 1).all()
+    expected = torch.stack([u[:, [i for i in row if i < 4]].prod(1)
                             for row in head.factors.tolist()], 1)
     head.eval()
     got = head.norm(expected)
@@ -327,6 +358,41 @@ def test_random_monomials_are_exact_products_with_finite_gradients():
     head.train()
     head(z0).sum().backward()
     assert torch.isfinite(z0.grad).all()
+
+
+def test_random_monomials_keep_the_sign_of_each_coordinate():
+    """On (-1, 1), |u_i u_j| is the same at u and -u; on the unit cube it is not."""
+    pre = L.Preprocess(6, 4).fit(torch.randn(200, 6))
+    head = H.RandomMonomialHead(pre, [2] * 10, num_classes=3, seed=1).eval()
+    z = torch.randn(50, 6)
+    mirrored = 2 * pre.mean - z  # projects to -u
+    torch.testing.assert_close(pre(mirrored), -pre(z), atol=1e-5, rtol=0)
+    feats = lambda x: torch.cat([head.coordinates(x), torch.ones(len(x), 1)], 1)[:, head.factors].prod(-1)
+    assert (feats(z) - feats(mirrored)).abs().max() > 0.1
+
+
+def test_random_monomials_of_one_degree_are_distinct_until_they_run_out():
+    # 4 variables have 10 monomials of degree 2 and 4 of degree 1
+    f = H.draw_monomials(4, [2] * 10 + [1] * 3, seed=3)
+    deg2 = {tuple(r[:2]) for r in f[:10].tolist()}
+    assert len(deg2) == 10 and all(a <= b for a, b in deg2)
+    assert len({r[0] for r in f[10:].tolist()}) == 3 and (f[10:, 1] == 4).all()
+    # asked for 25 of the 10: every monomial at least twice, none three times
+    counts = torch.unique(H.draw_monomials(4, [2] * 25, seed=3), dim=0, return_counts=True)[1]
+    assert len(counts) == 10 and counts.min() >= 2 and counts.max() <= 3
+    # the seed decides the draw, and the order of degrees is kept
+    assert torch.equal(H.draw_monomials(5, [1, 2, 2], seed=7), H.draw_monomials(5, [1, 2, 2], seed=7))
+    assert (H.draw_monomials(5, [1, 2, 2], seed=7)[0, 1:] == 5).all()
+
+
+def test_a_cached_head_with_other_monomials_is_not_reused():
+    pre = L.Preprocess(6, 4)
+    a = H.RandomMonomialHead(pre, [2] * 5, num_classes=3, seed=1)
+    b = copy.deepcopy(a)
+    b.factors.copy_(b.factors.flip(0))  # the same indices in another order: the same sum
+    assert not torch.equal(a.factors, b.factors)
+    assert T.init_key(a) != T.init_key(b)
+    assert T.init_key(a) == T.init_key(copy.deepcopy(a))
 
 
 def test_saturation_tells_a_stuck_projection_from_a_working_one():

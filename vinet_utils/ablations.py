@@ -33,6 +33,11 @@ END_TO_END_HEADS = ("VI-Net", "linear (flatten)", "projection + linear", "MLP")
 #: How the base's BatchNorm statistics behave end to end (``unfreeze_bn_stats``).
 BN_STATS = ("update", "frozen")
 
+def rival_of(head: str) -> str:
+    """The ``rival_settings`` entry that a head of notebook 05 is trained by:
+    ``linear (flatten)`` -> ``linear``, ``MLP (paper budget)`` -> ``MLP``."""
+    return "linear" if head.startswith("linear (") else head.removesuffix(" (paper budget)")
+
 
 def finetune_end_to_end(model, cf, head, ds, cfg: TrainConfig, run_dir, tag: str,
                         device="cpu", progress: bool = True, base_lr_scale: float = 1.0,
@@ -77,25 +82,30 @@ def budget_keep_per_class(cf, head_params: int, num_classes: int,
 
 
 def ablation_heads(cf, kept, head_params: int, num_classes: int,
-                   train_projection: bool | str = False) -> dict:
+                   train_projection: bool | str = False, modes: dict | None = None) -> dict:
     """The comparison heads at the same cut and on the same latents as a VI-Net head
     that keeps the generators ``kept`` (per class) and has ``head_params`` parameters:
     a linear head, random monomials of the VI-Net's width and degrees, an MLP of about
     the same size, and the projection -> tanh -> linear head without polynomials.
-    Each value makes a fresh head."""
+    Each value makes a fresh head; the projection is in ``modes[name]`` where given,
+    otherwise in ``train_projection``."""
     from .heads import LinearHead, MLPHead, ProjectionHead, RandomMonomialHead
 
     d = cf.latents["train"].shape[1]
     degrees = [int(x) for m, k in zip(cf.models, kept) for x in m.degrees_[k]]
 
-    def pre():
-        return copy.deepcopy(cf.preprocess).trainable(train_projection)
+    modes = modes or {}
+
+    def pre(name):
+        return copy.deepcopy(cf.preprocess).trainable(modes.get(name, train_projection))
 
     return {f"linear ({cf.pool})": lambda: LinearHead(d, num_classes),
-            "random monomials": lambda: RandomMonomialHead(pre(), degrees, num_classes,
+            "random monomials": lambda: RandomMonomialHead(pre("random monomials"), degrees,
+                                                           num_classes,
                                                            int(torch.randint(2**31, ()))),
             "MLP": lambda: MLPHead(d, num_classes, head_params),
-            "projection + linear": lambda: ProjectionHead(pre(), num_classes)}
+            "projection + linear": lambda: ProjectionHead(pre("projection + linear"),
+                                                          num_classes)}
 
 
 def evaluate_ablations(model, cf, ds, run_dir, *, keep_per_class: int, cfg: TrainConfig,
@@ -103,7 +113,8 @@ def evaluate_ablations(model, cf, ds, run_dir, *, keep_per_class: int, cfg: Trai
                        cf_pooled=None, budget_head_params: int | None = None,
                        end_to_end: TrainConfig | None = None, end_to_end_seeds: int = 1,
                        end_to_end_base_lr_scale: float = 1.0, end_to_end_bn_stats: str = "update",
-                       device="cpu", progress: bool = True) -> list[dict]:
+                       rival_settings: dict | None = None, device="cpu",
+                       progress: bool = True) -> list[dict]:
     """Every head at one cut, one row per head and protocol (resumable throughout).
 
     With the base frozen (protocol "frozen"), each head is trained ``seeds`` times on
@@ -116,6 +127,11 @@ def evaluate_ablations(model, cf, ds, run_dir, *, keep_per_class: int, cfg: Trai
     - with ``cf_pooled`` (the same cut fitted on globally pooled latents), a linear
       probe and a VI-Net on the pooled map, to show what the spatial layout is worth.
 
+    ``rival_settings`` (``{rival: {"finetune_lr": ..., "train_projection": ...}}``, see
+    :data:`vinet_utils.params.RIVAL_SETTINGS`) trains each named comparison head at the cut, and its
+    paper-budget twin, as the protocol search chose for it; the others train as
+    VI-Net does (``cfg``, ``train_projection``).
+
     With ``end_to_end``, the first ``end_to_end_seeds`` trained heads of each of
     :data:`END_TO_END_HEADS` are then fine-tuned together with the truncated base on
     augmented images, every head with the same budget (protocol "end to end"), the base
@@ -124,13 +140,18 @@ def evaluate_ablations(model, cf, ds, run_dir, *, keep_per_class: int, cfg: Trai
     C = ds.num_classes
     base = count_params(truncate(model, cf.layer))
     rows, trained = [], {}
+    settings = rival_settings or {}
     for c, name, make, tag in _frozen_jobs(cf, keep_per_class, C, train_projection,
-                                           budget_head_params, cf_pooled):
-        res = train_seeds(make, c.latents, cfg, run_dir, tag, seeds, seed, device, progress)
+                                           budget_head_params, cf_pooled, settings):
+        lr = settings.get(rival_of(name), {}).get("finetune_lr") if c is cf else None
+        res = train_seeds(make, c.latents, cfg if lr is None else dataclasses.replace(cfg, lr=lr),
+                          run_dir, tag, seeds, seed, device, progress)
         trained[name] = (tag, res["heads"])
         rows.append(_row(cf, name, c.pool, "frozen", base, res["params"], res["acc_per_seed"],
                          res["wall_time_s"], generators=getattr(res["heads"][0], "poly", None),
                          saturated=saturation(res["heads"][0], c.latents["test"])))
+        if hasattr(res["heads"][0], "unit_cube"):  # runs before it took |.| on (-1, 1)
+            rows[-1]["monomial_variables"] = "(u + 1) / 2, distinct draws"
     if end_to_end is not None:
         for name in END_TO_END_HEADS:
             tag, heads = trained[name]
@@ -149,18 +170,19 @@ def evaluate_ablations(model, cf, ds, run_dir, *, keep_per_class: int, cfg: Trai
 
 
 def _frozen_jobs(cf, keep_per_class: int, C: int, train_projection: bool,
-                 budget_head_params: int | None, cf_pooled) -> list[tuple]:
+                 budget_head_params: int | None, cf_pooled, settings: dict) -> list[tuple]:
     """``(fit, head name, make, tag)`` of every head trained with the base frozen."""
     from .heads import LinearHead
 
+    modes = {r: s["train_projection"] for r, s in settings.items() if "train_projection" in s}
     make, template, pr = vinet_heads(cf, keep_per_class, C, train_projection)
     jobs = [(cf, "VI-Net", make, tag_of(cf, f"vinet-k{keep_per_class}"))]
     jobs += [(cf, name, make, tag_of(cf, name)) for name, make in ablation_heads(
-        cf, pr.kept, template.count_params(), C, train_projection).items()]
+        cf, pr.kept, template.count_params(), C, train_projection, modes).items()]
     if budget_head_params is not None:
         k = budget_keep_per_class(cf, budget_head_params, C, train_projection)
         make_big, big, big_pr = vinet_heads(cf, k, C, train_projection)
-        rivals = ablation_heads(cf, big_pr.kept, big.count_params(), C, train_projection)
+        rivals = ablation_heads(cf, big_pr.kept, big.count_params(), C, train_projection, modes)
         jobs += [(cf, "VI-Net (paper budget)", make_big, tag_of(cf, f"vinet-k{k}")),
                  (cf, "random monomials (paper budget)", rivals["random monomials"],
                   tag_of(cf, f"random monomials k{k}")),

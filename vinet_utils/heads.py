@@ -9,6 +9,9 @@ with a :class:`~vinet_utils.latents.Preprocess` count its projection and mean.
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import torch
 from torch import nn
 
@@ -71,25 +74,34 @@ class ProjectionHead(nn.Module):
 
 
 class RandomMonomialHead(nn.Module):
-    """Projection/tanh -> |random monomials| of the same width as G -> BatchNorm -> linear
-    (ablation b: the paper's random-feature baseline). The monomials are drawn with
-    the same degrees as the polynomial head's generators and are not trained.
+    """Projection/tanh -> random monomials of the same width as G -> BatchNorm -> linear
+    (ablation b: the paper's random-feature baseline). The monomials are drawn with the
+    same degrees as the polynomial head's generators and are not trained.
 
-    Each monomial is a product of at most ``max(degrees)`` projected coordinates, taken
-    as one gather and a product over that short axis (missing factors point at a
-    column of ones): no logarithms, so a coordinate near zero gives a product near zero
-    and a finite gradient."""
+    Two choices keep the baseline from being weak by construction (docs/method.md §7):
+
+    - The monomials are taken of the projected coordinates moved from (-1, 1) into
+      (0, 1), ``(u + 1) / 2``, the unit cube on which the OAVI papers evaluate monomials.
+      On (-1, 1) an even monomial such as u_i u_j cannot tell u from -u, and |u_i u_j|
+      loses the sign of every coordinate, while VI-Net's |p(u)| keeps it through p's
+      lower-degree terms. On (0, 1) a monomial is positive, so |m| = m, and
+      ((1 + u_i)(1 + u_j)) / 4 carries u_i, u_j and u_i u_j.
+    - The monomials of one degree are distinct until that degree's monomials run out
+      (there are only 528 of degree 2 in 32 coordinates); only then are they repeated,
+      so that the width, and with it the head's parameter count, stays G's.
+
+    Each monomial is a product of at most ``max(degrees)`` coordinates, taken as one
+    gather and a product over that short axis (missing factors point at a column of
+    ones): no logarithms, so every gradient stays finite."""
 
     def __init__(self, preprocess: Preprocess, degrees, num_classes: int, seed: int = 0):
         super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        n = preprocess.out_features
         degrees = [int(d) for d in degrees]
-        factors = torch.full((len(degrees), max(degrees, default=1)), n, dtype=torch.long)
-        for r, d in enumerate(degrees):
-            factors[r, :d] = torch.randint(0, n, (d,), generator=g)
         self.preprocess = preprocess
-        self.register_buffer("factors", factors)  # (width, max degree); n means "times 1"
+        # (width, max degree); n means "times 1"
+        self.register_buffer("factors", draw_monomials(preprocess.out_features, degrees, seed))
+        # u -> (u + 1) / 2: a float buffer, so a cached head of another rescale is not reused
+        self.register_buffer("unit_cube", torch.tensor([0.5, 0.5]))
         self.norm = nn.BatchNorm1d(len(degrees))
         self.linear = nn.Linear(len(degrees), num_classes)
 
@@ -101,13 +113,48 @@ class RandomMonomialHead(nn.Module):
         exps.scatter_add_(1, self.factors, torch.ones(self.factors.shape))
         return exps[:, :n]
 
+    def coordinates(self, z) -> torch.Tensor:
+        """The projected coordinates in (0, 1), the monomials' variables."""
+        scale, shift = self.unit_cube
+        return self.preprocess(z) * scale + shift
+
     def forward(self, z):
-        u = self.preprocess(z)
+        u = self.coordinates(z)
         u = torch.cat([u, torch.ones_like(u[:, :1])], 1)
-        return self.linear(self.norm(u[:, self.factors].prod(-1).abs()))
+        return self.linear(self.norm(u[:, self.factors].prod(-1)))
 
     def count_params(self) -> int:
         return count_params(self)
+
+
+#: Above this many monomials of one degree, draws are independent (repeats are then rare).
+ENUMERATE_AT_MOST = 200_000
+
+
+def draw_monomials(n: int, degrees, seed: int = 0) -> torch.Tensor:
+    """Random monomials in ``n`` variables, one of each degree in ``degrees`` (in that
+    order), as a ``(len(degrees), max degree)`` index matrix padded with ``n``.
+
+    The monomials of one degree are drawn without replacement from all of that
+    degree's monomials, in rounds of a fresh random order when more are asked for than
+    exist; with more than :data:`ENUMERATE_AT_MOST` of them, each is drawn
+    independently."""
+    g = torch.Generator().manual_seed(seed)
+    degrees = [int(d) for d in degrees]
+    factors = torch.full((len(degrees), max(degrees, default=1)), n, dtype=torch.long)
+    for d in sorted(set(degrees)):
+        rows = [r for r, x in enumerate(degrees) if x == d]
+        if d == 0:
+            continue
+        if math.comb(n + d - 1, d) > ENUMERATE_AT_MOST:
+            picks = torch.randint(0, n, (len(rows), d), generator=g)
+        else:
+            pool = torch.tensor(list(itertools.combinations_with_replacement(range(n), d)))
+            rounds = -(-len(rows) // len(pool))
+            order = torch.cat([torch.randperm(len(pool), generator=g) for _ in range(rounds)])
+            picks = pool[order[:len(rows)]]
+        factors[rows, :d] = picks
+    return factors
 
 
 class MLPHead(nn.Module):

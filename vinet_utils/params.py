@@ -176,6 +176,31 @@ def _path(name, v):
         raise ValueError(f"{name} must be a folder path or None (got {v!r})")
 
 
+#: The comparison heads of notebook 05 whose training a profile may set apart from
+#: VI-Net's (``rival_settings``; ``ablations.rival_of`` maps a head to its entry), and
+#: what it may set for each: the linear head and the MLP have no projection.
+RIVAL_SETTINGS = {"linear": ("finetune_lr",), "MLP": ("finetune_lr",),
+                  "projection + linear": ("finetune_lr", "train_projection"),
+                  "random monomials": ("finetune_lr", "train_projection")}
+
+
+def _rival_settings(name, v):
+    if v is None:
+        return
+    if not isinstance(v, dict):
+        raise ValueError(f"{name} must be None or a mapping from a comparison head to its "
+                         f"settings (got {v!r})")
+    for head, settings in v.items():
+        if head not in RIVAL_SETTINGS:
+            raise ValueError(f"{name}: unknown head {head!r}; known: "
+                             f"{', '.join(RIVAL_SETTINGS)}")
+        if not isinstance(settings, dict) or not set(settings) <= set(RIVAL_SETTINGS[head]):
+            raise ValueError(f"{name}[{head!r}] may set {', '.join(RIVAL_SETTINGS[head])} "
+                             f"(got {settings!r})")
+        for k, x in settings.items():
+            RULES[k](f"{name}[{head!r}].{k}", x)
+
+
 #: How each notebook parameter is checked. Every notebook validates all of its
 #: parameters through ``validate`` before doing any work.
 RULES = {
@@ -211,6 +236,7 @@ RULES = {
     "finetune_epochs": _int(1),
     "finetune_lr": _num(0, 10, low_open=True),
     "finetune_batch_size": _int(1),
+    "rival_settings": _rival_settings,
     "unfreeze_base": _one_of(True, False),
     "unfreeze_epochs": _int(1),
     "unfreeze_lr": _num(0, 10, low_open=True),

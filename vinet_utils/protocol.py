@@ -158,51 +158,69 @@ def best_trials(per_head: dict) -> dict:
     return {head: max(rows, key=lambda r: r["val_acc"]) for head, rows in per_head.items()}
 
 
+def chosen_settings(result: dict) -> dict:
+    """What a profile adopts from a protocol search's results ``result``: each head's
+    trial with the best mean validation accuracy over the searched cuts, as
+    ``{"train_projection": VI-Net's mode, "rival_settings": {rival: trial}}`` (the
+    notebook parameters of that name; :data:`vinet_utils.params.RIVAL_SETTINGS`), and,
+    where end-to-end rules were tried, the rule whose worst head gained most
+    (``unfreeze_base_lr_scale``, ``unfreeze_bn_stats``)."""
+    from .ablations import rival_of
+
+    cuts = list(result["per_cut"].values())
+    best = {}
+    for head in cuts[0]:
+        trials = [r["trial"] for r in cuts[0][head]]
+        means = [sum(c[head][i]["val_acc"] for c in cuts) / len(cuts) for i in range(len(trials))]
+        best[head] = trials[means.index(max(means))]  # ties: the earlier trial
+    vinet = best.pop("VI-Net")
+    out = {"train_projection": vinet["train_projection"],
+           "rival_settings": {rival_of(h): t for h, t in best.items()}}
+    e2e = result.get("end_to_end") or {}
+    if e2e:  # the rule whose worst head, over every cut tried end to end, gains most
+        worst = {}
+        for res in e2e.values():
+            for label, gain in res["worst_gain"].items():
+                worst[label] = min(worst.get(label, gain), gain)
+        rule = max(worst, key=worst.get)
+        out.update(next(t for t in result["end_to_end_trials"] if trial_label(t) == rule))
+    return out
+
+
 def run(profile: str, dataset: str | None = None, arch: str | None = None,
         variants=("tiny", "small"), seeds: int = 1, val_frac: float = 0.1, results_dir=None,
         command: str = "", end_to_end=(), overrides: dict | None = None) -> Path:
     """The search on ``variants`` of a finished run, and end to end on the cuts
     ``end_to_end`` (among ``variants``); ``overrides`` replace profile values (as
     ``--set`` does for the pipeline). Returns the results file."""
-    from . import latents as L
     from . import plots
-    from .pipeline import load_profile, profile_setting
     from .seeds import derive_seed
-    from .sweep import _fit, split_latents
-    from .train import load_baseline
+    from .sweep import _fit, start_search
 
-    values = {**load_profile(profile), **(overrides or {})}
-    dataset, arch = profile_setting(values, dataset, arch)
-    values.update(profile=profile, dataset=dataset, arch=arch)
-    P.validate(dataset=dataset, arch=arch, variants=list(variants), seeds=seeds)
-    if not set(end_to_end) <= set(variants):
-        raise ValueError(f"--end-to-end must be drawn from --variants {' '.join(variants)} "
-                         f"(got {' '.join(end_to_end)})")
-    missing = [k for k in ("unfreeze_epochs", "unfreeze_lr") if k not in values]
-    if end_to_end and missing:
-        raise ValueError(f"--end-to-end needs the end-to-end budget, and params/{profile}.yaml "
-                         f"sets no {' or '.join(missing)}")
-    run_dir = P.run_path(results_dir, profile, dataset, arch)
-    model, baseline = load_baseline(run_dir)
-    seed = values.get("seed", 0)
-    stage = Stage("protocol", {**values, "variants": list(variants), "seeds": seeds,
-                               "val_frac": val_frac}, "cpu")
-    ds = D.load_dataset(dataset, values.get("data_dir"), n_train=values.get("n_train"),
-                        n_test=values.get("n_test"), seed=seed)
-    stage.data = ds.provenance()
-    cache = run_dir / "protocol"
+    def check(values):
+        if not set(end_to_end) <= set(variants):
+            raise ValueError(f"--end-to-end must be drawn from --variants {' '.join(variants)} "
+                             f"(got {' '.join(end_to_end)})")
+        missing = [k for k in ("unfreeze_epochs", "unfreeze_lr") if k not in values]
+        if end_to_end and missing:
+            raise ValueError(f"--end-to-end needs the end-to-end budget, and params/{profile}.yaml "
+                             f"sets no {' or '.join(missing)}")
+
+    S = start_search("protocol", profile, dataset, arch, variants, seeds, val_frac, results_dir,
+                     overrides, check)
+    values, run_dir, model, baseline, ds, stage = (S.values, S.run_dir, S.model, S.baseline,
+                                                   S.ds, S.stage)
+    seed, cache = S.seed, run_dir / "protocol"
     per_cut, e2e, split = {}, {}, None
-    val_seed = derive_seed(seed, "validation")
     for v in variants:
-        full = L.cached_latents(model, arch, v, ds, run_dir, values["pool"])
-        lat = split_latents({k: full[k] for k in ("train", "train_y", "key")}, val_frac, val_seed)
+        lat = S.latents(v)
         split = {"frac": val_frac, "per_class_stratified": True, "n_fit": len(lat["train"]),
                  "n_val": len(lat["test"])}
-        cf = _fit(lat, arch, v, values, ds.num_classes, run_dir / "sweep", seed)
+        cf = _fit(lat, values["arch"], v, values, ds.num_classes, run_dir / "sweep", seed)
         per_cut[v], trained = run_cut(cf, values, ds.num_classes, cache, seeds, seed)
         if v in end_to_end:
-            e2e[v] = run_end_to_end(model, cf, image_split(ds, val_frac, val_seed), per_cut[v],
-                                    trained, values, cache, seed)
+            e2e[v] = run_end_to_end(model, cf, image_split(ds, val_frac, derive_seed(seed, "validation")),
+                                    per_cut[v], trained, values, cache, seed)
     best = {v: {h: r["label"] for h, r in best_trials(rows).items()} for v, rows in per_cut.items()}
     path = stage.write(run_dir / "protocol.json", {
         "command": command, "validation": split, "trials": TRIALS,
@@ -212,6 +230,8 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
     plots.protocol(read_json(path), path=run_dir / "protocol.png")
     for v, rows in best.items():
         print(f"{v}: " + "; ".join(f"{h}: {t}" for h, t in rows.items()))
+    chosen = chosen_settings(read_json(path)["metrics"])
+    print(f"for params/{profile}.yaml: " + "; ".join(f"{k}: {v}" for k, v in chosen.items()))
     for v, res in e2e.items():
         print(f"{v} end to end: {res['chosen']} (smallest gain {res['worst_gain'][res['chosen']]:+.2f})")
     print(f"written: {P.shown(path)}")

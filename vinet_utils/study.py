@@ -112,6 +112,7 @@ def base_summary(run: Path) -> dict:
         if rm is not None and flat is not None:
             cut.update(random_monomials_acc=rm["acc"], linear_acc=flat["acc"],
                        random_monomials_saturated=rm.get("projection_saturated"),
+                       random_monomials_variables=rm.get("monomial_variables"),
                        vinet_saturated=vi.get("projection_saturated"))
         budget = head_row(rows, v, "VI-Net (paper budget)", "frozen")
         if budget is not None:  # against the best head without polynomials of either size
@@ -128,7 +129,10 @@ def base_summary(run: Path) -> dict:
                        e2e_best_without_poly_acc=other_e2e["acc"],
                        e2e_margin=vi_e2e["acc"] - other_e2e["acc"], e2e_seeds=vi_e2e.get("seeds"))
         cuts[v] = cut
+    params = read_json(run / "05_ablations.json")["params"]
     return {"run": P.shown(run), "profile": base["params"]["profile"],
+            "train_projection": params.get("train_projection"),
+            "rival_settings": params.get("rival_settings"),
             "baseline_acc": base["metrics"]["test_acc"],
             "epochs": base["params"]["epochs"], "width": base["params"]["width"],
             "device_name": base.get("device_name"),

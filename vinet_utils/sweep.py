@@ -25,6 +25,7 @@ import copy
 import shlex
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -154,37 +155,77 @@ def references(lat: dict, cf, values: dict, num_classes: int, cache: Path, seeds
     return out
 
 
+@dataclass
+class Search:
+    """What every validation search (this sweep, the protocol search) starts from: the
+    profile's values, the finished run's base, its data, and a results record."""
+    values: dict
+    run_dir: Path
+    model: torch.nn.Module
+    baseline: dict
+    ds: D.Dataset
+    stage: Stage
+    val_frac: float
+
+    @property
+    def seed(self) -> int:
+        return self.values.get("seed", 0)
+
+    def latents(self, variant: str) -> dict:
+        """The cut's cached training latents, split into a part to fit on (``train``) and
+        a stratified validation part (``test``); the same split at every cut."""
+        from . import latents as L
+        full = L.cached_latents(self.model, self.values["arch"], variant, self.ds, self.run_dir,
+                                self.values["pool"])
+        return split_latents({k: full[k] for k in ("train", "train_y", "key")}, self.val_frac,
+                             derive_seed(self.seed, "validation"))
+
+
+def start_search(name: str, profile: str, dataset: str | None, arch: str | None, variants,
+                 seeds: int, val_frac: float, results_dir=None, overrides: dict | None = None,
+                 check=None) -> Search:
+    """Load what a search named ``name`` needs, after checking its arguments (and
+    ``check(values)``, for the search's own) before any expensive work."""
+    from .pipeline import load_profile, profile_setting
+    from .train import load_baseline
+
+    values = {**load_profile(profile), **(overrides or {})}
+    dataset, arch = profile_setting(values, dataset, arch)
+    values.update(profile=profile, dataset=dataset, arch=arch)
+    P.validate(dataset=dataset, arch=arch, variants=list(variants), seeds=seeds)
+    validation_split(torch.zeros(2), val_frac, 0)  # a bad val_frac stops here
+    if check is not None:
+        check(values)
+    run_dir = P.run_path(results_dir, profile, dataset, arch)
+    model, baseline = load_baseline(run_dir)
+    stage = Stage(name, {**values, "variants": list(variants), "seeds": seeds,
+                         "val_frac": val_frac}, "cpu")
+    ds = D.load_dataset(dataset, values.get("data_dir"), n_train=values.get("n_train"),
+                        n_test=values.get("n_test"), seed=values.get("seed", 0))
+    stage.data = ds.provenance()
+    return Search(values, run_dir, model, baseline, ds, stage, val_frac)
+
+
 def run(profile: str, dataset: str | None = None, arch: str | None = None, variants=("tiny", "small"),
         seeds: int = 2, val_frac: float = 0.1, results_dir=None, factors: dict | None = None,
         command: str = "") -> Path:
     """Sweep ``factors`` (default :data:`FACTORS`) on ``variants`` of a finished run."""
-    from . import latents as L
     from . import plots
-    from .pipeline import load_profile, profile_setting
-    from .train import load_baseline
 
     factors = factors or FACTORS
-    values = load_profile(profile)
-    dataset, arch = profile_setting(values, dataset, arch)
-    values.update(profile=profile, dataset=dataset, arch=arch)
-    P.validate(dataset=dataset, arch=arch, variants=list(variants), seeds=seeds)
-    unknown = set(factors) - set(FACTORS)
-    if unknown:
-        raise ValueError(f"factors must be drawn from {', '.join(FACTORS)} (got {sorted(unknown)})")
-    run_dir = P.resolve_results_dir(results_dir) / profile / f"{dataset}-{arch}"
-    model, baseline = load_baseline(run_dir)
-    seed = values.get("seed", 0)
-    stage = Stage("sweep", {**values, "variants": list(variants), "seeds": seeds,
-                            "val_frac": val_frac}, "cpu")
-    ds = D.load_dataset(dataset, values.get("data_dir"), n_train=values.get("n_train"),
-                        n_test=values.get("n_test"), seed=seed)
-    stage.data = ds.provenance()
-    cache = run_dir / "sweep"
-    lats = {}
-    for v in variants:
-        full = L.cached_latents(model, arch, v, ds, run_dir, values["pool"])
-        lats[v] = split_latents({k: full[k] for k in ("train", "train_y", "key")}, val_frac,
-                                derive_seed(seed, "validation"))
+
+    def check(_values):
+        unknown = set(factors) - set(FACTORS)
+        if unknown:
+            raise ValueError(f"factors must be drawn from {', '.join(FACTORS)} "
+                             f"(got {sorted(unknown)})")
+
+    S = start_search("sweep", profile, dataset, arch, variants, seeds, val_frac, results_dir,
+                     check=check)
+    values, run_dir, model, baseline, ds, stage = (S.values, S.run_dir, S.model, S.baseline,
+                                                   S.ds, S.stage)
+    arch, seed, cache = values["arch"], S.seed, run_dir / "sweep"
+    lats = {v: S.latents(v) for v in variants}
     current = {k: values[k] for k in ("pool", "pca_dim", "samples_per_class", "psi", "tau",
                                       "max_degree", "oracle", "keep_per_class", "finetune_epochs",
                                       "finetune_lr", "finetune_batch_size", "train_projection")}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import math
 import statistics
 import time
@@ -377,6 +378,13 @@ def init_key(head: nn.Module) -> dict:
     state = head.state_dict()
     key = {"shapes": {k: list(v.shape) for k, v in state.items()},
            "checksum": checksum(v for v in state.values() if v.is_floating_point())}
+    indices = [v for k, v in state.items()
+               if not v.is_floating_point() and not k.endswith("num_batches_tracked")]
+    if indices:  # integer buffers (which monomials a head multiplies): a sum would not
+        h = hashlib.sha256()  # tell one choice of indices from a permutation of it
+        for v in indices:
+            h.update(v.detach().cpu().contiguous().numpy().tobytes())
+        key["indices"] = h.hexdigest()[:16]
     slow = {name: m.lr_scale for name, m in head.named_modules()
             if getattr(m, "lr_scale", 1.0) != 1.0}
     if slow:  # the same weights trained at another rate are another run
