@@ -171,3 +171,25 @@ def test_committed_weights_are_small_and_give_the_recorded_accuracy(run):
     model, _ = T.load_baseline(run)
     got = T.evaluate(model, T.image_batches(ds.test_x, ds.test_y, 1000, ds.mean, ds.std, "cpu"))
     assert abs(got["acc"] - rec["metrics"]["test_acc"]) <= 0.1
+
+
+def test_the_targets_compare_frozen_heads_even_where_a_run_went_end_to_end(tmp_path):
+    from vinet_utils import report
+
+    def row(head, v, acc, protocol="frozen"):
+        return {"head": head, "variant": v, "acc": acc, "protocol": protocol}
+
+    cuts = ["tiny", "small", "medium", "large"]
+    rows = [row(h, v, a + i) for i, v in enumerate(cuts)
+            for h, a in (("VI-Net", 80.0), ("linear (flatten)", 79.0))]
+    rows += [row("VI-Net", "tiny", 90.0, "end to end"), row("linear (flatten)", "tiny", 70.0, "end to end")]
+    speed = {f"VI-Net {v}": {"mean": 150.0} for v in cuts}
+    speed["ResNet (full)"] = {"mean": 100.0}
+    for name, rec in (("01_baseline.json", {"metrics": {"test_acc": 85.0}}),
+                      ("05_ablations.json", {"metrics": {"rows": rows}}),
+                      ("06_throughput.json", {"metrics": {"throughput": speed}})):
+        (tmp_path / name).write_text(json.dumps(rec))
+    first = report.targets(tmp_path).splitlines()[2]
+    cells = [c.strip(" |") for c in first.split(" | ")[1:5]]
+    # frozen VI-Net minus frozen linear; the end-to-end rows (+20) are not read
+    assert cells == ["+1.00 (**missed**)", "+1.00 (**missed**)", "+1.00 (met)", "+1.00 (met)"]

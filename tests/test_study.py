@@ -54,13 +54,22 @@ def test_committed_study_agrees_with_its_run_folders():
 def test_the_verdict_the_readme_states_holds_in_the_committed_study():
     """The README's prose says: on every base, the paper's width and base included,
     VI-Net is nowhere ahead of the best head without polynomials by more than two
-    standard errors, and end to end it trails. If a new run changes that, this fails
-    and the prose must be rewritten."""
+    standard errors; a head without polynomials does as well or better at nearly every
+    cut (end to end, one seed: VI-Net ahead in at most one case, by less than half a
+    point); and where each head trains as searched, random monomials are within a
+    point of VI-Net. If a new run changes that, this fails and the prose must be
+    rewritten."""
     rec = read_json(COMMITTED)
+    ahead_e2e = []
     for name, s in rec["bases"].items():
         for v, c in s["cuts"].items():
             assert c["margin"] <= 2 * (c["margin_se"] or 0), (name, v)
-            assert c.get("e2e_margin", -1) < 0, (name, v)
+            if c.get("e2e_margin", -1) > 0:
+                ahead_e2e.append(c["e2e_margin"])
+            if s.get("rival_settings"):
+                assert abs(c["random_monomials_acc"] - c["vinet_acc"]) <= 1.0, (name, v)
+    assert len(ahead_e2e) <= 1 and all(m < 0.5 for m in ahead_e2e), ahead_e2e
+    assert any(s.get("rival_settings") for s in rec["bases"].values())
     top = max(rec["bases"].values(), key=lambda s: s["baseline_acc"])
     assert top["width"] == 1.0 and top["baseline_acc"] > rec["paper_baseline_acc"]
     assert "H200" in (top["device_name"] or "")

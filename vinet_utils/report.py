@@ -163,8 +163,11 @@ def verdict(path: Path = STUDY) -> str:
                "features: without them, a linear head on the truncated network falls off.",
              "", "**What we measured**: VI-Net's accuracy minus that of the best head "
                  "*without* a polynomial layer at the same cut (linear on the flattened "
-                 "map, projection + linear, or an MLP of VI-Net's size), trained the same "
-                 "way, in points:", "",
+                 "map, projection + linear, or an MLP of VI-Net's size), trained for as "
+                 "many epochs on the same latents, in points. In rows marked \"each head as "
+                 "searched\", every head trains at the settings its own validation search "
+                 "chose, with the same number of trials per head (docs/sweep.md); in the "
+                 "others, every head at VI-Net's:", "",
              *_margin_table(rec)]
     names = sorted({c["best_without_poly"] for s in bases.values() for c in s["cuts"].values()})
     lines += ["", f"± is the standard error of the difference of the two means over seeds. The "
@@ -290,17 +293,20 @@ def stage_costs(run: Path = C100_RUN) -> str:
     host memory its results file recorded, with the machine it ran on."""
     if not (run / "stage_times.json").exists():
         return "*Not run yet.*"
-    first = {}
+    first, latest = {}, {}
     for r in read_json(run / "stage_times.json")["runs"]:
         for stage, secs in r["stage_seconds"].items():
             first.setdefault(stage, secs)
-    lines = ["| stage | wall time | peak host memory | ran on |", "|---|---|---|---|"]
+            latest[stage] = secs
+    lines = ["| stage | first run | latest run | peak host memory (latest) | ran on |",
+             "|---|---|---|---|---|"]
     for stage, secs in first.items():
         rec = read_json(run / STAGE_FILES[stage]) if (run / STAGE_FILES[stage]).exists() else {}
         mem = rec.get("peak_host_memory_gb")
-        lines.append(f"| {stage} | {secs / 60:.1f} min | "
+        lines.append(f"| {stage} | {secs / 60:.1f} min | {latest[stage] / 60:.1f} min | "
                      + ("-" if mem is None else f"{mem:.1f} GiB") + f" | {rec.get('device_name', '-')} |")
-    lines.append(f"| all | {sum(first.values()) / 60:.1f} min | | |")
+    lines.append(f"| all | {sum(first.values()) / 60:.1f} min | "
+                 f"{sum(latest.values()) / 60:.1f} min | | |")
     return "\n".join(lines)
 
 
@@ -505,17 +511,18 @@ def sweep(run: Path = RUN) -> str:
     return "\n".join(lines)
 
 
-def times(run: Path = RUN) -> str:
-    """Stage times of the last pipeline run that executed every stage."""
+def times(run: Path = RUN, last: int = 4) -> str:
+    """Stage times of the run's last ``last`` pipeline invocations, one row each ('-' for
+    a stage that invocation did not run)."""
     runs = read_json(run / "stage_times.json")["runs"]
-    full = [r for r in runs if len(r["stage_seconds"]) == 6]
-    lines = ["| run started (UTC) | " + " | ".join(f"{i:02d}" for i in range(1, 7)) + " | total |",
-             "|---|" + "---|" * 7]
-    for r in (full or runs)[-3:]:
-        secs = list(r["stage_seconds"].values())
-        cells = [f"{s / 60:.1f} min" for s in secs] + ["-"] * (6 - len(secs))
-        lines.append(f"| {r['started_utc']} | " + " | ".join(cells)
-                     + f" | {sum(secs) / 60:.1f} min |")
+    stages = list(STAGE_FILES)
+    lines = ["| run started (UTC) | " + " | ".join(s[:2] for s in stages) + " | total |",
+             "|---|" + "---|" * (len(stages) + 1)]
+    for r in runs[-last:]:
+        secs = r["stage_seconds"]
+        lines.append(f"| {r['started_utc']} | "
+                     + " | ".join(f"{secs[s] / 60:.1f} min" if s in secs else "-" for s in stages)
+                     + f" | {sum(secs.values()) / 60:.1f} min |")
     return "\n".join(lines)
 
 
@@ -582,7 +589,8 @@ def targets(run: Path = RUN) -> str:
     with the measured value and whether it is met."""
     base = read_json(run / "01_baseline.json")["metrics"]["test_acc"]
     rows = read_json(run / "05_ablations.json")["metrics"]["rows"]
-    acc = {(r["head"], r["variant"]): r["acc"] for r in rows}
+    acc = {(r["head"], r["variant"]): r["acc"] for r in rows  # the targets are base frozen
+           if r.get("protocol", "frozen") == "frozen"}
     flat = next(h for h, _ in acc if h.startswith("linear (") and h != "linear (gap)")
     speed = read_json(run / "06_throughput.json")["metrics"]["throughput"]
     full = speed["ResNet (full)"]["mean"]
@@ -658,6 +666,64 @@ def _oavi_ab(rec: dict) -> list[str]:
     return lines
 
 
+PROTOCOL_RUNS = {"cpu": RUN, "cpu-cifar100": C100_RUN}
+
+
+def protocol() -> str:
+    """Each committed protocol search: every head's trials per cut (validation accuracy,
+    saturation), its best in bold, and the end-to-end rules with each head's gain."""
+    from .protocol import chosen_settings, trial_label
+
+    out = []
+    for name, run in PROTOCOL_RUNS.items():
+        path = run / "protocol.json"
+        if not path.exists():
+            continue
+        rec = read_json(path)
+        m = rec["metrics"]
+        v = m["validation"]
+        out += [f"**`{name}`** (`{m['command']}`; {v['n_fit']:,} training images to fit on, "
+                f"{v['n_val']:,} to validate on; {rec['params']['seeds']} training per trial), "
+                f"validation accuracy in %. Heads with a projection try `train_projection` "
+                f"(the share of projected coordinates beyond ±0.99 after training in brackets), "
+                f"the others `finetune_lr`; each head's best in bold:", ""]
+        for cut, heads in m["per_cut"].items():
+            n = max(len(t) for t in heads.values())
+            out += [f"| {cut} | " + " | ".join(f"trial {i + 1}" for i in range(n)) + " |",
+                    "|---|" + "---|" * n]
+            for head, trials in heads.items():
+                best = max(trials, key=lambda t: t["val_acc"])
+                cells = []
+                for t in trials:
+                    sat = "" if t["saturation"] is None else f" ({100 * t['saturation']:.0f}%)"
+                    knob, value = next(iter(t["trial"].items()))
+                    cell = f"{'lr ' if knob == 'finetune_lr' else ''}{str(value).lower()}: {t['val_acc']:.2f}{sat}"
+                    cells.append(f"**{cell}**" if t is best else cell)
+                out.append(f"| {head} | " + " | ".join(cells) + " |")
+            out.append("")
+        for cut, res in (m.get("end_to_end") or {}).items():
+            rules = list(res["worst_gain"])
+            shown = {t_label: "base at {unfreeze_base_lr_scale}x lr, BN statistics {unfreeze_bn_stats}".format(**t)
+                     for t in m["end_to_end_trials"] for t_label in [trial_label(t)]}
+            out += [f"End to end at {cut}, each head from its best frozen trial (gain over it, "
+                    f"in points; the rule is judged by its worst head):", "",
+                    "| head | frozen | " + " | ".join(shown[r] for r in rules) + " |",
+                    "|---|---|" + "---|" * len(rules)]
+            for head, rows in res["per_head"].items():
+                gains = {r["label"]: r["gain"] for r in rows}
+                out.append(f"| {head} | {rows[0]['frozen_val_acc']:.2f} | "
+                           + " | ".join(f"{gains[r]:+.2f}" for r in rules) + " |")
+            out += ["| **worst** | | " + " | ".join(
+                (f"**{res['worst_gain'][r]:+.2f}**" if r == res["chosen"] else f"{res['worst_gain'][r]:+.2f}")
+                for r in rules) + " |", ""]
+        chosen = chosen_settings(m)
+        out += [f"Adopted in `params/{name}.yaml`: " + "; ".join(
+            f"`{k}`: " + (", ".join(f"{h} {', '.join(f'{a}={b}' for a, b in t.items())}"
+                                    for h, t in v.items()) if isinstance(v, dict) else f"{v}")
+            for k, v in chosen.items()) + ".", ""]
+    return "\n".join(out).strip() or "*No protocol search committed yet: `make protocol`.*"
+
+
 def _secs(t: float) -> str:
     return f"{t * 1000:.1f} ms" if t < 0.1 else f"{t:.2f} s"
 
@@ -670,7 +736,7 @@ BLOCKS = {"verdict": verdict, "cifar100": cifar100_verdict, "cifar100_findings":
           "cifar100_table": cifar100_table, "cifar100_stages": stage_costs, "where": where, "oavi": oavi, "targets": targets,
           "profiles": profiles, "table": table, "ablations": ablations, "sweep": sweep,
           "times": times, "paper_table": lambda: table(PAPER_RUN), "paper_times": stage_times, "flop_limits": flop_limits,
-          "memory": memory}
+          "memory": memory, "protocol": protocol}
 
 _BLOCK = re.compile(r"<!-- generated:(\w+) -->.*?<!-- /generated:\1 -->", flags=re.S)
 

@@ -5,7 +5,7 @@ and ``06_throughput.json``; the paper's published numbers stand beside them, and
 get the throughput ratio to their own baseline. "Acc" is the paper's protocol as we
 read it (head fine-tuned, base frozen), the mean over the run's seeds with their
 standard deviation beside it. "Best without poly" is the best head at the same cut
-that has no polynomial layer (linear, projection + linear, MLP), trained the same way:
+that has no polynomial layer (linear, projection + linear, MLP), trained as notebook 05 did:
 the number VI-Net has to beat. End-to-end fine-tuning, when it was run, has columns
 of its own. The header says what was run (profile, dataset, width, epochs,
 device), so a scaled-down run is never mistaken for the paper's setting.
@@ -150,7 +150,9 @@ def to_markdown(df: pd.DataFrame, header: str) -> str:
         lines += ["", f"Acc: head fine-tuned with the base frozen (the paper's protocol as we "
                       f"read it), mean ± std over {int(seeds.iloc[0])} seeds. Best without poly: "
                       f"the best of the linear, projection + linear and MLP heads at the same cut, "
-                      f"trained the same way (notebook 05). End to end: the trained heads "
+                      f"trained for as many epochs on the same latents (notebook 05; where "
+                      f"the profile sets rival_settings, each at the settings its own "
+                      f"validation search chose). End to end: the trained heads "
                       f"fine-tuned further with the base unfrozen, every head with the same "
                       f"budget; '-' where that was not run. FLOP limit: the full ResNet's "
                       f"FLOPs per image over the model's, the speed-up it would reach if every "
