@@ -33,6 +33,7 @@ END_TO_END_HEADS = ("VI-Net", "linear (flatten)", "projection + linear", "MLP")
 #: How the base's BatchNorm statistics behave end to end (``unfreeze_bn_stats``).
 BN_STATS = ("update", "frozen")
 
+
 def rival_of(head: str) -> str:
     """The ``rival_settings`` entry that a head of notebook 05 is trained by:
     ``linear (flatten)`` -> ``linear``, ``MLP (paper budget)`` -> ``MLP``."""

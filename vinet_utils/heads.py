@@ -142,10 +142,8 @@ def draw_monomials(n: int, degrees, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     degrees = [int(d) for d in degrees]
     factors = torch.full((len(degrees), max(degrees, default=1)), n, dtype=torch.long)
-    for d in sorted(set(degrees)):
+    for d in sorted(set(degrees) - {0}):  # degree 0: the padding alone, "times 1"
         rows = [r for r, x in enumerate(degrees) if x == d]
-        if d == 0:
-            continue
         if math.comb(n + d - 1, d) > ENUMERATE_AT_MOST:
             picks = torch.randint(0, n, (len(rows), d), generator=g)
         else:

@@ -194,7 +194,6 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
     ``end_to_end`` (among ``variants``); ``overrides`` replace profile values (as
     ``--set`` does for the pipeline). Returns the results file."""
     from . import plots
-    from .seeds import derive_seed
     from .sweep import _fit, start_search
 
     def check(values):
@@ -219,8 +218,8 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
         cf = _fit(lat, values["arch"], v, values, ds.num_classes, run_dir / "sweep", seed)
         per_cut[v], trained = run_cut(cf, values, ds.num_classes, cache, seeds, seed)
         if v in end_to_end:
-            e2e[v] = run_end_to_end(model, cf, image_split(ds, val_frac, derive_seed(seed, "validation")),
-                                    per_cut[v], trained, values, cache, seed)
+            e2e[v] = run_end_to_end(model, cf, image_split(ds, val_frac, S.val_seed), per_cut[v],
+                                    trained, values, cache, seed)
     best = {v: {h: r["label"] for h, r in best_trials(rows).items()} for v, rows in per_cut.items()}
     path = stage.write(run_dir / "protocol.json", {
         "command": command, "validation": split, "trials": TRIALS,

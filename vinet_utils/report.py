@@ -703,8 +703,9 @@ def protocol() -> str:
             out.append("")
         for cut, res in (m.get("end_to_end") or {}).items():
             rules = list(res["worst_gain"])
-            shown = {t_label: "base at {unfreeze_base_lr_scale}x lr, BN statistics {unfreeze_bn_stats}".format(**t)
-                     for t in m["end_to_end_trials"] for t_label in [trial_label(t)]}
+            shown = {trial_label(t): "base at {unfreeze_base_lr_scale}x lr, BN statistics "
+                                     "{unfreeze_bn_stats}".format(**t)
+                     for t in m["end_to_end_trials"]}
             out += [f"End to end at {cut}, each head from its best frozen trial (gain over it, "
                     f"in points; the rule is judged by its worst head):", "",
                     "| head | frozen | " + " | ".join(shown[r] for r in rules) + " |",

@@ -171,6 +171,11 @@ class Search:
     def seed(self) -> int:
         return self.values.get("seed", 0)
 
+    @property
+    def val_seed(self) -> int:
+        """The seed of the validation split, the same at every cut and for the images."""
+        return derive_seed(self.seed, "validation")
+
     def latents(self, variant: str) -> dict:
         """The cut's cached training latents, split into a part to fit on (``train``) and
         a stratified validation part (``test``); the same split at every cut."""
@@ -178,7 +183,7 @@ class Search:
         full = L.cached_latents(self.model, self.values["arch"], variant, self.ds, self.run_dir,
                                 self.values["pool"])
         return split_latents({k: full[k] for k in ("train", "train_y", "key")}, self.val_frac,
-                             derive_seed(self.seed, "validation"))
+                             self.val_seed)
 
 
 def start_search(name: str, profile: str, dataset: str | None, arch: str | None, variants,
