@@ -168,6 +168,21 @@ def test_head_seeds_are_independent_and_repeatable(tmp_path):
     assert a["acc_std"] == pytest.approx(np.std(a["acc_per_seed"], ddof=1))
 
 
+def test_a_head_read_back_from_its_checkpoint_reports_the_time_its_training_took(tmp_path):
+    """A rerun that reuses finished heads writes the same training times into the
+    results files as the run that trained them, not the time it took to read them."""
+    cf, _ = _toy_fit()
+    make, _, _ = V.vinet_heads(cf, keep_per_class=2, num_classes=3)
+    cfg = TrainConfig(epochs=2, batch_size=64, lr=0.05)
+    first = T.train_seeds(make, cf.latents, cfg, tmp_path, "vinet", 2, seed=5, progress=False)
+    again = T.train_seeds(make, cf.latents, cfg, tmp_path, "vinet", 2, seed=5, progress=False)
+    assert again["acc_per_seed"] == first["acc_per_seed"]
+    assert first["wall_time_s"] > 0
+    assert again["wall_time_s"] == first["wall_time_s"]
+    assert first["wall_time_s"] == pytest.approx(
+        sum(t for h in first["histories"] for t in h["epoch_time_s"]))
+
+
 def test_vinet_counts_base_and_freezes_it():
     model = M.resnet18(10, width=0.125)
     base = M.truncate(model, "small")

@@ -325,11 +325,11 @@ def _load_png_tree(name: str, root: Path) -> tuple | None:
 _PACK_FILTERS = [{"id": lzma.FILTER_DELTA, "dist": 1}, {"id": lzma.FILTER_LZMA2, "preset": 6}]
 
 
-def pack(name: str, data_dir=None, out=".", part_bytes: int = 44 * 2**20) -> list[Path]:
+def pack(name: str, data_dir=None, out=".", part_bytes: int = 40 * 2**20) -> list[Path]:
     """Write ``name`` as ``<out>/<name>-packed/``: its uint8 images and labels in one
     lzma stream (a byte-delta filter first: neighbouring pixels are alike) cut into
     ``part-<i>.xz`` files of at most ``part_bytes``, and ``manifest.json`` with the
-    shapes, classes, source and fingerprint. CIFAR-10 packs into about 130 MB."""
+    shapes, classes, source and fingerprint. CIFAR-10 packs into 123.7 MiB."""
     ds = load_dataset(name, data_dir, download=False)
     arrays = [t.numpy() for t in (ds.train_x, ds.train_y, ds.test_x, ds.test_y)]
     blob = lzma.compress(b"".join(a.tobytes() for a in arrays), format=lzma.FORMAT_XZ,
@@ -481,14 +481,14 @@ def n_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
 
 
 def main(argv=None) -> None:
-    """``python -m vinet_utils.data pack cifar10 OUT [--part-mb 44] [--data-dir DIR]``."""
+    """``python -m vinet_utils.data pack cifar10 OUT [--part-mb 40] [--data-dir DIR]``."""
     import argparse
 
     ap = argparse.ArgumentParser(description="Pack a dataset to carry it to a machine without it.")
     ap.add_argument("command", choices=["pack"])
     ap.add_argument("dataset", choices=DATASETS)
     ap.add_argument("out")
-    ap.add_argument("--part-mb", type=float, default=44)
+    ap.add_argument("--part-mb", type=float, default=40)
     ap.add_argument("--data-dir", default=None)
     a = ap.parse_args(argv)
     parts = pack(a.dataset, a.data_dir, a.out, int(a.part_mb * 2**20))

@@ -324,7 +324,9 @@ def study(rec: dict, path=None):
     a.annotate("paper's base", (paper_x, a.get_ylim()[1]), ha="right", va="top", fontsize=8,
                xytext=(-3, -3), textcoords="offset points")
     widths = sorted({s["width"] for s in others.values()})
-    square = (f", square: width {', '.join(map(str, widths))}" if widths else "")
+    unsearched = " (heads not searched)" if any(not s.get("rival_settings")
+                                                for s in others.values()) else ""
+    square = (f", square: width {', '.join(map(str, widths))}{unsearched}" if widths else "")
     a.set(ylabel="VI-Net minus best head without polynomials (points)",
           title="margin over the heads without polynomials\n(dashed: width-0.25 trend to the "
                 f"paper's base, diamond: its value ± s.e.{square})")

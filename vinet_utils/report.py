@@ -166,8 +166,8 @@ def verdict(path: Path = STUDY) -> str:
                  "map, projection + linear, or an MLP of VI-Net's size), trained for as "
                  "many epochs on the same latents, in points. In rows marked \"each head as "
                  "searched\", every head trains at the settings its own validation search "
-                 "chose, with the same number of trials per head (docs/sweep.md); in the "
-                 "others, every head at VI-Net's:", "",
+                 "on the 18-epoch width-0.25 base chose, with the same number of trials "
+                 "per head (docs/sweep.md); in the others, every head at VI-Net's:", "",
              *_margin_table(rec)]
     names = sorted({c["best_without_poly"] for s in bases.values() for c in s["cuts"].values()})
     lines += ["", f"± is the standard error of the difference of the two means over seeds. The "
@@ -355,8 +355,8 @@ def _margin_table(rec: dict) -> list[str]:
 def _findings(rec: dict) -> list[str]:
     """The study's findings in words, each number computed from ``rec``: one bullet per
     topic, those without evidence in ``rec`` left out."""
-    topics = (_frozen_finding, _top_base_finding, _end_to_end_finding, _budget_findings,
-              _random_monomials_finding, _trend_finding)
+    topics = (_frozen_finding, _linear_finding, _baseline_finding, _top_base_finding,
+              _end_to_end_finding, _budget_findings, _random_monomials_finding, _trend_finding)
     return [line for topic in topics for line in topic(rec)]
 
 
@@ -369,13 +369,44 @@ def _cases(rec: dict, key: str) -> list[tuple[str, str, dict]]:
 def _frozen_finding(rec: dict) -> list[str]:
     frozen = _cases(rec, "margin")
     behind = [c for _, _, c in frozen if c["margin"] < 0]
-    clear = [c for _, _, c in frozen
-             if c.get("margin_se") is not None and c["margin"] > 2 * c["margin_se"]]
+    clear = [f"{cut}, {_base_label(rec['bases'][base])}: {c['margin']:+.2f} ± {c['margin_se']:.2f}"
+             for base, cut, c in frozen if c.get("margin_se") is not None
+             and c["margin"] > 2 * c["margin_se"]]
     b, v, best = max(frozen, key=lambda x: x[2]["margin"])
     return [f"- **Base frozen**: VI-Net trails the best head without polynomials in "
             f"{len(behind)} of {len(frozen)} base-and-cut cases; its best margin is "
             f"{best['margin']:+.2f} ({v}, {_base_label(rec['bases'][b])}), and it is ahead by "
-            f"more than two standard errors in {len(clear) or 'none'} of them."]
+            f"more than two standard errors in {len(clear) or 'none'} of them"
+            + (f" ({'; '.join(clear)})." if clear else ".")]
+
+
+def _linear_finding(rec: dict) -> list[str]:
+    """VI-Net against the flattened linear head alone, the comparison of the paper's
+    ablation, per base and cut."""
+    cases = _cases(rec, "linear_margin")
+    if not cases:
+        return []
+    clear = [c for _, _, c in cases if c.get("linear_margin_se") is not None
+             and c["linear_margin"] > 2 * c["linear_margin_se"]]
+    per_cut = {v: [(b, c) for b, x, c in cases if x == v] for v in VARIANTS}
+    return [f"- **Against the flattened linear head alone** (the paper's ablation), base "
+            f"frozen: VI-Net is ahead by more than two standard errors in {len(clear)} of "
+            f"{len(cases)} base-and-cut cases. Margins per cut, base by base in the table's "
+            f"order: " + "; ".join(f"{v} " + " / ".join(f"{c['linear_margin']:+.2f}" for _, c in bc)
+                                 for v, bc in per_cut.items() if bc) + "."]
+
+
+def _baseline_finding(rec: dict) -> list[str]:
+    """How far VI-Net falls below its own full network, beside the paper's fall."""
+    cases = _cases(rec, "vinet_minus_baseline")
+    if not cases:
+        return []
+    per_cut = {v: [c["vinet_minus_baseline"] for _, x, c in cases if x == v] for v in VARIANTS}
+    paper = rec["paper_vinet_minus_baseline"]
+    return ["- **Against the full network**, base frozen, VI-Net minus its own base in points, "
+            "base by base in the table's order: " + "; ".join(
+                f"{v} " + " / ".join(f"{d:+.2f}" for d in ds) + f" (the paper: {paper[v]:+.2f})"
+                for v, ds in per_cut.items() if ds) + "."]
 
 
 def _top_base_finding(rec: dict) -> list[str]:
@@ -538,12 +569,12 @@ def stage_times(run: Path = PAPER_RUN) -> str:
                       + f" | {sum(latest.values()) / 60:.1f} min |"])
 
 
-E12_RUN = REPO_ROOT / "results" / "cpu" / "cifar10-resnet18-w0.25-e12"
 MEMORY = REPO_ROOT / "results" / "benchmarks" / "memory.json"
 
 
-def flop_limits(run: Path = E12_RUN) -> str:
-    """Each model's measured speed-up beside its FLOP limit, from one interleaved run."""
+def flop_limits(run: Path = RUN) -> str:
+    """Each model's measured speed-up beside its FLOP limit, from one interleaved run, and
+    the range of the shares of their limits that the cuts reach."""
     rec = read_json(run / "06_throughput.json")
     m = rec["metrics"]
     speed, flops = m["throughput"], m["flops_per_image"]
@@ -554,10 +585,16 @@ def flop_limits(run: Path = E12_RUN) -> str:
              f"(`{run.relative_to(REPO_ROOT)}/06_throughput.json`):", "",
              "| model | MFLOPs per image | images/s | speed-up | FLOP limit | share of the limit | form |",
              "|---|---|---|---|---|---|---|"]
+    shares = []
     for name, r in speed.items():
         up, limit = r["mean"] / full, full_flops / flops[name]
         lines.append(f"| {name} | {flops[name] / 1e6:.1f} | {r['mean']:.0f} ± {r['std']:.0f} | "
                      f"{up:.2f}x | {limit:.2f}x | {100 * up / limit:.0f}% | {r.get('form', '-')} |")
+        if name != "ResNet (full)":
+            shares.append((100 * up / limit, name.removeprefix("VI-Net ")))
+    low, high = min(shares), max(shares)
+    lines += ["", f"The cuts reach between {low[0]:.0f}% ({low[1]}) and {high[0]:.0f}% "
+                  f"({high[1]}) of their FLOP limits here."]
     return "\n".join(lines)
 
 

@@ -109,6 +109,8 @@ def base_summary(run: Path) -> dict:
                "vinet_minus_baseline": vi["acc"] - base["metrics"]["test_acc"]}
         rm = head_row(rows, v, "random monomials", "frozen")
         flat = head_row(rows, v, f"linear ({pool})", "frozen")
+        if flat is not None:  # the paper's own ablation: VI-Net against the linear head
+            cut["linear_margin"], cut["linear_margin_se"] = _margin(vi, flat)
         if rm is not None and flat is not None:
             cut.update(random_monomials_acc=rm["acc"], linear_acc=flat["acc"],
                        random_monomials_saturated=rm.get("projection_saturated"),
