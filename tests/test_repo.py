@@ -1,6 +1,7 @@
 """The repository keeps its promises: one pinned stack, notebooks shaped as narratives."""
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -193,3 +194,20 @@ def test_the_targets_compare_frozen_heads_even_where_a_run_went_end_to_end(tmp_p
     cells = [c.strip(" |") for c in first.split(" | ")[1:5]]
     # frozen VI-Net minus frozen linear; the end-to-end rows (+20) are not read
     assert cells == ["+1.00 (**missed**)", "+1.00 (**missed**)", "+1.00 (met)", "+1.00 (met)"]
+
+
+def test_results_files_name_folders_without_the_machine_s_paths(tmp_path):
+    """A folder parameter is recorded relative to the repository, or by its name alone;
+    no committed results file names an absolute folder."""
+    from vinet_utils.results import FOLDER_PARAMS, portable_params, read_json
+
+    got = portable_params({"results_dir": str(tmp_path / "res"),
+                           "data_dir": str(REPO_ROOT / "data"), "seed": 3})
+    assert got == {"results_dir": ".../res", "data_dir": "data", "seed": 3}
+    assert portable_params({"data_dir": None}) == {"data_dir": None}
+    files = sorted(REPO_ROOT.glob("results/*/*/0*.json"))
+    assert files
+    for f in files:
+        params = read_json(f).get("params", {})
+        for key in FOLDER_PARAMS:
+            assert params.get(key) is None or not Path(params[key]).is_absolute(), (f.name, key)

@@ -324,16 +324,16 @@ def study(rec: dict, path=None):
     a.annotate("paper's base", (paper_x, a.get_ylim()[1]), ha="right", va="top", fontsize=8,
                xytext=(-3, -3), textcoords="offset points")
     widths = sorted({s["width"] for s in others.values()})
-    unsearched = " (heads not searched)" if any(not s.get("rival_settings")
-                                                for s in others.values()) else ""
-    square = (f", square: width {', '.join(map(str, widths))}{unsearched}" if widths else "")
-    a.set(ylabel="VI-Net minus best head without polynomials (points)",
-          title="margin over the heads without polynomials\n(dashed: width-0.25 trend to the "
-                f"paper's base, diamond: its value ± s.e.{square})")
+    unsearched = ", heads not searched" if any(not s.get("rival_settings")
+                                               for s in others.values()) else ""
+    square = (f";\nsquare: width {', '.join(map(str, widths))}{unsearched}" if widths else "")
+    a.set_ylabel("VI-Net minus best head without polynomials (points)")
+    a.set_title("margin over the heads without polynomials\n(dashed: width-0.25 trend to the "
+                f"paper's base, diamond: its value ± s.e.{square})", fontsize=10)
     a.legend(fontsize=7, ncol=2)
-    b.set(ylabel="VI-Net minus its full ResNet (points)",
-          title="VI-Net against its own baseline\n(stars: the paper's published values"
-                f"{square})")
+    b.set_ylabel("VI-Net minus its full ResNet (points)")
+    b.set_title(f"VI-Net against its own baseline\n(stars: the paper's published values{square})",
+                fontsize=10)
     b.legend(fontsize=7)
     fig.tight_layout()
     return save(fig, path)

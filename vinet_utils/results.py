@@ -129,12 +129,29 @@ def load_or_make(path: str | os.PathLike, key: dict, make) -> dict:
     return out
 
 
+#: Parameters that name folders of the machine a run ran on.
+FOLDER_PARAMS = ("data_dir", "results_dir")
+
+
+def portable_params(params: dict) -> dict:
+    """``params`` with every folder of :data:`FOLDER_PARAMS` made fit to commit: relative
+    to the repository where it lies inside it, else ``.../<its name>``, so that no
+    results file carries the paths of the machine it was made on."""
+    out = dict(params)
+    for key in FOLDER_PARAMS:
+        if out.get(key):
+            path = Path(out[key]).expanduser().resolve()
+            out[key] = (str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT)
+                        else f".../{path.name}")
+    return out
+
+
 def record(stage: str, params: dict, metrics: dict, wall_time_s: float,
            device: str | torch.device = "cpu", env: dict | None = None) -> dict:
-    """A results record: what was measured, with the parameters and environment
-    (``env``, as taken by :func:`environment` when the work started; now by default),
-    and the process's peak host memory so far."""
-    return {"stage": stage, "params": dict(params), "metrics": dict(metrics),
+    """A results record: what was measured, with the parameters (folders made portable,
+    :func:`portable_params`) and environment (``env``, as taken by :func:`environment`
+    when the work started; now by default), and the process's peak host memory so far."""
+    return {"stage": stage, "params": portable_params(params), "metrics": dict(metrics),
             "wall_time_s": round(float(wall_time_s), 3),
             "peak_host_memory_gb": peak_host_memory_gb(), **(env or environment(device))}
 
