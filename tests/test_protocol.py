@@ -38,6 +38,23 @@ def test_every_head_gets_the_same_trials_and_the_worst_head_judges_a_rule(synthe
     assert e2e["chosen"] == max(worst, key=worst.get) and e2e["worst_gain"] == worst
     assert (tmp_path / "smoke" / "cifar10-resnet18" / "protocol.png").exists()
 
+    # the check beside the search: a rate the search tried gives the search's own number
+    with pytest.raises(ValueError, match="--edge-head"):
+        PR.edge("smoke", [0.01], head="VI-Net (gap)", variants=["tiny"], results_dir=tmp_path,
+                overrides=SMALL)
+    vi = read_json(PR.edge("smoke", [0.01], head="VI-Net", variants=["tiny"],
+                           results_dir=tmp_path, overrides=SMALL))["metrics"]
+    assert vi["mode"] == {"train_projection": rec["params"]["train_projection"]}
+    assert [t["trial"] for t in vi["per_cut"]["tiny"]["VI-Net"]] == [
+        {**vi["mode"], "finetune_lr": 0.01}]
+    edge = read_json(PR.edge("smoke", [0.005, 0.02], variants=["tiny"], results_dir=tmp_path,
+                             overrides=SMALL))["metrics"]
+    tried = {t["trial"]["finetune_lr"]: t["val_acc"] for t in rows["linear (flatten)"]}
+    again = {t["trial"]["finetune_lr"]: t["val_acc"] for t in edge["per_cut"]["tiny"]["linear (flatten)"]}
+    assert set(again) == {0.005, 0.02} and again[0.02] == tried[0.02]
+    assert edge["search_best"]["tiny"]["val_acc"] == max(tried.values())
+    assert edge["search_grid"] == sorted(tried)
+
 
 def test_worst_gains_take_the_smallest_gain_of_each_rule():
     per_head = {"a": [{"label": "r1", "gain": 1.0}, {"label": "r2", "gain": -2.0}],

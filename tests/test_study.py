@@ -81,6 +81,23 @@ def test_the_verdict_the_readme_states_holds_in_the_committed_study():
     assert "H200" in (top["device_name"] or "")
 
 
+def test_the_linear_head_at_its_best_rate_draws_level_with_vinet_on_validation():
+    """The README: the protocol search stopped short of the linear head's best learning
+    rate, at which it draws level with VI-Net or passes it on validation (within the
+    spread of one training per trial), at tiny and small of the 18-epoch base."""
+    run = study.run_folder("cpu")
+    searched = read_json(run / "protocol.json")["metrics"]["per_cut"]
+    edge = read_json(run / "protocol_edge-linear_flatten.json")["metrics"]
+    vi_edge = read_json(run / "protocol_edge-VI-Net.json")["metrics"]["per_cut"]
+    grid = [t["trial"]["finetune_lr"] for t in searched["tiny"]["linear (flatten)"]]
+    for cut in ("tiny", "small"):
+        best = max(edge["per_cut"][cut]["linear (flatten)"], key=lambda t: t["val_acc"])
+        assert best["trial"]["finetune_lr"] < min(grid), cut  # below the searched grid
+        assert best["val_acc"] > max(t["val_acc"] for t in searched[cut]["linear (flatten)"]), cut
+        vinet = max(t["val_acc"] for t in searched[cut]["VI-Net"] + vi_edge[cut]["VI-Net"])
+        assert best["val_acc"] >= vinet - 0.5, cut
+
+
 @pytest.mark.skipif(not COMMITTED.exists(), reason="no committed study yet")
 def test_no_head_of_a_searched_base_loses_accuracy_end_to_end():
     """The searched end-to-end rule: at every cut fine-tuned end to end, every head's

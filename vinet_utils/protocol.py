@@ -74,21 +74,25 @@ def head_makers(cf, values: dict, num_classes: int, mode) -> dict:
 
 
 def run_cut(cf, values: dict, num_classes: int, cache: Path, seeds: int, seed: int,
-            progress: bool = False) -> tuple[dict, dict]:
+            progress: bool = False, trials: dict | None = None,
+            heads: dict | None = None) -> tuple[dict, dict]:
     """Every head's trials at one cut: ``{head: [{"trial", "val_acc", ...}, ...]}``, and
-    the first trained head of each trial, ``{head: {label: head}}``."""
+    the first trained head of each trial, ``{head: {label: head}}``. ``trials`` and
+    ``heads`` (per kind, ``projected`` and ``plain``) default to the whole search."""
     from .ablations import saturation
     from .sweep import _head_config
     from .train import train_seeds
     from .vinet import safe_name
 
     out, trained = {}, {}
-    for kind, heads in (("projected", PROJECTED), ("plain", PLAIN)):
-        for trial in TRIALS[kind]:
+    trials = TRIALS if trials is None else trials
+    heads = {"projected": PROJECTED, "plain": PLAIN} if heads is None else heads
+    for kind, names in heads.items():
+        for trial in trials[kind]:
             vals = {**values, **trial}
             makers = head_makers(cf, vals, num_classes, vals["train_projection"])
             cfg = _head_config(vals, seed)
-            for head in heads:
+            for head in names:
                 tag = f"{cf.layer}-protocol-{safe_name(head)}-" + safe_name(trial_label(trial))
                 res = train_seeds(makers[head], cf.latents, cfg, cache, tag, seeds, seed,
                                   progress=progress)
@@ -237,17 +241,75 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
     return path
 
 
+def edge(profile: str, lrs: list[float], head: str = "linear (flatten)",
+         dataset: str | None = None, arch: str | None = None, variants=("tiny", "small"),
+         seeds: int = 1, val_frac: float = 0.1, results_dir=None, command: str = "",
+         overrides: dict | None = None) -> Path:
+    """A check beside the search, not a part of it: ``head`` at the learning rates
+    ``lrs``, trained and scored exactly as the search's trials (a head with a projection
+    in the mode its profile adopted; a plain head's rate that the search tried is read
+    back from its cache), for a head whose best trial lies at the edge of its grid, or
+    whose rate the search never varied. It changes no choice; it says whether the grid
+    stopped short. Writes ``<run>/protocol_edge-<head>.json``."""
+    from .ablations import rival_of
+    from .sweep import _fit, start_search
+    from .vinet import safe_name
+
+    def check(values):
+        P.choice("--edge-head", head, PROJECTED + PLAIN)
+        if not lrs or any(not isinstance(lr, (int, float)) or lr <= 0 for lr in lrs):
+            raise ValueError(f"--edge-lrs takes positive learning rates (got {lrs})")
+
+    S = start_search("protocol_edge", profile, dataset, arch, variants, seeds, val_frac,
+                     results_dir, overrides, check)
+    kind = "plain" if head in PLAIN else "projected"
+    mode = {} if kind == "plain" else {"train_projection": (
+        (S.values.get("rival_settings") or {}).get(rival_of(head), {}).get(
+            "train_projection", S.values["train_projection"]))}
+    trials = {kind: [{**mode, "finetune_lr": lr} for lr in lrs]}
+    per_cut = {}
+    for v in variants:
+        lat = S.latents(v)
+        cf = _fit(lat, S.values["arch"], v, S.values, S.ds.num_classes, S.run_dir / "sweep", S.seed)
+        per_cut[v], _ = run_cut(cf, S.values, S.ds.num_classes, S.run_dir / "protocol", seeds,
+                                S.seed, trials=trials, heads={kind: (head,)})
+    searched = S.run_dir / "protocol.json"
+    rows = read_json(searched)["metrics"]["per_cut"] if searched.exists() else {}
+    search_best = {v: max(rows[v][head], key=lambda r: r["val_acc"])
+                   for v in variants if head in rows.get(v, {})}
+    path = S.stage.write(S.run_dir / f"protocol_edge-{safe_name(head)}.json", {
+        "command": command, "head": head, "lrs": list(lrs), "mode": mode,
+        "search_grid": [t.get("finetune_lr", S.values["finetune_lr"]) for t in TRIALS[kind]],
+        "per_cut": per_cut,
+        "search_best": {v: {"label": r["label"], "val_acc": r["val_acc"]}
+                        for v, r in search_best.items()}})
+    for v, res in per_cut.items():
+        best = max(res[head], key=lambda r: r["val_acc"])
+        print(f"{v}: {head} best at {best['label']} ({best['val_acc']:.2f})"
+              + (f"; the search's best: {search_best[v]['label']} ({search_best[v]['val_acc']:.2f})"
+                 if v in search_best else ""))
+    print(f"written: {P.shown(path)}")
+    return path
+
+
 def main(argv=None) -> None:
     from .sweep import search_arguments
 
     ap = search_arguments(__doc__.split("\n\n")[0], seeds=1)
     ap.add_argument("--end-to-end", nargs="*", default=[], metavar="CUT",
                     help="cuts (among --variants) where the end-to-end rules are tried too")
+    ap.add_argument("--edge-lrs", nargs="+", type=float, default=None, metavar="LR",
+                    help="instead of the search: --edge-head at these learning rates (edge)")
+    ap.add_argument("--edge-head", default="linear (flatten)", help=f"one of {', '.join(PLAIN)}")
     a = ap.parse_args(argv)
     cmd = "python -m vinet_utils.protocol " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
     try:
-        run(a.profile, a.dataset, a.arch, a.variants, a.seeds, a.val_frac, a.results_dir, cmd,
-            a.end_to_end)
+        if a.edge_lrs:
+            edge(a.profile, a.edge_lrs, a.edge_head, a.dataset, a.arch, a.variants, a.seeds,
+                 a.val_frac, a.results_dir, cmd)
+        else:
+            run(a.profile, a.dataset, a.arch, a.variants, a.seeds, a.val_frac, a.results_dir,
+                cmd, a.end_to_end)
     except ValueError as err:
         raise SystemExit(str(err)) from None
 
