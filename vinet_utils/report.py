@@ -361,6 +361,12 @@ def _findings(rec: dict) -> list[str]:
     return [line for topic in topics for line in topic(rec)]
 
 
+def _mean_of(trial: dict) -> str:
+    """How many trainings a trial's accuracy is the mean of, where more than one."""
+    n = len(trial.get("val_acc_per_seed") or [])
+    return f", mean of {n} trainings" if n > 1 else ""
+
+
 def _edge_finding(rec: dict, run: Path = RUN) -> list[str]:
     """What the check beside the cpu base's protocol search found for the flattened
     linear head's learning rate, against VI-Net's best validation trials."""
@@ -378,16 +384,17 @@ def _edge_finding(rec: dict, run: Path = RUN) -> list[str]:
                  key=lambda t: t["val_acc"])
         if best["val_acc"] > vi["val_acc"]:
             ahead.append(cut)
-        parts.append(f"{cut}: {best['val_acc']:.2f}% at lr {best['trial']['finetune_lr']:g} "
-                     f"against {m['search_best'][cut]['val_acc']:.2f}% at the grid's best "
-                     f"({m['search_best'][cut]['label']}) and VI-Net's best trial "
-                     f"{vi['val_acc']:.2f}% ({vi['label']})")
-    same = [(t["val_acc"], u["val_acc"]) for cut in list(vi_edge)[:1]
+        parts.append(f"{cut}: {best['val_acc']:.2f}% (lr {best['trial']['finetune_lr']:g}"
+                     f"{_mean_of(best)}) against {m['search_best'][cut]['val_acc']:.2f}% at the "
+                     f"grid's best ({m['search_best'][cut]['label']}) and VI-Net's best trial "
+                     f"{vi['val_acc']:.2f}% ({vi['label']}{_mean_of(vi)})")
+    same = [t["val_acc_per_seed"] + u["val_acc_per_seed"] for cut in list(vi_edge)[:1]
             for t in vi_rows[cut]["VI-Net"] for u in vi_edge[cut]["VI-Net"]
             if t["trial"] == {k: v for k, v in u["trial"].items() if k != "finetune_lr"}
             and u["trial"]["finetune_lr"] == read_json(searched)["params"]["finetune_lr"]]
-    spread = (f" Each trial is one training: VI-Net at one setting gave {same[0][0]:.2f}% "
-              f"and {same[0][1]:.2f}% at {list(vi_edge)[0]} with two seeds." if same else "")
+    spread = (f" The search trained each trial once; VI-Net at its adopted setting gave "
+              f"{' / '.join(f'{a:.2f}' for a in same[0])}% at {list(vi_edge)[0]} in "
+              f"{len(same[0])} trainings with different seeds." if same else "")
     return [f"- **The linear head's grid stopped short** (a check beside the 18-epoch base's "
             f"search, docs/sweep.md; validation accuracy): the flattened linear head at lower "
             f"learning rates than the search tried reaches " + "; ".join(parts) + ". So on "
@@ -751,10 +758,13 @@ def protocol_edge() -> str:
     out = []
     for name, run in PROTOCOL_RUNS.items():
         for path in sorted(run.glob("protocol_edge-*.json")):
-            m = read_json(path)["metrics"]
+            rec = read_json(path)
+            m, seeds = rec["metrics"], rec["params"]["seeds"]
             mode = f", {trial_label(m['mode'])}" if m["mode"] else ""
+            each = f"the mean of {seeds} trainings" if seeds > 1 else "one training"
             out += [f"**`{name}`**, {m['head']}{mode} (`{m['command']}`), validation "
-                    f"accuracy in %, the best rate in bold:", "",
+                    f"accuracy in % ({each} per rate; the search's: one), the best rate in "
+                    f"bold:", "",
                     "| cut | " + " | ".join(f"lr {lr:g}" for lr in m["lrs"])
                     + " | the search's best |", "|---|" + "---|" * (len(m["lrs"]) + 1)]
             for cut, heads in m["per_cut"].items():
