@@ -275,8 +275,7 @@ def edge(profile: str, lrs: list[float], head: str = "linear (flatten)",
                                 S.seed, trials=trials, heads={kind: (head,)})
     searched = S.run_dir / "protocol.json"
     rows = read_json(searched)["metrics"]["per_cut"] if searched.exists() else {}
-    search_best = {v: max(rows[v][head], key=lambda r: r["val_acc"])
-                   for v in variants if head in rows.get(v, {})}
+    search_best = {v: best_trials(rows[v])[head] for v in variants if head in rows.get(v, {})}
     path = S.stage.write(S.run_dir / f"protocol_edge-{safe_name(head)}.json", {
         "command": command, "head": head, "lrs": list(lrs), "mode": mode,
         "search_grid": [t.get("finetune_lr", S.values["finetune_lr"]) for t in TRIALS[kind]],
@@ -300,7 +299,8 @@ def main(argv=None) -> None:
                     help="cuts (among --variants) where the end-to-end rules are tried too")
     ap.add_argument("--edge-lrs", nargs="+", type=float, default=None, metavar="LR",
                     help="instead of the search: --edge-head at these learning rates (edge)")
-    ap.add_argument("--edge-head", default="linear (flatten)", help=f"one of {', '.join(PLAIN)}")
+    ap.add_argument("--edge-head", default="linear (flatten)",
+                    help=f"one of {', '.join(PROJECTED + PLAIN)}")
     a = ap.parse_args(argv)
     cmd = "python -m vinet_utils.protocol " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
     try:

@@ -374,13 +374,14 @@ def _edge_finding(rec: dict, run: Path = RUN) -> list[str]:
     if not (path.exists() and searched.exists()):
         return []
     m = read_json(path)["metrics"]
-    vi_rows = read_json(searched)["metrics"]["per_cut"]
-    vi_edge = run / "protocol_edge-VI-Net.json"
-    vi_edge = read_json(vi_edge)["metrics"]["per_cut"] if vi_edge.exists() else {}
+    search = read_json(searched)
+    vi_rows = search["metrics"]["per_cut"]
+    vi_path = run / "protocol_edge-VI-Net.json"
+    vi_edge = read_json(vi_path)["metrics"] if vi_path.exists() else {"per_cut": {}}
     parts, ahead = [], []
     for cut, heads in m["per_cut"].items():
         best = max(heads[m["head"]], key=lambda t: t["val_acc"])
-        vi = max(vi_rows[cut]["VI-Net"] + vi_edge.get(cut, {}).get("VI-Net", []),
+        vi = max(vi_rows[cut]["VI-Net"] + vi_edge["per_cut"].get(cut, {}).get("VI-Net", []),
                  key=lambda t: t["val_acc"])
         if best["val_acc"] > vi["val_acc"]:
             ahead.append(cut)
@@ -388,13 +389,17 @@ def _edge_finding(rec: dict, run: Path = RUN) -> list[str]:
                      f"{_mean_of(best)}) against {m['search_best'][cut]['val_acc']:.2f}% at the "
                      f"grid's best ({m['search_best'][cut]['label']}) and VI-Net's best trial "
                      f"{vi['val_acc']:.2f}% ({vi['label']}{_mean_of(vi)})")
-    same = [t["val_acc_per_seed"] + u["val_acc_per_seed"] for cut in list(vi_edge)[:1]
-            for t in vi_rows[cut]["VI-Net"] for u in vi_edge[cut]["VI-Net"]
-            if t["trial"] == {k: v for k, v in u["trial"].items() if k != "finetune_lr"}
-            and u["trial"]["finetune_lr"] == read_json(searched)["params"]["finetune_lr"]]
-    spread = (f" The search trained each trial once; VI-Net at its adopted setting gave "
-              f"{' / '.join(f'{a:.2f}' for a in same[0])}% at {list(vi_edge)[0]} in "
-              f"{len(same[0])} trainings with different seeds." if same else "")
+    spread = ""
+    if vi_edge["per_cut"]:  # VI-Net's adopted setting, trained in the search and the check
+        cut = next(iter(vi_edge["per_cut"]))
+        found = next((t for t in vi_rows[cut]["VI-Net"] if t["trial"] == vi_edge["mode"]), None)
+        again = next((t for t in vi_edge["per_cut"][cut]["VI-Net"]
+                      if t["trial"]["finetune_lr"] == search["params"]["finetune_lr"]), None)
+        if found and again:
+            accs = found["val_acc_per_seed"] + again["val_acc_per_seed"]
+            spread = (f" The search trained each trial once; VI-Net at its adopted setting "
+                      f"gave {' / '.join(f'{a:.2f}' for a in accs)}% at {cut} in {len(accs)} "
+                      f"trainings with different seeds.")
     return [f"- **The linear head's grid stopped short** (a check beside the 18-epoch base's "
             f"search, docs/sweep.md; validation accuracy): the flattened linear head at lower "
             f"learning rates than the search tried reaches " + "; ".join(parts) + ". So on "
@@ -410,12 +415,23 @@ def _cases(rec: dict, key: str) -> list[tuple[str, str, dict]]:
             if c.get(key) is not None]
 
 
+def _clearly_ahead(c: dict, key: str) -> bool:
+    """Whether the margin ``c[key]`` exceeds two of its standard errors ``c[key + "_se"]``."""
+    return c.get(f"{key}_se") is not None and c[key] > 2 * c[f"{key}_se"]
+
+
+def _per_cut(rec: dict, key: str) -> dict:
+    """``{cut: [c[key] of every base that has it, in the table's order]}``, cuts with none left out."""
+    cases = _cases(rec, key)
+    out = {v: [c[key] for _, x, c in cases if x == v] for v in VARIANTS}
+    return {v: xs for v, xs in out.items() if xs}
+
+
 def _frozen_finding(rec: dict) -> list[str]:
     frozen = _cases(rec, "margin")
     behind = [c for _, _, c in frozen if c["margin"] < 0]
     clear = [f"{cut}, {_base_label(rec['bases'][base])}: {c['margin']:+.2f} ± {c['margin_se']:.2f}"
-             for base, cut, c in frozen if c.get("margin_se") is not None
-             and c["margin"] > 2 * c["margin_se"]]
+             for base, cut, c in frozen if _clearly_ahead(c, "margin")]
     b, v, best = max(frozen, key=lambda x: x[2]["margin"])
     return [f"- **Base frozen**: VI-Net trails the best head without polynomials in "
             f"{len(behind)} of {len(frozen)} base-and-cut cases; its best margin is "
@@ -430,27 +446,24 @@ def _linear_finding(rec: dict) -> list[str]:
     cases = _cases(rec, "linear_margin")
     if not cases:
         return []
-    clear = [c for _, _, c in cases if c.get("linear_margin_se") is not None
-             and c["linear_margin"] > 2 * c["linear_margin_se"]]
-    per_cut = {v: [(b, c) for b, x, c in cases if x == v] for v in VARIANTS}
+    clear = [c for _, _, c in cases if _clearly_ahead(c, "linear_margin")]
     return [f"- **Against the flattened linear head alone** (the paper's ablation), base "
             f"frozen: VI-Net is ahead by more than two standard errors in {len(clear)} of "
             f"{len(cases)} base-and-cut cases. Margins per cut, base by base in the table's "
-            f"order: " + "; ".join(f"{v} " + " / ".join(f"{c['linear_margin']:+.2f}" for _, c in bc)
-                                 for v, bc in per_cut.items() if bc) + "."]
+            f"order: " + "; ".join(f"{v} " + " / ".join(f"{x:+.2f}" for x in xs)
+                                 for v, xs in _per_cut(rec, "linear_margin").items()) + "."]
 
 
 def _baseline_finding(rec: dict) -> list[str]:
     """How far VI-Net falls below its own full network, beside the paper's fall."""
-    cases = _cases(rec, "vinet_minus_baseline")
-    if not cases:
+    per_cut = _per_cut(rec, "vinet_minus_baseline")
+    if not per_cut:
         return []
-    per_cut = {v: [c["vinet_minus_baseline"] for _, x, c in cases if x == v] for v in VARIANTS}
     paper = rec["paper_vinet_minus_baseline"]
     return ["- **Against the full network**, base frozen, VI-Net minus its own base in points, "
             "base by base in the table's order: " + "; ".join(
                 f"{v} " + " / ".join(f"{d:+.2f}" for d in ds) + f" (the paper: {paper[v]:+.2f})"
-                for v, ds in per_cut.items() if ds) + "."]
+                for v, ds in per_cut.items()) + "."]
 
 
 def _top_base_finding(rec: dict) -> list[str]:
