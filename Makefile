@@ -1,12 +1,15 @@
 # make reproduce [PROFILE=smoke|cpu|paper|cpu-cifar100] [DATASET=cifar10] [ARCH=resnet18] [SET="seeds=5 pool=gap"]
 # make sweep         choose a profile's VI-Net values on a validation split (needs a finished 01)
-# make protocol      choose how each head is trained, on a validation split, equal trials per head
-#                    [VARIANTS="tiny small"] [E2E=tiny]: E2E also tries the end-to-end rules there
+# make protocol      choose how each head is trained (Optuna), on a validation split, equal trials
+#                    per head [VARIANTS="tiny small"] [TRIALS=8] [E2E=tiny] [E2E_TRIALS=4] [STORAGE=url]
+# make budget        each head's test accuracy against the end-to-end budget (hours on 2 cores)
+#                    [VARIANTS="tiny small"] [BUDGETS="2 6 18"] [SEEDS=3]
 # make study         the base-quality study's figure and results file, from the committed runs
 # make study-run     train the study's bases and run notebooks 01-05 on each (hours on 2 cores)
 # make readme        regenerate the README's and docs/ pages' numbers from the results files
 # make test          unit tests, then the notebooks through nbval
 # make env           the virtual environment (.venv), only when out of date
+# make lab           JupyterLab at the repository root, opening index.ipynb (the read-along)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -17,8 +20,13 @@ ARCH ?=
 SET ?=
 VARIANTS ?= tiny small
 E2E ?=
+TRIALS ?= 8
+E2E_TRIALS ?= 4
+STORAGE ?=
+BUDGETS ?= 2 6 18
+SEEDS ?= 3
 
-.PHONY: env reproduce table sweep protocol study study-run readme notebooks test unit nbval lab
+.PHONY: env reproduce table sweep protocol budget study study-run readme notebooks test unit nbval lab
 
 env: $(VENV)/.installed
 
@@ -41,7 +49,13 @@ sweep: env
 protocol: env
 	$(PY) -m vinet_utils.protocol --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE)) \
 	  $(if $(DATASET),--dataset $(DATASET)) $(if $(ARCH),--arch $(ARCH)) --variants $(VARIANTS) \
-	  $(if $(E2E),--end-to-end $(E2E))
+	  --trials $(TRIALS) $(if $(E2E),--end-to-end $(E2E) --e2e-trials $(E2E_TRIALS)) \
+	  $(if $(STORAGE),--storage $(STORAGE))
+
+# The budget curve on a finished run whose profile holds its searched settings.
+budget: env
+	$(PY) -m vinet_utils.budget --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE)) \
+	  --variants $(VARIANTS) --budgets $(BUDGETS) --seeds $(SEEDS)
 
 study: env
 	$(PY) -m vinet_utils.study
@@ -79,5 +93,7 @@ nbval: env
 	  --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks; \
 	rc=$$?; rm -rf $$tmp; exit $$rc
 
+# JupyterLab serves the whole repository (notebooks/, results/, docs/) and opens the
+# read-along index.ipynb first.
 lab: env
-	$(VENV)/bin/jupyter lab notebooks
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(CURDIR) index.ipynb

@@ -4,7 +4,7 @@ split, and the end-to-end rule is judged by its worst head."""
 import pytest
 import torch
 
-from vinet_utils import data as D, models as M, protocol as PR, train as T
+from vinet_utils import ablations as A, data as D, models as M, protocol as PR, train as T
 from vinet_utils.results import read_json
 
 SMALL = {"n_train": None, "n_test": None, "pca_dim": 4, "samples_per_class": 20,
@@ -12,54 +12,68 @@ SMALL = {"n_train": None, "n_test": None, "pca_dim": 4, "samples_per_class": 20,
          "unfreeze_epochs": 1, "unfreeze_lr": 0.02, "psi": 0.05, "max_degree": 2}
 
 
-def test_every_head_gets_the_same_trials_and_the_worst_head_judges_a_rule(synthetic_data,
-                                                                          tmp_path):
+def _base(tmp_path, holdout_frac=0.0):
+    """A one-epoch base in the smoke folder of ``tmp_path`` (with a holdout, if asked)."""
     run = tmp_path / "smoke" / "cifar10-resnet18"
-    ds = D.load_dataset("cifar10")
+    ds = D.load_dataset("cifar10", holdout_frac=holdout_frac)
     torch.manual_seed(0)
     T.train_classifier(M.resnet18(10, width=0.125), ds, T.TrainConfig(epochs=1, batch_size=50),
-                       run, params={"arch": "resnet18", "width": 0.125}, progress=False)
+                       run, params={"arch": "resnet18", "width": 0.125,
+                                    "holdout_frac": holdout_frac}, progress=False)
+    return run, ds
+
+
+def test_every_head_gets_the_same_trials_on_the_held_out_images(synthetic_data, tmp_path):
+    run, ds = _base(tmp_path, holdout_frac=0.1)
+    over = {**SMALL, "holdout_frac": 0.1}
     path = PR.run("smoke", variants=["tiny"], results_dir=tmp_path, end_to_end=["tiny"],
-                  overrides=SMALL)
-    rec = read_json(path)
-    rows = rec["metrics"]["per_cut"]["tiny"]
-    assert set(rows) == set(PR.PROJECTED) | set(PR.PLAIN)
-    assert {len(r) for r in rows.values()} == {len(PR.TRIALS["projected"])}
-    assert len(PR.TRIALS["projected"]) == len(PR.TRIALS["plain"])
-    for head, trials in rows.items():  # saturation where there is a projection, only there
-        assert all((t["saturation"] is None) == (head in PR.PLAIN) for t in trials)
-        best = max(trials, key=lambda t: t["val_acc"])["label"]
-        assert rec["metrics"]["best"]["tiny"][head] == best
-    split = rec["metrics"]["validation"]
-    assert split["n_fit"] + split["n_val"] == len(ds.train_x) and split["n_val"] == 40
-    e2e = rec["metrics"]["end_to_end"]["tiny"]
-    assert {len(r) for r in e2e["per_head"].values()} == {len(PR.E2E_TRIALS)}
-    worst = PR.worst_gains(e2e["per_head"])
-    assert e2e["chosen"] == max(worst, key=worst.get) and e2e["worst_gain"] == worst
-    assert (tmp_path / "smoke" / "cifar10-resnet18" / "protocol.png").exists()
+                  overrides=over, trials=2, e2e_trials=2, seeds=2)
+    rec = read_json(path)["metrics"]
+    assert set(rec["frozen"]) == set(PR.HEADS)
+    assert {len(t) for t in rec["frozen"].values()} == {2}
+    assert {len(t) for t in rec["end_to_end"].values()} == {2}
+    assert set(rec["end_to_end"]) == set(A.END_TO_END_HEADS)
+    for head, trials in rec["frozen"].items():
+        assert set(trials[0]["values"]) == set(PR.SPACES[head])  # each head its own knobs
+        for t in trials:  # the mean of 2 trainings, saturation only where there is a projection
+            row = t["per_cut"]["tiny"]
+            assert len(row["val_acc_per_seed"]) == 2
+            assert row["val_acc"] == pytest.approx(sum(row["val_acc_per_seed"]) / 2)
+            assert (row["saturation"] is None) == (head in PR.PLAIN)
+        assert rec["best"][head] == PR.best(trials)["label"]
+    # the validation split is the held-out images, which the base never trained on
+    assert rec["validation"] == {"source": "holdout", "holdout_frac": 0.1, "n_fit": len(ds.train_x),
+                                 "n_val": len(ds.holdout_y), "overlaps_base_training": False}
+    for t in rec["end_to_end"]["VI-Net"]:
+        assert t["per_cut"]["tiny"]["frozen_val_acc"] == PR.best(rec["frozen"]["VI-Net"])[
+            "per_cut"]["tiny"]["val_acc"]
+    assert (run / "protocol.png").exists() and (run / "protocol.db").exists()
 
-    # the check beside the search: a rate the search tried gives the search's own number
-    with pytest.raises(ValueError, match="--edge-head"):
-        PR.edge("smoke", [0.01], head="VI-Net (gap)", variants=["tiny"], results_dir=tmp_path,
-                overrides=SMALL)
-    vi = read_json(PR.edge("smoke", [0.01], head="VI-Net", variants=["tiny"],
-                           results_dir=tmp_path, overrides=SMALL))["metrics"]
-    assert vi["mode"] == {"train_projection": rec["params"]["train_projection"]}
-    assert [t["trial"] for t in vi["per_cut"]["tiny"]["VI-Net"]] == [
-        {**vi["mode"], "finetune_lr": 0.01}]
-    edge = read_json(PR.edge("smoke", [0.005, 0.02], variants=["tiny"], results_dir=tmp_path,
-                             overrides=SMALL))["metrics"]
-    tried = {t["trial"]["finetune_lr"]: t["val_acc"] for t in rows["linear (flatten)"]}
-    again = {t["trial"]["finetune_lr"]: t["val_acc"] for t in edge["per_cut"]["tiny"]["linear (flatten)"]}
-    assert set(again) == {0.005, 0.02} and again[0.02] == tried[0.02]
-    assert edge["search_best"]["tiny"]["val_acc"] == max(tried.values())
-    assert edge["search_grid"] == sorted(tried)
+    # the storage replays: asking again trains nothing and gives the same records
+    again = read_json(PR.run("smoke", variants=["tiny"], results_dir=tmp_path,
+                             end_to_end=["tiny"], overrides=over, trials=2, e2e_trials=2,
+                             seeds=2))["metrics"]
+    assert again["frozen"] == rec["frozen"] and again["end_to_end"] == rec["end_to_end"]
 
 
-def test_worst_gains_take_the_smallest_gain_of_each_rule():
-    per_head = {"a": [{"label": "r1", "gain": 1.0}, {"label": "r2", "gain": -2.0}],
-                "b": [{"label": "r1", "gain": -0.5}, {"label": "r2", "gain": 3.0}]}
-    assert PR.worst_gains(per_head) == {"r1": -0.5, "r2": -2.0}
+def test_the_same_seed_gives_the_same_choices_and_a_carved_split_says_it_overlaps(
+        synthetic_data, tmp_path):
+    _base(tmp_path)
+    recs = [read_json(PR.run("smoke", variants=["tiny"], results_dir=tmp_path, overrides=SMALL,
+                             trials=3, seeds=2, heads=["linear (flatten)"],
+                             storage=f"sqlite:///{tmp_path / f'{i}.db'}"))["metrics"]
+            for i in range(2)]
+    assert recs[0]["frozen"] == recs[1]["frozen"]
+    assert recs[0]["validation"]["overlaps_base_training"] is True
+    assert recs[0]["storage"].endswith("1.db") is False and recs[1]["storage"].endswith("1.db")
+
+
+def test_a_search_asks_for_enough_trainings_and_known_heads(synthetic_data, tmp_path):
+    _base(tmp_path)
+    with pytest.raises(ValueError, match="--seeds must be at least 2"):
+        PR.run("smoke", variants=["tiny"], results_dir=tmp_path, seeds=1)
+    with pytest.raises(ValueError, match="--heads must be one of"):
+        PR.run("smoke", variants=["tiny"], results_dir=tmp_path, heads=["VI-Net (gap)"])
 
 
 def test_end_to_end_cuts_must_be_swept_cuts(synthetic_data, tmp_path):
@@ -67,30 +81,60 @@ def test_end_to_end_cuts_must_be_swept_cuts(synthetic_data, tmp_path):
         PR.run("smoke", variants=["tiny"], results_dir=tmp_path, end_to_end=["small"])
 
 
-def test_each_head_adopts_its_best_trial_on_average_over_the_cuts():
-    def rows(*accs):
-        return [{"trial": t, "val_acc": a} for t, a in zip(PR.TRIALS["projected"], accs)]
+def test_a_flagged_range_is_widened_past_its_edge_and_searched_again_with_as_many_trials():
+    space = {"finetune_lr": ("log", 1e-4, 1.0), "psi": ("log", 0.01, 0.5), "m": ("cat", (1, 2))}
+    wider = PR.widen(space, {"finetune_lr": 0.9, "psi": 0.011}, ["finetune_lr", "psi"])
+    assert wider == {"finetune_lr": ("log", 1e-4, 10.0), "psi": ("log", 0.001, 0.5), "m": space["m"]}
+    assert PR.widen({"finetune_lr": ("log", 1e-4, 10.0)}, {"finetune_lr": 9.0},
+                    ["finetune_lr"]) == {"finetune_lr": ("log", 1e-4, 10.0)}  # at its limit
+    calls = []
 
-    def plain(*accs):
-        return [{"trial": t, "val_acc": a} for t, a in zip(PR.TRIALS["plain"], accs)]
+    def study(space, round_):  # the first range's best sits at its top; the wider one's does not
+        calls.append((space["finetune_lr"], round_))
+        lr, score = (0.9, 1.0) if round_ == 0 else (2.0, 0.5)
+        return [{"number": n, "objective": score - n, "values": {"finetune_lr": lr}, "label": "x"}
+                for n in range(3)]
 
-    # VI-Net: "slow" wins at tiny, "normalized" at small and on average
-    result = {"per_cut": {
-        "tiny": {"VI-Net": rows(40, 45, 51, 50), "random monomials": rows(30, 1, 20, 20),
-                 "linear (flatten)": plain(57, 55, 54, 50)},
-        "small": {"VI-Net": rows(40, 45, 49, 52), "random monomials": rows(30, 1, 20, 31),
-                  "linear (flatten)": plain(50, 56, 54, 50)}}}
+    got = PR.search_widening(study, {"finetune_lr": ("log", 1e-4, 1.0)}, 3)
+    assert calls == [(("log", 1e-4, 1.0), 0), (("log", 1e-4, 10.0), 1)]
+    assert got["flags"] == [] and got["space"] == {"finetune_lr": ("log", 1e-4, 10.0)}
+    assert len(got["earlier"]) == 1 and got["earlier"][0]["flags"] == ["finetune_lr"]
+    # every round's trials count, and the choice is the best of all of them: here the
+    # first range's best, which is no longer at an edge of the wider range
+    assert [t["round"] for t in got["trials"]] == [0, 0, 0, 1, 1, 1]
+    assert PR.best(got["trials"])["values"] == {"finetune_lr": 0.9}
+    # a head that needs no widening still gets as many rounds, in its own range
+    calls.clear()
+    inside = lambda space, r: [{"number": 0, "objective": 1.0, "label": "y",  # noqa: E731
+                                "values": {"finetune_lr": 0.01}}] if not calls.append(r) else []
+    got = PR.search_widening(inside, {"finetune_lr": ("log", 1e-4, 1.0)}, 1, rounds=2)
+    assert calls == [0, 1] and len(got["trials"]) == 2 and got["flags"] == []
+    assert got["space"] == {"finetune_lr": ("log", 1e-4, 1.0)}
+
+
+def test_a_value_in_the_outer_tenth_of_its_log_range_is_flagged():
+    space = {"lr": ("log", 1e-4, 1.0), "mode": ("cat", (1, 2))}
+    # 1e-4 .. 1 is four decades: the outer tenth ends 0.4 decades in from either end
+    assert PR.edge_flags({"lr": 2.4e-4, "mode": 1}, space) == ["lr"]
+    assert PR.edge_flags({"lr": 2.6e-4, "mode": 2}, space) == []
+    assert PR.edge_flags({"lr": 0.39}, space) == []
+    assert PR.edge_flags({"lr": 0.41}, space) == ["lr"]
+
+
+def test_each_head_adopts_its_best_trial_frozen_and_end_to_end():
+    def t(n, objective, **values):
+        return {"number": n, "objective": objective, "values": values}
+
+    result = {"frozen": {
+        "VI-Net": [t(0, 70.0, finetune_lr=0.0123456, train_projection="slow", psi=0.05),
+                   t(1, 71.0, finetune_lr=0.2, train_projection="normalized", psi=0.0333333)],
+        "linear (flatten)": [t(0, 60.0, finetune_lr=0.002), t(1, 60.0, finetune_lr=0.5)]},
+        "end_to_end": {"linear (flatten)": [
+            t(0, 65.0, unfreeze_lr=0.01, unfreeze_base_lr_scale=2.0, unfreeze_bn_stats="frozen")]}}
     assert PR.chosen_settings(result) == {
-        "train_projection": "normalized",
-        "rival_settings": {"random monomials": {"train_projection": False},
-                           "linear": {"finetune_lr": 0.05}}}
-    # end to end: the rule whose worst head, over the cuts, gains most
-    labels = [PR.trial_label(t) for t in PR.E2E_TRIALS]
-    result.update(end_to_end_trials=PR.E2E_TRIALS, end_to_end={
-        "tiny": {"worst_gain": dict(zip(labels, [1.0, 2.0, 0.5, -1.0]))},
-        "small": {"worst_gain": dict(zip(labels, [0.8, -0.1, 0.6, 3.0]))}})
-    assert {k: v for k, v in PR.chosen_settings(result).items()
-            if k.startswith("unfreeze")} == PR.E2E_TRIALS[0]
+        "finetune_lr": 0.2, "train_projection": "normalized", "psi": 0.0333,
+        "rival_settings": {"linear": {"finetune_lr": 0.002, "unfreeze_lr": 0.01,  # ties: earlier
+                                      "unfreeze_base_lr_scale": 2.0, "unfreeze_bn_stats": "frozen"}}}
 
 
 @pytest.mark.parametrize("profile", ["cpu", "cpu-cifar100"])
@@ -107,3 +151,29 @@ def test_a_profile_trains_each_head_as_its_committed_protocol_search_chose(profi
     rec = read_json(P.run_path(None, profile, dataset, arch) / "protocol.json")
     chosen = PR.chosen_settings(rec["metrics"])
     assert chosen == {k: values[k] for k in chosen}
+
+
+def test_the_committed_cpu_search_is_fair_and_has_no_flag():
+    """The cpu run's search: every head the same number of trials, frozen and end to end,
+    each trial the mean of at least 2 trainings, on images the base never trained on,
+    and no chosen value in the outer tenth of its range."""
+    from vinet_utils import params as P
+
+    path = P.run_path(None, "cpu", "cifar10", "resnet18") / "protocol.json"
+    m = read_json(path)["metrics"]
+    assert set(m["frozen"]) == set(PR.HEADS)
+    counts = {len(t) for t in m["frozen"].values()}  # as many rounds, so trials, for every head
+    assert len(counts) == 1 and counts.pop() % m["trials_per_head"] == 0
+    assert set(m["end_to_end"]) == set(m["e2e_heads"]) <= set(A.END_TO_END_HEADS)
+    assert len({len(t) for t in m["end_to_end"].values()}) <= 1
+    budget = path.parent / "budget.json"
+    if budget.exists():  # every head of the budget curve had an end-to-end study of its own
+        assert set(read_json(budget)["metrics"]["heads"]) <= set(m["e2e_heads"])
+    assert m["trainings_per_trial"] >= 2
+    assert m["validation"]["overlaps_base_training"] is False
+    base = read_json(path.parent / "01_baseline.json")
+    assert base["params"]["holdout_frac"] == m["validation"]["holdout_frac"] > 0
+    assert base["metrics"]["n_train"] == m["validation"]["n_fit"]
+    for head, trials in m["frozen"].items():  # the flags are what the rule says of the choices
+        assert PR.edge_flags(PR.best(trials)["values"], m["spaces"][head]) == m["flags"].get(head, [])
+    assert m["flags"] == {} and m["flags_end_to_end"] == {}

@@ -142,3 +142,29 @@ def test_the_lr_note_says_when_the_lr_was_scaled():
     assert T.lr_note(0.4, 512, 512) == "batch 512 at lr 0.4"
     note = T.lr_note(0.4, 128, 512)
     assert note.startswith("batch 128 at lr 0.1 ") and "stated at batch 512" in note
+
+
+def test_a_head_trained_on_another_bases_latents_is_never_reused(synthetic_data, tmp_path):
+    """A head's checkpoint is keyed by the base and data its latents came from: after the
+    base is retrained in the same folder, the same head (same tag, same initial weights)
+    trains again instead of coming back from the old base's checkpoint."""
+    from vinet_utils import latents as L
+    from vinet_utils.heads import LinearHead
+
+    ds = D.load_dataset("cifar10", n_train=200, n_test=100)
+    cfg = T.TrainConfig(epochs=2, lr=0.05, batch_size=50)
+
+    def head_on(base_seed):
+        torch.manual_seed(base_seed)  # another base: other weights, the same shapes
+        base = M.resnet18(10, width=0.125).eval()
+        lat = L.cached_latents(base, "resnet18", "tiny", ds, tmp_path, "gap", progress=False)
+        return T.train_seeds(lambda: LinearHead(lat["train"].shape[1], 10), lat, cfg, tmp_path,
+                             "linear", 1, 0, progress=False)
+
+    first, again, other = head_on(0), head_on(0), head_on(1)
+    # the same base: the finished head comes back as it was (its own epoch times)
+    assert again["histories"][0]["epoch_time_s"] == first["histories"][0]["epoch_time_s"]
+    # a retrained base: trained anew, on its own latents
+    assert other["histories"][0]["epoch_time_s"] != first["histories"][0]["epoch_time_s"]
+    w_first, w_other = (r["heads"][0].linear.weight for r in (first, other))
+    assert not torch.allclose(w_first, w_other)

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .models import count_params, truncate
+from .results import checksum
 from .seeds import derive_seed
 from .train import TrainConfig, init_key, train_classifier, train_seeds
 from .vinet import VINet, poly_head, tag_of, vinet_heads
@@ -55,7 +56,10 @@ def finetune_end_to_end(model, cf, head, ds, cfg: TrainConfig, run_dir, tag: str
     base.lr_scale = base_lr_scale
     net = VINet(base, copy.deepcopy(head), cf.pool, freeze_base=False,
                 frozen_statistics=bn_stats == "frozen")
-    key = {"head": tag, "trained_head": init_key(head)}
+    key = {"head": tag, "trained_head": init_key(head), "base": checksum(base.parameters()),
+           "data": {"fingerprint": ds.fingerprint, "n_train": len(ds.train_y),
+                    "train_label_sum": int(ds.train_y.sum()), "n_test": len(ds.test_y),
+                    "test_label_sum": int(ds.test_y.sum())}}
     if (base_lr_scale, bn_stats) != (1.0, "update"):  # keys of earlier runs stay valid
         key.update(base_lr_scale=base_lr_scale, bn_stats=bn_stats)
     return train_classifier(net, ds, cfg, Path(run_dir) / "heads", name=f"{tag}-e2e",
@@ -128,10 +132,11 @@ def evaluate_ablations(model, cf, ds, run_dir, *, keep_per_class: int, cfg: Trai
     - with ``cf_pooled`` (the same cut fitted on globally pooled latents), a linear
       probe and a VI-Net on the pooled map, to show what the spatial layout is worth.
 
-    ``rival_settings`` (``{rival: {"finetune_lr": ..., "train_projection": ...}}``, see
-    :data:`vinet_utils.params.RIVAL_SETTINGS`) trains each named comparison head at the cut, and its
-    paper-budget twin, as the protocol search chose for it; the others train as
-    VI-Net does (``cfg``, ``train_projection``).
+    ``rival_settings`` (``{rival: {"finetune_lr": ..., "train_projection": ...,
+    "unfreeze_lr": ..., ...}}``, see :data:`vinet_utils.params.RIVAL_SETTINGS`) trains
+    each named comparison head at the cut, and its paper-budget twin, as the protocol
+    search chose for it, end to end too; the others train as VI-Net does (``cfg``,
+    ``train_projection``, ``end_to_end``).
 
     With ``end_to_end``, the first ``end_to_end_seeds`` trained heads of each of
     :data:`END_TO_END_HEADS` are then fine-tuned together with the truncated base on
@@ -156,13 +161,16 @@ def evaluate_ablations(model, cf, ds, run_dir, *, keep_per_class: int, cfg: Trai
     if end_to_end is not None:
         for name in END_TO_END_HEADS:
             tag, heads = trained[name]
+            own = settings.get(rival_of(name), {}) if name != "VI-Net" else {}
+            lr = own.get("unfreeze_lr", end_to_end.lr)
             accs, t = [], 0.0
             for r, head in enumerate(heads[:end_to_end_seeds]):
                 rec = finetune_end_to_end(
                     model, cf, head, ds, dataclasses.replace(
-                        end_to_end, seed=derive_seed(seed, tag, "end to end", r)),
-                    run_dir, f"{tag}-s{r}", device, progress, end_to_end_base_lr_scale,
-                    end_to_end_bn_stats)
+                        end_to_end, lr=lr, seed=derive_seed(seed, tag, "end to end", r)),
+                    run_dir, f"{tag}-s{r}", device, progress,
+                    own.get("unfreeze_base_lr_scale", end_to_end_base_lr_scale),
+                    own.get("unfreeze_bn_stats", end_to_end_bn_stats))
                 accs.append(rec["metrics"]["test_acc"])
                 t += rec["wall_time_s"]
             rows.append(_row(cf, name, cf.pool, "end to end", base, heads[0].count_params(),

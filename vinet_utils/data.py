@@ -88,6 +88,11 @@ class Dataset:
     root: str
     source: str = ""
     fingerprint: str = ""
+    #: Training images held out of every training (base and heads): the validation
+    #: split of the searches on this run (``holdout_frac`` of each class, see
+    #: :func:`load_dataset`); empty when nothing is held out.
+    holdout_x: torch.Tensor | None = None
+    holdout_y: torch.Tensor | None = None
 
     @property
     def num_classes(self) -> int:
@@ -107,8 +112,11 @@ class Dataset:
 
     def provenance(self) -> dict:
         """What a results file records of the data it read."""
-        return {"dataset": self.name, "source": self.source, "fingerprint": self.fingerprint,
-                "n_train": len(self.train_x), "n_test": len(self.test_x)}
+        out = {"dataset": self.name, "source": self.source, "fingerprint": self.fingerprint,
+               "n_train": len(self.train_x), "n_test": len(self.test_x)}
+        if self.holdout_y is not None:
+            out["n_holdout"] = len(self.holdout_y)
+        return out
 
 
 def fingerprint(splits) -> str:
@@ -180,18 +188,102 @@ def _stage_debian_fashion_mnist(root: Path) -> Path | None:
 
 
 def _open_split(name: str, root: Path, train: bool, download: bool):
+    """torchvision's dataset for one split. A file that is there but damaged (it fails
+    its md5 checksum, or cannot be unpickled) stops with a ``DataCheckError`` that names
+    it, before any download would write over the folder."""
+    import pickle
+
     cls = _torchvision_class(name)
     try:
         return cls(root=str(root), train=train, download=False)
     except RuntimeError:
+        damaged = _damaged_files(cls, root)
+        if damaged:
+            raise _damaged(name, root, damaged) from None
         if not download:
             raise
+    except (EOFError, pickle.UnpicklingError) as err:  # only when md5 checks are off
+        raise _damaged(name, root, _unreadable_files(cls, root, err)) from None
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # one short attempt on a dead network
     try:
         return cls(root=str(root), train=train, download=True)
     finally:
         socket.setdefaulttimeout(old)
+
+
+def _archive_files(cls) -> list[tuple[str, str]]:
+    """``[(file name, md5), ...]`` that torchvision checks for a CIFAR folder (both
+    splits and the metadata); empty for a dataset without md5s on its files."""
+    if not hasattr(cls, "train_list"):
+        return []
+    return [tuple(f) for f in cls.train_list + cls.test_list] + [(cls.meta["filename"],
+                                                                  cls.meta["md5"])]
+
+
+def _damaged_files(cls, root: Path) -> list[str]:
+    """One line per file of ``cls``'s folder under ``root`` that is there but fails
+    torchvision's md5 checksum (a missing file is not damaged: it is not found)."""
+    from torchvision.datasets.utils import calculate_md5
+
+    if os.environ.get("VINET_SYNTHETIC_DATA") == "1":
+        return []  # synthetic test data cannot match the official md5s
+    folder = root / cls.base_folder if hasattr(cls, "base_folder") else root
+    out = []
+    for fname, md5 in _archive_files(cls):
+        path = folder / fname
+        if path.is_file():
+            got = calculate_md5(str(path))
+            if got != md5:
+                out.append(f"{path} failed its md5 checksum ({path.stat().st_size:,} bytes, "
+                           f"md5 {got}; torchvision expects {md5})")
+    return out
+
+
+def _unreadable_files(cls, root: Path, err: Exception) -> list[str]:
+    """One line per file of ``cls``'s folder under ``root`` that cannot be unpickled."""
+    import pickle
+
+    folder = root / getattr(cls, "base_folder", "")
+    out = []
+    for fname, _ in _archive_files(cls):
+        path = folder / fname
+        try:
+            with open(path, "rb") as f:
+                pickle.load(f, encoding="latin1")
+        except FileNotFoundError:
+            continue
+        except Exception as e:  # noqa: BLE001 - any failure to unpickle is damage
+            out.append(f"{path} cannot be read ({type(e).__name__}: {str(e) or 'truncated'}; "
+                       f"{path.stat().st_size:,} bytes)")
+    return out or [f"a file under {folder} cannot be read ({type(err).__name__}: {err})"]
+
+
+def _damaged(name: str, root: Path, lines: list[str]) -> DataCheckError:
+    folder = root / _FOLDERS[name]
+    hint = {"cifar10": "torchvision.datasets.CIFAR10(root, download=True)",
+            "cifar100": "torchvision.datasets.CIFAR100(root, download=True)",
+            "fashionmnist": "torchvision.datasets.FashionMNIST(root, download=True)"}[name]
+    files = "\n".join(f"  - {line}" for line in lines)
+    return DataCheckError(
+        f"{name} is on disk but damaged: {len(lines)} file(s) in {folder} are not the "
+        f"official ones (truncated or altered, for example by an interrupted copy or "
+        f"download):\n{files}\n"
+        f"Delete {folder} and download it again with {hint} (root: {root}), or copy it "
+        f"again from an intact copy. Nothing was downloaded over it.")
+
+
+def _missing_files(name: str, root: Path) -> list[str]:
+    """The files of ``name``'s folder under ``root`` that are absent, when the folder
+    itself is there (a partial copy); empty otherwise."""
+    import torchvision.datasets as tvd
+
+    folder = root / _FOLDERS[name]
+    if not folder.is_dir():
+        return []
+    names = (list(_FMNIST_FILES) if name == "fashionmnist" else
+             [f for f, _ in _archive_files({"cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100}[name])])
+    return [f for f in names if not (folder / f).exists()]
 
 
 def _not_found(name: str, looked: list[Path], err: Exception) -> DataNotFoundError:
@@ -203,9 +295,11 @@ def _not_found(name: str, looked: list[Path], err: Exception) -> DataNotFoundErr
                         f"<data_dir>/{PNG_TREES['cifar100'][0]}",
             "fashionmnist": "torchvision.datasets.FashionMNIST(root, download=True), or "
                             "`apt-get install -y dataset-fashion-mnist`"}[name]
+    partial = "".join(f"{p / _FOLDERS[name]} is there but lacks {', '.join(gone)}.\n"
+                      for p in looked for gone in [_missing_files(name, p)] if gone)
     return DataNotFoundError(
         f"{name} was not found and could not be downloaded ({type(err).__name__}: {err}).\n"
-        f"Looked in:\n{where}\n"
+        f"Looked in:\n{where}\n{partial}"
         f"Get it on a machine with a network with {hint}, then point the data_dir "
         f"parameter or VINET_DATA_DIR at the folder that holds '{_FOLDERS[name]}'.")
 
@@ -400,10 +494,40 @@ def stratified_subset(y: torch.Tensor, n: int | None, seed: int) -> torch.Tensor
     return torch.sort(torch.cat(picks)).values
 
 
+def validation_split(y: torch.Tensor, frac: float, seed: int,
+                     name: str = "val_frac") -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices ``(fit, validation)`` of a stratified split: ``frac`` of each class, seeded
+    (``name``: the parameter behind ``frac``, for the error a bad share raises)."""
+    if not 0 < frac < 1:
+        raise ValueError(f"{name} must be between 0 and 1 (got {frac!r})")
+    g = torch.Generator().manual_seed(seed)
+    fit, val = [], []
+    for k in torch.unique(y):
+        idx = torch.nonzero(y == k).flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        n_val = max(1, round(frac * len(idx)))
+        val.append(idx[:n_val])
+        fit.append(idx[n_val:])
+    return torch.sort(torch.cat(fit)).values, torch.sort(torch.cat(val)).values
+
+
+def holdout_seed(seed: int) -> int:
+    """The seed of a run's validation split: the images held out of its training
+    (``holdout_frac``) and the split a search carves where nothing was held out."""
+    from .seeds import derive_seed
+    return derive_seed(seed, "validation")
+
+
 def load_dataset(name: str, data_dir=None, n_train: int | None = None,
                  n_test: int | None = None, seed: int = 0,
-                 download: bool = True) -> Dataset:
-    """Load ``name`` (one of ``DATASETS``) into memory, optionally a stratified subset."""
+                 download: bool = True, holdout_frac: float = 0.0) -> Dataset:
+    """Load ``name`` (one of ``DATASETS``) into memory, optionally a stratified subset.
+
+    With ``holdout_frac`` > 0, that share of each class of the (subset) training split
+    is moved out of ``train_x`` into ``holdout_x``, seeded by :func:`holdout_seed`:
+    nothing trains on it, and the searches validate on it."""
+    if holdout_frac:
+        validation_split(torch.zeros(2), holdout_frac, 0, "holdout_frac")  # a bad share stops here
     check_dataset_name(name)
     root = resolve_data_dir(data_dir)
     looked = [root]
@@ -429,8 +553,13 @@ def load_dataset(name: str, data_dir=None, n_train: int | None = None,
         fp = fingerprint([(train_x.numpy(), train_y.numpy()), (test_x.numpy(), test_y.numpy())])
     tr = stratified_subset(train_y, n_train, seed)
     te = stratified_subset(test_y, n_test, seed + 1)
+    held = {}
+    if holdout_frac:
+        fit, val = validation_split(train_y[tr], holdout_frac, holdout_seed(seed))
+        held = {"holdout_x": train_x[tr][val], "holdout_y": train_y[tr][val]}
+        tr = tr[fit]
     return Dataset(name, train_x[tr], train_y[tr], test_x[te], test_y[te],
-                   classes, str(root), source, fp)
+                   classes, str(root), source, fp, **held)
 
 
 def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:

@@ -78,19 +78,33 @@ def extract(base: nn.Module, x: torch.Tensor, mean, std, pool: str = "flatten",
 
 
 def cached_latents(model: M.ResNet, arch: str, cut: str, ds: D.Dataset, run_dir,
-                   pool: str = "flatten", device="cpu", progress: bool = True) -> dict:
+                   pool: str = "flatten", device="cpu", progress: bool = True,
+                   holdout: bool = False) -> dict:
     """``{"train", "test", "train_y", "test_y"}`` latents at ``cut`` (float16), computed
-    once per run, cut and pool and kept in ``<run_dir>/latents/<layer>-<pool>.pt``."""
+    once per run, cut and pool and kept in ``<run_dir>/latents/<layer>-<pool>.pt``.
+
+    With ``holdout``, ``{"holdout", "holdout_y"}``: the latents of the images the run
+    held out of all training (``ds.holdout_x``), kept in ``<layer>-<pool>-holdout.pt``."""
     check_pool(pool)
-    path = Path(run_dir) / "latents" / f"{M.resolve_cut(arch, cut)}-{pool}.pt"
-    key = {"n_train": len(ds.train_x), "n_test": len(ds.test_x), "pool": pool,
-           "label_sum": int(ds.train_y.sum()), "weights": checksum(model.parameters())}
+    if holdout and ds.holdout_x is None:
+        raise ValueError("this run holds no images out (holdout_frac=0): there are no "
+                         "held-out latents to read")
+    layer = M.resolve_cut(arch, cut)
+    splits = (("holdout", ds.holdout_x, ds.holdout_y),) if holdout else (
+        ("train", ds.train_x, ds.train_y), ("test", ds.test_x, ds.test_y))
+    path = Path(run_dir) / "latents" / (f"{layer}-{pool}" + ("-holdout" if holdout else "") + ".pt")
+    key = {**{f"n_{name}": len(x) for name, x, _ in splits}, "pool": pool,
+           **{("label_sum" if name == "train" else f"{name}_label_sum"): int(y.sum())
+              for name, _, y in splits if name != "test"},
+           "weights": checksum(model.parameters())}
+    if ds.fingerprint:
+        key["data"] = ds.fingerprint
     base = M.truncate(model, cut)
 
     def make():
         z = {split: extract(base, x, ds.mean, ds.std, pool, device=device, progress=progress,
                             desc=f"{cut} {split}")
-             for split, x in (("train", ds.train_x), ("test", ds.test_x))}
+             for split, x, _ in splits}
         for split, zs in z.items():
             if not torch.isfinite(zs).all():
                 raise FloatingPointError(
@@ -98,7 +112,7 @@ def cached_latents(model: M.ResNet, arch: str, cut: str, ds: D.Dataset, run_dir,
                     f"range, 65504, or NaN): the baseline of {Path(run_dir).name!r} has most "
                     f"likely diverged (see its test accuracy in 01_baseline.json); retrain it "
                     f"with a lower lr or more epochs")
-        return {**z, "train_y": ds.train_y.clone(), "test_y": ds.test_y.clone()}
+        return {**z, **{f"{split}_y": y.clone() for split, _, y in splits}}
 
     return load_or_make(path, key, make)
 

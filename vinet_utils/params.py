@@ -73,7 +73,7 @@ def run_path(results_dir: str | None, profile: str, dataset: str, arch: str,
 #: every later stage in it (latents, fits, heads) is built on that one.
 BASE_IDENTITY = ("dataset", "arch", "width", "n_train", "n_test", "seed", "epochs",
                  "batch_size", "lr", "lr_batch_size", "schedule", "weight_decay",
-                 "label_smoothing")
+                 "label_smoothing", "holdout_frac")
 
 
 def base_mismatch(recorded: dict, asked: dict) -> list[str]:
@@ -178,9 +178,11 @@ def _path(name, v):
 
 #: The comparison heads of notebook 05 whose training a profile may set apart from
 #: VI-Net's (``rival_settings``; ``ablations.rival_of`` maps a head to its entry), and
-#: what it may set for each: the linear head and the MLP have no projection.
-RIVAL_SETTINGS = {"linear": ("finetune_lr",), "MLP": ("finetune_lr",),
-                  "projection + linear": ("finetune_lr", "train_projection"),
+#: what it may set for each: the linear head and the MLP have no projection, and
+#: random monomials are not fine-tuned end to end (``ablations.END_TO_END_HEADS``).
+_E2E = ("unfreeze_lr", "unfreeze_base_lr_scale", "unfreeze_bn_stats")
+RIVAL_SETTINGS = {"linear": ("finetune_lr",) + _E2E, "MLP": ("finetune_lr",) + _E2E,
+                  "projection + linear": ("finetune_lr", "train_projection") + _E2E,
                   "random monomials": ("finetune_lr", "train_projection")}
 
 
@@ -219,6 +221,7 @@ RULES = {
     "seed": _int(0),
     "n_train": _optional(_int(10)),
     "n_test": _optional(_int(10)),
+    "holdout_frac": _num(0, 0.5),  # data.load_dataset: 0 holds nothing out
     "data_dir": _path,
     "results_dir": _path,
     "device": _one_of("auto", "cpu", "cuda"),
@@ -240,7 +243,7 @@ RULES = {
     "unfreeze_base": _one_of(True, False),
     "unfreeze_epochs": _int(1),
     "unfreeze_lr": _num(0, 10, low_open=True),
-    "unfreeze_base_lr_scale": _num(0, 1, low_open=True),
+    "unfreeze_base_lr_scale": _num(0, 10, low_open=True),
     "unfreeze_bn_stats": _one_of("update", "frozen"),  # ablations.BN_STATS
     "unfreeze_variants": _variants,
     "ablation_cuts": _cuts,

@@ -23,6 +23,7 @@ import argparse
 import ast
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -35,6 +36,7 @@ from .results import REPO_ROOT, read_json, write_json
 STAGES = ("01_baseline_training", "02_latent_features", "03_vanishing_ideals",
           "04_vinet_construction", "05_evaluation_ablations", "06_throughput_table")
 NOTEBOOKS = REPO_ROOT / "notebooks"
+RESULTS = REPO_ROOT / "results"
 PROFILES = REPO_ROOT / "params"
 ENGINES = ("auto", "papermill", "inline")
 
@@ -105,6 +107,11 @@ def tidy_notebook(path: Path) -> None:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = _one_output_per_stream(cell.outputs)
+    if nb.cells and nb.cells[0].cell_type == "markdown" and str(path.resolve()).startswith(
+            str(RESULTS)):  # an executed run is not the template's smoke run: drop its note
+        cell = nb.cells[0]
+        cell.source = re.sub(r"\n*> \*\*Smoke outputs\.\*\*.*?(?=\n\n(?!>)|\Z)", "",
+                             cell.source, flags=re.S).rstrip() + "\n"
     nbformat.write(nb, path)
 
 

@@ -21,6 +21,10 @@ from torch import nn
 from . import monomials
 
 
+
+class NoGenerators(ValueError):
+    """No generator to build a polynomial layer from (none vanished, or none kept)."""
+
 class PolynomialLayer(nn.Module):
     """``G(z) = |M(z) C|`` for polynomials given by their monomial support and coefficients.
 
@@ -116,7 +120,7 @@ class PolynomialLayer(nn.Module):
                         column[rows.setdefault(t, len(rows))] = float(c)
                 columns.append(column)
         if not columns:
-            raise ValueError("no generator is kept")
+            raise NoGenerators("no generator is kept")
         order = monomials.deglex_sort(rows)  # deglex order of the support
         new_row = {t: r for r, t in enumerate(order)}
         old_to_new = {old: new_row[t] for t, old in rows.items()}

@@ -1,65 +1,106 @@
 """How each head is trained, chosen on a validation split with the same number of
-trials for every head.
+trials for every head: one Optuna study per head.
 
-    python -m vinet_utils.protocol --profile cpu --variants tiny small
+    python -m vinet_utils.protocol --profile cpu --variants tiny small --trials 8 \\
+        --end-to-end tiny --e2e-trials 4 [--storage sqlite:///shared.db]
 
 A verdict that ranks heads is only as good as the training of the worst-trained
-head. This search gives every head of notebook 05 (VI-Net, the linear head on the
-flattened map, projection + linear, an MLP of VI-Net's size, random monomials) the
-same number of trials, each over the knobs that apply to it:
+head. This search gives every compared head (VI-Net, the linear head on the flattened
+map, projection + linear, an MLP of VI-Net's size, random monomials) the same number
+of trials, each the mean validation accuracy of ``--seeds`` trainings (at least 2)
+over the searched cuts. Each head searches its own knobs (:data:`SPACES`): the
+learning rate over four decades for all; the projection mode for the heads that
+start with the projection; and, for VI-Net, its vanishing tolerance ``psi``, so the
+one structural value it is tuned by counts against the same budget as everyone's.
 
-- heads that start with the projection (VI-Net, projection + linear, random
-  monomials) try every ``train_projection`` mode: frozen, trained, trained at a tenth
-  of the learning rate ("slow"), and trained behind a normalising BatchNorm
-  ("normalized"), at the profile's learning rate;
-- heads on the raw latents (linear, MLP) try as many learning rates.
+With ``--end-to-end`` cuts, each head of notebook 05's end-to-end protocol then
+starts from its best frozen trial's trained heads and is fine-tuned with the base
+unfrozen, in a study of its own over :data:`E2E_SPACE` (the learning rate, the base's
+share of it, whether the base's BatchNorm statistics move), again the same number of
+trials for every head.
 
-With ``--end-to-end`` cuts, each of the four heads that notebook 05 fine-tunes end to
-end then starts from its best frozen-base trial and is fine-tuned with the base
-unfrozen on the training images outside the validation split, under every rule of
-:data:`E2E_TRIALS` (the base's learning rate as a share of the head's, and whether
-its BatchNorm statistics move), and is scored on the validation images. A rule is
-only as good as its worst head: the chosen rule is the one whose smallest gain over
-the frozen head is largest.
+Where the run held images out of all training (``holdout_frac``; the ``cpu``
+profile does), they are the validation split: the base never saw them. Otherwise a
+stratified split is carved out of the training images and the results file says
+that it overlaps the base's training. The test split is never read.
 
-It works like the sweep (:mod:`vinet_utils.sweep`): on a finished run's cached
-latents with the base frozen, a stratified validation split carved out of the
-training latents, PCA and OAVI fitted on the rest; the test split is never read.
-Every trial reports its validation accuracy and, for the projected heads, the share
-of projected coordinates stuck beyond +-0.99 after training (its saturation).
+A chosen value in the outer tenth of its (log) range is flagged (:func:`edge_flags`):
+the range stopped short, and the search must be widened and run again.
 
-Writes ``<run>/protocol.json`` (every trial, each head's best, the command) and
-``<run>/protocol.png``.
+The studies live in ``--storage`` (default: ``<run>/protocol.db``, SQLite), so an
+interrupted search resumes, a finished one replays, and several machines pointed at
+one database share the trials. With one machine, the same seed gives the same choices.
+
+Writes ``<run>/protocol.json`` (every trial per cut, each head's choice, flags, the
+command) and ``<run>/protocol.png``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import shlex
+import statistics
 import sys
 from pathlib import Path
 
-from . import data as D
 from . import params as P
-from .results import Stage, read_json
+from .results import read_json
+from .polynomial import NoGenerators
+from .train import TrainingDiverged
 
 #: Heads that start with the projection, and so have a ``train_projection`` mode.
 PROJECTED = ("VI-Net", "projection + linear", "random monomials")
 #: Heads on the raw latents.
 PLAIN = ("linear (flatten)", "MLP")
-#: The trials: as many for every head, over the knob that applies to it.
-TRIALS = {
-    "projected": [{"train_projection": m} for m in (False, True, "slow", "normalized")],
-    "plain": [{"finetune_lr": lr} for lr in (0.02, 0.05, 0.1, 0.2)],
+HEADS = PROJECTED + PLAIN
+#: The projection modes (:data:`vinet_utils.latents.PROJECTION_MODES`).
+MODES = (False, True, "slow", "normalized")
+_LR = ("log", 1e-4, 1.0)
+#: Each head's knobs with the base frozen: ``("log", low, high)`` or ``("cat", choices)``.
+SPACES = {
+    "VI-Net": {"finetune_lr": _LR, "train_projection": ("cat", MODES), "psi": ("log", 0.01, 0.5)},
+    "projection + linear": {"finetune_lr": _LR, "train_projection": ("cat", MODES)},
+    "random monomials": {"finetune_lr": _LR, "train_projection": ("cat", MODES)},
+    "linear (flatten)": {"finetune_lr": _LR},
+    "MLP": {"finetune_lr": _LR},
 }
-#: End-to-end rules, tried by every head that goes end to end.
-E2E_TRIALS = [{"unfreeze_base_lr_scale": s, "unfreeze_bn_stats": b}
-              for s in (1.0, 0.1) for b in ("update", "frozen")]
+#: Every end-to-end head's knobs (the base unfrozen).
+E2E_SPACE = {"unfreeze_lr": ("log", 1e-4, 1.0), "unfreeze_base_lr_scale": ("log", 0.01, 10.0),
+             "unfreeze_bn_stats": ("cat", ("update", "frozen"))}
+#: A chosen value this close to either end of its log range (as a share of it) is flagged.
+EDGE = 0.1
 
 
 def trial_label(trial: dict) -> str:
-    """A trial as it is shown and tagged: ``train_projection=slow``, ``finetune_lr=0.1``."""
-    return ", ".join(f"{k}={v}" for k, v in trial.items())
+    """A trial as it is shown and tagged: ``train_projection=slow, finetune_lr=0.1``."""
+    return ", ".join(f"{k}={_short(v)}" for k, v in trial.items())
+
+
+def _short(v):
+    return f"{v:.4g}" if isinstance(v, float) else v
+
+
+def suggest(trial, space: dict) -> dict:
+    """One Optuna ``trial``'s values over ``space``."""
+    out = {}
+    for name, spec in space.items():
+        if spec[0] == "log":
+            out[name] = trial.suggest_float(name, spec[1], spec[2], log=True)
+        else:
+            out[name] = trial.suggest_categorical(name, list(spec[1]))
+    return out
+
+
+def edge_flags(values: dict, space: dict, edge: float = EDGE) -> list[str]:
+    """The knobs of ``values`` that sit in the outer ``edge`` of their log range."""
+    flags = []
+    for name, spec in space.items():
+        if spec[0] == "log" and name in values:
+            pos = (math.log(values[name]) - math.log(spec[1])) / (math.log(spec[2]) - math.log(spec[1]))
+            if pos < edge or pos > 1 - edge:
+                flags.append(name)
+    return flags
 
 
 def head_makers(cf, values: dict, num_classes: int, mode) -> dict:
@@ -73,220 +114,383 @@ def head_makers(cf, values: dict, num_classes: int, mode) -> dict:
                                              num_classes, mode)}
 
 
-def run_cut(cf, values: dict, num_classes: int, cache: Path, seeds: int, seed: int,
-            progress: bool = False, trials: dict | None = None,
-            heads: dict | None = None) -> tuple[dict, dict]:
-    """Every head's trials at one cut: ``{head: [{"trial", "val_acc", ...}, ...]}``, and
-    the first trained head of each trial, ``{head: {label: head}}``. ``trials`` and
-    ``heads`` (per kind, ``projected`` and ``plain``) default to the whole search."""
-    from .ablations import saturation
-    from .sweep import _head_config
-    from .train import train_seeds
-    from .vinet import safe_name
+def open_study(storage: str, name: str, seed: int, startup: int):
+    """The Optuna study ``name`` in ``storage`` (made when missing), TPE seeded by ``seed``."""
+    import optuna
 
-    out, trained = {}, {}
-    trials = TRIALS if trials is None else trials
-    heads = {"projected": PROJECTED, "plain": PLAIN} if heads is None else heads
-    for kind, names in heads.items():
-        for trial in trials[kind]:
-            vals = {**values, **trial}
-            makers = head_makers(cf, vals, num_classes, vals["train_projection"])
-            cfg = _head_config(vals, seed)
-            for head in names:
-                tag = f"{cf.layer}-protocol-{safe_name(head)}-" + safe_name(trial_label(trial))
-                res = train_seeds(makers[head], cf.latents, cfg, cache, tag, seeds, seed,
-                                  progress=progress)
-                out.setdefault(head, []).append({
-                    "trial": trial, "label": trial_label(trial), "val_acc": res["acc"],
-                    "val_acc_std": res["acc_std"], "val_acc_per_seed": res["acc_per_seed"],
-                    "saturation": saturation(res["heads"][0], cf.latents["test"]),
-                    "params": res["params"]})
-                trained.setdefault(head, {})[trial_label(trial)] = res["heads"][0]
-                print(f"  {cf.variant} {head} [{trial_label(trial)}]: {res['acc']:.2f}", flush=True)
-    return out, trained
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
+    return optuna.create_study(study_name=name, storage=storage, sampler=sampler,
+                               direction="maximize", load_if_exists=True)
 
 
-def image_split(ds, frac: float, seed: int):
-    """``ds`` with its training images split as the latents are (:func:`sweep.split_latents`):
-    the fit part as the training split and the validation part as the test split."""
-    from .sweep import validation_split
+def optimize(study, objective, n_trials: int) -> None:
+    """Run ``study`` until it holds ``n_trials`` finished trials (resuming a stored one)."""
+    import optuna
 
-    fit, val = validation_split(ds.train_y, frac, seed)
-    return dataclasses.replace(ds, train_x=ds.train_x[fit], train_y=ds.train_y[fit],
-                               test_x=ds.train_x[val], test_y=ds.train_y[val])
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(done) < n_trials:
+        study.optimize(objective, n_trials=n_trials - len(done))
 
 
-def run_end_to_end(model, cf, ds_split, rows: dict, trained: dict, values: dict, cache: Path,
-                   seed: int, progress: bool = False) -> dict:
-    """Every rule of :data:`E2E_TRIALS` for every head of ``END_TO_END_HEADS``, each
-    starting from its best frozen trial: ``{"per_head", "worst_gain", "chosen"}``."""
-    from .ablations import END_TO_END_HEADS, finetune_end_to_end
-    from .train import TrainConfig
-    from .vinet import safe_name
+def _record(study, per_cut_of: dict) -> list[dict]:
+    """Every finished trial of ``study``: its values, objective and per-cut rows."""
+    import optuna
 
-    best = best_trials(rows)
-    cfg = TrainConfig(epochs=values["unfreeze_epochs"], lr=values["unfreeze_lr"],
-                      batch_size=values["finetune_batch_size"], seed=seed)
-    per_head = {}
-    for trial in E2E_TRIALS:
-        label = trial_label(trial)
-        for head in END_TO_END_HEADS:
-            start = best[head]
-            rec = finetune_end_to_end(
-                model, cf, trained[head][start["label"]], ds_split, cfg, cache,
-                f"{cf.layer}-protocol-{safe_name(head)}-{safe_name(start['label'])}-"
-                + safe_name(label), progress=progress,
-                base_lr_scale=trial["unfreeze_base_lr_scale"], bn_stats=trial["unfreeze_bn_stats"])
-            frozen = start["val_acc_per_seed"][0]
-            acc = rec["metrics"]["test_acc"]  # the validation images: the test split of ds_split
-            per_head.setdefault(head, []).append({"trial": trial, "label": label,
-                                                  "from": start["label"], "frozen_val_acc": frozen,
-                                                  "val_acc": acc, "gain": acc - frozen})
-            print(f"  {cf.variant} end to end {head} [{label}]: {frozen:.2f} -> {acc:.2f}",
+    return [{"number": t.number, "values": t.params, "label": trial_label(t.params),
+             "objective": t.value, "per_cut": per_cut_of.get(t.number) or t.user_attrs["per_cut"]}
+            for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+
+
+class Searcher:
+    """The searches of one finished run: its validation latents per cut, the fits, the
+    Optuna storage, and the trained heads of each trial (for the end-to-end studies)."""
+
+    def __init__(self, S, variants, seeds: int, storage: str, progress: bool = False):
+        self.S, self.variants, self.seeds, self.storage = S, list(variants), seeds, storage
+        self.progress = progress
+        self.lat = {v: S.latents(v) for v in self.variants}
+        self.cache = S.run_dir / "protocol"
+        self.trained = {}  # (head, its values) -> {cut: (fit, [trained heads])}
+
+    def name(self, *parts) -> str:
+        return "/".join([self.S.run_dir.name, *map(str, parts)])
+
+    def fit(self, variant: str, values: dict):
+        from .sweep import _fit
+        return _fit(self.lat[variant], self.S.values["arch"], variant, values,
+                    self.S.ds.num_classes, self.S.run_dir / "sweep", self.S.seed)
+
+    def diverged(self) -> dict:
+        """A trial whose training diverged: it scores chance accuracy, and says so."""
+        return {"val_acc": 100.0 / self.S.ds.num_classes, "val_acc_per_seed": None,
+                "saturation": None, "diverged": True}
+
+    def frozen(self, head: str, n_trials: int, space: dict | None = None,
+               round_: int = 0) -> list[dict]:
+        """``head``'s frozen-base study: ``n_trials`` trials, each scored by the mean over
+        cuts of the mean validation accuracy of ``seeds`` trainings."""
+        from .ablations import saturation
+        from .sweep import _head_config
+        from .train import train_seeds
+
+        space, rows = space or SPACES[head], {}
+
+        def objective(trial):
+            vals = {**self.S.values, **suggest(trial, space)}
+            per_cut = {}
+            for v in self.variants:
+                cf = self.fit(v, vals)
+                try:
+                    make = head_makers(cf, vals, self.S.ds.num_classes,
+                                       vals["train_projection"])[head]
+                except NoGenerators:  # psi so small that nothing vanishes: no VI-Net
+                    per_cut[v] = {**self.diverged(), "diverged": False, "no_generators": True}
+                    continue
+                cfg = _head_config(vals, self.S.seed)
+                try:
+                    res = train_seeds(make, cf.latents, cfg, self.cache,
+                                      _tag(cf, head, trial.params), self.seeds,
+                                      self.S.seed, progress=self.progress)
+                except TrainingDiverged:
+                    per_cut[v] = self.diverged()
+                    continue
+                self.trained.setdefault((head, _key(trial.params)), {})[v] = (cf, res["heads"])
+                per_cut[v] = {"val_acc": res["acc"], "val_acc_per_seed": res["acc_per_seed"],
+                              "saturation": saturation(res["heads"][0], cf.latents["test"]),
+                              "params": res["params"]}
+            trial.set_user_attr("per_cut", per_cut)
+            rows[trial.number] = per_cut
+            score = statistics.fmean(r["val_acc"] for r in per_cut.values())
+            print(f"  {head} #{trial.number} [{trial_label(trial.params)}]: {score:.2f}", flush=True)
+            return score
+
+        study = open_study(self.storage, self.name("frozen", head, *_round(round_)),
+                           _seed(self.S.seed, "frozen", head, *_round(round_)),
+                           startup=max(2, n_trials // 2))
+        optimize(study, objective, n_trials)
+        return _record(study, rows)
+
+    def end_to_end(self, head: str, start: dict, cuts, n_trials: int, space: dict | None = None,
+                   round_: int = 0) -> list[dict]:
+        """``head``'s end-to-end study at ``cuts``, every trial starting from the trained
+        heads of its best frozen trial ``start``: base unfrozen, on the images outside
+        the validation split, scored on the validation images."""
+        from .ablations import finetune_end_to_end
+        from .train import TrainConfig
+
+        ds_split, rows = self.S.image_split(), {}
+        vals0 = {**self.S.values, **start["values"]}
+
+        def objective(trial):
+            knobs = suggest(trial, space or E2E_SPACE)
+            per_cut = {}
+            for v in cuts:
+                cf, heads = self._start_heads(head, start, v)
+                accs = []
+                for r, trained in enumerate(heads):
+                    cfg = TrainConfig(epochs=vals0["unfreeze_epochs"], lr=knobs["unfreeze_lr"],
+                                      batch_size=vals0["finetune_batch_size"],
+                                      seed=_seed(self.S.seed, "e2e", head, r))
+                    tag = _tag(cf, head, {**start["values"], **knobs}) + f"-s{r}"
+                    try:
+                        rec = finetune_end_to_end(
+                            self.S.model, cf, trained, ds_split, cfg, self.cache, tag,
+                            progress=self.progress, base_lr_scale=knobs["unfreeze_base_lr_scale"],
+                            bn_stats=knobs["unfreeze_bn_stats"])
+                    except TrainingDiverged:
+                        accs = None
+                        break
+                    accs.append(rec["metrics"]["test_acc"])  # the validation images
+                frozen = start["per_cut"][v]["val_acc"]
+                per_cut[v] = {**(self.diverged() if accs is None else {
+                    "val_acc": statistics.fmean(accs), "val_acc_per_seed": accs}),
+                    "frozen_val_acc": frozen}
+                per_cut[v]["gain"] = per_cut[v]["val_acc"] - frozen
+            trial.set_user_attr("per_cut", per_cut)
+            rows[trial.number] = per_cut
+            score = statistics.fmean(r["val_acc"] for r in per_cut.values())
+            print(f"  {head} end to end #{trial.number} [{trial_label(knobs)}]: {score:.2f}",
                   flush=True)
-    worst = worst_gains(per_head)
-    return {"per_head": per_head, "worst_gain": worst, "chosen": max(worst, key=worst.get)}
+            return score
+
+        study = open_study(self.storage, self.name("end to end", head, *cuts, *_round(round_)),
+                           _seed(self.S.seed, "e2e", head, *_round(round_)),
+                           startup=max(2, n_trials // 2))
+        optimize(study, objective, n_trials)
+        return _record(study, rows)
+
+    def _start_heads(self, head: str, start: dict, variant: str):
+        """The fit and the trained heads of ``head``'s frozen trial ``start`` at
+        ``variant`` (retrained from their checkpoints when this process did not train
+        them: a resumed search)."""
+        got = self.trained.get((head, _key(start["values"])), {}).get(variant)
+        if got is not None:
+            return got
+        from .sweep import _head_config
+        from .train import train_seeds
+
+        vals = {**self.S.values, **start["values"]}
+        cf = self.fit(variant, vals)
+        make = head_makers(cf, vals, self.S.ds.num_classes, vals["train_projection"])[head]
+        res = train_seeds(make, cf.latents, _head_config(vals, self.S.seed), self.cache,
+                          _tag(cf, head, start["values"]), self.seeds, self.S.seed,
+                          progress=self.progress)
+        return cf, res["heads"]
 
 
-def worst_gains(per_head: dict) -> dict:
-    """Per end-to-end rule, the smallest gain over the frozen head among all heads."""
-    worst = {}
-    for rows in per_head.values():
-        for r in rows:
-            worst[r["label"]] = min(worst.get(r["label"], r["gain"]), r["gain"])
-    return worst
+def _tag(cf, head: str, values: dict) -> str:
+    """A trial's checkpoint tag (and seed name): the cut, the head, a hash of its values."""
+    import hashlib
+    import json
+
+    from .vinet import safe_name
+    digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
+    return f"{cf.layer}-search-{safe_name(head)}-{digest}"
 
 
-def best_trials(per_head: dict) -> dict:
-    """Each head's best trial by validation accuracy (ties: the earlier trial)."""
-    return {head: max(rows, key=lambda r: r["val_acc"]) for head, rows in per_head.items()}
+def _key(values: dict) -> str:
+    import json
+    return json.dumps(values, sort_keys=True)
+
+
+def _round(round_: int) -> tuple:
+    """The name part of a widened study (none for the first range: stored studies of
+    the first range keep their names)."""
+    return (f"widened {round_}",) if round_ else ()
+
+
+#: How far a range may be widened, per knob.
+LIMITS = {"finetune_lr": (1e-6, 10.0), "unfreeze_lr": (1e-6, 10.0), "psi": (1e-4, 1.0),
+          "unfreeze_base_lr_scale": (1e-4, 10.0)}
+#: How many times a flagged head's range is widened and searched again.
+MAX_WIDEN = 2
+
+
+def widen(space: dict, values: dict, flags: list[str]) -> dict:
+    """``space`` with every flagged knob's range carried one decade further past the end
+    its chosen value sat at (within :data:`LIMITS`)."""
+    out = dict(space)
+    for k in flags:
+        _, lo, hi = space[k]
+        pos = (math.log(values[k]) - math.log(lo)) / (math.log(hi) - math.log(lo))
+        low, high = LIMITS.get(k, (0.0, math.inf))
+        out[k] = ("log", max(lo / 10, low), hi) if pos < 0.5 else ("log", lo, min(hi * 10, high))
+    return out
+
+
+def search_widening(study, space: dict, n_trials: int, rounds: int = 1) -> dict:
+    """Run ``study(space, round) -> trials`` and, while the best trial so far sits at an
+    edge of the range and the range can still grow, widen it and search again with as
+    many trials; a head whose range needs no widening still gets ``rounds`` rounds in
+    its own range, so that every head can be given as many trials. The choice is the
+    best trial of every round, judged against the last range: ``{"trials" (every round's, each with its "round"), "space", "flags",
+    "earlier": [{"space", "best", "objective", "flags", "trials"}, ...]}``."""
+    earlier, every = [], []
+    for round_ in range(MAX_WIDEN + 1):
+        trials = [{**t, "round": round_} for t in study(space, round_)]
+        every += trials
+        top = best(every)
+        flags = edge_flags(top["values"], space)
+        wider = widen(space, top["values"], flags) if flags else space
+        if (not flags or wider == space or round_ == MAX_WIDEN) and round_ + 1 >= rounds:
+            return {"trials": every, "space": space, "flags": flags, "earlier": earlier}
+        if not flags or wider == space:  # as many rounds as the other heads: same range
+            earlier.append({"space": space, "best": top["label"], "objective": top["objective"],
+                            "flags": flags, "trials": len(trials)})
+            continue
+        earlier.append({"space": space, "best": top["label"], "objective": top["objective"],
+                        "flags": flags, "trials": len(trials)})
+        print(f"  flagged {flags}: searching again in {wider}", flush=True)
+        space = wider
+
+
+def _seed(seed: int, *names) -> int:
+    from .seeds import derive_seed
+    return derive_seed(seed, "protocol", *names)
+
+
+def best(trials: list[dict]) -> dict:
+    """The trial with the best objective (ties: the earlier trial)."""
+    return max(trials, key=lambda t: (t["objective"], -t.get("round", 0), -t["number"]))
 
 
 def chosen_settings(result: dict) -> dict:
-    """What a profile adopts from a protocol search's results ``result``: each head's
-    trial with the best mean validation accuracy over the searched cuts, as
-    ``{"train_projection": VI-Net's mode, "rival_settings": {rival: trial}}`` (the
-    notebook parameters of that name; :data:`vinet_utils.params.RIVAL_SETTINGS`), and,
-    where end-to-end rules were tried, the rule whose worst head gained most
-    (``unfreeze_base_lr_scale``, ``unfreeze_bn_stats``)."""
+    """What a profile adopts from a protocol search's results ``result``: VI-Net's
+    chosen values as the profile's own (``finetune_lr``, ``train_projection``, ``psi``
+    and, searched end to end, ``unfreeze_lr``, ``unfreeze_base_lr_scale``,
+    ``unfreeze_bn_stats``), and every other head's as its ``rival_settings`` entry
+    (:data:`vinet_utils.params.RIVAL_SETTINGS`), rounded to 3 significant digits."""
+    from .ablations import rival_of
+
+    if "frozen" not in result:
+        return _grid_chosen_settings(result)
+    out = {}
+    for head in result["frozen"]:
+        vals = dict(best(result["frozen"][head])["values"])
+        if head in result.get("end_to_end", {}):
+            vals.update(best(result["end_to_end"][head])["values"])
+        vals = {k: float(f"{v:.3g}") if isinstance(v, float) else v for k, v in vals.items()}
+        if head == "VI-Net":
+            out.update(vals)
+        else:
+            out.setdefault("rival_settings", {})[rival_of(head)] = vals
+    return out
+
+
+def _grid_chosen_settings(result: dict) -> dict:
+    """:func:`chosen_settings` of a search made before the Optuna studies (a fixed grid
+    of 4 trials per head, ``per_cut`` rows): each head's trial with the best mean over
+    the cuts, and the end-to-end rule whose worst head gained most."""
     from .ablations import rival_of
 
     cuts = list(result["per_cut"].values())
-    best = {}
+    best_of = {}
     for head in cuts[0]:
         trials = [r["trial"] for r in cuts[0][head]]
         means = [sum(c[head][i]["val_acc"] for c in cuts) / len(cuts) for i in range(len(trials))]
-        best[head] = trials[means.index(max(means))]  # ties: the earlier trial
-    vinet = best.pop("VI-Net")
+        best_of[head] = trials[means.index(max(means))]
+    vinet = best_of.pop("VI-Net")
     out = {"train_projection": vinet["train_projection"],
-           "rival_settings": {rival_of(h): t for h, t in best.items()}}
+           "rival_settings": {rival_of(h): t for h, t in best_of.items()}}
     e2e = result.get("end_to_end") or {}
-    if e2e:  # the rule whose worst head, over every cut tried end to end, gains most
+    if e2e:
         worst = {}
         for res in e2e.values():
             for label, gain in res["worst_gain"].items():
                 worst[label] = min(worst.get(label, gain), gain)
         rule = max(worst, key=worst.get)
-        out.update(next(t for t in result["end_to_end_trials"] if trial_label(t) == rule))
+        out.update(next(t for t in result["end_to_end_trials"]
+                        if ", ".join(f"{k}={v}" for k, v in t.items()) == rule))
     return out
 
 
 def run(profile: str, dataset: str | None = None, arch: str | None = None,
-        variants=("tiny", "small"), seeds: int = 1, val_frac: float = 0.1, results_dir=None,
-        command: str = "", end_to_end=(), overrides: dict | None = None) -> Path:
+        variants=("tiny", "small"), seeds: int = 2, val_frac: float = 0.1, results_dir=None,
+        command: str = "", end_to_end=(), overrides: dict | None = None, trials: int = 8,
+        e2e_trials: int = 4, storage: str | None = None, heads=HEADS,
+        e2e_heads=None) -> Path:
     """The search on ``variants`` of a finished run, and end to end on the cuts
     ``end_to_end`` (among ``variants``); ``overrides`` replace profile values (as
     ``--set`` does for the pipeline). Returns the results file."""
     from . import plots
-    from .sweep import _fit, start_search
+    from .ablations import END_TO_END_HEADS
+    from .sweep import start_search
 
     def check(values):
         if not set(end_to_end) <= set(variants):
             raise ValueError(f"--end-to-end must be drawn from --variants {' '.join(variants)} "
                              f"(got {' '.join(end_to_end)})")
-        missing = [k for k in ("unfreeze_epochs", "unfreeze_lr") if k not in values]
+        missing = [k for k in ("unfreeze_epochs",) if k not in values]
         if end_to_end and missing:
             raise ValueError(f"--end-to-end needs the end-to-end budget, and params/{profile}.yaml "
                              f"sets no {' or '.join(missing)}")
+        if seeds < 2:
+            raise ValueError(f"--seeds must be at least 2: every trial is the mean of several "
+                             f"trainings (got {seeds})")
+        if trials < 2 or (end_to_end and e2e_trials < 2):
+            raise ValueError(f"--trials and --e2e-trials must be at least 2 (got {trials}, "
+                             f"{e2e_trials})")
+        for h in heads:
+            P.choice("--heads", h, HEADS)
+        for h in e2e_heads or ():
+            P.choice("--e2e-heads", h, END_TO_END_HEADS)
 
     S = start_search("protocol", profile, dataset, arch, variants, seeds, val_frac, results_dir,
                      overrides, check)
-    values, run_dir, model, baseline, ds, stage = (S.values, S.run_dir, S.model, S.baseline,
-                                                   S.ds, S.stage)
-    seed, cache = S.seed, run_dir / "protocol"
-    per_cut, e2e, split = {}, {}, None
-    for v in variants:
-        lat = S.latents(v)
-        split = {"frac": val_frac, "per_class_stratified": True, "n_fit": len(lat["train"]),
-                 "n_val": len(lat["test"])}
-        cf = _fit(lat, values["arch"], v, values, ds.num_classes, run_dir / "sweep", seed)
-        per_cut[v], trained = run_cut(cf, values, ds.num_classes, cache, seeds, seed)
-        if v in end_to_end:
-            e2e[v] = run_end_to_end(model, cf, image_split(ds, val_frac, S.val_seed), per_cut[v],
-                                    trained, values, cache, seed)
-    best = {v: {h: r["label"] for h, r in best_trials(rows).items()} for v, rows in per_cut.items()}
-    path = stage.write(run_dir / "protocol.json", {
-        "command": command, "validation": split, "trials": TRIALS,
-        "heads": {"projected": PROJECTED, "plain": PLAIN}, "per_cut": per_cut, "best": best,
-        "end_to_end_trials": E2E_TRIALS, "end_to_end": e2e,
-        "baseline_test_acc_not_used": baseline["metrics"]["test_acc"]})
-    plots.protocol(read_json(path), path=run_dir / "protocol.png")
-    for v, rows in best.items():
-        print(f"{v}: " + "; ".join(f"{h}: {t}" for h, t in rows.items()))
-    chosen = chosen_settings(read_json(path)["metrics"])
+    storage = storage or f"sqlite:///{S.run_dir / 'protocol.db'}"
+    search = Searcher(S, variants, seeds, storage)
+    found, found_e2e = {}, {}
+    for head in heads:
+        print(f"{head}: {trials} trials with the base frozen", flush=True)
+        found[head] = search_widening(
+            lambda space, r, h=head: search.frozen(h, trials, space, r), SPACES[head], trials)
+    most = max(len(f["earlier"]) + 1 for f in found.values())
+    for head in heads:  # every head as many rounds, so as many trials, as the most widened
+        if len(found[head]["earlier"]) + 1 < most:
+            print(f"{head}: {most} rounds of {trials} trials, as the most widened head", flush=True)
+            found[head] = search_widening(
+                lambda space, r, h=head: search.frozen(h, trials, space, r), SPACES[head],
+                trials, rounds=most)
+    frozen = {h: f["trials"] for h, f in found.items()}
+    for head in (h for h in END_TO_END_HEADS if h in heads and end_to_end
+                 and (e2e_heads is None or h in e2e_heads)):
+        print(f"{head}: {e2e_trials} trials end to end at {' '.join(end_to_end)}", flush=True)
+        found_e2e[head] = search_widening(
+            lambda space, r, h=head: search.end_to_end(h, best(frozen[h]), list(end_to_end),
+                                                       e2e_trials, space, r),
+            E2E_SPACE, e2e_trials)
+    e2e = {h: f["trials"] for h, f in found_e2e.items()}
+    flags = {h: f["flags"] for h, f in found.items()}
+    flags_e2e = {h: f["flags"] for h, f in found_e2e.items()}
+    lat = search.lat[variants[0]]
+    path = S.stage.write(S.run_dir / "protocol.json", {
+        "command": command, "validation": S.validation_record(lat),
+        "storage": storage if storage != f"sqlite:///{S.run_dir / 'protocol.db'}" else "protocol.db",
+        "trials_per_head": trials, "e2e_trials_per_head": e2e_trials if e2e else 0,
+        "e2e_heads": list(e2e),
+        "trainings_per_trial": seeds, "variants": list(variants), "end_to_end_cuts": list(end_to_end),
+        "spaces": {h: f["space"] for h, f in found.items()},
+        "e2e_spaces": {h: f["space"] for h, f in found_e2e.items()}, "edge": EDGE,
+        "widened": {h: f["earlier"] for h, f in found.items() if f["earlier"]},
+        "widened_end_to_end": {h: f["earlier"] for h, f in found_e2e.items() if f["earlier"]},
+        "frozen": frozen, "end_to_end": e2e,
+        "best": {h: best(t)["label"] for h, t in frozen.items()},
+        "best_end_to_end": {h: best(t)["label"] for h, t in e2e.items()},
+        "flags": {h: f for h, f in flags.items() if f},
+        "flags_end_to_end": {h: f for h, f in flags_e2e.items() if f},
+        "baseline_test_acc_not_used": S.baseline["metrics"]["test_acc"]})
+    rec = read_json(path)
+    plots.protocol(rec, path=S.run_dir / "protocol.png")
+    for h, t in frozen.items():
+        b = best(t)
+        print(f"{h}: {b['label']} ({b['objective']:.2f})" + (f"  FLAGGED: {flags[h]}" if flags[h] else ""))
+    for h, t in e2e.items():
+        b = best(t)
+        print(f"{h} end to end: {b['label']} ({b['objective']:.2f})"
+              + (f"  FLAGGED: {flags_e2e[h]}" if flags_e2e[h] else ""))
+    chosen = chosen_settings(rec["metrics"])
     print(f"for params/{profile}.yaml: " + "; ".join(f"{k}: {v}" for k, v in chosen.items()))
-    for v, res in e2e.items():
-        print(f"{v} end to end: {res['chosen']} (smallest gain {res['worst_gain'][res['chosen']]:+.2f})")
-    print(f"written: {P.shown(path)}")
-    return path
-
-
-def edge(profile: str, lrs: list[float], head: str = "linear (flatten)",
-         dataset: str | None = None, arch: str | None = None, variants=("tiny", "small"),
-         seeds: int = 1, val_frac: float = 0.1, results_dir=None, command: str = "",
-         overrides: dict | None = None) -> Path:
-    """A check beside the search, not a part of it: ``head`` at the learning rates
-    ``lrs``, trained and scored exactly as the search's trials (a head with a projection
-    in the mode its profile adopted; a plain head's rate that the search tried is read
-    back from its cache), for a head whose best trial lies at the edge of its grid, or
-    whose rate the search never varied. It changes no choice; it says whether the grid
-    stopped short. Writes ``<run>/protocol_edge-<head>.json``."""
-    from .ablations import rival_of
-    from .sweep import _fit, start_search
-    from .vinet import safe_name
-
-    def check(values):
-        P.choice("--edge-head", head, PROJECTED + PLAIN)
-        if not lrs or any(not isinstance(lr, (int, float)) or lr <= 0 for lr in lrs):
-            raise ValueError(f"--edge-lrs takes positive learning rates (got {lrs})")
-
-    S = start_search("protocol_edge", profile, dataset, arch, variants, seeds, val_frac,
-                     results_dir, overrides, check)
-    kind = "plain" if head in PLAIN else "projected"
-    mode = {} if kind == "plain" else {"train_projection": (
-        (S.values.get("rival_settings") or {}).get(rival_of(head), {}).get(
-            "train_projection", S.values["train_projection"]))}
-    trials = {kind: [{**mode, "finetune_lr": lr} for lr in lrs]}
-    per_cut = {}
-    for v in variants:
-        lat = S.latents(v)
-        cf = _fit(lat, S.values["arch"], v, S.values, S.ds.num_classes, S.run_dir / "sweep", S.seed)
-        per_cut[v], _ = run_cut(cf, S.values, S.ds.num_classes, S.run_dir / "protocol", seeds,
-                                S.seed, trials=trials, heads={kind: (head,)})
-    searched = S.run_dir / "protocol.json"
-    rows = read_json(searched)["metrics"]["per_cut"] if searched.exists() else {}
-    search_best = {v: best_trials(rows[v])[head] for v in variants if head in rows.get(v, {})}
-    path = S.stage.write(S.run_dir / f"protocol_edge-{safe_name(head)}.json", {
-        "command": command, "head": head, "lrs": list(lrs), "mode": mode,
-        "search_grid": [t.get("finetune_lr", S.values["finetune_lr"]) for t in TRIALS[kind]],
-        "per_cut": per_cut,
-        "search_best": {v: {"label": r["label"], "val_acc": r["val_acc"]}
-                        for v, r in search_best.items()}})
-    for v, res in per_cut.items():
-        best = max(res[head], key=lambda r: r["val_acc"])
-        print(f"{v}: {head} best at {best['label']} ({best['val_acc']:.2f})"
-              + (f"; the search's best: {search_best[v]['label']} ({search_best[v]['val_acc']:.2f})"
-                 if v in search_best else ""))
     print(f"written: {P.shown(path)}")
     return path
 
@@ -294,22 +498,23 @@ def edge(profile: str, lrs: list[float], head: str = "linear (flatten)",
 def main(argv=None) -> None:
     from .sweep import search_arguments
 
-    ap = search_arguments(__doc__.split("\n\n")[0], seeds=1)
+    ap = search_arguments(__doc__.split("\n\n")[0], seeds=2)
+    ap.add_argument("--trials", type=int, default=8, help="trials per head, base frozen")
     ap.add_argument("--end-to-end", nargs="*", default=[], metavar="CUT",
-                    help="cuts (among --variants) where the end-to-end rules are tried too")
-    ap.add_argument("--edge-lrs", nargs="+", type=float, default=None, metavar="LR",
-                    help="instead of the search: --edge-head at these learning rates (edge)")
-    ap.add_argument("--edge-head", default="linear (flatten)",
-                    help=f"one of {', '.join(PROJECTED + PLAIN)}")
+                    help="cuts (among --variants) where each head's end-to-end study runs")
+    ap.add_argument("--e2e-trials", type=int, default=4, help="trials per head, end to end")
+    ap.add_argument("--storage", default=None,
+                    help="an Optuna storage URL shared by several machines "
+                         "(default: sqlite in the run folder, protocol.db)")
+    ap.add_argument("--heads", nargs="+", default=list(HEADS), help=f"a subset of {', '.join(HEADS)}")
+    ap.add_argument("--e2e-heads", nargs="+", default=None,
+                    help="the heads searched end to end (default: every head that goes end to end)")
     a = ap.parse_args(argv)
     cmd = "python -m vinet_utils.protocol " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
     try:
-        if a.edge_lrs:
-            edge(a.profile, a.edge_lrs, a.edge_head, a.dataset, a.arch, a.variants, a.seeds,
-                 a.val_frac, a.results_dir, cmd)
-        else:
-            run(a.profile, a.dataset, a.arch, a.variants, a.seeds, a.val_frac, a.results_dir,
-                cmd, a.end_to_end)
+        run(a.profile, a.dataset, a.arch, a.variants, a.seeds, a.val_frac, a.results_dir,
+            cmd, a.end_to_end, trials=a.trials, e2e_trials=a.e2e_trials, storage=a.storage,
+            heads=a.heads, e2e_heads=a.e2e_heads)
     except ValueError as err:
         raise SystemExit(str(err)) from None
 

@@ -69,7 +69,8 @@ def begin(name: str, namespace: dict) -> StageRun:
     seed_everything(params["seed"])
     model, baseline = load_baseline(run, device=device, params=params)
     ds = data.load_dataset(params["dataset"], params["data_dir"], n_train=params["n_train"],
-                           n_test=params["n_test"], seed=params["seed"])
+                           n_test=params["n_test"], seed=params["seed"],
+                           holdout_frac=params.get("holdout_frac", 0.0))
     record.data = ds.provenance()
     print(f"{params['profile']}: {params['arch']} x{baseline['params']['width']} on "
           f"{params['dataset']}, baseline test accuracy {baseline['metrics']['test_acc']:.2f}%; "

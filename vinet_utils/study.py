@@ -15,7 +15,7 @@ numbers come along.
 
 The summary reads only results files: for each base and cut, VI-Net's accuracy, the
 best head without a polynomial layer (linear, projection + linear, MLP) and the margin
-between them, with its standard error from the seeds. A straight line through the
+between them, with the 95% t interval of that difference over the seeds. A straight line through the
 width-0.25 bases' margins against baseline accuracy, per cut, is read off at the
 paper's base (92.89%) with its standard error: a trend over three bases, not a law,
 and the width-1.0 base is the measurement it can be checked against. Writes
@@ -33,6 +33,7 @@ from pathlib import Path
 from . import params as P
 from .paper import paper_row
 from .results import REPO_ROOT, environment, read_json, write_json
+from .stats import difference_interval
 from .table import VARIANTS, best_without_poly, head_row
 
 #: The study's bases: name -> the ``--set`` values of its run (over the cpu profile,
@@ -81,12 +82,11 @@ def run(bases=CPU_BASES, results_dir=None) -> None:
 
 
 def _margin(vi: dict, other: dict) -> tuple[float, float | None]:
-    """``vi - other`` accuracy and the standard error of that difference of means."""
-    def se(r):
-        n = len(r.get("acc_per_seed") or [])
-        return (r["acc_std"] / math.sqrt(n)) if r.get("acc_std") is not None and n > 1 else None
-    a, b = se(vi), se(other)
-    return vi["acc"] - other["acc"], (math.hypot(a, b) if a is not None and b is not None else None)
+    """``vi - other`` accuracy and the half-width of that difference's 95% t interval
+    (Welch's, over the seeds of each; None where either has a single seed)."""
+    d = difference_interval(vi.get("acc_per_seed") or [vi["acc"]],
+                            other.get("acc_per_seed") or [other["acc"]])
+    return vi["acc"] - other["acc"], d["half_width"]
 
 
 def base_summary(run: Path) -> dict:
@@ -105,12 +105,12 @@ def base_summary(run: Path) -> dict:
                "vinet_seeds": len(vi.get("acc_per_seed") or []),
                "best_without_poly": other["head"], "best_without_poly_acc": other["acc"],
                "best_without_poly_acc_std": other.get("acc_std"),
-               "margin": margin, "margin_se": se,
+               "margin": margin, "margin_ci": se,
                "vinet_minus_baseline": vi["acc"] - base["metrics"]["test_acc"]}
         rm = head_row(rows, v, "random monomials", "frozen")
         flat = head_row(rows, v, f"linear ({pool})", "frozen")
         if flat is not None:  # the paper's own ablation: VI-Net against the linear head
-            cut["linear_margin"], cut["linear_margin_se"] = _margin(vi, flat)
+            cut["linear_margin"], cut["linear_margin_ci"] = _margin(vi, flat)
         if rm is not None and flat is not None:
             cut.update(random_monomials_acc=rm["acc"], linear_acc=flat["acc"],
                        random_monomials_saturated=rm.get("projection_saturated"),
@@ -135,6 +135,7 @@ def base_summary(run: Path) -> dict:
     return {"run": P.shown(run), "profile": base["params"]["profile"],
             "train_projection": params.get("train_projection"),
             "rival_settings": params.get("rival_settings"),
+            "holdout_frac": params.get("holdout_frac"),
             "baseline_acc": base["metrics"]["test_acc"],
             "epochs": base["params"]["epochs"], "width": base["params"]["width"],
             "device_name": base.get("device_name"),
@@ -175,7 +176,11 @@ def summarize(results_dir=None, command: str = "") -> dict:
         raise SystemExit("no study base has finished notebooks 01-05 yet: "
                          "python -m vinet_utils.study run")
     order = sorted(bases, key=lambda b: bases[b]["baseline_acc"])
-    family = [b for b in order if bases[b]["profile"] == PROFILE]  # one width: the trend's
+    # the trend's bases: one width, and one protocol (the cpu base's: held-out validation
+    # and a search of its own, or not), so that no line joins bases trained differently
+    present = bool(bases.get("cpu", {}).get("holdout_frac"))
+    family = [b for b in order if bases[b]["profile"] == PROFILE
+              and bool(bases[b].get("holdout_frac")) == present]
     trends = {}
     for v in VARIANTS:
         pts = [(bases[b]["baseline_acc"], bases[b]["cuts"][v]["margin"]) for b in family

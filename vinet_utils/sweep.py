@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import shlex
 import sys
 import time
@@ -33,6 +34,7 @@ import torch
 from . import data as D
 from . import params as P
 from .results import Stage, read_json
+from .data import validation_split  # noqa: F401  (the searches' split, used here and by protocol)
 from .seeds import derive_seed
 from .train import train_seeds
 
@@ -48,21 +50,6 @@ FACTORS = {
     "finetune_epochs": [10, 20],
 }
 SWEPT = tuple(FACTORS)
-
-
-def validation_split(y: torch.Tensor, frac: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices ``(fit, validation)`` of a stratified split: ``frac`` of each class, seeded."""
-    if not 0 < frac < 1:
-        raise ValueError(f"val_frac must be between 0 and 1 (got {frac!r})")
-    g = torch.Generator().manual_seed(seed)
-    fit, val = [], []
-    for k in torch.unique(y):
-        idx = torch.nonzero(y == k).flatten()
-        idx = idx[torch.randperm(len(idx), generator=g)]
-        n_val = max(1, round(frac * len(idx)))
-        val.append(idx[:n_val])
-        fit.append(idx[n_val:])
-    return torch.sort(torch.cat(fit)).values, torch.sort(torch.cat(val)).values
 
 
 def split_latents(lat: dict, frac: float, seed: int) -> dict:
@@ -174,16 +161,48 @@ class Search:
     @property
     def val_seed(self) -> int:
         """The seed of the validation split, the same at every cut and for the images."""
-        return derive_seed(self.seed, "validation")
+        return D.holdout_seed(self.seed)
+
+    @property
+    def held_out(self) -> bool:
+        """Whether the run held images out of all its training (``holdout_frac``)."""
+        return self.ds.holdout_y is not None
 
     def latents(self, variant: str) -> dict:
-        """The cut's cached training latents, split into a part to fit on (``train``) and
-        a stratified validation part (``test``); the same split at every cut."""
+        """The cut's training latents to fit on (``train``) and the validation latents
+        (``test``): the held-out images where the run has them, else a stratified split
+        carved out of the training latents; the same split at every cut."""
         from . import latents as L
         full = L.cached_latents(self.model, self.values["arch"], variant, self.ds, self.run_dir,
                                 self.values["pool"])
+        if self.held_out:
+            held = L.cached_latents(self.model, self.values["arch"], variant, self.ds,
+                                    self.run_dir, self.values["pool"], holdout=True)
+            return {"train": full["train"], "train_y": full["train_y"], "test": held["holdout"],
+                    "test_y": held["holdout_y"],
+                    "key": {**full["key"], "validation": "holdout", "holdout": held["key"]}}
         return split_latents({k: full[k] for k in ("train", "train_y", "key")}, self.val_frac,
                              self.val_seed)
+
+    def image_split(self):
+        """The dataset with the images to fit on as its training split and the
+        validation images as its test split (the end-to-end trials')."""
+        if self.held_out:
+            return dataclasses.replace(self.ds, test_x=self.ds.holdout_x, test_y=self.ds.holdout_y)
+        fit, val = validation_split(self.ds.train_y, self.val_frac, self.val_seed)
+        ds = self.ds
+        return dataclasses.replace(ds, train_x=ds.train_x[fit], train_y=ds.train_y[fit],
+                                   test_x=ds.train_x[val], test_y=ds.train_y[val])
+
+    def validation_record(self, lat: dict) -> dict:
+        """What a results file says of the validation split."""
+        if self.held_out:
+            return {"source": "holdout", "holdout_frac": self.values.get("holdout_frac"),
+                    "n_fit": len(lat["train"]), "n_val": len(lat["test"]),
+                    "overlaps_base_training": False}
+        return {"source": "carved from the training split", "frac": self.val_frac,
+                "per_class_stratified": True, "n_fit": len(lat["train"]),
+                "n_val": len(lat["test"]), "overlaps_base_training": True}
 
 
 def start_search(name: str, profile: str, dataset: str | None, arch: str | None, variants,
@@ -206,7 +225,8 @@ def start_search(name: str, profile: str, dataset: str | None, arch: str | None,
     stage = Stage(name, {**values, "variants": list(variants), "seeds": seeds,
                          "val_frac": val_frac}, "cpu")
     ds = D.load_dataset(dataset, values.get("data_dir"), n_train=values.get("n_train"),
-                        n_test=values.get("n_test"), seed=values.get("seed", 0))
+                        n_test=values.get("n_test"), seed=values.get("seed", 0),
+                        holdout_frac=values.get("holdout_frac") or 0.0)
     stage.data = ds.provenance()
     return Search(values, run_dir, model, baseline, ds, stage, val_frac)
 
@@ -254,9 +274,7 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None, varia
                           current, ds.num_classes, cache, seeds, seed) for v in variants}
     final = seen[_trial_tag("", current)]
     stage.write(run_dir / "sweep.json", {
-        "command": command, "validation": {"frac": val_frac, "per_class_stratified": True,
-                                           "n_fit": len(next(iter(lats.values()))["train"]),
-                                           "n_val": len(next(iter(lats.values()))["test"])},
+        "command": command, "validation": S.validation_record(next(iter(lats.values()))),
         "order": list(factors), "factors": choices, "chosen": current, "trials": trials,
         "chosen_val_acc": {v: final[v]["val_acc"] for v in variants},
         "references": refs, "baseline_test_acc_not_used": baseline["metrics"]["test_acc"]})

@@ -396,11 +396,14 @@ def train_head(head: nn.Module, lat: dict, cfg: TrainConfig, ckpt_path: str | Pa
                device="cpu", progress: bool = True, desc: str = "head") -> dict:
     """Fine-tune ``head`` on cached latents ``{"train", "train_y", "test", "test_y"}``.
 
-    Resumable like any training run (a checkpoint of another head is not reused);
+    Resumable like any training run (a checkpoint of another head, or of a head
+    trained on the latents of another base or other images, is not reused);
     returns the history plus the final accuracy and ``wall_time_s``, the time its
     epochs took when they ran (a head read back from its checkpoint keeps its own)."""
     head.to(device)
-    key = init_key(head)
+    # what shaped the head: its initial weights, and the base and data its latents came
+    # from (a retrained base, or other images, never reuse an old head)
+    key = {**init_key(head), "latents": lat.get("key")}
 
     def epoch_batches(e):
         return latent_batches(lat["train"], lat["train_y"], cfg.batch_size, shuffle=True,

@@ -1,0 +1,178 @@
+"""The budget curve: how each head's test accuracy grows with the end-to-end budget.
+
+    python -m vinet_utils.budget --profile cpu --variants tiny small --budgets 2 6 18 \\
+        --seeds 3 --heads VI-Net "linear (flatten)" MLP
+
+The paper's VI-Net loses far less to its base than a head trained on a frozen base
+does. Whether that comes from the polynomial layer or from training the base with it
+is a question of budget: this runs every named head, at every cut, first with the
+base frozen (budget 0) and then fine-tuned end to end for each budget of epochs, every
+head at its own searched settings (the profile's values for VI-Net, its
+``rival_settings`` for the others: :mod:`vinet_utils.protocol`).
+
+Seed ``r`` varies everything random: the head's initial weights and batch order,
+the end-to-end training's, and, for ``r`` > 0, the PCA and the per-class subsample
+OAVI is fitted on (seed 0 is notebook 03's fit). Accuracies are on the test split;
+every choice was made on the validation split before.
+
+The work goes budget by budget: every head, cut and seed finishes a budget before
+the next budget starts, and ``<run>/budget.json`` is written after each, so a
+stopped run keeps its finished budgets and a rerun resumes (every training is
+checkpointed per epoch under ``<run>/budget/``). Writes ``<run>/budget.png`` too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from . import params as P
+from .results import read_json
+from .seeds import derive_seed
+from .stats import mean_interval
+
+#: The heads drawn by default: VI-Net, the paper's ablation head, and a head of VI-Net's
+#: size without polynomials.
+DEFAULT_HEADS = ("VI-Net", "linear (flatten)", "MLP")
+
+
+def head_settings(values: dict, head: str) -> dict:
+    """The settings ``head`` trains with: VI-Net the profile's own, every other head its
+    ``rival_settings`` entry over them (:func:`vinet_utils.ablations.rival_of`)."""
+    from .ablations import rival_of
+
+    keys = ("finetune_lr", "train_projection", "unfreeze_lr", "unfreeze_base_lr_scale",
+            "unfreeze_bn_stats")
+    own = {"unfreeze_base_lr_scale": 1.0, "unfreeze_bn_stats": "update",  # notebook 05's
+           **{k: values[k] for k in keys if k in values}}
+    if head != "VI-Net":
+        own.update((values.get("rival_settings") or {}).get(rival_of(head), {}))
+    return own
+
+
+def fit_seed(seed: int, r: int) -> int:
+    """The seed of repetition ``r``'s PCA and OAVI subsample (``r`` = 0: the run's own)."""
+    return seed if r == 0 else derive_seed(seed, "budget", "fit", r)
+
+
+def run(profile: str, dataset: str | None = None, arch: str | None = None,
+        variants=("tiny", "small"), budgets=(2, 6, 18), seeds: int = 3, heads=DEFAULT_HEADS,
+        results_dir=None, command: str = "", overrides: dict | None = None,
+        progress: bool = False) -> Path:
+    """The curve on a finished run; returns ``<run>/budget.json``."""
+    from . import ideals, plots
+    from . import latents as L
+    from .ablations import END_TO_END_HEADS, finetune_end_to_end
+    from .models import resolve_cut
+    from .protocol import head_makers
+    from .sweep import start_search
+    from .train import TrainConfig, train_seeds
+    from .vinet import safe_name
+
+    def check(values):
+        for h in heads:
+            P.choice("--heads", h, END_TO_END_HEADS)
+        if not budgets or any(not isinstance(b, int) or b < 1 for b in budgets):
+            raise ValueError(f"--budgets takes whole numbers of epochs >= 1 (got {budgets})")
+        if seeds < 2:
+            raise ValueError(f"--seeds must be at least 2 for an interval (got {seeds})")
+
+    S = start_search("budget", profile, dataset, arch, variants, seeds, 0.1, results_dir,
+                     overrides, check)
+    values, ds, model, seed = S.values, S.ds, S.model, S.seed
+    cache = S.run_dir / "budget"
+    path = S.run_dir / "budget.json"
+    rows: list[dict] = []
+    fits, frozen_heads = {}, {}
+
+    def fit(v, r):
+        if (v, r) not in fits:
+            lat = L.cached_latents(model, values["arch"], v, ds, S.run_dir, values["pool"],
+                                   progress=progress)
+            where = S.run_dir if r == 0 else cache / f"fit-{r}"
+            fits[v, r] = ideals.fit_latents(lat, v, resolve_cut(values["arch"], v),
+                                            values["pool"], ds.num_classes, where,
+                                            seed=fit_seed(seed, r), progress=progress,
+                                            **ideals.fit_settings(values))
+        return fits[v, r]
+
+    def write(done):
+        S.stage.write(path, {"command": command, "variants": list(variants), "heads": list(heads),
+                             "budgets_done": done, "budgets": [0, *budgets], "seeds": seeds,
+                             "settings": {h: head_settings(values, h) for h in heads},
+                             "baseline_test_acc": S.baseline["metrics"]["test_acc"],
+                             "rows": rows, "summary": summary(rows)})
+        plots.budget(read_json(path), path=S.run_dir / "budget.png")
+        print(f"written: {P.shown(path)} (budgets done: {', '.join(map(str, done))})", flush=True)
+
+    for v in variants:  # budget 0: the base frozen
+        for r in range(seeds):
+            cf = fit(v, r)
+            for h in heads:
+                hs = head_settings(values, h)
+                vals = {**values, **hs}
+                make = head_makers(cf, vals, ds.num_classes, vals["train_projection"])[h]
+                cfg = TrainConfig(epochs=values["finetune_epochs"], lr=hs["finetune_lr"],
+                                  batch_size=values["finetune_batch_size"], seed=seed)
+                tag = f"{cf.layer}-budget-{safe_name(h)}-r{r}"
+                res = train_seeds(make, cf.latents, cfg, cache, tag, 1, seed, progress=progress)
+                frozen_heads[v, r, h] = (cf, res["heads"][0], tag)
+                rows.append({"variant": v, "head": h, "seed": r, "budget_epochs": 0,
+                             "test_acc": res["acc"], "wall_time_s": res["wall_time_s"]})
+                print(f"  {v} {h} seed {r} frozen: {res['acc']:.2f}", flush=True)
+    write([0])
+    for i, b in enumerate(budgets):
+        for v in variants:
+            for r in range(seeds):
+                for h in heads:
+                    cf, head, tag = frozen_heads[v, r, h]
+                    hs = head_settings(values, h)
+                    cfg = TrainConfig(epochs=b, lr=hs["unfreeze_lr"],
+                                      batch_size=values["finetune_batch_size"],
+                                      seed=derive_seed(seed, tag, "end to end", b))
+                    rec = finetune_end_to_end(model, cf, head, ds, cfg, cache, f"{tag}-b{b}",
+                                              progress=progress,
+                                              base_lr_scale=hs["unfreeze_base_lr_scale"],
+                                              bn_stats=hs["unfreeze_bn_stats"])
+                    rows.append({"variant": v, "head": h, "seed": r, "budget_epochs": b,
+                                 "test_acc": rec["metrics"]["test_acc"],
+                                 "wall_time_s": rec["wall_time_s"]})
+                    print(f"  {v} {h} seed {r} end to end, {b} epochs: "
+                          f"{rec['metrics']['test_acc']:.2f}", flush=True)
+        write([0, *budgets[:i + 1]])
+    return path
+
+
+def summary(rows: list[dict]) -> list[dict]:
+    """Per cut, head and budget: the mean test accuracy and its 95% t interval."""
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["variant"], r["head"], r["budget_epochs"]), []).append(r["test_acc"])
+    return [{"variant": v, "head": h, "budget_epochs": b, **mean_interval(accs)}
+            for (v, h, b), accs in groups.items()]
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--profile", default="cpu")
+    ap.add_argument("--dataset", default=None)
+    ap.add_argument("--arch", default=None)
+    ap.add_argument("--variants", nargs="+", default=["tiny", "small"])
+    ap.add_argument("--budgets", nargs="+", type=int, default=[2, 6, 18],
+                    help="end-to-end epochs, each after the frozen heads (budget 0)")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--heads", nargs="+", default=list(DEFAULT_HEADS))
+    ap.add_argument("--results-dir", default=None)
+    a = ap.parse_args(argv)
+    cmd = "python -m vinet_utils.budget " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
+    try:
+        run(a.profile, a.dataset, a.arch, a.variants, a.budgets, a.seeds, a.heads,
+            a.results_dir, cmd)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

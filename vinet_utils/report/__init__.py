@@ -1,0 +1,90 @@
+"""The numbers of README.md and of the pages under docs/, generated from the results
+files and the profiles.
+
+    python -m vinet_utils.report            # rewrite the generated blocks of every page
+    python -m vinet_utils.report --check    # exit 1 if a page disagrees with them
+
+Each block sits between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``
+on exactly one page (README.md or a ``docs/*.md`` page), and only those lines are
+rewritten. ``BLOCKS`` is the one list of block names. A test checks that every page
+equals its rendering, so no number on a page can drift from a results file or a
+profile.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from ..results import REPO_ROOT, read_json
+from .claims import verdict as claims_verdict
+from .cifar100 import (ablation_summary, cifar100_findings, cifar100_table, cifar100_verdict,
+                       head_training, stage_costs)
+from .common import (_ARCH, _DATA, C100_RUN, DOCS, MEMORY, PAPER_RUN, PROFILES, PROTOCOL_RUNS,
+                     README, RUN, STAGE_FILES, STUDY, VARIANTS, _f, _met, _pm, _profile, _secs)
+from .findings import (_base_label, _baseline_finding, _budget_findings, _cases, _clearly_ahead,
+                       _edge_finding, _end_to_end_finding, _findings, _frozen_finding,
+                       _linear_finding, _mean_of, _per_cut, _random_monomials_finding,
+                       _top_base_finding, _trend_finding)
+from .oavi_page import _oavi_ab, oavi
+from .profiles import profiles, where
+from .protocol_pages import protocol, protocol_edge, sweep
+from .results_page import (_label, ablations, flop_limits, memory, stage_times, table, targets,
+                           times)
+from .verdict import _margin_table, verdict
+
+BLOCKS = {"verdict": claims_verdict, "study": verdict, "cifar100": cifar100_verdict, "cifar100_findings": cifar100_findings,
+          "cifar100_table": cifar100_table, "cifar100_stages": stage_costs, "where": where, "oavi": oavi, "targets": targets,
+          "profiles": profiles, "table": table, "ablations": ablations, "sweep": sweep,
+          "times": times, "paper_table": lambda: table(PAPER_RUN, caption=True), "paper_times": stage_times, "flop_limits": flop_limits,
+          "memory": memory, "protocol": protocol,
+          "protocol_edge": protocol_edge}
+
+_BLOCK = re.compile(r"<!-- generated:(\w+) -->.*?<!-- /generated:\1 -->", flags=re.S)
+
+
+def pages() -> list[Path]:
+    """README.md and every page under docs/, the pages ``render`` may fill."""
+    return [README] + sorted(DOCS.glob("*.md"))
+
+
+def blocks(text: str) -> list[str]:
+    """The names of the generated blocks in ``text``, in order, repeats kept."""
+    return re.findall(r"<!-- generated:(\w+) -->", text)
+
+
+def render(text: str) -> str:
+    """``text`` with every generated block replaced by its current content."""
+    def fill(m):
+        name = m.group(1)
+        if name not in BLOCKS:
+            raise ValueError(f"generated block {name!r} is unknown; known: {', '.join(BLOCKS)}")
+        return f"<!-- generated:{name} -->\n{BLOCKS[name]()}\n<!-- /generated:{name} -->"
+    return _BLOCK.sub(fill, text)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    texts = {p: p.read_text() for p in pages()}
+    seen = [b for t in texts.values() for b in blocks(t)]
+    twice = sorted({b for b in seen if seen.count(b) > 1})
+    missing = [b for b in BLOCKS if b not in seen]
+    if twice or missing:
+        print(f"each block must be on exactly one page; twice: {twice or 'none'}, "
+              f"on no page: {missing or 'none'}")
+        return 1
+    new = {path: render(text) for path, text in texts.items()}  # all, before any write
+    stale = [path.relative_to(REPO_ROOT) for path in texts if new[path] != texts[path]]
+    if "--check" in argv:
+        if stale:
+            print(f"{', '.join(map(str, stale))} disagree(s) with the results files: "
+                  "run python -m vinet_utils.report")
+            return 1
+        print(f"{len(texts)} pages agree with the results files")
+        return 0
+    for path in texts:
+        if new[path] != texts[path]:
+            path.write_text(new[path])
+    print(f"generated blocks rewritten in: {', '.join(map(str, stale)) or 'none (all up to date)'}")
+    return 0

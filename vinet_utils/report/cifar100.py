@@ -1,0 +1,138 @@
+"""The CIFAR-100 / ResNet-34 run against the paper's ablation: the README's
+``cifar100_findings`` block and docs/results.md's ``cifar100``, ``cifar100_table``
+and ``cifar100_stages`` blocks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..results import read_json
+from .common import C100_RUN, STAGE_FILES
+
+
+def ablation_summary(run: Path = C100_RUN) -> dict:
+    """Per cut of a run's notebook 05, in order of layers removed: every head's frozen
+    accuracy and VI-Net's margins (± the standard error of a difference of means) over
+    the best head without polynomials and over the linear head on the flattened map,
+    beside the paper's VI-Net minus linear at the nearest share of its figure."""
+    from ..paper import ABLATION, ABLATION_REMOVED_PCT
+    from ..study import _margin
+    from ..table import best_without_poly, head_row
+
+    rows = read_json(run / "05_ablations.json")["metrics"]["rows"]
+    cuts = sorted({r["variant"]: r["removed_pct"] for r in rows}.items(), key=lambda kv: kv[1])
+    out = []
+    for cut, pct in cuts:
+        vi = head_row(rows, cut, "VI-Net", "frozen")
+        flat = head_row(rows, cut, "linear (flatten)", "frozen")
+        other = best_without_poly(rows, cut, "frozen", "flatten")
+        near = min(range(1, len(ABLATION_REMOVED_PCT)),
+                   key=lambda i: abs(ABLATION_REMOVED_PCT[i] - pct))
+        out.append({"cut": cut, "removed_pct": pct, "vinet": vi, "linear": flat, "best": other,
+                    "random": head_row(rows, cut, "random monomials", "frozen"),
+                    "margin": _margin(vi, other), "over_linear": _margin(vi, flat),
+                    "paper_pct": ABLATION_REMOVED_PCT[near],
+                    "paper_over_linear": ABLATION["VI-Net"][near]
+                    - ABLATION["linear head on the truncated net"][near]})
+    return {"cuts": out, "baseline": read_json(run / "01_baseline.json")}
+
+
+def head_training(params: dict) -> str:
+    """How a notebook-05 run trained its heads, in words, from its parameters."""
+    rivals = params.get("rival_settings") or {}
+    how = "; ".join(f"{h} at " + ", ".join(f"{k}={v}" for k, v in s.items())
+                    for h, s in rivals.items())
+    return (f"VI-Net with `train_projection={params.get('train_projection')}` at "
+            f"`finetune_lr={params.get('finetune_lr')}`"
+            + (f", each comparison head as its own protocol search chose ({how})" if how
+               else ", every comparison head the same way"))
+
+
+def cifar100_verdict(run: Path = C100_RUN, table: bool = True) -> str:
+    """The CIFAR-100 / ResNet-34 run against the paper's ablation: a table per cut (with
+    ``table``) and the findings in words, from the run's results files."""
+    from ..paper import ABLATION
+
+    if not (run / "05_ablations.json").exists():
+        return "*Not run yet: `make reproduce PROFILE=cpu-cifar100`.*"
+    summary = ablation_summary(run)
+    base, cuts = summary["baseline"], summary["cuts"]
+    trained = head_training(read_json(run / "05_ablations.json")["params"])
+
+    def pm(m):
+        return f"{m[0]:+.2f}" + ("" if m[1] is None else f" ± {m[1]:.2f}")
+
+    def acc(r):
+        return "-" if r is None else f"{r['acc']:.2f}"
+
+    seeds = max(len(c["vinet"].get("acc_per_seed") or []) for c in cuts)
+    lines = [f"ResNet-34 at width {base['params']['width']}, {base['params']['epochs']} epochs "
+             f"on {base['metrics']['n_train']:,} CIFAR-100 training images, "
+             f"{base['metrics']['test_acc']:.2f}% on the {base['metrics']['n_test']:,} test "
+             f"images (the paper's width-1.0 ResNet-34: 74.75%); every head trained with the "
+             f"base frozen, {seeds} seed{'s' * (seeds > 1)} each; {trained}:", "",
+             "| cut | layers removed | VI-Net | linear (flatten) | random monomials | best without poly "
+             "| VI-Net - best without poly | VI-Net - linear | paper: VI-Net - linear |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for c in cuts:
+        lines.append(f"| {c['cut']} | {c['removed_pct']:.0f}% | {acc(c['vinet'])} | {acc(c['linear'])} "
+                     f"| {acc(c['random'])} | {acc(c['best'])} ({c['best']['head']}) | {pm(c['margin'])} "
+                     f"| {pm(c['over_linear'])} | " + (f"{c['paper_over_linear']:+.1f} (at {c['paper_pct']}%)"
+                                                     if abs(c["paper_pct"] - c["removed_pct"]) <= 5
+                                                     else "- (outside its figure)") + " |")
+    span = [c for c in cuts if 15 <= c["removed_pct"] <= 55]
+    ahead = [c for c in span if c["over_linear"][0] > 2 * (c["over_linear"][1] or 0)]
+    best_ahead = [c for c in cuts if c["margin"][0] > 2 * (c["margin"][1] or 0)]
+    gap = [c["random"]["acc"] - c["linear"]["acc"] for c in cuts if c["random"] is not None]
+    paper_random = [r - f for r, f in zip(ABLATION["random monomials"][1:],
+                                          ABLATION["linear head on the truncated net"][1:])]
+    ours = ", ".join(f"{c['over_linear'][0]:+.2f}" for c in span)
+    theirs = ", ".join(f"{c['paper_over_linear']:+.1f}" for c in span)
+    margins = [c["margin"][0] for c in cuts]
+    close = sum(g >= -15 for g in gap)
+    lines = lines + [""] if table else [f"Base {base['metrics']['test_acc']:.2f}%, "
+                                         f"{seeds} seeds per head, base frozen; {trained}:"]
+    lines += [f"- **Against the linear head** (the paper's comparison), between "
+                  f"{min(c['removed_pct'] for c in span):.0f}% and "
+                  f"{max(c['removed_pct'] for c in span):.0f}% of layers removed: VI-Net is ahead "
+                  f"by more than two standard errors at {len(ahead)} of {len(span)} cuts "
+                  f"(margins {ours}; the paper's figure: {theirs}).",
+              f"- **Against the best head without polynomials**: VI-Net is ahead by more than "
+              f"two standard errors at {len(best_ahead)} of {len(cuts)} cuts; its margins run "
+              f"from {min(margins):+.2f} to {max(margins):+.2f}.",
+              f"- **Random monomials** minus the linear head: {min(gap):+.2f} to {max(gap):+.2f} "
+              f"points across the cuts, within 15 points at {close} of {len(gap)} (the paper's "
+              f"figure: {min(paper_random):+.1f} to {max(paper_random):+.1f})."]
+    return "\n".join(lines)
+
+
+def stage_costs(run: Path = C100_RUN) -> str:
+    """Each stage's wall time (its first run, from ``stage_times.json``) and the peak
+    host memory its results file recorded, with the machine it ran on."""
+    if not (run / "stage_times.json").exists():
+        return "*Not run yet.*"
+    first, latest = {}, {}
+    for r in read_json(run / "stage_times.json")["runs"]:
+        for stage, secs in r["stage_seconds"].items():
+            first.setdefault(stage, secs)
+            latest[stage] = secs
+    lines = ["| stage | first run | latest run | peak host memory (latest) | ran on |",
+             "|---|---|---|---|---|"]
+    for stage, secs in first.items():
+        rec = read_json(run / STAGE_FILES[stage]) if (run / STAGE_FILES[stage]).exists() else {}
+        mem = rec.get("peak_host_memory_gb")
+        lines.append(f"| {stage} | {secs / 60:.1f} min | {latest[stage] / 60:.1f} min | "
+                     + ("-" if mem is None else f"{mem:.1f} GiB") + f" | {rec.get('device_name', '-')} |")
+    lines.append(f"| all | {sum(first.values()) / 60:.1f} min | "
+                 f"{sum(latest.values()) / 60:.1f} min | | |")
+    return "\n".join(lines)
+
+
+def cifar100_table(run: Path = C100_RUN) -> str:
+    from .results_page import table
+    return table(run) if (run / "table.md").exists() else "*Not run yet.*"
+
+
+def cifar100_findings() -> str:
+    """The README's short form of :func:`cifar100_verdict`: its findings, no table."""
+    return cifar100_verdict(table=False)

@@ -1,0 +1,62 @@
+"""docs/oavi.md's ``oavi`` block: the OAVI benchmark and its A/B against a baseline
+commit, from ``results/benchmarks/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..results import REPO_ROOT, read_json
+from .common import _secs
+
+
+def oavi(path: Path = REPO_ROOT / "results" / "benchmarks" / "oavi.json") -> str:
+    """The OAVI benchmark: each case's time, size, targets and agreement with brute force."""
+    rec = read_json(path)
+    meta = rec["metadata"]
+    lines = [f"`{rec.get('command', 'python -m vinet_utils.bench oavi')}` at commit "
+             f"`{str(meta['git_commit'])[:7]}`, {meta['device_name']}, float64. "
+             f"Machine: {meta.get('machine_note', 'not recorded')}.", "",
+             "| case | points | fit (median) | fit CPU time | target | O terms | generators | brute force | speed ratio | same decisions |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, c in rec.get("cases", {}).items():
+        ref = (f"{c['reference_time_s']:.2f} s" if "reference_time_s" in c else "skipped")
+        ratio = f"{c['speed_ratio']:.1f}x" if "speed_ratio" in c else "-"
+        same = str(c.get("identical_decisions", "-")).lower()
+        target = c.get("target_fit_time_s")
+        met = "" if target is None else (" (met)" if c["fit_time_s"] <= target else " (**missed**)")
+        lines.append(f"| {name} | {c['shape'][0]}x{c['shape'][1]} | {_secs(c['fit_time_s'])}{met} | "
+                     f"{_secs(c['fit_cpu_time_s'])} | {'-' if target is None else _secs(target)} | "
+                     f"{c['n_O']} | {c['n_G']} | {ref} | {ratio} | {same} |")
+    busy = {n: c["busy_slowdown"] for n, c in rec.get("cases", {}).items() if "busy_slowdown" in c}
+    for name, slow in busy.items():
+        lines += ["", f"{name} with a CPU-bound process running beside it: "
+                      f"{_secs(rec['cases'][name]['busy_fit_time_s'])} median, {slow:.2f}x the idle time "
+                      f"(target: at most 2x)."]
+    s = rec["summary"]
+    lines += ["", f"Ten classes of {rec['parameters']['points']} points in "
+                  f"{rec['parameters']['dim']} dimensions at psi {rec['parameters']['psi']} and the "
+                  f"papers' default tau ({rec['parameters']['tau_resolved']:.2f}): "
+                  f"{s['total_fit_time_s']:.1f} s against {s['total_reference_time_s']:.1f} s for "
+                  f"brute force, **{s['speed_ratio']:.1f}x**; decisions identical: "
+                  f"**{str(s['identical_decisions']).lower()}**; the l1 bound was active for "
+                  f"{s['n_bound_active_total']} of {s['n_border_terms_total']} border terms."]
+    ab_path = path.with_name("oavi_ab.json")
+    if ab_path.exists():
+        lines += ["", *_oavi_ab(read_json(ab_path))]
+    return "\n".join(lines)
+
+
+def _oavi_ab(rec: dict) -> list[str]:
+    """The A/B of ``python -m vinet_utils.bench oavi-ab``: each case against a baseline commit."""
+    meta = rec["metadata"]
+    lines = [f"Against commit `{rec['baseline']}`, alternating on one machine (`{rec['command']}` at "
+             f"`{str(meta['git_commit'])[:7]}`; {rec['rounds']} rounds of {rec['repeats']} fits per side; "
+             f"machine: {meta.get('machine_note', 'not recorded')}). The ratio is that of the fastest fits; "
+             f"above {rec['slower_above']} a case counts as slower.", "",
+             "| case | baseline, fastest | this code, fastest | ratio | baseline, median | this code, median | ratio of medians |",
+             "|---|---|---|---|---|---|---|"]
+    for name, c in rec["cases"].items():
+        ratio = f"**{c['ratio']:.2f}** (slower)" if c["slower"] else f"{c['ratio']:.2f}"
+        lines.append(f"| {name} | {_secs(c['baseline_fastest_s'])} | {_secs(c['current_fastest_s'])} | {ratio} | "
+                     f"{_secs(c['baseline_median_s'])} | {_secs(c['current_median_s'])} | {c['ratio_of_medians']:.2f} |")
+    return lines

@@ -1,0 +1,198 @@
+"""The blocks of docs/sweep.md: ``sweep`` (the validation sweep), ``protocol`` (each
+committed protocol search) and ``protocol_edge`` (the checks beside them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..results import read_json
+from .common import PROTOCOL_RUNS, RUN, _f, _pm
+
+
+def sweep(run: Path = RUN) -> str:
+    """The validation sweep: what each factor's candidates scored and what was chosen."""
+    path = run / "sweep.json"
+    if not path.exists():
+        return "No sweep has been run for this profile yet."
+    rec = read_json(path)
+    m = rec["metrics"]
+    variants = list(m["chosen_val_acc"])
+    lines = [f"Command: `{m['command']}`. Validation split: {m['validation']['n_val']} of the "
+             f"training images ({m['validation']['frac']:.0%} of each class, seeded); heads fitted "
+             f"on the other {m['validation']['n_fit']}. Mean validation accuracy over "
+             f"{', '.join(variants)}, {rec['params']['seeds']} seeds per trial:", "",
+             "| factor (in sweep order) | candidates: mean validation accuracy (%) | chosen |",
+             "|---|---|---|"]
+    for name in m["order"]:
+        f = m["factors"][name]
+        cands = ", ".join(f"{str(c).lower() if isinstance(c, bool) else c}: {a:.2f}"
+                          for c, a in zip(f["candidates"], f["mean_val_acc"]))
+        chosen = f["chosen"]
+        lines.append(f"| `{name}` | {cands} | **{str(chosen).lower() if isinstance(chosen, bool) else chosen}** |")
+    lines += ["", "| validation accuracy (%) | " + " | ".join(variants) + " |",
+              "|---|" + "---|" * len(variants),
+              "| VI-Net, chosen values | " + " | ".join(_f(m["chosen_val_acc"][v]) for v in variants) + " |"]
+    for ref in next(iter(m["references"].values())):
+        lines.append(f"| {ref} | " + " | ".join(
+            _pm(m["references"][v][ref]["val_acc"], m["references"][v][ref]["val_acc_std"])
+            for v in variants) + " |")
+    return "\n".join(lines)
+
+
+def protocol_edge() -> str:
+    """The checks beside the protocol searches: a head at learning rates its search did
+    not try, against the search's best trial for that head."""
+    def trial_label(t):
+        return ", ".join(f"{k}={v}" for k, v in t.items())
+
+    out = []
+    for name, run in PROTOCOL_RUNS.items():
+        for path in sorted(run.glob("protocol_edge-*.json")):
+            rec = read_json(path)
+            m, seeds = rec["metrics"], rec["params"]["seeds"]
+            mode = f", {trial_label(m['mode'])}" if m["mode"] else ""
+            each = f"the mean of {seeds} trainings" if seeds > 1 else "one training"
+            out += [f"**`{name}`**, {m['head']}{mode} (`{m['command']}`), validation "
+                    f"accuracy in % ({each} per rate; the search's: one), the best rate in "
+                    f"bold:", "",
+                    "| cut | " + " | ".join(f"lr {lr:g}" for lr in m["lrs"])
+                    + " | the search's best |", "|---|" + "---|" * (len(m["lrs"]) + 1)]
+            for cut, heads in m["per_cut"].items():
+                rows = heads[m["head"]]
+                best = max(rows, key=lambda t: t["val_acc"])
+                cells = [f"**{t['val_acc']:.2f}**" if t is best else f"{t['val_acc']:.2f}"
+                         for t in rows]
+                found = m["search_best"].get(cut)
+                out.append(f"| {cut} | " + " | ".join(cells) + " | "
+                           + (f"{found['val_acc']:.2f} ({found['label']})" if found else "-") + " |")
+            out.append("")
+    return "\n".join(out).strip() or "No check beside the protocol searches committed yet."
+
+
+def protocol() -> str:
+    """Each committed protocol search: for an Optuna search, every head's knobs, its
+    chosen trial and the spread of its trials, frozen and end to end, with the edge
+    flags; for an earlier grid search, every trial per cut and the end-to-end rules."""
+    from ..protocol import chosen_settings
+
+    out = []
+    for name, run in PROTOCOL_RUNS.items():
+        path = run / "protocol.json"
+        if not path.exists():
+            continue
+        rec = read_json(path)
+        m = rec["metrics"]
+        out += (_optuna_search(name, m) if "frozen" in m else _grid_search(name, rec))
+        chosen = chosen_settings(m)
+        out += [f"Adopted in `params/{name}.yaml`: " + "; ".join(
+            f"`{k}`: " + (", ".join(f"{h} {', '.join(f'{a}={b}' for a, b in t.items())}"
+                                    for h, t in v.items()) if isinstance(v, dict) else f"{v}")
+            for k, v in chosen.items()) + ".", ""]
+    return "\n".join(out).strip() or "*No protocol search committed yet: `make protocol`.*"
+
+
+def _space(space: dict) -> str:
+    return "; ".join(f"`{k}` {spec[1]:g} to {spec[2]:g} (log)" if spec[0] == "log"
+                     else f"`{k}` in {', '.join(str(c).lower() for c in spec[1])}"
+                     for k, spec in space.items())
+
+
+def _count(studies: dict, per_round: int) -> str:
+    """``12 trials (2 rounds of 6)``, or what each head had where they differ."""
+    counts = {len(t) for t in studies.values()}
+    if len(counts) > 1:
+        return "; ".join(f"{h} {len(t)}" for h, t in studies.items()) + " trials"
+    n = counts.pop()
+    return f"{n} trials" + (f" ({n // per_round} rounds of {per_round})" if n > per_round else "")
+
+
+def _optuna_search(name: str, m: dict) -> list[str]:
+    """The page lines of one Optuna protocol search (:mod:`vinet_utils.protocol`)."""
+    from ..protocol import best
+
+    v = m["validation"]
+    where = ("the images the run held out of all training (the base never saw them)"
+             if not v["overlaps_base_training"] else
+             "a split carved out of the training images, which the base trained on")
+    out = [f"**`{name}`** (`{m['command']}`): validated on {v['n_val']:,} images, {where}; "
+           f"heads fitted on {v['n_fit']:,}. Every head had "
+           f"{_count(m['frozen'], m['trials_per_head'])} with the base frozen"
+           + (f" and {_count(m['end_to_end'], m['e2e_trials_per_head'])} end to end at "
+              f"{', '.join(m['end_to_end_cuts'])}" if m["end_to_end"] else "")
+           + f", each trial the mean validation accuracy (%) of {m['trainings_per_trial']} "
+           f"trainings over {', '.join(m['variants'])}. A chosen value in the outer "
+           f"{m['edge']:.0%} of its log range is flagged.", "",
+           "| head, base frozen | knobs searched | chosen | validation (%) | "
+           + " | ".join(m["variants"]) + " | all its trials | flags |",
+           "|---|---|---|---|" + "---|" * len(m["variants"]) + "---|---|"]
+    rows = [(h, t, m["spaces"][h], m["flags"].get(h)) for h, t in m["frozen"].items()]
+    rows += [(f"{h}, end to end", t, m["e2e_spaces"][h], m["flags_end_to_end"].get(h))
+             for h, t in m["end_to_end"].items()]
+    for head, trials, space, flags in rows:
+        b = best(trials)
+        objs = [t["objective"] for t in trials]
+        cuts = [b["per_cut"].get(c, {}).get("val_acc") for c in m["variants"]]
+        out.append(f"| {head} | {_space(space)} | {b['label']} | **{b['objective']:.2f}** | "
+                   + " | ".join("-" if c is None else f"{c:.2f}" for c in cuts)
+                   + f" | {len(objs)}: {min(objs):.2f} to {max(objs):.2f} | "
+                   + (", ".join(flags) if flags else "none") + " |")
+    out.append("")
+    for kind, widened in (("", m.get("widened", {})), (", end to end", m.get("widened_end_to_end", {}))):
+        for head, rounds in widened.items():
+            out.append(f"- {head}{kind}: " + "; then ".join(
+                f"{r['trials']} trials in {_space(r['space'])} chose {r['best']} "
+                f"({r['objective']:.2f})" + (f", flagged at {', '.join(r['flags'])}" if r["flags"]
+                                              else ", not flagged") for r in rounds)
+                + "; searched again" + (" in the range above." if any(r["flags"] for r in rounds)
+                                        else ", as many trials as the widened heads had."))
+    if m.get("widened") or m.get("widened_end_to_end"):
+        out.append("")
+    return out
+
+
+def _grid_search(name: str, rec: dict) -> list[str]:
+    """The page lines of a grid protocol search made before the Optuna studies."""
+    def label(t):
+        return ", ".join(f"{k}={v}" for k, v in t.items())
+
+    m = rec["metrics"]
+    v = m["validation"]
+    seeds = rec["params"]["seeds"]
+    out = [f"**`{name}`** (`{m['command']}`; a grid search of 4 trials per head, made before "
+           f"the Optuna studies; {v['n_fit']:,} training images to fit on, {v['n_val']:,} to "
+           f"validate on, carved out of the images the base trained on; {seeds} "
+           f"training{'s' if seeds > 1 else ''} per trial), validation accuracy in %. Heads "
+           f"with a projection try `train_projection` (the share of projected coordinates "
+           f"beyond ±0.99 after training in brackets), the others `finetune_lr`; each head's "
+           f"best in bold:", ""]
+    for cut, heads in m["per_cut"].items():
+        n = max(len(t) for t in heads.values())
+        out += [f"| {cut} | " + " | ".join(f"trial {i + 1}" for i in range(n)) + " |",
+                "|---|" + "---|" * n]
+        for head, trials in heads.items():
+            top = max(trials, key=lambda t: t["val_acc"])
+            cells = []
+            for t in trials:
+                sat = "" if t["saturation"] is None else f" ({100 * t['saturation']:.0f}%)"
+                value = ", ".join(f"{'lr ' if k == 'finetune_lr' else ''}{str(x).lower()}"
+                                  for k, x in t["trial"].items())
+                cell = f"{value}: {t['val_acc']:.2f}{sat}"
+                cells.append(f"**{cell}**" if t is top else cell)
+            out.append(f"| {head} | " + " | ".join(cells) + " |")
+        out.append("")
+    for cut, res in (m.get("end_to_end") or {}).items():
+        rules = list(res["worst_gain"])
+        shown = {label(t): "base at {unfreeze_base_lr_scale}x lr, BN statistics "
+                           "{unfreeze_bn_stats}".format(**t) for t in m["end_to_end_trials"]}
+        out += [f"End to end at {cut}, each head from its best frozen trial (gain over it, "
+                f"in points; the rule is judged by its worst head):", "",
+                "| head | frozen | " + " | ".join(shown[r] for r in rules) + " |",
+                "|---|---|" + "---|" * len(rules)]
+        for head, rows in res["per_head"].items():
+            gains = {r["label"]: r["gain"] for r in rows}
+            out.append(f"| {head} | {rows[0]['frozen_val_acc']:.2f} | "
+                       + " | ".join(f"{gains[r]:+.2f}" for r in rules) + " |")
+        out += ["| **worst** | | " + " | ".join(
+            (f"**{res['worst_gain'][r]:+.2f}**" if r == res["chosen"] else f"{res['worst_gain'][r]:+.2f}")
+            for r in rules) + " |", ""]
+    return out

@@ -1,0 +1,157 @@
+"""The blocks of docs/results.md from the cpu and paper runs: ``table``,
+``paper_table``, ``ablations``, ``targets``, ``times``, ``paper_times``,
+``flop_limits`` and ``memory`` (the CIFAR-100 run's blocks are in
+:mod:`.cifar100`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..results import REPO_ROOT, read_json
+from .common import MEMORY, PAPER_RUN, RUN, STAGE_FILES, VARIANTS, _f, _met, _pm
+
+
+def table(run: Path = RUN, caption: bool = False) -> str:
+    """A run's ``table.md``. Its long caption explains the columns once, under the
+    first table of docs/results.md (``caption``); the others keep only its first
+    sentence (what Acc is, over how many seeds) and point there."""
+    import re
+
+    text = (run / "table.md").read_text().strip()
+    if caption:
+        return text
+    return re.sub(r"^(Acc: [^.]*\.) .*$", r"\1 The other columns as under the first table of this page.",
+                  text, flags=re.M)
+
+
+def _label(r: dict) -> str:
+    """A notebook-05 row's head, with its protocol when that is not the frozen base."""
+    return r["head"] + ("" if r.get("protocol", "frozen") == "frozen" else f", {r['protocol']}")
+
+
+def ablations(run: Path = RUN) -> str:
+    """Every head's accuracy per cut (mean ± std over seeds), and VI-Net's margins."""
+    rec = read_json(run / "05_ablations.json")["metrics"]
+    rows = rec["rows"]
+    heads = list(dict.fromkeys(_label(r) for r in rows))
+    acc = {(_label(r), r["variant"]): r for r in rows}
+    variants = [v for v in VARIANTS if any(r["variant"] == v for r in rows)]
+    lines = ["| head (frozen base unless named) | " + " | ".join(variants) + " |",
+             "|---|" + "---|" * len(variants)]
+    for h in heads:
+        cells = [_pm(acc[h, v]["acc"], acc[h, v].get("acc_std")) if (h, v) in acc else "-"
+                 for v in variants]
+        lines.append(f"| {h} | " + " | ".join(cells) + " |")
+    flat = next((h for h in heads if h.startswith("linear (") and h != "linear (gap)"), None)
+    for other in (flat, "projection + linear"):
+        if other and all((other, v) in acc and ("VI-Net", v) in acc for v in variants):
+            lines.append(f"| *VI-Net minus {other}* | " + " | ".join(
+                f"{acc['VI-Net', v]['acc'] - acc[other, v]['acc']:+.2f}" for v in variants) + " |")
+    lines.append(f"| *full ResNet* | {_f(rec['baseline']['acc'])} (all cuts) |"
+                 + " |" * (len(variants) - 1))
+    return "\n".join(lines)
+
+
+def targets(run: Path = RUN) -> str:
+    """The reproduction's targets for the cpu run (base frozen, means over seeds), each
+    with the measured value and whether it is met."""
+    base = read_json(run / "01_baseline.json")["metrics"]["test_acc"]
+    rows = read_json(run / "05_ablations.json")["metrics"]["rows"]
+    acc = {(r["head"], r["variant"]): r["acc"] for r in rows  # the targets are base frozen
+           if r.get("protocol", "frozen") == "frozen"}
+    flat = next(h for h, _ in acc if h.startswith("linear (") and h != "linear (gap)")
+    speed = read_json(run / "06_throughput.json")["metrics"]["throughput"]
+    full = speed["ResNet (full)"]["mean"]
+    lines = ["| target | tiny | small | medium | large |", "|---|---|---|---|---|"]
+
+    def row(label, cells):
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    margin = {"tiny": 2, "small": 2, "medium": 0, "large": 0}
+    row(f"VI-Net minus {flat} >= 2 / 2 / 0 / 0 points", [
+        _met(acc["VI-Net", v] - acc[flat, v], margin[v], f"{acc['VI-Net', v] - acc[flat, v]:+.2f}")
+        for v in VARIANTS])
+    gap = {"tiny": 5, "small": 1, "medium": 0.5, "large": 0.5}
+    row("VI-Net within 5 / 1 / 0.5 / 0.5 points of the baseline", [
+        _met(acc["VI-Net", v] - base, -gap[v], f"{acc['VI-Net', v] - base:+.2f}") for v in VARIANTS])
+    need = {"tiny": 1.5, "small": 1.2, "medium": 1.05}
+    row("throughput / full ResNet >= 1.5 / 1.2 / 1.05 / -", [
+        _met(speed[f"VI-Net {v}"]["mean"] / full, need[v], f"{speed[f'VI-Net {v}']['mean'] / full:.2f}x")
+        if v in need else f"{speed[f'VI-Net {v}']['mean'] / full:.2f}x" for v in VARIANTS])
+    return "\n".join(lines)
+
+
+def times(run: Path = RUN, last: int = 4) -> str:
+    """Stage times of the run's last ``last`` pipeline invocations, one row each ('-' for
+    a stage that invocation did not run)."""
+    runs = read_json(run / "stage_times.json")["runs"]
+    stages = list(STAGE_FILES)
+    lines = ["| run started (UTC) | " + " | ".join(s[:2] for s in stages) + " | total |",
+             "|---|" + "---|" * (len(stages) + 1)]
+    for r in runs[-last:]:
+        secs = r["stage_seconds"]
+        lines.append(f"| {r['started_utc']} | "
+                     + " | ".join(f"{secs[s] / 60:.1f} min" if s in secs else "-" for s in stages)
+                     + f" | {sum(secs.values()) / 60:.1f} min |")
+    return "\n".join(lines)
+
+
+def stage_times(run: Path = PAPER_RUN) -> str:
+    """Each stage's latest time over the run's pipeline invocations, and their sum."""
+    latest = {}
+    for r in read_json(run / "stage_times.json")["runs"]:
+        latest.update(r["stage_seconds"])
+    stages = sorted(latest)
+    return "\n".join(["| " + " | ".join(s[:2] for s in stages) + " | total |",
+                      "|" + "---|" * (len(stages) + 1),
+                      "| " + " | ".join(f"{latest[s] / 60:.1f} min" for s in stages)
+                      + f" | {sum(latest.values()) / 60:.1f} min |"])
+
+
+def flop_limits(run: Path = RUN) -> str:
+    """Each model's measured speed-up beside its FLOP limit, from one interleaved run, and
+    the range of the shares of their limits that the cuts reach."""
+    rec = read_json(run / "06_throughput.json")
+    m = rec["metrics"]
+    speed, flops = m["throughput"], m["flops_per_image"]
+    full, full_flops = speed["ResNet (full)"]["mean"], flops["ResNet (full)"]
+    lines = [f"`{rec['params']['profile']}` profile, base `{run.name}`, {rec['device_name']}, "
+             f"{rec['torch_threads']} threads, batch {rec['params']['eval_batch_size']}, "
+             f"{rec['params']['repeats']} interleaved repetitions "
+             f"(`{run.relative_to(REPO_ROOT)}/06_throughput.json`):", "",
+             "| model | MFLOPs per image | images/s | speed-up | FLOP limit | share of the limit | form |",
+             "|---|---|---|---|---|---|---|"]
+    shares = []
+    for name, r in speed.items():
+        up, limit = r["mean"] / full, full_flops / flops[name]
+        lines.append(f"| {name} | {flops[name] / 1e6:.1f} | {r['mean']:.0f} ± {r['std']:.0f} | "
+                     f"{up:.2f}x | {limit:.2f}x | {100 * up / limit:.0f}% | {r.get('form', '-')} |")
+        if name != "ResNet (full)":
+            shares.append((100 * up / limit, name.removeprefix("VI-Net ")))
+    low, high = min(shares), max(shares)
+    lines += ["", f"The cuts reach between {low[0]:.0f}% ({low[1]}) and {high[0]:.0f}% "
+                  f"({high[1]}) of their FLOP limits here."]
+    return "\n".join(lines)
+
+
+def memory() -> str:
+    """The memory estimate of stages 02-05 at full size, and the runs it rests on."""
+    if not MEMORY.exists():
+        return "No memory measurement committed yet (`python -m vinet_utils.memory`)."
+    m = read_json(MEMORY)
+    lines = ["| run | images (train + test) | latents (GiB, from the shapes) | "
+             "peak host memory 02 / 03 / 04 / 05 (GiB, measured) |", "|---|---|---|---|"]
+    for r in m["runs"]:
+        lines.append(f"| width {r['width']}, {r['images']} images | {r['images']} | "
+                     f"{r['latents_gb']:.2f} | "
+                     + " / ".join(f"{v:.2f}" for v in r["peak_gb"].values()) + " |")
+    lines.append("| *full size, read off a line per stage* | " + f"{m['full_images']} | "
+                 f"{m['full_latents_gb']:.2f} | " + " / ".join(
+                     f"{st['full_peak_gb']:.1f}" for st in m["stages"].values()) + " |")
+    lines += ["", f"Per stage, a straight line through the two runs' peaks against their "
+                  f"latents' size, read at the full {m['full_images']} images: stages 02-05 "
+                  f"peak at about **{m['full_peak_gb']:.1f} GiB** (stage "
+                  f"{m['largest_stage'][:2]}), plus {m['extraction_working_gb']:.2f} GiB while "
+                  f"stage 02 extracts latents on a CPU (`results/benchmarks/memory.json`; runs "
+                  f"made with `{m.get('runs_made_with') or 'the pipeline'}`)."]
+    return "\n".join(lines)
