@@ -12,7 +12,7 @@ from .common import C100_RUN, STAGE_FILES
 
 def ablation_summary(run: Path = C100_RUN) -> dict:
     """Per cut of a run's notebook 05, in order of layers removed: every head's frozen
-    accuracy and VI-Net's margins (± the standard error of a difference of means) over
+    accuracy and VI-Net's margins (± the 95% t interval of a difference of means) over
     the best head without polynomials and over the linear head on the flattened map,
     beside the paper's VI-Net minus linear at the nearest share of its figure."""
     from ..paper import ABLATION, ABLATION_REMOVED_PCT
@@ -81,8 +81,9 @@ def cifar100_verdict(run: Path = C100_RUN, table: bool = True) -> str:
                                                      if abs(c["paper_pct"] - c["removed_pct"]) <= 5
                                                      else "- (outside its figure)") + " |")
     span = [c for c in cuts if 15 <= c["removed_pct"] <= 55]
-    ahead = [c for c in span if c["over_linear"][0] > 2 * (c["over_linear"][1] or 0)]
-    best_ahead = [c for c in cuts if c["margin"][0] > 2 * (c["margin"][1] or 0)]
+    ahead = [c for c in span if c["over_linear"][1] is not None
+             and c["over_linear"][0] > c["over_linear"][1]]
+    best_ahead = [c for c in cuts if c["margin"][1] is not None and c["margin"][0] > c["margin"][1]]
     gap = [c["random"]["acc"] - c["linear"]["acc"] for c in cuts if c["random"] is not None]
     paper_random = [r - f for r, f in zip(ABLATION["random monomials"][1:],
                                           ABLATION["linear head on the truncated net"][1:])]
@@ -95,10 +96,10 @@ def cifar100_verdict(run: Path = C100_RUN, table: bool = True) -> str:
     lines += [f"- **Against the linear head** (the paper's comparison), between "
                   f"{min(c['removed_pct'] for c in span):.0f}% and "
                   f"{max(c['removed_pct'] for c in span):.0f}% of layers removed: VI-Net is ahead "
-                  f"by more than two standard errors at {len(ahead)} of {len(span)} cuts "
+                  f"beyond its 95% t interval at {len(ahead)} of {len(span)} cuts "
                   f"(margins {ours}; the paper's figure: {theirs}).",
               f"- **Against the best head without polynomials**: VI-Net is ahead by more than "
-              f"two standard errors at {len(best_ahead)} of {len(cuts)} cuts; its margins run "
+              f"its 95% t interval at {len(best_ahead)} of {len(cuts)} cuts; its margins run "
               f"from {min(margins):+.2f} to {max(margins):+.2f}.",
               f"- **Random monomials** minus the linear head: {min(gap):+.2f} to {max(gap):+.2f} "
               f"points across the cuts, within 15 points at {close} of {len(gap)} (the paper's "
