@@ -436,7 +436,10 @@ def protocol(rec: dict, path=None):
         ax.set(title=f"{cut}, {kind}", xlabel=lr + " (log scale)",
                ylabel="validation accuracy (%)")
     axes[0][0].legend(fontsize=7, loc="lower left")
-    fig.suptitle(f"Protocol search: {m['trials_per_head']} trials per head frozen"
+    counts = {len(t) for t in m["frozen"].values()}
+    per_head = (f"{counts.pop()} trials per head" if len(counts) == 1 else
+                ", ".join(f"{h} {len(t)}" for h, t in m["frozen"].items()) + " trials")
+    fig.suptitle(f"Protocol search, base frozen: {per_head}"
                  + (f", {m['e2e_trials_per_head']} end to end" if m["end_to_end"] else "")
                  + f", each the mean of {m['trainings_per_trial']} trainings; circled: chosen",
                  fontsize=10)
