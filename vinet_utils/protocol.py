@@ -161,41 +161,47 @@ class Searcher:
         return _fit(self.lat[variant], self.S.values["arch"], variant, values,
                     self.S.ds.num_classes, self.S.run_dir / "sweep", self.S.seed)
 
-    def diverged(self) -> dict:
-        """A trial whose training diverged: it scores chance accuracy, and says so."""
+    def failed(self, reason: str = "diverged") -> dict:
+        """A trial that trained no head (its training diverged, or no generator is left
+        to build VI-Net from): it scores chance accuracy, and says why."""
         return {"val_acc": 100.0 / self.S.ds.num_classes, "val_acc_per_seed": None,
-                "saturation": None, "diverged": True}
+                "saturation": None, reason: True}
+
+    def train_frozen(self, head: str, values: dict, variant: str):
+        """``head`` trained ``seeds`` times with the base frozen at ``variant``, with the
+        trial's ``values`` over the profile's: ``(fit, train_seeds result)``, kept for
+        the end-to-end studies (checkpointed, so a resumed search reads them back)."""
+        from .sweep import _head_config
+        from .train import train_seeds
+
+        vals = {**self.S.values, **values}
+        cf = self.fit(variant, vals)
+        make = head_makers(cf, vals, self.S.ds.num_classes, vals["train_projection"])[head]
+        res = train_seeds(make, cf.latents, _head_config(vals, self.S.seed), self.cache,
+                          _tag(cf, head, values), self.seeds, self.S.seed, progress=self.progress)
+        self.trained.setdefault((head, _key(values)), {})[variant] = (cf, res["heads"])
+        return cf, res
 
     def frozen(self, head: str, n_trials: int, space: dict | None = None,
                round_: int = 0) -> list[dict]:
         """``head``'s frozen-base study: ``n_trials`` trials, each scored by the mean over
         cuts of the mean validation accuracy of ``seeds`` trainings."""
         from .ablations import saturation
-        from .sweep import _head_config
-        from .train import train_seeds
 
         space, rows = space or SPACES[head], {}
 
         def objective(trial):
-            vals = {**self.S.values, **suggest(trial, space)}
+            suggest(trial, space)
             per_cut = {}
             for v in self.variants:
-                cf = self.fit(v, vals)
                 try:
-                    make = head_makers(cf, vals, self.S.ds.num_classes,
-                                       vals["train_projection"])[head]
+                    cf, res = self.train_frozen(head, trial.params, v)
                 except NoGenerators:  # psi so small that nothing vanishes: no VI-Net
-                    per_cut[v] = {**self.diverged(), "diverged": False, "no_generators": True}
+                    per_cut[v] = self.failed("no_generators")
                     continue
-                cfg = _head_config(vals, self.S.seed)
-                try:
-                    res = train_seeds(make, cf.latents, cfg, self.cache,
-                                      _tag(cf, head, trial.params), self.seeds,
-                                      self.S.seed, progress=self.progress)
                 except TrainingDiverged:
-                    per_cut[v] = self.diverged()
+                    per_cut[v] = self.failed()
                     continue
-                self.trained.setdefault((head, _key(trial.params)), {})[v] = (cf, res["heads"])
                 per_cut[v] = {"val_acc": res["acc"], "val_acc_per_seed": res["acc_per_seed"],
                               "saturation": saturation(res["heads"][0], cf.latents["test"]),
                               "params": res["params"]}
@@ -243,7 +249,7 @@ class Searcher:
                         break
                     accs.append(rec["metrics"]["test_acc"])  # the validation images
                 frozen = start["per_cut"][v]["val_acc"]
-                per_cut[v] = {**(self.diverged() if accs is None else {
+                per_cut[v] = {**(self.failed() if accs is None else {
                     "val_acc": statistics.fmean(accs), "val_acc_per_seed": accs}),
                     "frozen_val_acc": frozen}
                 per_cut[v]["gain"] = per_cut[v]["val_acc"] - frozen
@@ -267,15 +273,7 @@ class Searcher:
         got = self.trained.get((head, _key(start["values"])), {}).get(variant)
         if got is not None:
             return got
-        from .sweep import _head_config
-        from .train import train_seeds
-
-        vals = {**self.S.values, **start["values"]}
-        cf = self.fit(variant, vals)
-        make = head_makers(cf, vals, self.S.ds.num_classes, vals["train_projection"])[head]
-        res = train_seeds(make, cf.latents, _head_config(vals, self.S.seed), self.cache,
-                          _tag(cf, head, start["values"]), self.seeds, self.S.seed,
-                          progress=self.progress)
+        cf, res = self.train_frozen(head, start["values"], variant)
         return cf, res["heads"]
 
 
@@ -378,6 +376,12 @@ def chosen_settings(result: dict) -> dict:
     return out
 
 
+def grid_label(trial: dict) -> str:
+    """A trial of the grid search made before the Optuna studies, as its results file
+    names it: ``train_projection=slow``, ``finetune_lr=0.02``."""
+    return ", ".join(f"{k}={v}" for k, v in trial.items())
+
+
 def _grid_chosen_settings(result: dict) -> dict:
     """:func:`chosen_settings` of a search made before the Optuna studies (a fixed grid
     of 4 trials per head, ``per_cut`` rows): each head's trial with the best mean over
@@ -400,8 +404,7 @@ def _grid_chosen_settings(result: dict) -> dict:
             for label, gain in res["worst_gain"].items():
                 worst[label] = min(worst.get(label, gain), gain)
         rule = max(worst, key=worst.get)
-        out.update(next(t for t in result["end_to_end_trials"]
-                        if ", ".join(f"{k}={v}" for k, v in t.items()) == rule))
+        out.update(next(t for t in result["end_to_end_trials"] if grid_label(t) == rule))
     return out
 
 

@@ -34,8 +34,7 @@ import torch
 from . import data as D
 from . import params as P
 from .results import Stage, read_json
-from .data import validation_split  # noqa: F401  (the searches' split, used here and by protocol)
-from .seeds import derive_seed
+from .data import validation_split
 from .train import train_seeds
 
 #: Factors in the order they are swept, with their candidate values.

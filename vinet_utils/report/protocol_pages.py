@@ -42,8 +42,7 @@ def sweep(run: Path = RUN) -> str:
 def protocol_edge() -> str:
     """The checks beside the protocol searches: a head at learning rates its search did
     not try, against the search's best trial for that head."""
-    def trial_label(t):
-        return ", ".join(f"{k}={v}" for k, v in t.items())
+    from ..protocol import grid_label as trial_label
 
     out = []
     for name, run in PROTOCOL_RUNS.items():
@@ -152,8 +151,7 @@ def _optuna_search(name: str, m: dict) -> list[str]:
 
 def _grid_search(name: str, rec: dict) -> list[str]:
     """The page lines of a grid protocol search made before the Optuna studies."""
-    def label(t):
-        return ", ".join(f"{k}={v}" for k, v in t.items())
+    from ..protocol import grid_label as label
 
     m = rec["metrics"]
     v = m["validation"]
