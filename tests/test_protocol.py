@@ -55,6 +55,18 @@ def test_every_head_gets_the_same_trials_on_the_held_out_images(synthetic_data, 
                              seeds=2))["metrics"]
     assert again["frozen"] == rec["frozen"] and again["end_to_end"] == rec["end_to_end"]
 
+    # searching some heads again keeps the others' searches as recorded; a search with
+    # other trials per head cannot keep them and says so before it trains anything
+    some = read_json(PR.run("smoke", variants=["tiny"], results_dir=tmp_path,
+                            end_to_end=["tiny"], overrides=over, trials=2, e2e_trials=2,
+                            seeds=2, heads=["VI-Net"], e2e_heads=["VI-Net"]))["metrics"]
+    assert some["frozen"] == rec["frozen"]
+    assert some["kept_from_earlier_run"] == [h for h in PR.HEADS if h != "VI-Net"]
+    assert set(some["end_to_end"]) == {"VI-Net"}
+    with pytest.raises(ValueError, match="--heads VI-Net keeps the other heads"):
+        PR.run("smoke", variants=["tiny"], results_dir=tmp_path, overrides=over, trials=3,
+               seeds=2, heads=["VI-Net"])
+
 
 def test_the_same_seed_gives_the_same_choices_and_a_carved_split_says_it_overlaps(
         synthetic_data, tmp_path):

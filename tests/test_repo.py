@@ -93,11 +93,14 @@ def test_committed_runs_agree_with_themselves(run):
     """What a reader of the committed results relies on, across files that different
     stages wrote: parameter counts add up and grow with the cut, the baseline is one
     number everywhere, and every model got every throughput repetition. ``make readme``
-    only copies these files, so nothing here is true by construction."""
+    only copies these files, so nothing here is true by construction. A run whose
+    notebook 05 has not run yet (the paper run: its device time ended first) is checked
+    without it."""
     from vinet_utils.results import read_json
     base = read_json(run / "01_baseline.json")
     vinet = read_json(run / "04_vinet.json")["metrics"]
-    abl = read_json(run / "05_ablations.json")["metrics"]
+    has_05 = (run / "05_ablations.json").exists()
+    abl = read_json(run / "05_ablations.json")["metrics"] if has_05 else {"rows": []}
     speed = read_json(run / "06_throughput.json")
     table = _csv(run)
     variants = [v["variant"] for v in vinet["variants"]]
@@ -117,7 +120,7 @@ def test_committed_runs_agree_with_themselves(run):
 
     # The base keeps more parameters the later the cut, and fewer than the full ResNet.
     full = int(table[f"ResNet{net}"]["Total Params"])
-    assert full == abl["baseline"]["total_params"]
+    assert full == abl["baseline"]["total_params"] if has_05 else full == base["cuts"][-1]["base_params"]
     counts = [v["base_params"] for v in vinet["variants"]] + [full]
     assert all(a < b for a, b in zip(counts, counts[1:])), counts
     for r in abl["rows"]:  # the same cut gives the same base in notebooks 04 and 05
@@ -130,7 +133,7 @@ def test_committed_runs_agree_with_themselves(run):
     # One baseline accuracy: trained in 01, carried by 04 and 05, printed in the table.
     acc = base["metrics"]["test_acc"]
     assert float(table[f"ResNet{net}"]["Acc (%)"]) == pytest.approx(acc, abs=0.005)
-    assert vinet["baseline_acc"] == acc == abl["baseline"]["acc"]
+    assert vinet["baseline_acc"] == acc == (abl["baseline"]["acc"] if has_05 else acc)
     for v in vinet["variants"]:
         assert v["acc_vs_baseline"] == pytest.approx(v["acc"] - acc)
 

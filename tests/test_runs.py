@@ -89,3 +89,19 @@ def test_a_profile_lr_follows_the_batch_size_unless_lr_is_set(synthetic_data, tm
         used[name] = rec["lr_used"]
     assert used["scaled"] == pytest.approx(smoke["lr"] * 64 / smoke["lr_batch_size"])
     assert used["given"] == 0.3
+
+
+def test_a_relative_data_folder_is_made_absolute_before_the_notebooks_run(tmp_path, monkeypatch):
+    """The notebooks run in notebooks/, so a relative data folder (from the environment
+    or the data_dir parameter) is read from where the pipeline started."""
+    from vinet_utils.pipeline import absolute_data_dirs
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VINET_DATA_DIR", "data")
+    parameters = {"data_dir": "elsewhere/cifar", "seed": 0}
+    absolute_data_dirs(parameters)
+    assert os.environ["VINET_DATA_DIR"] == str(tmp_path / "data")
+    assert parameters == {"data_dir": str(tmp_path / "elsewhere" / "cifar"), "seed": 0}
+    monkeypatch.delenv("VINET_DATA_DIR")
+    empty = {"data_dir": None}
+    absolute_data_dirs(empty)  # nothing set: the default (<repo>/data) stays the loader's
+    assert "VINET_DATA_DIR" not in os.environ and empty == {"data_dir": None}

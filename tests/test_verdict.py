@@ -42,6 +42,23 @@ def test_the_drop_is_held_against_the_papers_own(tmp_path):
     assert row["drop_half_width"] == pytest.approx(4.303 * 0.5 / 3 ** 0.5, rel=1e-3)
 
 
+def test_a_run_without_notebook_05_judges_the_drop_from_notebook_04_alone(tmp_path):
+    """The paper run's notebook 05 has not run: claim (a) comes from notebook 04's
+    VI-Net trainings, and (b) and (c) are absent rather than guessed."""
+    write_json(tmp_path / "01_baseline.json", {"params": {"dataset": "cifar10", "arch": "resnet18"},
+                                               "metrics": {"test_acc": 93.0}})
+    write_json(tmp_path / "04_vinet.json", {"metrics": {"variants": [
+        {"variant": "small", "acc_per_seed": [92.0, 92.4, 92.2]},
+        {"variant": "tiny", "acc_per_seed": [85.0, 86.0, 85.5]}]}})
+    c = V.claims(tmp_path)
+    assert [r["variant"] for r in c["rows"]] == ["tiny", "small"]
+    tiny = c["rows"][0]
+    assert tiny["drop"] == pytest.approx(93.0 - 85.5) and tiny["seeds"] == 3
+    assert tiny["paper_drop"] == pytest.approx(92.89 - 88.62)
+    assert tiny["close"] is False and c["rows"][1]["close"] is True  # 0.8 vs the paper's 0.23
+    assert tiny["vs_linear"] is None and tiny["vs_comparator"] is None
+
+
 def test_two_seeds_that_barely_differ_are_level_and_a_sign_change_is_found(tmp_path):
     got = _run(tmp_path, [78.0, 78.0], [77.8, 78.0], [70.0, 70.5], [70.0, 70.2],
                e2e={"VI-Net": [80.0, 80.2, 80.1], "linear (flatten)": [81.0, 81.2, 81.1],

@@ -193,6 +193,7 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None, stage
     parameters.update(profile=profile, dataset=dataset, arch=arch)
     if results_dir:
         parameters["results_dir"] = str(Path(results_dir).resolve())
+    absolute_data_dirs(parameters)
     try:
         P.validate(**parameters)
         unknown = [s for s in stages if s not in STAGES]
@@ -233,6 +234,16 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None, stage
         write_json(timing_path, {"runs": history})
         print(f"   done in {timings[stage] / 60:.1f} min", flush=True)
     return out
+
+
+def absolute_data_dirs(parameters: dict) -> None:
+    """Make a relative ``data_dir`` parameter and ``$VINET_DATA_DIR`` absolute, from the
+    folder the pipeline was started in: the notebooks run in ``notebooks/``, where a
+    relative path would find nothing."""
+    if os.environ.get("VINET_DATA_DIR"):
+        os.environ["VINET_DATA_DIR"] = str(Path(os.environ["VINET_DATA_DIR"]).resolve())
+    if parameters.get("data_dir"):
+        parameters["data_dir"] = str(Path(parameters["data_dir"]).resolve())
 
 
 def profile_setting(parameters: dict, dataset: str | None, arch: str | None) -> tuple[str, str]:

@@ -343,6 +343,32 @@ def search_widening(study, space: dict, n_trials: int, rounds: int = 1) -> dict:
         space = wider
 
 
+def _keep_recorded(path: Path, found: dict, heads, trials: int, seeds: int, variants) -> list:
+    """Fill ``found`` with the frozen searches of the heads not searched now (not in
+    ``heads``) as the results file at ``path`` recorded them, so that a search of some
+    heads (``--heads``) updates their entries and keeps the others'. An earlier search
+    with other trials per head, trainings per trial or cuts is not comparable: it
+    raises instead. Returns the heads kept."""
+    rest = [h for h in HEADS if h not in heads]
+    if not rest or not path.exists():
+        return []
+    old = read_json(path)["metrics"]
+    same = (old.get("trials_per_head") == trials and old.get("trainings_per_trial") == seeds
+            and old.get("variants") == list(variants))
+    if not same:
+        raise ValueError(
+            f"--heads {' '.join(heads)} keeps the other heads' searches from {P.shown(path)}, "
+            f"which ran {old.get('trials_per_head')} trials of {old.get('trainings_per_trial')} "
+            f"trainings on {old.get('variants')}; this search runs {trials} of {seeds} on "
+            f"{list(variants)}: search every head, or match them")
+    for h in rest:
+        if h in old.get("frozen", {}):
+            found[h] = {"trials": old["frozen"][h], "space": old["spaces"][h],
+                        "flags": old.get("flags", {}).get(h, []),
+                        "earlier": old.get("widened", {}).get(h, [])}
+    return [h for h in rest if h in found]
+
+
 def _seed(seed: int, *names) -> int:
     from .seeds import derive_seed
     return derive_seed(seed, "protocol", *names)
@@ -444,6 +470,7 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
     storage = storage or f"sqlite:///{S.run_dir / 'protocol.db'}"
     search = Searcher(S, variants, seeds, storage)
     found, found_e2e = {}, {}
+    kept = _keep_recorded(S.run_dir / "protocol.json", found, heads, trials, seeds, variants)
     for head in heads:
         print(f"{head}: {trials} trials with the base frozen", flush=True)
         found[head] = search_widening(
@@ -473,6 +500,7 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
         "trials_per_head": trials, "e2e_trials_per_head": e2e_trials if e2e else 0,
         "e2e_heads": list(e2e),
         "trainings_per_trial": seeds, "variants": list(variants), "end_to_end_cuts": list(end_to_end),
+        "kept_from_earlier_run": kept,
         "spaces": {h: f["space"] for h, f in found.items()},
         "e2e_spaces": {h: f["space"] for h, f in found_e2e.items()}, "edge": EDGE,
         "widened": {h: f["earlier"] for h, f in found.items() if f["earlier"]},
@@ -509,7 +537,8 @@ def main(argv=None) -> None:
     ap.add_argument("--storage", default=None,
                     help="an Optuna storage URL shared by several machines "
                          "(default: sqlite in the run folder, protocol.db)")
-    ap.add_argument("--heads", nargs="+", default=list(HEADS), help=f"a subset of {', '.join(HEADS)}")
+    ap.add_argument("--heads", nargs="+", default=list(HEADS), help=f"a subset of {', '.join(HEADS)}; the others keep their searches as the "
+                         f"run's protocol.json recorded them")
     ap.add_argument("--e2e-heads", nargs="+", default=None,
                     help="the heads searched end to end (default: every head that goes end to end)")
     a = ap.parse_args(argv)

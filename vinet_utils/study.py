@@ -5,10 +5,11 @@ as the base network gets better?
     python -m vinet_utils.study run        # train the bases and run notebooks 01-05 on each
     python -m vinet_utils.study run --bases w0.25-e6
 
-Four bases: the cpu profile's ResNet-18 at width 0.25 trained for 6, 12 and 18 epochs
-(``results/cpu/cifar10-resnet18[-<name>]``, on 2 CPU cores), and the paper profile's
-ResNet-18 at width 1.0 (``results/paper/cifar10-resnet18``, trained on a GPU with
-``make reproduce PROFILE=paper``: ``study run`` does not train it). On each, notebooks
+Up to four bases: the cpu profile's ResNet-18 at width 0.25 trained for 6, 12 and 18
+epochs (``results/cpu/cifar10-resnet18[-<name>]``, on 2 CPU cores), and the paper
+profile's ResNet-18 at width 1.0 (``results/paper/cifar10-resnet18``, trained on a GPU
+with ``make reproduce PROFILE=paper``: ``study run`` does not train it), which joins
+once its notebook 05 has run. On each, notebooks
 02-05 put every head at every cut with the base frozen (``seeds`` trainings each);
 where a run also fine-tuned heads end to end, or trained the paper-size head, those
 numbers come along.

@@ -55,11 +55,16 @@ def judge(diff: dict) -> str:
 
 def samples(run: Path) -> dict:
     """``{(cut, protocol): {head: [accuracy per seed]}}``; protocol is "frozen" or
-    "end to end, N epochs"."""
+    "end to end, N epochs". A run whose notebook 05 has not run yet gives VI-Net's
+    frozen rows from notebook 04 (the same trainings), and no other head."""
     out: dict = {}
-    for r in read_json(run / "05_ablations.json")["metrics"]["rows"]:
-        if r.get("protocol", "frozen") == "frozen" and r.get("acc_per_seed"):
-            out.setdefault((r["variant"], "frozen"), {})[r["head"]] = list(r["acc_per_seed"])
+    if (run / "05_ablations.json").exists():
+        for r in read_json(run / "05_ablations.json")["metrics"]["rows"]:
+            if r.get("protocol", "frozen") == "frozen" and r.get("acc_per_seed"):
+                out.setdefault((r["variant"], "frozen"), {})[r["head"]] = list(r["acc_per_seed"])
+    elif (run / "04_vinet.json").exists():
+        for v in read_json(run / "04_vinet.json")["metrics"]["variants"]:
+            out[(v["variant"], "frozen")] = {"VI-Net": list(v["acc_per_seed"])}
     if (run / "budget.json").exists():
         for r in read_json(run / "budget.json")["metrics"]["rows"]:
             if r["budget_epochs"] > 0:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..results import read_json
-from .common import RUN
+from .common import PAPER_RUN, REPO_ROOT, RUN
 
 VERDICT_WORD = {"ahead": "VI-Net ahead", "behind": "VI-Net behind", "level": "level"}
 
@@ -77,7 +77,38 @@ def verdict(run: Path = RUN) -> str:
               f"{_listing(_where(rows, 'vs_comparator', 'behind'))}."
               + _changes(rows, "vs_comparator")]
     lines += _size_and_speed(run)
+    lines += _paper_width(PAPER_RUN)
     return "\n".join(lines)
+
+
+def _paper_width(run: Path) -> list[str]:
+    """Claim (a), size and speed on the ``paper`` run (width 1.0, on a GPU), as far as
+    its stages have run."""
+    from .. import verdict as V
+
+    if not (run / "04_vinet.json").exists():
+        return []
+    c = V.claims(run)
+    base = read_json(run / "01_baseline.json")
+    rows = [r for r in c["rows"] if r["protocol"] == "frozen"]
+    seeds = sorted({r["seeds"] for r in rows})
+    acc = " / ".join(f"{r['vinet_acc']:.2f}" for r in rows)
+    drop = " / ".join(f"{r['drop']:+.2f} ± {r['drop_half_width']:.2f}" for r in rows)
+    paper = " / ".join(f"{r['paper_drop']:+.2f}" for r in rows)
+    close = [r["variant"] for r in rows if r["close"]]
+    far = [r["variant"] for r in rows if r["close"] is False]
+    missing = ("" if (run / "05_ablations.json").exists() else
+               " Notebook 05 has not run on this base yet, so (b) and (c) are not measured here.")
+    device = base.get("device_name", "GPU")
+    speed = _size_and_speed(run, "  Here VI-Net has", f"the {device}", "the paper")
+    return [f"- **At the paper's width** (the `paper` run: ResNet-18 at width 1.0, "
+            f"{base['params']['epochs']} epochs, {base['metrics']['n_train']:,} training images, "
+            f"on an {device}; full network {c['base_acc']:.2f}%; every "
+            f"head at the settings the `cpu` search chose, base frozen, "
+            f"{'/'.join(map(str, seeds))} seeds): VI-Net reaches {acc}% at tiny / small / "
+            f"medium / large, a drop of {drop} points (the paper's: {paper}), within "
+            f"{c['close']:g} point of the paper's drop {_listing(close)}; further "
+            f"{_listing(far)}.{missing}"] + speed
 
 
 def _trials(run: Path) -> str:
@@ -93,8 +124,10 @@ def _trials(run: Path) -> str:
             + " (the heads whose first range was widened had a second round)")
 
 
-def _size_and_speed(run: Path) -> list[str]:
-    """The paper's other two words, smaller and faster, from the run's table."""
+def _size_and_speed(run: Path, lead: str = "- **Smaller and faster**: VI-Net has",
+                    machine: str = "2 CPU cores", paper: str = "the paper, on its GPU") -> list[str]:
+    """The paper's other two words, smaller and faster, from the run's table: one line
+    that starts with ``lead`` and says what ran on ``machine``."""
     import csv
 
     path = run / "table.csv"
@@ -106,12 +139,12 @@ def _size_and_speed(run: Path) -> list[str]:
         full = [r for r in csv.DictReader(f) if r["Model"].startswith("ResNet")][0]
     share = " / ".join(f"{float(r['Total Params']) / float(full['Total Params']):.0%}" for r in rows)
     speed = " / ".join(f"{float(r['Speed-up']):.2f}x" for r in rows)
-    paper = " / ".join(f"{float(r['Paper Speed-up']):.2f}x" for r in rows)
+    theirs = " / ".join(f"{float(r['Paper Speed-up']):.2f}x" for r in rows)
     limit = " / ".join(f"{float(r['Speed-up']) / float(r['FLOP limit']):.0%}" for r in rows)
-    return [f"- **Smaller and faster**: VI-Net has {share} of the full network's parameters "
-            f"at tiny / small / medium / large, and runs at {speed} its throughput on 2 CPU "
-            f"cores (the paper, on its GPU: {paper}), {limit} of what its FLOPs allow "
-            f"([table.md](results/cpu/cifar10-resnet18/table.md))."]
+    link = path.relative_to(REPO_ROOT).as_posix()
+    return [f"{lead} {share} of the full network's parameters at tiny / small / medium / "
+            f"large, and runs at {speed} its throughput on {machine} ({paper}: {theirs}), "
+            f"{limit} of what its FLOPs allow ([table.md]({link.replace('.csv', '.md')}))."]
 
 
 def _changes(rows: list[dict], key: str) -> str:

@@ -41,11 +41,7 @@ def verdict(path: Path = STUDY) -> str:
                   f"best head without polynomials was, case by case: {', '.join(names)}. "
                   f"End to end: each head's first frozen-base training fine-tuned further with "
                   f"the base unfrozen on augmented images, every head with the same budget. "
-                  f"Trend: per cut, a least-squares line through the frozen margins of the "
-                  f"{len(rec.get('trend_bases', bases))} width-0.25 bases against baseline "
-                  f"accuracy, read at the paper's base, ± the standard error of that "
-                  f"prediction: an extrapolation beyond those bases, which the width-1.0 base "
-                  f"measures directly.", ""]
+                  + _trend_note(len(rec.get("trend_bases", bases))), ""]
     lines += _findings(rec)
     return "\n".join(lines)
 
@@ -81,3 +77,13 @@ def _margin_table(rec: dict) -> list[str]:
                      "| | " + " | ".join(f"{t[v]['predicted']:+.2f} ± {t[v]['predicted_se']:.2f}"
                                          if v in t else "-" for v in VARIANTS) + " |")
     return lines
+
+
+def _trend_note(n: int) -> str:
+    """What the study's trend line is, or why there is none."""
+    if n < 2:
+        return ("No trend line is drawn: it needs at least two bases on one protocol, and "
+                f"{n} is.")
+    return (f"Trend: per cut, a least-squares line through the frozen margins of the {n} "
+            f"width-0.25 bases against baseline accuracy, read at the paper's base, ± the "
+            f"standard error of that prediction: an extrapolation beyond those bases.")
