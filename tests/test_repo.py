@@ -214,3 +214,18 @@ def test_results_files_name_folders_without_the_machine_s_paths(tmp_path):
         params = read_json(f).get("params", {})
         for key in FOLDER_PARAMS:
             assert params.get(key) is None or not Path(params[key]).is_absolute(), (f.name, key)
+
+
+def test_no_prose_line_is_wider_than_a_screen():
+    """Every page's prose, hand-written or generated, folds at 100 characters; only a
+    table row, a code block, or the target of a link (which cannot break) runs longer."""
+    import re
+    from vinet_utils import report
+    for page in report.pages():
+        code = False
+        for i, line in enumerate(page.read_text().splitlines(), 1):
+            if line.startswith("```"):
+                code = not code
+            if code or line.startswith("|"):
+                continue
+            assert len(re.sub(r"\]\([^)]*\)", "]()", line)) <= report.WIDTH, f"{page.name}:{i}"

@@ -60,8 +60,31 @@ def render(text: str) -> str:
         name = m.group(1)
         if name not in BLOCKS:
             raise ValueError(f"generated block {name!r} is unknown; known: {', '.join(BLOCKS)}")
-        return f"<!-- generated:{name} -->\n{BLOCKS[name]()}\n<!-- /generated:{name} -->"
+        return f"<!-- generated:{name} -->\n{wrap(BLOCKS[name]())}\n<!-- /generated:{name} -->"
     return _BLOCK.sub(fill, text)
+
+
+#: The longest line a page's prose may have: about a reader's screen.
+WIDTH = 100
+
+
+def wrap(block: str, width: int = WIDTH) -> str:
+    """``block`` with every prose line, list item or paragraph, folded at ``width``
+    characters between words; table rows, headings and code stay as they are (a
+    markdown table cannot fold)."""
+    import textwrap
+
+    out, code = [], False
+    for line in block.split("\n"):
+        if line.startswith("```"):
+            code = not code
+        if code or line.startswith(("|", "#", "<!--", "![")) or len(line) <= width:
+            out.append(line)
+            continue
+        item = re.match(r"(\s*(?:[-*] |\d+\. )?)", line).group(1)
+        out += textwrap.wrap(line, width, initial_indent="", subsequent_indent=" " * len(item),
+                             break_long_words=False, break_on_hyphens=False)
+    return "\n".join(out)
 
 
 def main(argv=None) -> int:

@@ -44,7 +44,8 @@ def where() -> str:
         if (mem and mem["runs"][0]["width"] == p["width"] and p.get("n_train") is None
                 and p["arch"] == "resnet18"):
             memory = f"about {mem['full_peak_gb']:.0f} GiB ({gib:.1f} GiB of latents)"
-        lines.append(f"| `{name}` | {_DATA[p['dataset']]} ({n('n_train')} / {n('n_test')}) | "
+        held = f", {p['holdout_frac']:.0%} held out" if p.get("holdout_frac") else ""
+        lines.append(f"| `{name}` | {_DATA[p['dataset']]} ({n('n_train')}{held} / {n('n_test')}) | "
                      f"{_ARCH[p['arch']]}, width {p['width']}, {p['epochs']} epochs | {on} | "
                      f"{took} | {memory} |")
     return "\n".join(lines)
