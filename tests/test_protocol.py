@@ -31,7 +31,8 @@ def test_every_head_gets_the_same_trials_on_the_held_out_images(synthetic_data, 
     rec = read_json(path)["metrics"]
     assert set(rec["frozen"]) == set(PR.HEADS)
     assert {len(t) for t in rec["frozen"].values()} == {2}
-    assert {len(t) for t in rec["end_to_end"].values()} == {2}
+    counts = {len(t) for t in rec["end_to_end"].values()}  # as many rounds for every head
+    assert len(counts) == 1 and counts.pop() % 2 == 0
     assert set(rec["end_to_end"]) == set(A.END_TO_END_HEADS)
     for head, trials in rec["frozen"].items():
         assert set(trials[0]["values"]) == set(PR.SPACES[head])  # each head its own knobs

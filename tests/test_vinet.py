@@ -518,3 +518,37 @@ def test_latents_beyond_half_precision_stop_with_a_clear_error(synthetic_data, t
     with pytest.raises(FloatingPointError, match="not all finite.*diverged"):
         L.cached_latents(model, "resnet18", "tiny", ds, tmp_path, progress=False)
     assert not (tmp_path / "latents").exists() or not any((tmp_path / "latents").iterdir())
+
+
+def test_the_breakdown_splits_a_vinet_s_time_between_its_base_and_its_head():
+    """throughput.breakdown times a VI-Net beside its base alone and counts both: the
+    head's FLOPs are what the head adds, the shares are speed-up over FLOP limit, and
+    the head's share of the time is what the base alone does not take."""
+    from torch import nn
+    from vinet_utils import throughput
+
+    class Net(nn.Module):
+        def __init__(self, base, head):
+            super().__init__()
+            self.base, self.head = base, head
+
+        def forward(self, x):
+            return self.head(self.base(x).flatten(1))
+
+    torch.manual_seed(0)
+    conv = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+    full = nn.Sequential(conv, nn.Conv2d(8, 8, 3, padding=1), nn.Flatten(), nn.Linear(8 * 64, 10))
+    head = nn.Sequential(nn.Linear(8 * 64, 512), nn.ReLU(), nn.Linear(512, 512), nn.Linear(512, 10))
+    nets = {"ResNet (full)": full, "VI-Net tiny": Net(conv, head)}
+    batches = [torch.randn(64, 3, 8, 8) for _ in range(3)]
+    out = throughput.breakdown(nets, batches, repeats=2)
+    r = out["cuts"]["tiny"]
+    fl = out["flops_per_image"]
+    assert set(out["throughput"]) == {"ResNet (full)", "VI-Net tiny", "base tiny"}
+    assert r["head_flop_fraction"] == pytest.approx(1 - fl["base tiny"] / fl["VI-Net tiny"])
+    assert fl["VI-Net tiny"] - fl["base tiny"] == 2 * (8 * 64 * 512 + 512 * 512 + 512 * 10)
+    assert r["flop_limit"] == pytest.approx(fl["ResNet (full)"] / fl["VI-Net tiny"])
+    for p in ("", "base_"):
+        assert r[f"{p}share_of_limit"] == pytest.approx(r[f"{p}speedup"] / r[f"{p}flop_limit"])
+    assert r["us_per_image"] > 0 and r["base_us_per_image"] > 0
+    assert r["head_time_fraction"] == pytest.approx(1 - r["base_us_per_image"] / r["us_per_image"])

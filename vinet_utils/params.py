@@ -243,7 +243,7 @@ RULES = {
     "unfreeze_base": _one_of(True, False),
     "unfreeze_epochs": _int(1),
     "unfreeze_lr": _num(0, 10, low_open=True),
-    "unfreeze_base_lr_scale": _num(0, 10, low_open=True),
+    "unfreeze_base_lr_scale": _num(0, 100, low_open=True),
     "unfreeze_bn_stats": _one_of("update", "frozen"),  # ablations.BN_STATS
     "unfreeze_variants": _variants,
     "ablation_cuts": _cuts,

@@ -59,6 +59,22 @@ def notebook_parameters(path: Path) -> set[str]:
     return names
 
 
+def notebook_namespace(stage: str, profile: str) -> dict:
+    """The parameters notebook ``stage`` runs with under ``profile``: its own defaults
+    (its ``parameters`` cell), then the profile's values of the names it declares, as
+    ``make reproduce`` would give them."""
+    namespace: dict = {}
+    for source, is_params in _code_cells(NOTEBOOKS / f"{stage}.ipynb"):
+        if is_params:
+            exec(compile(source, f"{stage} [parameters]", "exec"), namespace)
+    parameters = load_profile(resolve_profile(profile))
+    dataset, arch = profile_setting(parameters, None, None)
+    parameters.update(profile=resolve_profile(profile), dataset=dataset, arch=arch)
+    declared = notebook_parameters(NOTEBOOKS / f"{stage}.ipynb")
+    namespace.update({k: v for k, v in parameters.items() if k in declared})
+    return {k: v for k, v in namespace.items() if not k.startswith("__")}
+
+
 def execute_inline(path: Path, parameters: dict) -> None:
     """Run the notebook's code cells in order in a fresh namespace of this process, with
     ``parameters`` set right after its ``parameters`` cell (papermill's injection)."""

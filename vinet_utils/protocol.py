@@ -300,7 +300,7 @@ def _round(round_: int) -> tuple:
 
 #: How far a range may be widened, per knob.
 LIMITS = {"finetune_lr": (1e-6, 10.0), "unfreeze_lr": (1e-6, 10.0), "psi": (1e-4, 1.0),
-          "unfreeze_base_lr_scale": (1e-4, 10.0)}
+          "unfreeze_base_lr_scale": (1e-4, 100.0)}
 #: How many times a flagged head's range is widened and searched again.
 MAX_WIDEN = 2
 
@@ -483,13 +483,19 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
                 lambda space, r, h=head: search.frozen(h, trials, space, r), SPACES[head],
                 trials, rounds=most)
     frozen = {h: f["trials"] for h, f in found.items()}
-    for head in (h for h in END_TO_END_HEADS if h in heads and end_to_end
-                 and (e2e_heads is None or h in e2e_heads)):
+    e2e_study = {h: (lambda space, r, h=h: search.end_to_end(h, best(frozen[h]), list(end_to_end),
+                                                            e2e_trials, space, r))
+                 for h in END_TO_END_HEADS if h in heads and end_to_end
+                 and (e2e_heads is None or h in e2e_heads)}
+    for head, study in e2e_study.items():
         print(f"{head}: {e2e_trials} trials end to end at {' '.join(end_to_end)}", flush=True)
-        found_e2e[head] = search_widening(
-            lambda space, r, h=head: search.end_to_end(h, best(frozen[h]), list(end_to_end),
-                                                       e2e_trials, space, r),
-            E2E_SPACE, e2e_trials)
+        found_e2e[head] = search_widening(study, E2E_SPACE, e2e_trials)
+    most = max((len(f["earlier"]) + 1 for f in found_e2e.values()), default=1)
+    for head, study in e2e_study.items():  # as many end-to-end rounds as the most widened
+        if len(found_e2e[head]["earlier"]) + 1 < most:
+            print(f"{head}: {most} rounds of {e2e_trials} end-to-end trials, as the most "
+                  f"widened head", flush=True)
+            found_e2e[head] = search_widening(study, E2E_SPACE, e2e_trials, rounds=most)
     e2e = {h: f["trials"] for h, f in found_e2e.items()}
     flags = {h: f["flags"] for h, f in found.items()}
     flags_e2e = {h: f["flags"] for h, f in found_e2e.items()}

@@ -10,11 +10,15 @@ on the device beforehand: only the network is timed.
 :func:`flops` counts each model's floating-point operations per image
 (``torch.utils.flop_counter``): the full network's count over a truncated one's is
 the speed-up a truncated network could reach if every layer ran at the same rate,
-the limit its measured speed-up is read against.
+the limit its measured speed-up is read against. :func:`breakdown` splits each
+VI-Net's time between its truncated base and its head, to show which part keeps a
+cut below its limit (``python -m vinet_utils.throughput breakdown --profile cpu``).
 """
 
 from __future__ import annotations
 
+import shlex
+import sys
 import time
 
 import numpy as np
@@ -123,3 +127,81 @@ def measure(models: dict, batches: list[torch.Tensor], repeats: int = 5, warmup:
             runs[name].append(n_images / time_pass(ready[name], batches, device))
     return {name: {"mean": float(np.mean(r)), "std": float(np.std(r, ddof=1)), "runs": r}
             for name, r in runs.items()}
+
+
+def breakdown(nets: dict, batches: list[torch.Tensor], repeats: int = 5, device="cpu",
+              seed: int = 0, full: str = "ResNet (full)") -> dict:
+    """Where each VI-Net's time goes. ``nets`` holds the full network under ``full`` and
+    VI-Nets prepared for inference (``inference.FlatVINet``) as ``"VI-Net <cut>"``. Each
+    VI-Net, its truncated base alone and the full network are timed in one interleaved
+    run (:func:`measure`), and their FLOPs counted (:func:`flops`). Per cut: the speed-up
+    over the full network and the share of its FLOP limit reached, for the VI-Net and
+    for its base alone, and the head's share of the VI-Net's time and of its FLOPs. A
+    base that alone falls short of its limit keeps the cut short of it, whatever the head
+    costs."""
+    bases = {f"base {n.split()[-1]}": m.base for n, m in nets.items() if n.startswith("VI-Net")}
+    timed = {**nets, **bases}
+    speed = measure(timed, batches, repeats, device=device, seed=seed)
+    counts = flops(timed, batches[0][0])
+    us = {k: 1e6 / s["mean"] for k, s in speed.items()}  # microseconds per image
+    cuts = {}
+    for name in (n for n in nets if n != full):
+        v = name.split()[-1]
+        base = f"base {v}"
+        row = {}
+        for label, key in (("", name), ("base_", base)):
+            speedup, limit = us[full] / us[key], counts[full] / counts[key]
+            row.update({f"{label}speedup": speedup, f"{label}flop_limit": limit,
+                        f"{label}share_of_limit": speedup / limit})
+        row.update(us_per_image=us[name], base_us_per_image=us[base],
+                   head_time_fraction=1 - us[base] / us[name],
+                   head_flop_fraction=1 - counts[base] / counts[name])
+        cuts[v] = row
+    return {"cuts": cuts, "throughput": speed, "flops_per_image": counts}
+
+
+def main(argv=None) -> None:
+    """``python -m vinet_utils.throughput breakdown --profile cpu``: :func:`breakdown` on
+    a finished run's VI-Nets, built as notebook 06 builds them, written to
+    ``<run>/06_breakdown.json``."""
+    import argparse
+
+    from . import inference, vinet
+    from .pipeline import notebook_namespace
+    from .results import write_json
+
+    ap = argparse.ArgumentParser(prog="python -m vinet_utils.throughput",
+                                 description="Where each VI-Net's inference time goes.")
+    ap.add_argument("command", choices=["breakdown"])
+    ap.add_argument("--profile", default="cpu")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--note", default="", help="free text recorded with the results "
+                                               "(what else ran on the machine)")
+    a = ap.parse_args(argv)
+    from . import stage
+    S = stage.begin("06_throughput", notebook_namespace("06_throughput_table", a.profile))
+    p = S.params
+    nets = {"ResNet (full)": S.model}
+    for v in p["variants"]:
+        nets[f"VI-Net {v}"] = vinet.rebuild(S.model, S.fit(v), S.ds, S.run,
+                                            keep_per_class=p["keep_per_class"],
+                                            train_projection=p["train_projection"], device=S.device)
+    nets = {name: inference.prepare(net) for name, net in nets.items()}
+    batches = input_batches(S.ds.test_x, S.ds.mean, S.ds.std, p["eval_batch_size"],
+                            p["throughput_batches"], S.device)
+    out = breakdown(nets, batches, a.repeats, S.device, p["seed"])
+    out.update(note=a.note, form="eager", threads=torch.get_num_threads(),
+               command="python -m vinet_utils.throughput " + " ".join(
+                   shlex.quote(x) for x in (argv or sys.argv[1:])))
+    path = S.run / "06_breakdown.json"
+    write_json(path, out)
+    for v, r in out["cuts"].items():
+        print(f"{v}: VI-Net {r['speedup']:.2f}x of {r['flop_limit']:.2f}x ({r['share_of_limit']:.0%}); "
+              f"base alone {r['base_speedup']:.2f}x of {r['base_flop_limit']:.2f}x "
+              f"({r['base_share_of_limit']:.0%}); head {r['head_time_fraction']:.0%} of the time, "
+              f"{r['head_flop_fraction']:.0%} of the FLOPs")
+    print(f"written: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -134,6 +134,26 @@ def flop_limits(run: Path = RUN) -> str:
     return "\n".join(lines)
 
 
+def breakdown(run: Path = RUN) -> str:
+    """Where each VI-Net's time goes (``06_breakdown.json``, :func:`vinet_utils.throughput.breakdown`):
+    the VI-Net's share of its FLOP limit beside its truncated base's alone, and the head's
+    share of the time and of the FLOPs."""
+    path = run / "06_breakdown.json"
+    if not path.exists():
+        return "No breakdown committed yet (`python -m vinet_utils.throughput breakdown`)."
+    rec = read_json(path)
+    lines = [f"`{rec['command']}`, {rec['threads']} threads, every network in eager form, "
+             f"{len(next(iter(rec['throughput'].values()))['runs'])} interleaved repetitions"
+             + (f"; {rec['note']}" if rec.get("note") else "") + ":", "",
+             "| cut | VI-Net: speed-up (share of its FLOP limit) | its base alone (share) "
+             "| head: share of the time | head: share of the FLOPs |", "|---|---|---|---|---|"]
+    for v, r in rec["cuts"].items():
+        lines.append(f"| {v} | {r['speedup']:.2f}x ({r['share_of_limit']:.0%}) | "
+                     f"{r['base_speedup']:.2f}x ({r['base_share_of_limit']:.0%}) | "
+                     f"{r['head_time_fraction']:.0%} | {r['head_flop_fraction']:.1%} |")
+    return "\n".join(lines)
+
+
 def memory() -> str:
     """The memory estimate of stages 02-05 at full size, and the runs it rests on."""
     if not MEMORY.exists():
