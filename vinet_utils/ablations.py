@@ -41,6 +41,21 @@ def rival_of(head: str) -> str:
     return "linear" if head.startswith("linear (") else head.removesuffix(" (paper budget)")
 
 
+#: The settings a head trains with: frozen, then end to end.
+TRAINING_KNOBS = ("finetune_lr", "train_projection", "unfreeze_lr", "unfreeze_base_lr_scale",
+                  "unfreeze_bn_stats")
+
+
+def head_settings(head: str, own: dict, rival_settings: dict | None) -> dict:
+    """The settings ``head`` trains with: VI-Net ``own`` values of :data:`TRAINING_KNOBS`
+    (the profile's), every other head its ``rival_settings`` entry (:func:`rival_of`)
+    over them. Notebook 05 and the budget curve both ask here."""
+    out = {k: own[k] for k in TRAINING_KNOBS if k in own}
+    if head != "VI-Net":
+        out.update((rival_settings or {}).get(rival_of(head), {}))
+    return out
+
+
 def finetune_end_to_end(model, cf, head, ds, cfg: TrainConfig, run_dir, tag: str,
                         device="cpu", progress: bool = True, base_lr_scale: float = 1.0,
                         bn_stats: str = "update") -> dict:
@@ -161,16 +176,17 @@ def evaluate_ablations(model, cf, ds, run_dir, *, keep_per_class: int, cfg: Trai
     if end_to_end is not None:
         for name in END_TO_END_HEADS:
             tag, heads = trained[name]
-            own = settings.get(rival_of(name), {}) if name != "VI-Net" else {}
-            lr = own.get("unfreeze_lr", end_to_end.lr)
+            own = head_settings(name, {"unfreeze_lr": end_to_end.lr,
+                                       "unfreeze_base_lr_scale": end_to_end_base_lr_scale,
+                                       "unfreeze_bn_stats": end_to_end_bn_stats}, settings)
+            lr = own["unfreeze_lr"]
             accs, t = [], 0.0
             for r, head in enumerate(heads[:end_to_end_seeds]):
                 rec = finetune_end_to_end(
                     model, cf, head, ds, dataclasses.replace(
                         end_to_end, lr=lr, seed=derive_seed(seed, tag, "end to end", r)),
                     run_dir, f"{tag}-s{r}", device, progress,
-                    own.get("unfreeze_base_lr_scale", end_to_end_base_lr_scale),
-                    own.get("unfreeze_bn_stats", end_to_end_bn_stats))
+                    own["unfreeze_base_lr_scale"], own["unfreeze_bn_stats"])
                 accs.append(rec["metrics"]["test_acc"])
                 t += rec["wall_time_s"]
             rows.append(_row(cf, name, cf.pool, "end to end", base, heads[0].count_params(),

@@ -39,17 +39,12 @@ DEFAULT_HEADS = ("VI-Net", "linear (flatten)", "MLP")
 
 
 def head_settings(values: dict, head: str) -> dict:
-    """The settings ``head`` trains with: VI-Net the profile's own, every other head its
-    ``rival_settings`` entry over them (:func:`vinet_utils.ablations.rival_of`)."""
-    from .ablations import rival_of
+    """The settings ``head`` trains with (:func:`vinet_utils.ablations.head_settings`)
+    from the profile's ``values``, notebook 05's end-to-end defaults beneath them."""
+    from .ablations import head_settings as settings_of
 
-    keys = ("finetune_lr", "train_projection", "unfreeze_lr", "unfreeze_base_lr_scale",
-            "unfreeze_bn_stats")
-    own = {"unfreeze_base_lr_scale": 1.0, "unfreeze_bn_stats": "update",  # notebook 05's
-           **{k: values[k] for k in keys if k in values}}
-    if head != "VI-Net":
-        own.update((values.get("rival_settings") or {}).get(rival_of(head), {}))
-    return own
+    own = {"unfreeze_base_lr_scale": 1.0, "unfreeze_bn_stats": "update", **values}
+    return settings_of(head, own, values.get("rival_settings"))
 
 
 def fit_seed(seed: int, r: int) -> int:

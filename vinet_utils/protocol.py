@@ -464,6 +464,8 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
             P.choice("--heads", h, HEADS)
         for h in e2e_heads or ():
             P.choice("--e2e-heads", h, END_TO_END_HEADS)
+        recorded = P.run_path(results_dir, profile, values["dataset"], values["arch"]) / "protocol.json"
+        _keep_recorded(recorded, {}, heads, trials, seeds, variants)  # one it cannot keep stops here
 
     S = start_search("protocol", profile, dataset, arch, variants, seeds, val_frac, results_dir,
                      overrides, check)
