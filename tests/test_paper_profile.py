@@ -11,7 +11,8 @@ from vinet_utils.results import read_json
 
 SMALL = {"n_train": 200, "n_test": 100, "epochs": 1, "batch_size": 100,
          "finetune_batch_size": 100, "samples_per_class": 20, "finetune_epochs": 1,
-         "unfreeze_epochs": 1, "repeats": 2, "throughput_batches": 1, "eval_batch_size": 50}
+         "unfreeze_epochs": 1, "repeats": 2, "throughput_batches": 1, "eval_batch_size": 50,
+         "unfreeze_base": True}  # both protocols, though the profile itself runs frozen only
 
 
 @pytest.fixture
@@ -28,7 +29,8 @@ def test_the_paper_profile_runs_end_to_end_at_width_one(data, tmp_path, monkeypa
     run = pipeline.run("paper", "cifar10", "resnet18", results_dir=tmp_path,
                        overrides=SMALL, engine="inline")
     base = read_json(run / "01_baseline.json")
-    assert base["params"]["width"] == 1.0 and base["metrics"]["n_train"] == 200
+    held = base["data"]["n_holdout"]  # the profile holds 10% of each class out of training
+    assert base["params"]["width"] == 1.0 and base["metrics"]["n_train"] == 200 - held and held > 0
     # the profile states its lr at its own batch size: at batch 100 it is scaled with it
     paper = pipeline.load_profile("paper")
     assert base["lr_used"] == pytest.approx(paper["lr"] * 100 / paper["lr_batch_size"])
@@ -46,5 +48,5 @@ def test_the_paper_profile_runs_end_to_end_at_width_one(data, tmp_path, monkeypa
     assert order == sorted(order) and order[-1] < flops["ResNet (full)"]
     # the table names every way the run is scaled down
     header = (run / "table.md").read_text().splitlines()[0]
-    assert "width 1.0" in header and "200 training images" in header
+    assert "width 1.0" in header and f"{200 - held} training images" in header
     assert "100 test images" in header and "Not the paper's setting" in header

@@ -484,6 +484,7 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
             found[head] = search_widening(
                 lambda space, r, h=head: search.frozen(h, trials, space, r), SPACES[head],
                 trials, rounds=most)
+    found = {h: found[h] for h in HEADS if h in found}  # kept or searched, in one order
     frozen = {h: f["trials"] for h, f in found.items()}
     e2e_study = {h: (lambda space, r, h=h: search.end_to_end(h, best(frozen[h]), list(end_to_end),
                                                             e2e_trials, space, r))

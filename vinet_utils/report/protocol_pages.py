@@ -120,7 +120,10 @@ def _optuna_search(name: str, m: dict) -> list[str]:
               f"{', '.join(m['end_to_end_cuts'])}" if m["end_to_end"] else "")
            + f", each trial the mean validation accuracy (%) of {m['trainings_per_trial']} "
            f"trainings over {', '.join(m['variants'])}. A chosen value in the outer "
-           f"{m['edge']:.0%} of its log range is flagged.", "",
+           f"{m['edge']:.0%} of its log range is flagged."
+           + (f" The searches of {' and '.join(m['kept_from_earlier_run'])} are kept as an "
+              f"earlier run of the same search recorded them (`--heads` searched the others "
+              f"again)." if m.get("kept_from_earlier_run") else ""), "",
            "| head, base frozen | knobs searched | chosen | validation (%) | "
            + " | ".join(m["variants"]) + " | all its trials | flags |",
            "|---|---|---|---|" + "---|" * len(m["variants"]) + "---|---|"]
