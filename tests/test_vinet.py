@@ -533,7 +533,10 @@ def test_the_breakdown_splits_a_vinet_s_time_between_its_base_and_its_head():
             self.base, self.head = base, head
 
         def forward(self, x):
-            return self.head(self.base(x).flatten(1))
+            return self.tail(self.base(x))
+
+        def tail(self, m):
+            return self.head(m.flatten(1))
 
     torch.manual_seed(0)
     conv = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
@@ -550,5 +553,31 @@ def test_the_breakdown_splits_a_vinet_s_time_between_its_base_and_its_head():
     assert r["flop_limit"] == pytest.approx(fl["ResNet (full)"] / fl["VI-Net tiny"])
     for p in ("", "base_"):
         assert r[f"{p}share_of_limit"] == pytest.approx(r[f"{p}speedup"] / r[f"{p}flop_limit"])
-    assert r["us_per_image"] > 0 and r["base_us_per_image"] > 0
-    assert r["head_time_fraction"] == pytest.approx(1 - r["base_us_per_image"] / r["us_per_image"])
+    assert r["us_per_image"] > 0 and r["base_us_per_image"] > 0 and r["head_us_per_image"] > 0
+    assert r["head_time_fraction"] == pytest.approx(
+        r["head_us_per_image"] / (r["base_us_per_image"] + r["head_us_per_image"]))
+    assert out["head_batches"] == 3
+
+
+def test_time_heads_times_the_head_alone_on_its_bases_maps():
+    """A head that does much more work than another takes more time per image, and a
+    head is run on what its base made: a net whose tail would fail on the raw images
+    is timed without error."""
+    from torch import nn
+    from vinet_utils import throughput
+
+    class Net(nn.Module):
+        def __init__(self, width):
+            super().__init__()
+            self.base = nn.Conv2d(3, 4, 3, padding=1)
+            self.head = nn.Sequential(nn.Linear(4 * 64, width), nn.Linear(width, 10))
+
+        def tail(self, m):
+            assert m.shape[1] == 4  # the base's map, not an image
+            return self.head(m.flatten(1))
+
+    torch.manual_seed(0)
+    batches = [torch.randn(128, 3, 8, 8) for _ in range(2)]
+    us = throughput.time_heads({"small": Net(8), "large": Net(4096)}, batches, repeats=3)
+    assert set(us) == {"small", "large"}
+    assert 0 < us["small"] < us["large"]

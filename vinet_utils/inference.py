@@ -107,7 +107,10 @@ class FlatVINet(nn.Module):
                        if isinstance(head.norm, nn.BatchNorm1d) else head.linear)
 
     def forward(self, x):
-        m = self.base(x)
+        return self.tail(self.base(x))
+
+    def tail(self, m):
+        """The head on the base's activation map ``m``."""
         z = m.permute(0, 2, 3, 1).reshape(len(m), -1)  # a view when m is channels-last
         u = torch.tanh(torch.addmm(self.bias, z.float(), self.projection))
         return self.linear(self.poly(u))

@@ -130,18 +130,27 @@ def measure(models: dict, batches: list[torch.Tensor], repeats: int = 5, warmup:
 
 
 def breakdown(nets: dict, batches: list[torch.Tensor], repeats: int = 5, device="cpu",
-              seed: int = 0, full: str = "ResNet (full)") -> dict:
+              seed: int = 0, full: str = "ResNet (full)", head_batches: int = 8) -> dict:
     """Where each VI-Net's time goes. ``nets`` holds the full network under ``full`` and
-    VI-Nets prepared for inference (``inference.FlatVINet``) as ``"VI-Net <cut>"``. Each
-    VI-Net, its truncated base alone and the full network are timed in one interleaved
-    run (:func:`measure`), and their FLOPs counted (:func:`flops`). Per cut: the speed-up
-    over the full network and the share of its FLOP limit reached, for the VI-Net and
-    for its base alone, and the head's share of the VI-Net's time and of its FLOPs. A
-    base that alone falls short of its limit keeps the cut short of it, whatever the head
-    costs."""
+    VI-Nets (a :class:`~vinet_utils.vinet.VINet` or one prepared for inference,
+    ``inference.FlatVINet``: a ``base`` and a ``tail`` that runs the head on its map) as
+    ``"VI-Net <cut>"``. Each VI-Net, its truncated base alone and the full network are
+    timed in one interleaved run (:func:`measure`), and their FLOPs counted
+    (:func:`flops`). Per cut: the speed-up over the full network and the share of its
+    FLOP limit reached, for the VI-Net and for its base alone, and the head's share of
+    the FLOPs and of the time.
+
+    The head is timed on its own (:func:`time_heads`), on its base's maps of the first
+    ``head_batches`` batches: a head that costs a few percent would otherwise be the
+    difference of two whole-network timings, each of which moves by more than that
+    between repetitions on a busy or small machine. Its share of the time is its time
+    over its base's plus its own. A base that alone falls short of its limit keeps the
+    cut short of it, whatever the head costs."""
     bases = {f"base {n.split()[-1]}": m.base for n, m in nets.items() if n.startswith("VI-Net")}
     timed = {**nets, **bases}
     speed = measure(timed, batches, repeats, device=device, seed=seed)
+    heads = time_heads({n: m for n, m in nets.items() if n != full}, batches[:head_batches],
+                       repeats, device)
     counts = flops(timed, batches[0][0])
     us = {k: 1e6 / s["mean"] for k, s in speed.items()}  # microseconds per image
     cuts = {}
@@ -154,10 +163,29 @@ def breakdown(nets: dict, batches: list[torch.Tensor], repeats: int = 5, device=
             row.update({f"{label}speedup": speedup, f"{label}flop_limit": limit,
                         f"{label}share_of_limit": speedup / limit})
         row.update(us_per_image=us[name], base_us_per_image=us[base],
-                   head_time_fraction=1 - us[base] / us[name],
+                   head_us_per_image=heads[name],
+                   head_time_fraction=heads[name] / (us[base] + heads[name]),
                    head_flop_fraction=1 - counts[base] / counts[name])
         cuts[v] = row
-    return {"cuts": cuts, "throughput": speed, "flops_per_image": counts}
+    return {"cuts": cuts, "throughput": speed, "flops_per_image": counts,
+            "head_batches": min(head_batches, len(batches))}
+
+
+@torch.inference_mode()
+def time_heads(nets: dict, batches: list[torch.Tensor], repeats: int = 5,
+               device="cpu") -> dict:
+    """Microseconds per image each net's head takes (name -> mean over ``repeats``):
+    ``net.tail`` timed on the maps ``net.base`` made of ``batches``, computed first and
+    held, so only the head is timed."""
+    out = {}
+    for name, net in nets.items():
+        net = prepare(net, device)
+        maps = [net.base(xb) for xb in batches]
+        time_pass(net.tail, maps[:2], device)  # warm-up
+        n_images = sum(len(m) for m in maps)
+        out[name] = float(np.mean([time_pass(net.tail, maps, device) / n_images * 1e6
+                                   for _ in range(repeats)]))
+    return out
 
 
 def main(argv=None) -> None:
@@ -198,7 +226,7 @@ def main(argv=None) -> None:
     for v, r in out["cuts"].items():
         print(f"{v}: VI-Net {r['speedup']:.2f}x of {r['flop_limit']:.2f}x ({r['share_of_limit']:.0%}); "
               f"base alone {r['base_speedup']:.2f}x of {r['base_flop_limit']:.2f}x "
-              f"({r['base_share_of_limit']:.0%}); head {r['head_time_fraction']:.0%} of the time, "
+              f"({r['base_share_of_limit']:.0%}); head {r['head_time_fraction']:.1%} of the time, "
               f"{r['head_flop_fraction']:.0%} of the FLOPs")
     print(f"written: {path}")
 

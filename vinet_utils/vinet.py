@@ -41,7 +41,11 @@ class VINet(nn.Module):
         return self
 
     def forward(self, x):
-        z = self.pool(self.base(x))
+        return self.tail(self.base(x))
+
+    def tail(self, m):
+        """The head on the base's activation map ``m``: pool, then the head in float32."""
+        z = self.pool(m)
         with torch.autocast(z.device.type, enabled=False):  # the head in float32
             return self.head(z.float())
 

@@ -143,14 +143,17 @@ def breakdown(run: Path = RUN) -> str:
         return "No breakdown committed yet (`python -m vinet_utils.throughput breakdown`)."
     rec = read_json(path)
     lines = [f"`{rec['command']}`, {rec['threads']} threads, every network in eager form, "
-             f"{len(next(iter(rec['throughput'].values()))['runs'])} interleaved repetitions"
+             f"{len(next(iter(rec['throughput'].values()))['runs'])} interleaved repetitions, "
+             f"each head also timed alone on its base's maps of {rec['head_batches']} batches"
              + (f"; {rec['note']}" if rec.get("note") else "") + ":", "",
              "| cut | VI-Net: speed-up (share of its FLOP limit) | its base alone (share) "
-             "| head: share of the time | head: share of the FLOPs |", "|---|---|---|---|---|"]
+             "| head: µs per image (share of the time) | head: share of the FLOPs |",
+             "|---|---|---|---|---|"]
     for v, r in rec["cuts"].items():
         lines.append(f"| {v} | {r['speedup']:.2f}x ({r['share_of_limit']:.0%}) | "
                      f"{r['base_speedup']:.2f}x ({r['base_share_of_limit']:.0%}) | "
-                     f"{r['head_time_fraction']:.0%} | {r['head_flop_fraction']:.1%} |")
+                     f"{r['head_us_per_image']:.1f} ({r['head_time_fraction']:.1%}) | "
+                     f"{r['head_flop_fraction']:.1%} |")
     return "\n".join(lines)
 
 
