@@ -67,9 +67,7 @@ def notebook_namespace(stage: str, profile: str) -> dict:
     for source, is_params in _code_cells(NOTEBOOKS / f"{stage}.ipynb"):
         if is_params:
             exec(compile(source, f"{stage} [parameters]", "exec"), namespace)
-    parameters = load_profile(resolve_profile(profile))
-    dataset, arch = profile_setting(parameters, None, None)
-    parameters.update(profile=resolve_profile(profile), dataset=dataset, arch=arch)
+    parameters = profile_parameters(profile)
     declared = notebook_parameters(NOTEBOOKS / f"{stage}.ipynb")
     namespace.update({k: v for k, v in parameters.items() if k in declared})
     return {k: v for k, v in namespace.items() if not k.startswith("__")}
@@ -200,16 +198,10 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None, stage
     except ValueError as err:
         raise SystemExit(str(err)) from None
     os.environ["VINET_PLAIN_PROGRESS"] = "1"  # the kernel inherits it: text bars in saved notebooks
-    profile = resolve_profile(profile)
-    parameters = load_profile(profile)
-    parameters.update(overrides or {})
-    if "lr" in (overrides or {}) and "lr_batch_size" not in overrides:
-        parameters["lr_batch_size"] = None  # an lr set by hand is used as given
-    dataset, arch = profile_setting(parameters, dataset, arch)
-    parameters.update(profile=profile, dataset=dataset, arch=arch)
+    parameters = profile_parameters(profile, dataset, arch, overrides)
+    profile, dataset, arch = parameters["profile"], parameters["dataset"], parameters["arch"]
     if results_dir:
         parameters["results_dir"] = str(Path(results_dir).resolve())
-    absolute_data_dirs(parameters)
     try:
         P.validate(**parameters)
         unknown = [s for s in stages if s not in STAGES]
@@ -252,6 +244,23 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None, stage
     return out
 
 
+def profile_parameters(profile: str, dataset: str | None = None, arch: str | None = None,
+                       overrides: dict | None = None) -> dict:
+    """Every parameter a run of ``profile`` has: the profile's values, ``overrides`` over
+    them (an ``lr`` given without ``lr_batch_size`` is used as given), and its
+    ``profile``, ``dataset`` and ``arch`` (:func:`profile_setting`); a relative data
+    folder made absolute (:func:`absolute_data_dirs`). The pipeline, a notebook's
+    namespace and the searches all start from it."""
+    profile = resolve_profile(profile)
+    parameters = {**load_profile(profile), **(overrides or {})}
+    if "lr" in (overrides or {}) and "lr_batch_size" not in overrides:
+        parameters["lr_batch_size"] = None  # an lr set by hand is used as given
+    dataset, arch = profile_setting(parameters, dataset, arch)
+    parameters.update(profile=profile, dataset=dataset, arch=arch)
+    absolute_data_dirs(parameters)
+    return parameters
+
+
 def absolute_data_dirs(parameters: dict) -> None:
     """Make a relative ``data_dir`` parameter and ``$VINET_DATA_DIR`` absolute, from the
     folder the pipeline was started in: the notebooks run in ``notebooks/``, where a
@@ -274,9 +283,8 @@ def table_only(profile: str, dataset: str | None = None, arch: str | None = None
     """Rebuild ``table.md``/``table.csv`` from a finished run's results files."""
     from . import table
 
-    profile = resolve_profile(profile)
-    dataset, arch = profile_setting(load_profile(profile), dataset, arch)
-    out = P.run_path(results_dir, profile, dataset, arch, run_name)
+    p = profile_parameters(profile, dataset, arch)
+    out = P.run_path(results_dir, p["profile"], p["dataset"], p["arch"], run_name)
     missing = [f for f in ("01_baseline.json", "04_vinet.json", "06_throughput.json")
                if not (out / f).exists()]
     if missing:

@@ -209,12 +209,11 @@ def start_search(name: str, profile: str, dataset: str | None, arch: str | None,
                  check=None) -> Search:
     """Load what a search named ``name`` needs, after checking its arguments (and
     ``check(values)``, for the search's own) before any expensive work."""
-    from .pipeline import load_profile, profile_setting
+    from .pipeline import profile_parameters
     from .train import load_baseline
 
-    values = {**load_profile(profile), **(overrides or {})}
-    dataset, arch = profile_setting(values, dataset, arch)
-    values.update(profile=profile, dataset=dataset, arch=arch)
+    values = profile_parameters(profile, dataset, arch, overrides)
+    profile, dataset, arch = values["profile"], values["dataset"], values["arch"]
     P.validate(dataset=dataset, arch=arch, variants=list(variants), seeds=seeds)
     validation_split(torch.zeros(2), val_frac, 0)  # a bad val_frac stops here
     if check is not None:
