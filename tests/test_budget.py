@@ -26,7 +26,8 @@ def test_the_curve_runs_every_head_cut_seed_and_budget_and_resumes(synthetic_dat
     heads = ["VI-Net", "linear (flatten)"]
     rec = read_json(B.run("smoke", variants=["tiny"], budgets=[1], seeds=2, heads=heads,
                           results_dir=tmp_path, overrides=SMALL))["metrics"]
-    assert rec["budgets_done"] == [0, 1]
+    assert rec["budgets_done"] == [0, 1] and rec["cuts_done"] == {"0": ["tiny"], "1": ["tiny"]}
+    assert rec["trainings_time_s"] == pytest.approx(sum(r["wall_time_s"] for r in rec["rows"]))
     assert len(rec["rows"]) == 2 * 2 * 1 * 2  # heads x budgets (frozen, 1) x cuts x seeds
     assert rec["settings"]["linear (flatten)"]["unfreeze_base_lr_scale"] == 0.5
     assert rec["settings"]["VI-Net"]["unfreeze_lr"] == 0.02
@@ -48,3 +49,33 @@ def test_a_curve_names_its_bad_arguments_before_any_work(synthetic_data, tmp_pat
         B.run("smoke", heads=["random monomials"], results_dir=tmp_path, overrides=SMALL)
     with pytest.raises(ValueError, match="--budgets takes whole numbers"):
         B.run("smoke", budgets=[0], results_dir=tmp_path, overrides=SMALL)
+
+
+def test_a_stopped_curve_keeps_the_cuts_that_finished_a_budget(synthetic_data, tmp_path,
+                                                                  monkeypatch):
+    """Stopped during a budget's second cut, budget.json holds the first cut's rows of
+    that budget, says which cuts it has, and counts the budget as not done."""
+    from vinet_utils import ablations
+
+    ds = D.load_dataset("cifar10", holdout_frac=0.1)
+    torch.manual_seed(0)
+    T.train_classifier(M.resnet18(10, width=0.125), ds, T.TrainConfig(epochs=1, batch_size=50),
+                       tmp_path / "smoke" / "cifar10-resnet18",
+                       params={"arch": "resnet18", "width": 0.125, "holdout_frac": 0.1},
+                       progress=False)
+    real = ablations.finetune_end_to_end
+
+    def stop_at_small(model, cf, *args, **kwargs):
+        if cf.variant == "small":
+            raise KeyboardInterrupt
+        return real(model, cf, *args, **kwargs)
+
+    monkeypatch.setattr(ablations, "finetune_end_to_end", stop_at_small)
+    with pytest.raises(KeyboardInterrupt):
+        B.run("smoke", variants=["tiny", "small"], budgets=[1], seeds=2, heads=["linear (flatten)"],
+              results_dir=tmp_path, overrides=SMALL)
+    rec = read_json(tmp_path / "smoke" / "cifar10-resnet18" / "budget.json")["metrics"]
+    assert rec["budgets_done"] == [0]
+    assert rec["cuts_done"] == {"0": ["tiny", "small"], "1": ["tiny"]}
+    assert sorted((r["variant"], r["budget_epochs"]) for r in rec["rows"]) == [
+        ("small", 0), ("small", 0), ("tiny", 0), ("tiny", 0), ("tiny", 1), ("tiny", 1)]

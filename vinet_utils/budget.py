@@ -16,9 +16,11 @@ OAVI is fitted on (seed 0 is notebook 03's fit). Accuracies are on the test spli
 every choice was made on the validation split before.
 
 The work goes budget by budget: every head, cut and seed finishes a budget before
-the next budget starts, and ``<run>/budget.json`` is written after each, so a
-stopped run keeps its finished budgets and a rerun resumes (every training is
-checkpointed per epoch under ``<run>/budget/``). Writes ``<run>/budget.png`` too.
+the next budget starts, and ``<run>/budget.json`` is written each time a cut finishes
+a budget (every head and seed), so a stopped run keeps its finished cuts and a rerun
+resumes (every training is checkpointed per epoch under ``<run>/budget/``).
+``budgets_done`` lists the budgets every cut has finished, ``cuts_done`` the cuts
+each budget has. Writes ``<run>/budget.png`` too.
 """
 
 from __future__ import annotations
@@ -93,15 +95,19 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
                                             **ideals.fit_settings(values))
         return fits[v, r]
 
-    def write(done):
+    def write(cuts_done):
+        done = [b for b, cuts in cuts_done.items() if len(cuts) == len(variants)]
         S.stage.write(path, {"command": command, "variants": list(variants), "heads": list(heads),
-                             "budgets_done": done, "budgets": [0, *budgets], "seeds": seeds,
+                             "budgets_done": done, "cuts_done": {str(b): c for b, c in cuts_done.items()},
+                             "budgets": [0, *budgets], "seeds": seeds,
+                             "trainings_time_s": sum(r["wall_time_s"] for r in rows),
                              "settings": {h: head_settings(values, h) for h in heads},
                              "baseline_test_acc": S.baseline["metrics"]["test_acc"],
                              "rows": rows, "summary": summary(rows)})
         plots.budget(read_json(path), path=S.run_dir / "budget.png")
         print(f"written: {P.shown(path)} (budgets done: {', '.join(map(str, done))})", flush=True)
 
+    cuts_done: dict = {}
     for v in variants:  # budget 0: the base frozen
         for r in range(seeds):
             cf = fit(v, r)
@@ -117,8 +123,9 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
                 rows.append({"variant": v, "head": h, "seed": r, "budget_epochs": 0,
                              "test_acc": res["acc"], "wall_time_s": res["wall_time_s"]})
                 print(f"  {v} {h} seed {r} frozen: {res['acc']:.2f}", flush=True)
-    write([0])
-    for i, b in enumerate(budgets):
+    cuts_done[0] = list(variants)
+    write(cuts_done)
+    for b in budgets:
         for v in variants:
             for r in range(seeds):
                 for h in heads:
@@ -136,7 +143,8 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
                                  "wall_time_s": rec["wall_time_s"]})
                     print(f"  {v} {h} seed {r} end to end, {b} epochs: "
                           f"{rec['metrics']['test_acc']:.2f}", flush=True)
-        write([0, *budgets[:i + 1]])
+            cuts_done.setdefault(b, []).append(v)
+            write(cuts_done)
     return path
 
 

@@ -553,6 +553,9 @@ def budget(rec: dict, path=None):
                xlabel="end-to-end epochs", ylabel="test accuracy (%)")
         ax.legend(fontsize=7, loc="lower right")
     done = ", ".join("frozen" if b == 0 else str(b) for b in m["budgets_done"])
+    partial = [f"{b} at {', '.join(c)}" for b, c in m.get("cuts_done", {}).items()
+               if int(b) not in m["budgets_done"]]
+    done = "; ".join([done, *partial])
     fig.suptitle(f"Accuracy against the end-to-end budget, each head at its searched settings "
                  f"(budgets done: {done})", fontsize=10)
     fig.tight_layout()

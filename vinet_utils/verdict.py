@@ -74,7 +74,8 @@ def samples(run: Path) -> dict:
 
 
 def claims(run: str | Path) -> dict:
-    """The three claims on the run in ``run``: ``{"base_acc", "comparator", "rows"}``,
+    """The three claims on the run in ``run``: ``{"base_acc", "baseline", "comparator",
+    "rows"}`` (``baseline``: the base's results record, ``01_baseline.json``),
     one row per cut and protocol with (a) ``drop`` against ``paper_drop``, (b)
     ``vs_linear`` and (c) ``vs_comparator`` (each ``{"diff", "half_width", "df",
     "verdict"}``, or None where a head is missing)."""
@@ -107,7 +108,8 @@ def claims(run: str | Path) -> dict:
     order = {"tiny": 0, "small": 1, "medium": 2, "large": 3}
     rows.sort(key=lambda r: (order.get(r["variant"], 9), r["protocol"] != "frozen",
                              _epochs(r["protocol"])))
-    return {"base_acc": base_acc, "comparator": comp, "close": CLOSE, "rows": rows}
+    return {"base_acc": base_acc, "baseline": base, "comparator": comp, "close": CLOSE,
+            "rows": rows}
 
 
 def _epochs(protocol: str) -> int:

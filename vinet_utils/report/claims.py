@@ -36,7 +36,7 @@ def verdict(run: Path = RUN) -> str:
     if not (run / "05_ablations.json").exists():
         return "*The cpu run has no notebook 05 results yet: `make reproduce PROFILE=cpu`.*"
     c = V.claims(run)
-    base = read_json(run / "01_baseline.json")
+    base = c["baseline"]
     p = base["params"]
     held = p.get("holdout_frac")
     comp = c["comparator"] or "best head without polynomials"
@@ -89,7 +89,7 @@ def _paper_width(run: Path) -> list[str]:
     if not (run / "04_vinet.json").exists():
         return []
     c = V.claims(run)
-    base = read_json(run / "01_baseline.json")
+    base = c["baseline"]
     rows = [r for r in c["rows"] if r["protocol"] == "frozen"]
     seeds = sorted({r["seeds"] for r in rows})
     acc = " / ".join(f"{r['vinet_acc']:.2f}" for r in rows)
