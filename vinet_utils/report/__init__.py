@@ -30,7 +30,7 @@ from .findings import (_base_label, _baseline_finding, _budget_findings, _cases,
 from .oavi_page import _oavi_ab, oavi
 from .profiles import profiles, where
 from .protocol_pages import protocol, protocol_edge, sweep
-from .results_page import (_label, ablations, breakdown, flop_limits, memory, stage_times, table, targets,
+from .results_page import (_label, ablations, breakdown, budget_curve, flop_limits, memory, stage_times, table, targets,
                            times)
 from .verdict import _margin_table, verdict
 
@@ -38,6 +38,7 @@ BLOCKS = {"verdict": claims_verdict, "study": verdict, "cifar100": cifar100_verd
           "cifar100_table": cifar100_table, "cifar100_stages": stage_costs, "where": where, "oavi": oavi, "targets": targets,
           "profiles": profiles, "table": table, "ablations": ablations, "sweep": sweep,
           "times": times, "paper_table": lambda: table(PAPER_RUN, caption=True), "paper_times": stage_times, "flop_limits": flop_limits, "breakdown": breakdown,
+          "budget": budget_curve,
           "memory": memory, "protocol": protocol,
           "protocol_edge": protocol_edge}
 

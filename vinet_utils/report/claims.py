@@ -18,14 +18,20 @@ def _diff(d: dict | None) -> str:
     return f"{d['diff']:+.2f}{hw} ({VERDICT_WORD[d['verdict']]})"
 
 
-def _where(rows: list[dict], key: str, verdict: str) -> list[str]:
-    return [f"{r['variant']} {r['protocol']}" for r in rows
-            if r.get(key) and r[key]["verdict"] == verdict]
+def _where(rows: list[dict], key: str, verdict: str) -> list[dict]:
+    return [r for r in rows if r.get(key) and r[key]["verdict"] == verdict]
 
 
-def _listing(items: list[str]) -> str:
-    """``at a; b`` or ``nowhere``."""
-    return "at " + ", ".join(items) if items else "nowhere"
+def _listing(rows: list[dict]) -> str:
+    """Where ``rows`` are, protocol by protocol: ``frozen at tiny, small; end to end for 2
+    epochs at tiny``, or ``nowhere``."""
+    if not rows:
+        return "nowhere"
+    cuts: dict = {}
+    for r in rows:
+        cuts.setdefault(r["protocol"], []).append(r["variant"])
+    return "; ".join(f"{p.replace('end to end, ', 'end to end for ')} at {', '.join(v)}"
+                     for p, v in cuts.items())
 
 
 def verdict(run: Path = RUN) -> str:
@@ -58,22 +64,22 @@ def verdict(run: Path = RUN) -> str:
         lines.append(f"| {r['variant']} | {r['protocol']} | {r['seeds']} | {r['vinet_acc']:.2f}% | "
                      f"{r['drop']:+.2f}{hw} ({paper}) | {_diff(r['vs_linear'])} | "
                      f"{_diff(r['vs_comparator'])} |")
-    close = [f"{r['variant']} {r['protocol']}" for r in rows if r["close"]]
-    far = [f"{r['variant']} {r['protocol']}" for r in rows if r["close"] is False]
+    close = [r for r in rows if r["close"]]
+    far = [r for r in rows if r["close"] is False]
     lines += ["",
               f"- **(a) The table's claim**, VI-Net keeps its accuracy close to its base: "
-              f"within {c['close']:g} point of the paper's drop {_listing(close)}; "
-              f"further {_listing(far)}.",
+              f"within {c['close']:g} point of the paper's drop: {_listing(close)}; "
+              f"further: {_listing(far)}.",
               f"- **(b) The ablation's claim**, VI-Net beats the linear head on the truncated "
-              f"network: ahead {_listing(_where(rows, 'vs_linear', 'ahead'))}; level "
-              f"{_listing(_where(rows, 'vs_linear', 'level'))}; behind "
+              f"network: ahead: {_listing(_where(rows, 'vs_linear', 'ahead'))}. Level: "
+              f"{_listing(_where(rows, 'vs_linear', 'level'))}. Behind: "
               f"{_listing(_where(rows, 'vs_linear', 'behind'))}."
               + _changes(rows, "vs_linear"),
               f"- **(c) The vanishing ideals' claim**, the polynomials are what keep the "
               f"accuracy: against {comp} (of VI-Net's size, without polynomials; chosen "
               f"before testing, as the head of its size with the best validation accuracy), "
-              f"VI-Net is ahead {_listing(_where(rows, 'vs_comparator', 'ahead'))}; level "
-              f"{_listing(_where(rows, 'vs_comparator', 'level'))}; behind "
+              f"VI-Net is ahead: {_listing(_where(rows, 'vs_comparator', 'ahead'))}. Level: "
+              f"{_listing(_where(rows, 'vs_comparator', 'level'))}. Behind: "
               f"{_listing(_where(rows, 'vs_comparator', 'behind'))}."
               + _changes(rows, "vs_comparator")]
     lines += _size_and_speed(run)
@@ -97,6 +103,8 @@ def _paper_width(run: Path) -> list[str]:
     paper = " / ".join(f"{r['paper_drop']:+.2f}" for r in rows)
     close = [r["variant"] for r in rows if r["close"]]
     far = [r["variant"] for r in rows if r["close"] is False]
+    within = "at " + ", ".join(close) if close else "nowhere"
+    further = "at " + ", ".join(far) if far else "nowhere"
     missing = ("" if (run / "05_ablations.json").exists() else
                " Notebook 05 has not run on this base yet, so (b) and (c) are not measured here.")
     device = base.get("device_name", "GPU")
@@ -107,8 +115,8 @@ def _paper_width(run: Path) -> list[str]:
             f"head at the settings the `cpu` search chose, base frozen, "
             f"{'/'.join(map(str, seeds))} seeds): VI-Net reaches {acc}% at tiny / small / "
             f"medium / large, a drop of {drop} points (the paper's: {paper}), within "
-            f"{c['close']:g} point of the paper's drop {_listing(close)}; further "
-            f"{_listing(far)}.{missing}"] + speed
+            f"{c['close']:g} point of the paper's drop {within}; further "
+            f"{further}.{missing}"] + speed
 
 
 def _trials(run: Path) -> str:

@@ -178,3 +178,44 @@ def memory() -> str:
                   f"stage 02 extracts latents on a CPU (`results/benchmarks/memory.json`; runs "
                   f"made with `{m.get('runs_made_with') or 'the pipeline'}`)."]
     return "\n".join(lines)
+
+
+def budget_curve(run: Path = RUN) -> str:
+    """The budget curve (``budget.json``, :mod:`vinet_utils.budget`): per cut and head,
+    the test accuracy frozen and after each end-to-end budget, with its 95% t interval
+    over seeds, and the settings each head trained with."""
+    from ..paper import paper_row
+
+    path = run / "budget.json"
+    if not path.exists():
+        return "No budget curve committed yet (`make budget`)."
+    rec = read_json(path)
+    m = rec["metrics"]
+    mean = {(s["variant"], s["head"], s["budget_epochs"]): s for s in m["summary"]}
+    cols = ["frozen" if b == 0 else f"{b} epochs" for b in m["budgets"]]
+    paper_base = paper_row("cifar10", "resnet18", "baseline")["acc"]
+    lines = [f"`{m['command']}` on the `cpu` run (full network {m['baseline_test_acc']:.2f}%), "
+             f"{m['seeds']} seeds, {m['trainings_time_s'] / 3600:.1f} h of training on "
+             f"{rec['device_name']}; test accuracy (%) ± its 95% t interval over seeds, '-' where "
+             f"that budget has not finished:", "",
+             "| cut | head | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    for v in m["variants"]:
+        for h in m["heads"]:
+            cells = []
+            for b in m["budgets"]:
+                s = mean.get((v, h, b))
+                hw = "" if s is None or s["half_width"] is None else f" ± {s['half_width']:.2f}"
+                cells.append("-" if s is None else f"{s['mean']:.2f}{hw}")
+            lines.append(f"| {v} | {h} | " + " | ".join(cells) + " |")
+        paper = paper_row("cifar10", "resnet18", v)
+        if paper is not None:
+            lines.append(f"| {v} | *the full network minus the paper's VI-Net drop* | "
+                         f"{m['baseline_test_acc'] - (paper_base - paper['acc']):.2f} |"
+                         + " |" * (len(cols) - 1))
+    lines += ["", "Each head's settings, as its validation search chose them "
+                  "(`finetune_lr` frozen; `unfreeze_*` end to end, the base's learning rate "
+                  "being `unfreeze_lr` times `unfreeze_base_lr_scale`):", ""]
+    for h, s in m["settings"].items():
+        lines.append(f"- {h}: " + ", ".join(f"`{k}={v}`" for k, v in s.items()
+                                             if k != "train_projection" or h == "VI-Net"))
+    return "\n".join(lines)
