@@ -194,3 +194,30 @@ def test_the_committed_cpu_search_is_fair_and_has_no_flag():
     for head, trials in m["frozen"].items():  # the flags are what the rule says of the choices
         assert PR.edge_flags(PR.best(trials)["values"], m["spaces"][head]) == m["flags"].get(head, [])
     assert m["flags"] == {} and m["flags_end_to_end"] == {}
+
+
+def test_the_stored_rounds_not_yet_adopted_leave_the_comparator_as_it_is():
+    """docs/not-done.md says of the cpu run's protocol.db: projection + linear's second
+    round is stored but not adopted, and its best validation trial over both rounds stays
+    below the MLP's, so claim (c)'s comparator would stay the MLP."""
+    import optuna
+
+    from vinet_utils import verdict as V
+    from vinet_utils.results import REPO_ROOT
+
+    run = REPO_ROOT / "results" / "cpu" / "cifar10-resnet18"
+    url = f"sqlite:///{run / 'protocol.db'}"
+    names = {s.study_name for s in optuna.get_all_study_summaries(url)}
+
+    def best(head):
+        studies = [n for n in names if n.startswith(f"cifar10-resnet18/frozen/{head}")]
+        values = [t.value for n in studies
+                  for t in optuna.load_study(study_name=n, storage=url).trials
+                  if t.state == optuna.trial.TrialState.COMPLETE]
+        return len(studies), max(values)
+
+    rounds, pl = best("projection + linear")
+    adopted = read_json(run / "protocol.json")["metrics"]["frozen"]["projection + linear"]
+    assert rounds == 2 and {t["round"] for t in adopted} == {0}  # stored, not adopted
+    assert pl < best("MLP")[1]
+    assert V.claims(run)["comparator"] == "MLP"
