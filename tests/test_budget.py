@@ -79,3 +79,28 @@ def test_a_stopped_curve_keeps_the_cuts_that_finished_a_budget(synthetic_data, t
     assert rec["cuts_done"] == {"0": ["tiny", "small"], "1": ["tiny"]}
     assert sorted((r["variant"], r["budget_epochs"]) for r in rec["rows"]) == [
         ("small", 0), ("small", 0), ("tiny", 0), ("tiny", 0), ("tiny", 1), ("tiny", 1)]
+
+
+@pytest.mark.parametrize("dataset,arch", [("cifar10", "resnet18"), ("cifar100", "resnet34"),
+                                          ("fashion_mnist", "resnet18")])
+def test_the_curve_draws_the_papers_drop_from_the_runs_own_setting(dataset, arch):
+    """The dashed line, the full base minus the paper's VI-Net drop, comes from the
+    paper's table for the run's own dataset and network; a setting the paper has no
+    table for draws none."""
+    import matplotlib.pyplot as plt
+
+    from vinet_utils import plots
+    from vinet_utils.paper import paper_row
+
+    summary = [{"variant": "tiny", "head": h, "budget_epochs": b, "mean": 70.0 + b, "half_width": 0.5}
+               for h in ("VI-Net", "MLP") for b in (0, 2)]
+    rec = {"params": {"dataset": dataset, "arch": arch},
+           "metrics": {"baseline_test_acc": 80.0, "variants": ["tiny"], "heads": ["VI-Net", "MLP"],
+                       "budgets": [0, 2], "budgets_done": [0, 2], "seeds": 2,
+                       "summary": summary}}
+    fig = plots.budget(rec)
+    dashed = [ln.get_ydata()[0] for ln in fig.axes[0].get_lines() if ln.get_linestyle() == "--"]
+    base, tiny = paper_row(dataset, arch, "baseline"), paper_row(dataset, arch, "tiny")
+    expected = [] if base is None else [pytest.approx(80.0 - (base["acc"] - tiny["acc"]))]
+    assert dashed == expected
+    plt.close(fig)

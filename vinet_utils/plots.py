@@ -531,7 +531,8 @@ def budget(rec: dict, path=None):
 
     m = rec["metrics"]
     base = m["baseline_test_acc"]
-    paper_base = paper_row("cifar10", "resnet18", "baseline")["acc"]
+    setting = (rec["params"]["dataset"], rec["params"]["arch"])  # the paper's rows for this setting
+    paper_base = (paper_row(*setting, "baseline") or {}).get("acc")
     cuts = m["variants"]
     fig, axes = plt.subplots(1, len(cuts), figsize=(4.6 * len(cuts) + 2.2, 4.3), squeeze=False)
     markers = "osD^v"
@@ -548,9 +549,9 @@ def budget(rec: dict, path=None):
             ax.errorbar(xs, ys, yerr=es, marker=markers[i % len(markers)], color=f"C{i}",
                         capsize=3, label=h)
         ax.axhline(base, color="k", lw=1.2, label=f"full base ({base:.2f}%)")
-        paper = paper_row("cifar10", "resnet18", v)
+        paper = paper_row(*setting, v)
         title = f"{v}: 95% t intervals over {m['seeds']} seeds"
-        if paper is not None:
+        if paper is not None and paper_base is not None:
             drop = paper_base - paper["acc"]
             ax.axhline(base - drop, color="k", ls="--", lw=1,
                        label="full base minus the paper's\nVI-Net drop at that cut")

@@ -193,7 +193,8 @@ def budget_curve(run: Path = RUN) -> str:
     m = rec["metrics"]
     mean = {(s["variant"], s["head"], s["budget_epochs"]): s for s in m["summary"]}
     cols = ["frozen" if b == 0 else f"{b} epochs" for b in m["budgets"]]
-    paper_base = paper_row("cifar10", "resnet18", "baseline")["acc"]
+    setting = (rec["params"]["dataset"], rec["params"]["arch"])
+    paper_base = (paper_row(*setting, "baseline") or {}).get("acc")
     lines = [f"`{m['command']}` on the `cpu` run (full network {m['baseline_test_acc']:.2f}%), "
              f"{m['seeds']} seeds, {m['trainings_time_s'] / 3600:.1f} h of training on "
              f"{rec['device_name']}; test accuracy (%) ± its 95% t interval over seeds, '-' where "
@@ -207,8 +208,8 @@ def budget_curve(run: Path = RUN) -> str:
                 hw = "" if s is None or s["half_width"] is None else f" ± {s['half_width']:.2f}"
                 cells.append("-" if s is None else f"{s['mean']:.2f}{hw}")
             lines.append(f"| {v} | {h} | " + " | ".join(cells) + " |")
-        paper = paper_row("cifar10", "resnet18", v)
-        if paper is not None:
+        paper = paper_row(*setting, v)
+        if paper is not None and paper_base is not None:
             lines.append(f"| {v} | *the full network minus the paper's VI-Net drop* | "
                          f"{m['baseline_test_acc'] - (paper_base - paper['acc']):.2f} |"
                          + " |" * (len(cols) - 1))
