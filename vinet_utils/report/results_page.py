@@ -213,6 +213,19 @@ def budget_curve(run: Path = RUN) -> str:
             lines.append(f"| {v} | *the full network minus the paper's VI-Net drop* | "
                          f"{m['baseline_test_acc'] - (paper_base - paper['acc']):.2f} |"
                          + " |" * (len(cols) - 1))
+    drops = []
+    for v in m["variants"]:
+        done = [b for b in m["budgets"] if all((v, h, b) in mean for h in m["heads"])]
+        if not done:
+            continue
+        b, paper = done[-1], paper_row(*setting, v)
+        each = ", ".join(f"{h} {m['baseline_test_acc'] - mean[v, h, b]['mean']:.2f}"
+                         for h in m["heads"])
+        theirs = ("" if paper is None or paper_base is None
+                  else f" (the paper's VI-Net: {paper_base - paper['acc']:.2f})")
+        drops.append(f"{v}, {'frozen' if b == 0 else f'{b} epochs end to end'}: {each}{theirs}")
+    lines += ["", "Each head's drop from the full network at the largest budget every head has "
+                  "finished at that cut, in points: " + "; ".join(drops) + "."]
     lines += ["", "Each head's settings, as its validation search chose them "
                   "(`finetune_lr` frozen; `unfreeze_*` end to end, the base's learning rate "
                   "being `unfreeze_lr` times `unfreeze_base_lr_scale`):", ""]
