@@ -527,12 +527,11 @@ def budget(rec: dict, path=None):
     base as a line, and the paper's VI-Net drop from its own base carried to ours. The
     budgets sit evenly spaced (they grow geometrically), each head a little aside from
     the others so that no interval hides another, and the legend outside the panels."""
-    from .paper import paper_row
+    from .verdict import paper_drop
 
     m = rec["metrics"]
     base = m["baseline_test_acc"]
     setting = (rec["params"]["dataset"], rec["params"]["arch"])  # the paper's rows for this setting
-    paper_base = (paper_row(*setting, "baseline") or {}).get("acc")
     cuts = m["variants"]
     fig, axes = plt.subplots(1, len(cuts), figsize=(4.6 * len(cuts) + 2.2, 4.3), squeeze=False)
     markers = "osD^v"
@@ -549,10 +548,9 @@ def budget(rec: dict, path=None):
             ax.errorbar(xs, ys, yerr=es, marker=markers[i % len(markers)], color=f"C{i}",
                         capsize=3, label=h)
         ax.axhline(base, color="k", lw=1.2, label=f"full base ({base:.2f}%)")
-        paper = paper_row(*setting, v)
+        drop = paper_drop(*setting, v)
         title = f"{v}: 95% t intervals over {m['seeds']} seeds"
-        if paper is not None and paper_base is not None:
-            drop = paper_base - paper["acc"]
+        if drop is not None:
             ax.axhline(base - drop, color="k", ls="--", lw=1,
                        label="full base minus the paper's\nVI-Net drop at that cut")
             title += f"\n(the paper's VI-Net drop at {v}: {drop:.2f} points)"

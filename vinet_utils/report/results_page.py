@@ -184,7 +184,7 @@ def budget_curve(run: Path = RUN) -> str:
     """The budget curve (``budget.json``, :mod:`vinet_utils.budget`): per cut and head,
     the test accuracy frozen and after each end-to-end budget, with its 95% t interval
     over seeds, and the settings each head trained with."""
-    from ..paper import paper_row
+    from ..verdict import paper_drop
 
     path = run / "budget.json"
     if not path.exists():
@@ -194,7 +194,6 @@ def budget_curve(run: Path = RUN) -> str:
     mean = {(s["variant"], s["head"], s["budget_epochs"]): s for s in m["summary"]}
     cols = ["frozen" if b == 0 else f"{b} epochs" for b in m["budgets"]]
     setting = (rec["params"]["dataset"], rec["params"]["arch"])
-    paper_base = (paper_row(*setting, "baseline") or {}).get("acc")
     lines = [f"`{m['command']}` on the `cpu` run (full network {m['baseline_test_acc']:.2f}%), "
              f"{m['seeds']} seeds, {m['trainings_time_s'] / 3600:.1f} h of training on "
              f"{rec['device_name']}; test accuracy (%) ± its 95% t interval over seeds, '-' where "
@@ -208,21 +207,20 @@ def budget_curve(run: Path = RUN) -> str:
                 hw = "" if s is None or s["half_width"] is None else f" ± {s['half_width']:.2f}"
                 cells.append("-" if s is None else f"{s['mean']:.2f}{hw}")
             lines.append(f"| {v} | {h} | " + " | ".join(cells) + " |")
-        paper = paper_row(*setting, v)
-        if paper is not None and paper_base is not None:
+        drop = paper_drop(*setting, v)
+        if drop is not None:
             lines.append(f"| {v} | *the full network minus the paper's VI-Net drop* | "
-                         f"{m['baseline_test_acc'] - (paper_base - paper['acc']):.2f} |"
+                         f"{m['baseline_test_acc'] - drop:.2f} |"
                          + " |" * (len(cols) - 1))
     drops = []
     for v in m["variants"]:
         done = [b for b in m["budgets"] if all((v, h, b) in mean for h in m["heads"])]
         if not done:
             continue
-        b, paper = done[-1], paper_row(*setting, v)
+        b, drop = done[-1], paper_drop(*setting, v)
         each = ", ".join(f"{h} {m['baseline_test_acc'] - mean[v, h, b]['mean']:.2f}"
                          for h in m["heads"])
-        theirs = ("" if paper is None or paper_base is None
-                  else f" (the paper's VI-Net: {paper_base - paper['acc']:.2f})")
+        theirs = "" if drop is None else f" (the paper's VI-Net: {drop:.2f})"
         drops.append(f"{v}, {'frozen' if b == 0 else f'{b} epochs end to end'}: {each}{theirs}")
     lines += ["", "Each head's drop from the full network at the largest budget every head has "
                   "finished at that cut, in points: " + "; ".join(drops) + "."]
