@@ -3,7 +3,7 @@
 # make protocol      choose how each head is trained (Optuna), on a validation split, equal trials
 #                    per head [VARIANTS="tiny small"] [TRIALS=8] [E2E=tiny] [E2E_TRIALS=4] [STORAGE=url]
 # make budget        each head's test accuracy against the end-to-end budget (hours on 2 cores)
-#                    [VARIANTS="tiny small"] [BUDGETS="2 6 18"] [SEEDS=3]
+#                    [VARIANTS="tiny small"] [BUDGETS="2 6 18"] [SEEDS=3] [E2E_FROM=profile]
 # make study         the base-quality study's figure and results file, from the committed runs
 # make study-run     train the study's bases and run notebooks 01-05 on each (hours on 2 cores)
 # make readme        regenerate the README's and docs/ pages' numbers from the results files
@@ -25,6 +25,7 @@ E2E_TRIALS ?= 4
 STORAGE ?=
 BUDGETS ?= 2 6 18
 SEEDS ?= 3
+E2E_FROM ?=
 
 .PHONY: env reproduce table sweep protocol budget study study-run readme notebooks test unit nbval lab
 
@@ -55,7 +56,9 @@ protocol: env
 # The budget curve on a finished run whose profile holds its searched settings.
 budget: env
 	$(PY) -m vinet_utils.budget --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE)) \
-	  --variants $(VARIANTS) --budgets $(BUDGETS) --seeds $(SEEDS)
+	  $(if $(DATASET),--dataset $(DATASET)) $(if $(ARCH),--arch $(ARCH)) \
+	  --variants $(VARIANTS) --budgets $(BUDGETS) --seeds $(SEEDS) \
+	  $(if $(E2E_FROM),--e2e-from $(E2E_FROM))
 
 study: env
 	$(PY) -m vinet_utils.study

@@ -49,6 +49,10 @@ def test_a_curve_names_its_bad_arguments_before_any_work(synthetic_data, tmp_pat
         B.run("smoke", heads=["random monomials"], results_dir=tmp_path, overrides=SMALL)
     with pytest.raises(ValueError, match="--budgets takes whole numbers"):
         B.run("smoke", budgets=[0], results_dir=tmp_path, overrides=SMALL)
+    with pytest.raises(ValueError, match="--variants must be drawn from tiny, small, medium, "
+                                         "large, layer2 "):  # a profile's ablation_cuts count
+        B.run("smoke", variants=["tiny", "layer3.1"], results_dir=tmp_path,
+              overrides={**SMALL, "ablation_cuts": ["layer2"]})
 
 
 def test_a_stopped_curve_keeps_the_cuts_that_finished_a_budget(synthetic_data, tmp_path,
@@ -103,4 +107,58 @@ def test_the_curve_draws_the_papers_drop_from_the_runs_own_setting(dataset, arch
     base, tiny = paper_row(dataset, arch, "baseline"), paper_row(dataset, arch, "tiny")
     expected = [] if base is None else [pytest.approx(80.0 - (base["acc"] - tiny["acc"]))]
     assert dashed == expected
+    plt.close(fig)
+
+
+def test_e2e_from_takes_only_the_end_to_end_knobs_of_the_other_profiles_search():
+    """``--e2e-from cpu``: each head fine-tunes end to end as the cpu profile's search
+    chose for that head, and keeps its own frozen settings."""
+    from vinet_utils.pipeline import load_profile
+    from vinet_utils.protocol import E2E_SPACE
+
+    own = {"finetune_lr": 0.05, "train_projection": "slow",
+           "rival_settings": {"MLP": {"finetune_lr": 0.07}}}
+    cpu = load_profile("cpu")
+    for head in B.DEFAULT_HEADS:
+        got, theirs = B.head_settings(own, head, cpu), B.head_settings(cpu, head)
+        assert {k: got[k] for k in E2E_SPACE} == {k: theirs[k] for k in E2E_SPACE}
+    assert B.head_settings(own, "MLP", cpu)["finetune_lr"] == 0.07
+    assert B.head_settings(own, "VI-Net", cpu)["train_projection"] == "slow"
+    # the cpu profile's heads were searched apart: the three do not share one rule
+    assert len({B.head_settings(own, h, cpu)["unfreeze_lr"] for h in B.DEFAULT_HEADS}) == 3
+
+
+def test_a_curve_without_an_end_to_end_rule_says_where_to_get_one(synthetic_data, tmp_path):
+    no_rule = {k: v for k, v in SMALL.items() if k not in ("unfreeze_lr", "rival_settings")}
+    with pytest.raises(ValueError, match="unfreeze_lr for VI-Net.*--e2e-from"):
+        B.run("smoke", heads=["VI-Net"], results_dir=tmp_path, overrides=no_rule)
+    with pytest.raises(ValueError, match="--e2e-from must be one of"):
+        B.run("smoke", heads=["VI-Net"], results_dir=tmp_path, overrides=no_rule,
+              e2e_from="gpu")
+
+
+def test_the_ablation_drawing_puts_each_cut_at_its_share_of_layers_removed():
+    """In the paper's ablation setting the curve is drawn over % of 3x3 convs removed:
+    frozen and the largest finished budget, each point at its cut's share, beside the
+    paper's own curves."""
+    import matplotlib.pyplot as plt
+
+    from vinet_utils import plots
+    from vinet_utils.paper import ABLATION
+
+    share = {"layer3": 18.2, "small": 33.3}
+    summary = [{"variant": v, "head": h, "budget_epochs": b, "mean": 50.0 + b + i,
+                "half_width": 0.5}
+               for v in share for i, h in enumerate(("VI-Net", "MLP")) for b in (0, 2, 6)]
+    rec = {"metrics": {"baseline_test_acc": 69.0, "variants": list(share), "seeds": 3,
+                       "heads": ["VI-Net", "MLP"], "budgets": [0, 2, 6], "budgets_done": [0, 2],
+                       "removed_pct": share, "summary": summary}}
+    fig = plots.budget_ablation(rec)
+    lines = {c.get_label(): c.lines[0] for c in fig.axes[0].containers}  # ours: error bars
+    lines.update((ln.get_label(), ln) for ln in fig.axes[0].get_lines())
+    assert list(lines["VI-Net, end to end"].get_xdata()) == [18.2, 33.3]
+    assert list(lines["VI-Net, end to end"].get_ydata()) == [52.0, 52.0]  # budget 2, not 6
+    assert list(lines["MLP"].get_ydata()) == [51.0, 51.0]
+    assert sum(label.startswith("paper: ") for label in lines) == len(ABLATION)
+    assert "2 epochs" in fig.axes[0].get_title()
     plt.close(fig)

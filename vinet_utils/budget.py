@@ -40,13 +40,20 @@ from .stats import mean_interval
 DEFAULT_HEADS = ("VI-Net", "linear (flatten)", "MLP")
 
 
-def head_settings(values: dict, head: str) -> dict:
+def head_settings(values: dict, head: str, e2e_from: dict | None = None) -> dict:
     """The settings ``head`` trains with (:func:`vinet_utils.ablations.head_settings`)
-    from the profile's ``values``, notebook 05's end-to-end defaults beneath them."""
+    from the profile's ``values``, notebook 05's end-to-end defaults beneath them; with
+    ``e2e_from`` (another profile's values), its end-to-end knobs
+    (:data:`vinet_utils.protocol.E2E_SPACE`) come from that profile's search instead."""
     from .ablations import head_settings as settings_of
+    from .protocol import E2E_SPACE
 
     own = {"unfreeze_base_lr_scale": 1.0, "unfreeze_bn_stats": "update", **values}
-    return settings_of(head, own, values.get("rival_settings"))
+    out = settings_of(head, own, values.get("rival_settings"))
+    if e2e_from is not None:
+        other = head_settings(e2e_from, head)
+        out.update((k, other[k]) for k in E2E_SPACE)
+    return out
 
 
 def fit_seed(seed: int, r: int) -> int:
@@ -57,13 +64,17 @@ def fit_seed(seed: int, r: int) -> int:
 def run(profile: str, dataset: str | None = None, arch: str | None = None,
         variants=("tiny", "small"), budgets=(2, 6, 18), seeds: int = 3, heads=DEFAULT_HEADS,
         results_dir=None, command: str = "", overrides: dict | None = None,
-        progress: bool = False) -> Path:
-    """The curve on a finished run; returns ``<run>/budget.json``."""
+        progress: bool = False, e2e_from: str | None = None) -> Path:
+    """The curve on a finished run; returns ``<run>/budget.json``. With ``e2e_from`` (a
+    profile's name), every head is fine-tuned end to end as that profile's search chose
+    (for a run whose own profile had no end-to-end search)."""
     from . import ideals, plots
     from . import latents as L
     from .ablations import END_TO_END_HEADS, finetune_end_to_end
-    from .models import resolve_cut
-    from .protocol import head_makers
+    from .models import removed_pct, resolve_cut
+    from .paper import ABLATION_SETTING
+    from .pipeline import available_profiles, load_profile
+    from .protocol import E2E_SPACE, head_makers
     from .sweep import start_search
     from .train import TrainConfig, train_seeds
     from .vinet import safe_name
@@ -75,10 +86,19 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
             raise ValueError(f"--budgets takes whole numbers of epochs >= 1 (got {budgets})")
         if seeds < 2:
             raise ValueError(f"--seeds must be at least 2 for an interval (got {seeds})")
+        if e2e_from is not None:
+            P.choice("--e2e-from", e2e_from, available_profiles())
+        other = load_profile(e2e_from) if e2e_from is not None else None
+        unset = [h for h in heads if "unfreeze_lr" not in head_settings(values, h, other)]
+        if unset:
+            raise ValueError(f"the end-to-end budgets need unfreeze_lr for {', '.join(unset)}, "
+                             f"which the profile does not set: search it (make protocol "
+                             f"E2E=...) or take another profile's search with --e2e-from")
 
     S = start_search("budget", profile, dataset, arch, variants, seeds, 0.1, results_dir,
                      overrides, check)
     values, ds, model, seed = S.values, S.ds, S.model, S.seed
+    other = load_profile(e2e_from) if e2e_from is not None else None
     cache = S.run_dir / "budget"
     path = S.run_dir / "budget.json"
     rows: list[dict] = []
@@ -86,6 +106,7 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
 
     def fit(v, r):
         if (v, r) not in fits:
+            print(f"  {v} seed {r}: latents and the OAVI fit", flush=True)
             lat = L.cached_latents(model, values["arch"], v, ds, S.run_dir, values["pool"],
                                    progress=progress)
             where = S.run_dir if r == 0 else cache / f"fit-{r}"
@@ -100,11 +121,16 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
         S.stage.write(path, {"command": command, "variants": list(variants), "heads": list(heads),
                              "budgets_done": done, "cuts_done": {str(b): c for b, c in cuts_done.items()},
                              "budgets": [0, *budgets], "seeds": seeds,
+                             "e2e_settings_from": e2e_from,
+                             "removed_pct": {v: removed_pct(model, values["arch"], v)
+                                             for v in variants},
                              "trainings_time_s": sum(r["wall_time_s"] for r in rows),
-                             "settings": {h: head_settings(values, h) for h in heads},
+                             "settings": {h: head_settings(values, h, other) for h in heads},
                              "baseline_test_acc": S.baseline["metrics"]["test_acc"],
                              "rows": rows, "summary": summary(rows)})
         plots.budget(read_json(path), path=S.run_dir / "budget.png")
+        if (values["dataset"], values["arch"]) == ABLATION_SETTING:
+            plots.budget_ablation(read_json(path), path=S.run_dir / "budget_ablation.png")
         print(f"written: {P.shown(path)} (budgets done: {', '.join(map(str, done))})", flush=True)
 
     cuts_done: dict = {}
@@ -112,7 +138,7 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
         for r in range(seeds):
             cf = fit(v, r)
             for h in heads:
-                hs = head_settings(values, h)
+                hs = head_settings(values, h, other)
                 vals = {**values, **hs}
                 make = head_makers(cf, vals, ds.num_classes, vals["train_projection"])[h]
                 cfg = TrainConfig(epochs=values["finetune_epochs"], lr=hs["finetune_lr"],
@@ -130,7 +156,7 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
             for r in range(seeds):
                 for h in heads:
                     cf, head, tag = frozen_heads[v, r, h]
-                    hs = head_settings(values, h)
+                    hs = head_settings(values, h, other)
                     cfg = TrainConfig(epochs=b, lr=hs["unfreeze_lr"],
                                       batch_size=values["finetune_batch_size"],
                                       seed=derive_seed(seed, tag, "end to end", b))
@@ -168,11 +194,14 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--heads", nargs="+", default=list(DEFAULT_HEADS))
     ap.add_argument("--results-dir", default=None)
+    ap.add_argument("--e2e-from", default=None, metavar="PROFILE",
+                    help="fine-tune every head end to end as this profile's search chose "
+                         "(for a profile without an end-to-end search of its own)")
     a = ap.parse_args(argv)
     cmd = "python -m vinet_utils.budget " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
     try:
         run(a.profile, a.dataset, a.arch, a.variants, a.budgets, a.seeds, a.heads,
-            a.results_dir, cmd)
+            a.results_dir, cmd, e2e_from=a.e2e_from)
     except ValueError as err:
         raise SystemExit(str(err)) from None
 

@@ -97,6 +97,13 @@ def cut_table(model: ResNet, arch: str, extra=()) -> list[dict]:
     return rows
 
 
+def removed_pct(model: ResNet, arch: str, variant: str) -> float:
+    """The share (%) of ``model``'s 3x3 convs removed at the cut ``variant`` (a variant's
+    name or a layer's), the x axis of the paper's ablation figure."""
+    convs = conv_layers(model)
+    return 100 * (convs - conv_layers(truncate(model, resolve_cut(arch, variant)))) / convs
+
+
 class ConvBNReLU(nn.Module):
     """conv -> bn -> relu built from existing modules (weights are shared): the stem of
     a ResNet, or the first half of a BasicBlock."""

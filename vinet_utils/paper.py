@@ -32,6 +32,8 @@ def paper_row(dataset: str, arch: str, model: str) -> dict | None:
     row = TABLE.get((dataset, arch), {}).get(model)
     return dict(zip(COLUMNS, row)) if row else None
 
+#: The data set and network of the paper's ablation figure.
+ABLATION_SETTING = ("cifar100", "resnet34")
 #: The paper's ablation (CIFAR-100, ResNet-34): test accuracy against % of layers
 #: removed, read off the published figure (about +-0.5), docs/method.md §7.
 ABLATION_REMOVED_PCT = (0, 19, 25, 32, 38, 44, 51, 57, 63, 76)

@@ -287,14 +287,15 @@ def finetune_curves(histories: dict, baseline_acc: float | None = None, path=Non
 
 
 def ablations(table: pd.DataFrame, full: dict, paper: pd.DataFrame | None = None, path=None,
-              overlay: bool = False):
+              overlay: bool = False, title: str | None = None):
     """Accuracy of each head against the share of 3x3 conv layers removed (mean ± std
     over seeds), with the full ResNet as a star; every head its own colour and marker,
     end to end dashed with open markers in a lighter shade of its head's colour. The
     paper's ablation figure (CIFAR-100 / ResNet-34), when given, is drawn beside it, or
     with ``overlay`` (a run in the paper's own ablation setting) on the same axes as
     dotted lines with square markers, each in the colour of our head of the same kind.
-    Legends stand to the right of their panels."""
+    Legends stand to the right of their panels; ``title`` replaces the first panel's.
+    The error bars are the table's ``acc_std``."""
     panels = 2 if paper is not None and not overlay else 1
     fig, axes = plt.subplots(1, panels, figsize=(7.4 * panels if panels == 2 else 9.0, 4.4),
                              squeeze=False, sharey=False)
@@ -332,9 +333,32 @@ def ablations(table: pd.DataFrame, full: dict, paper: pd.DataFrame | None = None
             b.set(xlabel="layers removed (%)", ylabel="test accuracy (%)",
                   title="paper (CIFAR-100, ResNet-34, read off its figure)")
             legend_outside(b, fontsize=7)
+    if title is not None:
+        a.set(title=title)
     legend_outside(a, fontsize=7)
     fig.tight_layout()
     return save(fig, path)
+
+
+def budget_ablation(rec: dict, path=None):
+    """A budget curve in the paper's ablation setting drawn the way the paper drew its
+    ablation: accuracy against the share of 3x3 convs removed, each head with the base
+    frozen (solid) and after the largest end-to-end budget every cut finished (dashed),
+    with 95% t intervals over seeds, on the same axes as the paper's curves (dotted)."""
+    from .paper import ablation_rows
+
+    m = rec["metrics"]
+    e2e = max((b for b in m["budgets_done"] if b), default=None)
+    rows = [{"head": s["head"] + ("" if s["budget_epochs"] == 0 else E2E),
+             "removed_pct": m["removed_pct"][s["variant"]], "acc": s["mean"],
+             "acc_std": s["half_width"]}
+            for s in m["summary"] if s["budget_epochs"] in (0, e2e)]
+    budget = "no end-to-end budget yet" if e2e is None else f"end to end: {e2e} epochs, dashed"
+    return ablations(pd.DataFrame(rows), {"acc": m["baseline_test_acc"]},
+                     pd.DataFrame(ablation_rows()), path, overlay=True,
+                     title=f"this run (frozen: solid; {budget}; 95% t intervals over "
+                           f"{m['seeds']} seeds)\nand the paper's figure (dotted, read off "
+                           f"its plot)")
 
 
 def speed_vs_accuracy(df: pd.DataFrame, path=None):

@@ -209,12 +209,17 @@ def start_search(name: str, profile: str, dataset: str | None, arch: str | None,
                  check=None) -> Search:
     """Load what a search named ``name`` needs, after checking its arguments (and
     ``check(values)``, for the search's own) before any expensive work."""
+    from .models import VARIANTS
     from .pipeline import profile_parameters
     from .train import load_baseline
 
     values = profile_parameters(profile, dataset, arch, overrides)
     profile, dataset, arch = values["profile"], values["dataset"], values["arch"]
-    P.validate(dataset=dataset, arch=arch, variants=list(variants), seeds=seeds)
+    cuts = values.get("ablation_cuts") or []  # layer names the profile also cuts at
+    if not variants or any(v not in (*VARIANTS, *cuts) for v in variants):
+        raise ValueError(f"--variants must be drawn from {', '.join((*VARIANTS, *cuts))} "
+                         f"(the cut variants and the profile's ablation_cuts; got {list(variants)})")
+    P.validate(dataset=dataset, arch=arch, seeds=seeds)
     validation_split(torch.zeros(2), val_frac, 0)  # a bad val_frac stops here
     if check is not None:
         check(values)

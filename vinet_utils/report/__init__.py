@@ -38,7 +38,7 @@ BLOCKS = {"verdict": claims_verdict, "study": verdict, "cifar100": cifar100_verd
           "cifar100_table": cifar100_table, "cifar100_stages": stage_costs, "where": where, "oavi": oavi, "targets": targets,
           "profiles": profiles, "table": table, "ablations": ablations, "sweep": sweep,
           "times": times, "paper_table": lambda: table(PAPER_RUN, caption=True), "paper_times": stage_times, "flop_limits": flop_limits, "breakdown": breakdown,
-          "budget": budget_curve,
+          "budget": budget_curve, "cifar100_budget": lambda: budget_curve(C100_RUN),
           "memory": memory, "protocol": protocol,
           "protocol_edge": protocol_edge}
 

@@ -194,7 +194,7 @@ def budget_curve(run: Path = RUN) -> str:
     mean = {(s["variant"], s["head"], s["budget_epochs"]): s for s in m["summary"]}
     cols = ["frozen" if b == 0 else f"{b} epochs" for b in m["budgets"]]
     setting = (rec["params"]["dataset"], rec["params"]["arch"])
-    lines = [f"`{m['command']}` on the `cpu` run (full network {m['baseline_test_acc']:.2f}%), "
+    lines = [f"`{m['command']}` on the `{rec['params']['profile']}` run (full network {m['baseline_test_acc']:.2f}%), "
              f"{m['seeds']} seeds, {m['trainings_time_s'] / 3600:.1f} h of training on "
              f"{rec['device_name']}; test accuracy (%) ± its 95% t interval over seeds, '-' where "
              f"that budget has not finished:", "",
@@ -224,7 +224,12 @@ def budget_curve(run: Path = RUN) -> str:
         drops.append(f"{v}, {'frozen' if b == 0 else f'{b} epochs end to end'}: {each}{theirs}")
     lines += ["", "Each head's drop from the full network at the largest budget every head has "
                   "finished at that cut, in points: " + "; ".join(drops) + "."]
-    lines += ["", "Each head's settings, as its validation search chose them "
+    other = m.get("e2e_settings_from")
+    chosen = ("as its validation search chose them" if other is None else
+              f"frozen as the `{rec['params']['profile']}` profile trains it, end to end as "
+              f"the `{other}` profile's validation search chose for that head (this run had "
+              f"no end-to-end search of its own)")
+    lines += ["", f"Each head's settings, {chosen} "
                   "(`finetune_lr` frozen; `unfreeze_*` end to end, the base's learning rate "
                   "being `unfreeze_lr` times `unfreeze_base_lr_scale`):", ""]
     for h, s in m["settings"].items():
