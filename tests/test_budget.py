@@ -162,3 +162,33 @@ def test_the_ablation_drawing_puts_each_cut_at_its_share_of_layers_removed():
     assert sum(label.startswith("paper: ") for label in lines) == len(ABLATION)
     assert "2 epochs" in fig.axes[0].get_title()
     plt.close(fig)
+
+
+def test_the_cifar100_finding_reads_the_largest_end_to_end_budget_a_cut_finished(tmp_path):
+    """The CIFAR-100 findings gain an end-to-end bullet only once a cut has finished an
+    end-to-end budget; it gives VI-Net's drop, frozen and end to end, beside the paper's
+    at the nearest share of its figure, and VI-Net minus each head with Welch's interval."""
+    import json
+
+    from vinet_utils.paper import ABLATION
+    from vinet_utils.report.cifar100 import end_to_end_finding
+    from vinet_utils.stats import difference_interval
+
+    accs = {("VI-Net", 0): [50.0, 51.0, 52.0], ("VI-Net", 2): [60.0, 61.0, 62.0],
+            ("linear (flatten)", 2): [58.0, 58.5, 59.0], ("MLP", 2): [62.0, 63.0, 63.5]}
+    rows = [{"variant": "layer3", "head": h, "budget_epochs": b, "seed": r, "test_acc": a}
+            for (h, b), xs in accs.items() for r, a in enumerate(xs)]
+    m = {"baseline_test_acc": 70.0, "seeds": 3, "removed_pct": {"layer3": 18.2, "small": 33.3},
+         "cuts_done": {"0": ["layer3", "small"]}, "rows": rows, "e2e_settings_from": "cpu"}
+    path = tmp_path / "budget.json"
+    path.write_text(json.dumps({"metrics": m}))
+    assert end_to_end_finding(tmp_path) == []  # frozen only: nothing end to end to say
+    m["cuts_done"]["2"] = ["layer3"]
+    path.write_text(json.dumps({"metrics": m}))
+    [line] = end_to_end_finding(tmp_path)
+    paper = ABLATION["VI-Net"][0] - ABLATION["VI-Net"][1]  # its figure's 19%, nearest 18.2%
+    mlp = difference_interval(accs["VI-Net", 2], accs["MLP", 2])
+    assert "End to end for 2 epochs" in line and "`cpu` profile" in line
+    assert f"VI-Net drops 19.00 frozen and 9.00 end to end (the paper's: {paper:.1f} at 19%)" in line
+    assert f"minus the MLP {mlp['diff']:+.2f} ± {mlp['half_width']:.2f}" in line
+    assert "33%" not in line  # small has not finished the budget

@@ -104,7 +104,48 @@ def cifar100_verdict(run: Path = C100_RUN, table: bool = True) -> str:
               f"- **Random monomials** minus the linear head: {min(gap):+.2f} to {max(gap):+.2f} "
               f"points across the cuts, within 15 points at {close} of {len(gap)} (the paper's "
               f"figure: {min(paper_random):+.1f} to {max(paper_random):+.1f})."]
-    return "\n".join(lines)
+    return "\n".join(lines + end_to_end_finding(run))
+
+
+def end_to_end_finding(run: Path = C100_RUN) -> list[str]:
+    """The run's budget curve (``budget.json``) in one bullet, at the largest end-to-end
+    budget any cut has finished: per cut, VI-Net's drop from the full network frozen and
+    end to end beside the paper's drop at the nearest share of its figure, and VI-Net
+    minus the linear head and minus the MLP with their 95% t intervals (Welch's). No
+    bullet before an end-to-end budget has finished a cut."""
+    from ..paper import ABLATION, ABLATION_REMOVED_PCT
+    from ..stats import difference_interval, mean_interval
+
+    if not (run / "budget.json").exists():
+        return []
+    m = read_json(run / "budget.json")["metrics"]
+    done = {int(b): cuts for b, cuts in m["cuts_done"].items() if int(b) > 0 and cuts}
+    if not done:
+        return []
+    b, base, vi_paper = max(done), m["baseline_test_acc"], ABLATION["VI-Net"]
+
+    def accs(v, head, epochs):
+        return [r["test_acc"] for r in m["rows"]
+                if (r["variant"], r["head"], r["budget_epochs"]) == (v, head, epochs)]
+
+    def vs(v, head):
+        d = difference_interval(accs(v, "VI-Net", b), accs(v, head, b))
+        return f"{d['diff']:+.2f} ± {d['half_width']:.2f}"
+
+    parts = []
+    for v in sorted(done[b], key=lambda c: m["removed_pct"][c]):
+        pct = m["removed_pct"][v]
+        near = min(range(1, len(ABLATION_REMOVED_PCT)), key=lambda i: abs(ABLATION_REMOVED_PCT[i] - pct))
+        frozen, e2e = (base - mean_interval(accs(v, "VI-Net", e))["mean"] for e in (0, b))
+        parts.append(f"at {pct:.0f}% VI-Net drops {frozen:.2f} frozen and {e2e:.2f} end to end "
+                     f"(the paper's: {vi_paper[0] - vi_paper[near]:.1f} at "
+                     f"{ABLATION_REMOVED_PCT[near]}%), minus the linear head {vs(v, 'linear (flatten)')}, "
+                     f"minus the MLP {vs(v, 'MLP')}")
+    how = (f"each head as the `{m['e2e_settings_from']}` profile's end-to-end search chose"
+           if m.get("e2e_settings_from") else "each head at its searched settings")
+    return [f"- **End to end for {b} epochs** ({m['seeds']} seeds; {how}; the run's "
+            f"`budget.json`): "
+            + "; ".join(parts) + "."]
 
 
 def stage_costs(run: Path = C100_RUN) -> str:
