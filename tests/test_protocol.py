@@ -221,3 +221,39 @@ def test_the_stored_rounds_not_yet_adopted_leave_the_comparator_as_it_is():
     assert rounds == 2 and {t["round"] for t in adopted} == {0}  # stored, not adopted
     assert pl < best("MLP")[1]
     assert V.claims(run)["comparator"] == "MLP"
+
+
+def test_an_end_to_end_study_is_never_reused_from_another_frozen_start(tmp_path):
+    """The end-to-end trials of a head start from its best frozen trial: when that choice
+    changes, the stored study of the old start is left alone and a new one is searched."""
+    storage = f"sqlite:///{tmp_path / 'p.db'}"
+    first = PR.open_e2e_study(storage, "run/end to end/MLP/tiny", 0, 2, "finetune_lr=0.5")
+    first.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    again = PR.open_e2e_study(storage, "run/end to end/MLP/tiny", 0, 2, "finetune_lr=0.5")
+    assert len(again.trials) == 2  # the same start resumes its study
+    moved = PR.open_e2e_study(storage, "run/end to end/MLP/tiny", 0, 2, "finetune_lr=0.1")
+    assert len(moved.trials) == 0 and moved.user_attrs["start"] == "finetune_lr=0.1"
+    back = PR.open_e2e_study(storage, "run/end to end/MLP/tiny", 0, 2, "finetune_lr=0.5")
+    assert len(back.trials) == 2
+
+
+def test_the_committed_end_to_end_studies_record_the_frozen_trial_they_started_from():
+    """Every stored end-to-end study of the cpu run names the frozen trial it started
+    from, and the trials the committed search records for a head are those of its studies
+    that started from its best frozen trial."""
+    import optuna
+
+    from vinet_utils import params as P
+
+    run = P.run_path(None, "cpu", "cifar10", "resnet18")
+    m = read_json(run / "protocol.json")["metrics"]
+    storage = f"sqlite:///{run / 'protocol.db'}"
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage)
+             if "/end to end/" in s.study_name]
+    assert {n.split("/")[2] for n in names} == set(m["end_to_end"])
+    used = dict.fromkeys(m["end_to_end"], 0)
+    for n in names:
+        study, head = optuna.load_study(study_name=n, storage=storage), n.split("/")[2]
+        if study.user_attrs["start"] == PR.best(m["frozen"][head])["label"]:
+            used[head] += sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert used == {h: len(t) for h, t in m["end_to_end"].items()}

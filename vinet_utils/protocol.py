@@ -124,6 +124,22 @@ def open_study(storage: str, name: str, seed: int, startup: int):
                                direction="maximize", load_if_exists=True)
 
 
+def open_e2e_study(storage: str, name: str, seed: int, startup: int, start: str):
+    """An end-to-end study, which is only valid for the frozen trial its trials started
+    from: ``start``'s label is stored with the study, and a stored study that started
+    from another frozen trial is left as it is, the trials going to a study named after
+    ``start`` instead (a frozen choice that changes never inherits the trials of the
+    old one). A study stored before starts were recorded takes ``start`` as its own."""
+    study = open_study(storage, name, seed, startup)
+    began = study.user_attrs.get("start")
+    if began is None:
+        study.set_user_attr("start", start)
+    elif began != start:
+        study = open_study(storage, f"{name}/from {start}", seed, startup)
+        study.set_user_attr("start", start)
+    return study
+
+
 def optimize(study, objective, n_trials: int) -> None:
     """Run ``study`` until it holds ``n_trials`` finished trials (resuming a stored one)."""
     import optuna
@@ -260,9 +276,9 @@ class Searcher:
                   flush=True)
             return score
 
-        study = open_study(self.storage, self.name("end to end", head, *cuts, *_round(round_)),
-                           _seed(self.S.seed, "e2e", head, *_round(round_)),
-                           startup=max(2, n_trials // 2))
+        study = open_e2e_study(self.storage, self.name("end to end", head, *cuts, *_round(round_)),
+                               _seed(self.S.seed, "e2e", head, *_round(round_)),
+                               max(2, n_trials // 2), start["label"])
         optimize(study, objective, n_trials)
         return _record(study, rows)
 
