@@ -588,7 +588,9 @@ def budget(rec: dict, path=None):
     partial = [f"{b} at {', '.join(c)}" for b, c in m.get("cuts_done", {}).items()
                if int(b) not in m["budgets_done"]]
     done = "; ".join([done, *partial])
-    fig.suptitle(f"Accuracy against the end-to-end budget, each head at its searched settings "
-                 f"(budgets done: {done})", fontsize=10)
+    how = ("each head at its searched settings" if not m.get("e2e_settings_from") else
+           f"each head end to end as the '{m['e2e_settings_from']}' profile's search chose")
+    fig.suptitle(f"Accuracy against the end-to-end budget, {how} (budgets done: {done})",
+                 fontsize=10)
     fig.tight_layout()
     return save(fig, path)
