@@ -143,9 +143,10 @@ def end_to_end_finding(run: Path = C100_RUN) -> list[str]:
                      f"minus the MLP {vs(v, 'MLP')}")
     how = (f"each head as the `{m['e2e_settings_from']}` profile's end-to-end search chose"
            if m.get("e2e_settings_from") else "each head at its searched settings")
+    rest = ", ".join(f"{m['removed_pct'][v]:.0f}%" for v in m["variants"] if v not in done[b])
+    later = f" At {rest} this budget has not finished yet." if rest else ""
     return [f"- **End to end for {b} epochs** ({m['seeds']} seeds; {how}; the run's "
-            f"`budget.json`): "
-            + "; ".join(parts) + "."]
+            f"`budget.json`): " + "; ".join(parts) + "." + later]
 
 
 def stage_costs(run: Path = C100_RUN) -> str:
