@@ -40,18 +40,18 @@ from .stats import mean_interval
 DEFAULT_HEADS = ("VI-Net", "linear (flatten)", "MLP")
 
 
-def head_settings(values: dict, head: str, e2e_from: dict | None = None) -> dict:
+def head_settings(values: dict, head: str, e2e_values: dict | None = None) -> dict:
     """The settings ``head`` trains with (:func:`vinet_utils.ablations.head_settings`)
     from the profile's ``values``, notebook 05's end-to-end defaults beneath them; with
-    ``e2e_from`` (another profile's values), its end-to-end knobs
+    ``e2e_values`` (another profile's values), its end-to-end knobs
     (:data:`vinet_utils.protocol.E2E_SPACE`) come from that profile's search instead."""
     from .ablations import head_settings as settings_of
     from .protocol import E2E_SPACE
 
     own = {"unfreeze_base_lr_scale": 1.0, "unfreeze_bn_stats": "update", **values}
     out = settings_of(head, own, values.get("rival_settings"))
-    if e2e_from is not None:
-        other = head_settings(e2e_from, head)
+    if e2e_values is not None:
+        other = head_settings(e2e_values, head)
         out.update((k, other[k]) for k in E2E_SPACE)
     return out
 
@@ -74,7 +74,7 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
     from .models import removed_pct, resolve_cut
     from .paper import ABLATION_SETTING
     from .pipeline import available_profiles, load_profile
-    from .protocol import E2E_SPACE, head_makers
+    from .protocol import head_makers
     from .sweep import start_search
     from .train import TrainConfig, train_seeds
     from .vinet import safe_name
