@@ -91,8 +91,9 @@ def cifar100_verdict(run: Path = C100_RUN, table: bool = True) -> str:
     theirs = ", ".join(f"{c['paper_over_linear']:+.1f}" for c in span)
     margins = [c["margin"][0] for c in cuts]
     close = sum(g >= -15 for g in gap)
-    lines = lines + [""] if table else [f"Base {base['metrics']['test_acc']:.2f}%, "
-                                         f"{seeds} seeds per head, base frozen; {trained}:"]
+    lines = lines + [""] if table else [
+        f"Base {base['metrics']['test_acc']:.2f}%, {seeds} seeds per head, base frozen, each head "
+        f"as its own search chose:"]
     lines += [f"- **Against the linear head** (the paper's comparison), between "
                   f"{min(c['removed_pct'] for c in span):.0f}% and "
                   f"{max(c['removed_pct'] for c in span):.0f}% of layers removed: VI-Net is ahead "
@@ -132,21 +133,31 @@ def end_to_end_finding(run: Path = C100_RUN) -> list[str]:
         d = difference_interval(accs(v, "VI-Net", b), accs(v, head, b))
         return f"{d['diff']:+.2f} ± {d['half_width']:.2f}"
 
-    parts = []
-    for v in sorted(done[b], key=lambda c: m["removed_pct"][c]):
-        pct = m["removed_pct"][v]
-        near = min(range(1, len(ABLATION_REMOVED_PCT)), key=lambda i: abs(ABLATION_REMOVED_PCT[i] - pct))
-        frozen, e2e = (base - mean_interval(accs(v, "VI-Net", e))["mean"] for e in (0, b))
-        parts.append(f"at {pct:.0f}% VI-Net drops {frozen:.2f} frozen and {e2e:.2f} end to end "
-                     f"(the paper's: {vi_paper[0] - vi_paper[near]:.1f} at "
-                     f"{ABLATION_REMOVED_PCT[near]}%), minus the linear head {vs(v, 'linear (flatten)')}, "
-                     f"minus the MLP {vs(v, 'MLP')}")
-    how = (f"each head as the `{m['e2e_settings_from']}` profile's end-to-end search chose"
-           if m.get("e2e_settings_from") else "each head at its searched settings")
-    rest = ", ".join(f"{m['removed_pct'][v]:.0f}%" for v in m["variants"] if v not in done[b])
+    cuts = sorted(done[b], key=lambda c: m["removed_pct"][c])
+    near = [min(range(1, len(ABLATION_REMOVED_PCT)),
+                key=lambda i: abs(ABLATION_REMOVED_PCT[i] - m["removed_pct"][v])) for v in cuts]
+
+    def pct(v):
+        return f"{m['removed_pct'][v]:.0f}%"
+
+    def drop(v, e):
+        return f"{base - mean_interval(accs(v, 'VI-Net', e))['mean']:.2f}"
+
+    def each(f):
+        return " / ".join(f(v) for v in cuts)
+
+    how = (f"the `{m['e2e_settings_from']}` profile's end-to-end settings"
+           if m.get("e2e_settings_from") else "searched settings")
+    rest = ", ".join(pct(v) for v in m["variants"] if v not in done[b])
     later = f" At {rest} this budget has not finished yet." if rest else ""
-    return [f"- **End to end for {b} epochs** ({m['seeds']} seeds; {how}; the run's "
-            f"`budget.json`): " + "; ".join(parts) + "." + later]
+    return [f"- **End to end for {b} epochs** ({m['seeds']} seeds; {how}): at "
+            f"{each(pct)} of layers removed "
+            f"VI-Net loses {each(lambda v: drop(v, b))} points to the full network (frozen: "
+            f"{each(lambda v: drop(v, 0))}; the paper's VI-Net: "
+            + " / ".join(f"{vi_paper[0] - vi_paper[i]:.1f}" for i in near) + " at "
+            + " / ".join(f"{ABLATION_REMOVED_PCT[i]}%" for i in near) + "); VI-Net minus the "
+            f"linear head {each(lambda v: vs(v, 'linear (flatten)'))}, minus the MLP "
+            f"{each(lambda v: vs(v, 'MLP'))}." + later]
 
 
 def stage_costs(run: Path = C100_RUN) -> str:
