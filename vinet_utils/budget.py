@@ -79,6 +79,11 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
     from .train import TrainConfig, train_seeds
     from .vinet import safe_name
 
+    other = None  # the profile whose end-to-end search every head takes
+    if e2e_from is not None:
+        P.choice("--e2e-from", e2e_from, available_profiles())
+        other = load_profile(e2e_from)
+
     def check(values):
         for h in heads:
             P.choice("--heads", h, END_TO_END_HEADS)
@@ -86,9 +91,6 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
             raise ValueError(f"--budgets takes whole numbers of epochs >= 1 (got {budgets})")
         if seeds < 2:
             raise ValueError(f"--seeds must be at least 2 for an interval (got {seeds})")
-        if e2e_from is not None:
-            P.choice("--e2e-from", e2e_from, available_profiles())
-        other = load_profile(e2e_from) if e2e_from is not None else None
         unset = [h for h in heads if "unfreeze_lr" not in head_settings(values, h, other)]
         if unset:
             raise ValueError(f"the end-to-end budgets need unfreeze_lr for {', '.join(unset)}, "
@@ -98,7 +100,7 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
     S = start_search("budget", profile, dataset, arch, variants, seeds, 0.1, results_dir,
                      overrides, check)
     values, ds, model, seed = S.values, S.ds, S.model, S.seed
-    other = load_profile(e2e_from) if e2e_from is not None else None
+    removed = {v: removed_pct(model, values["arch"], v) for v in variants}
     cache = S.run_dir / "budget"
     path = S.run_dir / "budget.json"
     rows: list[dict] = []
@@ -122,8 +124,7 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
                              "budgets_done": done, "cuts_done": {str(b): c for b, c in cuts_done.items()},
                              "budgets": [0, *budgets], "seeds": seeds,
                              "e2e_settings_from": e2e_from,
-                             "removed_pct": {v: removed_pct(model, values["arch"], v)
-                                             for v in variants},
+                             "removed_pct": removed,
                              "trainings_time_s": sum(r["wall_time_s"] for r in rows),
                              "settings": {h: head_settings(values, h, other) for h in heads},
                              "baseline_test_acc": S.baseline["metrics"]["test_acc"],

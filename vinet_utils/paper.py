@@ -44,6 +44,13 @@ ABLATION = {
 }
 
 
+def nearest_ablation_point(removed_pct: float) -> int:
+    """The index in :data:`ABLATION_REMOVED_PCT` nearest ``removed_pct``, the full
+    network (index 0) aside."""
+    return min(range(1, len(ABLATION_REMOVED_PCT)),
+               key=lambda i: abs(ABLATION_REMOVED_PCT[i] - removed_pct))
+
+
 def ablation_rows() -> list[dict]:
     """The paper's ablation figure as rows ``{"head", "removed_pct", "acc"}``."""
     return [{"head": h, "removed_pct": x, "acc": a} for h, accs in ABLATION.items()

@@ -15,7 +15,7 @@ def ablation_summary(run: Path = C100_RUN) -> dict:
     accuracy and VI-Net's margins (± the 95% t interval of a difference of means) over
     the best head without polynomials and over the linear head on the flattened map,
     beside the paper's VI-Net minus linear at the nearest share of its figure."""
-    from ..paper import ABLATION, ABLATION_REMOVED_PCT
+    from ..paper import ABLATION, ABLATION_REMOVED_PCT, nearest_ablation_point
     from ..study import _margin
     from ..table import best_without_poly, head_row
 
@@ -26,8 +26,7 @@ def ablation_summary(run: Path = C100_RUN) -> dict:
         vi = head_row(rows, cut, "VI-Net", "frozen")
         flat = head_row(rows, cut, "linear (flatten)", "frozen")
         other = best_without_poly(rows, cut, "frozen", "flatten")
-        near = min(range(1, len(ABLATION_REMOVED_PCT)),
-                   key=lambda i: abs(ABLATION_REMOVED_PCT[i] - pct))
+        near = nearest_ablation_point(pct)
         out.append({"cut": cut, "removed_pct": pct, "vinet": vi, "linear": flat, "best": other,
                     "random": head_row(rows, cut, "random monomials", "frozen"),
                     "margin": _margin(vi, other), "over_linear": _margin(vi, flat),
@@ -114,7 +113,7 @@ def end_to_end_finding(run: Path = C100_RUN) -> list[str]:
     end to end beside the paper's drop at the nearest share of its figure, and VI-Net
     minus the linear head and minus the MLP with their 95% t intervals (Welch's). No
     bullet before an end-to-end budget has finished a cut."""
-    from ..paper import ABLATION, ABLATION_REMOVED_PCT
+    from ..paper import ABLATION, ABLATION_REMOVED_PCT, nearest_ablation_point
     from ..stats import difference_interval, mean_interval
 
     if not (run / "budget.json").exists():
@@ -134,8 +133,7 @@ def end_to_end_finding(run: Path = C100_RUN) -> list[str]:
         return f"{d['diff']:+.2f} ± {d['half_width']:.2f}"
 
     cuts = sorted(done[b], key=lambda c: m["removed_pct"][c])
-    near = [min(range(1, len(ABLATION_REMOVED_PCT)),
-                key=lambda i: abs(ABLATION_REMOVED_PCT[i] - m["removed_pct"][v])) for v in cuts]
+    near = [nearest_ablation_point(m["removed_pct"][v]) for v in cuts]
 
     def pct(v):
         return f"{m['removed_pct'][v]:.0f}%"
