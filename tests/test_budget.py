@@ -203,3 +203,28 @@ def test_the_cifar100_finding_reads_the_largest_end_to_end_budget_a_cut_finished
             f"19.00; the paper's VI-Net: {paper:.1f} at 19%)") in line
     assert f"minus the MLP {mlp['diff']:+.2f} ± {mlp['half_width']:.2f}." in line
     assert line.endswith("At 33% this budget has not finished yet.")  # small is running
+
+
+def test_heads_trained_at_settings_their_profile_has_replaced_are_named():
+    """A budget curve whose heads trained at settings the profile no longer gives them
+    (a later search was adopted) names those heads, and the pages say so; heads that
+    still match are not named, nor, with e2e_settings_from, heads whose end-to-end knobs
+    still match the other profile's."""
+    from vinet_utils.pipeline import load_profile
+    from vinet_utils.report.common import stale_note
+
+    cpu = load_profile("cpu")
+    heads = list(B.DEFAULT_HEADS)
+    rec = {"params": {"profile": "cpu"},
+           "metrics": {"settings": {h: B.head_settings(cpu, h) for h in heads}}}
+    assert B.stale_heads(rec) == [] and stale_note(rec) == ""
+    rec["metrics"]["settings"]["MLP"] = {**rec["metrics"]["settings"]["MLP"], "unfreeze_lr": 1e-5}
+    assert B.stale_heads(rec) == ["MLP"]
+    assert "MLP trained at settings a later search replaced" in stale_note(rec)
+    c100 = load_profile("cpu-cifar100")
+    other = {"params": {"profile": "cpu-cifar100"},
+             "metrics": {"e2e_settings_from": "cpu",
+                         "settings": {h: B.head_settings(c100, h, cpu) for h in heads}}}
+    assert B.stale_heads(other) == []
+    other["metrics"]["e2e_settings_from"] = None  # its own profile has no end-to-end search
+    assert B.stale_heads(other) == heads

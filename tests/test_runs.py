@@ -105,3 +105,20 @@ def test_a_relative_data_folder_is_made_absolute_before_the_notebooks_run(tmp_pa
     empty = {"data_dir": None}
     absolute_data_dirs(empty)  # nothing set: the default (<repo>/data) stays the loader's
     assert "VINET_DATA_DIR" not in os.environ and empty == {"data_dir": None}
+
+
+@pytest.mark.parametrize("stages, rebuilt", [(["05_evaluation_ablations"], True),
+                                             (["05_evaluation_ablations", "06_throughput_table"], False)])
+def test_a_run_of_some_stages_rebuilds_the_table_notebook_06_wrote(tmp_path, monkeypatch, stages,
+                                                                   rebuilt):
+    """The table reads notebooks 04-06: a run of stages before 06 rebuilds it from their
+    results files rather than showing the one notebook 06 wrote before; a run that
+    includes 06 leaves it to the notebook."""
+    from vinet_utils import pipeline, table
+
+    (tmp_path / "table.md").write_text("| old |\n")
+    calls = []
+    monkeypatch.setattr(pipeline, "run", lambda *a, **k: tmp_path)
+    monkeypatch.setattr(table, "write", lambda out: calls.append(out))
+    pipeline.main(["--profile", "smoke", "--stages", *stages])
+    assert calls == ([tmp_path] if rebuilt else [])

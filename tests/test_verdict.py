@@ -73,8 +73,9 @@ def test_two_seeds_that_barely_differ_are_level_and_a_sign_change_is_found(tmp_p
 
 def test_the_readme_prose_holds_on_the_committed_cpu_run():
     """The README's "In short" says, of the committed cpu run with the base frozen:
-    VI-Net is ahead of the flattened linear head and of the MLP of its size at tiny, by
-    about a point, and level with both at small, medium and large; it loses far more to
+    VI-Net is ahead of the flattened linear head at tiny, by about a point, and level with
+    it at small, medium and large; the MLP of its size is level with it at every cut
+    (beyond neither's interval); it loses far more to
     its full network than the paper's VI-Net except at large; it is smaller and faster.
     If a new run changes that, this fails and the prose must be rewritten."""
     import csv
@@ -85,11 +86,12 @@ def test_the_readme_prose_holds_on_the_committed_cpu_run():
     c = V.claims(run)
     frozen = {r["variant"]: r for r in c["rows"] if r["protocol"] == "frozen"}
     assert c["comparator"] == "MLP"
-    for key in ("vs_linear", "vs_comparator"):
-        tiny = frozen["tiny"][key]
-        assert tiny["verdict"] == "ahead" and 0.5 <= tiny["diff"] <= 2.0, (key, tiny)
-        for cut in ("small", "medium", "large"):
-            assert frozen[cut][key]["verdict"] == "level", (key, cut)
+    tiny = frozen["tiny"]["vs_linear"]
+    assert tiny["verdict"] == "ahead" and 0.5 <= tiny["diff"] <= 2.0, tiny
+    for cut in ("small", "medium", "large"):
+        assert frozen[cut]["vs_linear"]["verdict"] == "level", cut
+    for cut in ("tiny", "small", "medium", "large"):
+        assert frozen[cut]["vs_comparator"]["verdict"] == "level", cut
     assert [frozen[v]["close"] for v in ("tiny", "small", "medium", "large")] == [
         False, False, False, True]
     assert frozen["tiny"]["drop"] > 2 * frozen["tiny"]["paper_drop"]
@@ -102,10 +104,11 @@ def test_the_readme_prose_holds_on_the_committed_cpu_run():
 
 
 def test_the_results_page_prose_holds_on_the_committed_cpu_run():
-    """docs/results.md says of the cpu run, base frozen: VI-Net minus projection + linear
-    is largest at tiny and shrinks cut by cut; random monomials trail VI-Net at every cut
-    but lead projection + linear at tiny; the MLP and the linear head are within about a
-    point of VI-Net at tiny; every flattened head beats its pooled twin at tiny and small."""
+    """docs/results.md says of the cpu run, base frozen: VI-Net leads projection + linear
+    by over 1.5 points at tiny, by under half a point at small, and not at all later;
+    random monomials trail VI-Net at tiny and small but lead projection + linear at tiny;
+    the MLP is within half a point of VI-Net at tiny, the linear head behind it by at most
+    a point and a half; every flattened head beats its pooled twin at tiny and small."""
     from vinet_utils.results import REPO_ROOT, read_json
 
     rows = read_json(REPO_ROOT / "results" / "cpu" / "cifar10-resnet18" / "05_ablations.json")[
@@ -113,11 +116,11 @@ def test_the_results_page_prose_holds_on_the_committed_cpu_run():
     acc = {(r["head"], r["variant"]): r["acc"] for r in rows if r.get("protocol", "frozen") == "frozen"}
     cuts = ("tiny", "small", "medium", "large")
     gaps = [acc["VI-Net", v] - acc["projection + linear", v] for v in cuts]
-    assert gaps == sorted(gaps, reverse=True) and gaps[0] > 0
-    assert all(acc["random monomials", v] < acc["VI-Net", v] for v in cuts)
+    assert gaps[0] > 1.5 and 0 < gaps[1] < 0.5 and max(gaps[2:]) <= 0
+    assert all(acc["random monomials", v] < acc["VI-Net", v] for v in ("tiny", "small"))
     assert acc["random monomials", "tiny"] > acc["projection + linear", "tiny"]
-    for head in ("MLP", "linear (flatten)"):
-        assert 0 < acc["VI-Net", "tiny"] - acc[head, "tiny"] <= 1.5
+    assert abs(acc["VI-Net", "tiny"] - acc["MLP", "tiny"]) <= 0.5
+    assert 0 < acc["VI-Net", "tiny"] - acc["linear (flatten)", "tiny"] <= 1.5
     for v in ("tiny", "small"):
         assert acc["linear (flatten)", v] > acc["linear (gap)", v]
         assert acc["VI-Net", v] > acc["VI-Net (gap)", v]

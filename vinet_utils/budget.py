@@ -56,6 +56,23 @@ def head_settings(values: dict, head: str, e2e_values: dict | None = None) -> di
     return out
 
 
+def stale_heads(rec: dict) -> list[str]:
+    """The heads of the budget curve's results record ``rec`` (``budget.json``) that
+    trained at settings their profile no longer gives them (it has adopted a newer
+    search since, for them or, with ``e2e_settings_from``, for the profile whose
+    end-to-end settings they took): their rows stand for the old settings until
+    ``make budget`` trains them again. A record that names no profile or settings has
+    nothing to be checked against: none."""
+    from .pipeline import load_profile
+
+    m = rec["metrics"]
+    if "profile" not in rec.get("params", {}) or "settings" not in m:
+        return []
+    values = load_profile(rec["params"]["profile"])
+    other = load_profile(m["e2e_settings_from"]) if m.get("e2e_settings_from") else None
+    return [h for h, s in m["settings"].items() if head_settings(values, h, other) != s]
+
+
 def fit_seed(seed: int, r: int) -> int:
     """The seed of repetition ``r``'s PCA and OAVI subsample (``r`` = 0: the run's own)."""
     return seed if r == 0 else derive_seed(seed, "budget", "fit", r)

@@ -115,13 +115,23 @@ def head_makers(cf, values: dict, num_classes: int, mode) -> dict:
 
 
 def open_study(storage: str, name: str, seed: int, startup: int):
-    """The Optuna study ``name`` in ``storage`` (made when missing), TPE seeded by ``seed``."""
+    """The Optuna study ``name`` in ``storage`` (made when missing), TPE seeded by ``seed``.
+    A stored study that is resumed gets a seed drawn from ``seed`` and the number of its
+    stored trials: seeded as at its start, the sampler would draw its first points again,
+    and the resumed study would repeat trials it already holds."""
     import optuna
+
+    from .seeds import derive_seed
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
-    return optuna.create_study(study_name=name, storage=storage, sampler=sampler,
-                               direction="maximize", load_if_exists=True)
+    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
+                                direction="maximize", load_if_exists=True)
+    stored = len(study.trials)
+    if stored:
+        study.sampler = optuna.samplers.TPESampler(
+            seed=derive_seed(seed, "resumed", stored), n_startup_trials=startup)
+    return study
 
 
 def open_e2e_study(storage: str, name: str, seed: int, startup: int, start: str):
@@ -140,22 +150,36 @@ def open_e2e_study(storage: str, name: str, seed: int, startup: int, start: str)
     return study
 
 
-def optimize(study, objective, n_trials: int) -> None:
-    """Run ``study`` until it holds ``n_trials`` finished trials (resuming a stored one)."""
+def finished(study) -> list:
+    """``study``'s finished trials, a trial that repeats the values of an earlier one left
+    out: it retrains from the same checkpoints, so it is the same trial again (a study
+    resumed before :func:`open_study` reseeded resumed studies could draw one)."""
     import optuna
 
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if len(done) < n_trials:
-        study.optimize(objective, n_trials=n_trials - len(done))
+    seen, out = set(), []
+    for t in study.trials:
+        if t.state == optuna.trial.TrialState.COMPLETE and _key(t.params) not in seen:
+            seen.add(_key(t.params))
+            out.append(t)
+    return out
+
+
+def optimize(study, objective, n_trials: int) -> None:
+    """Run ``study`` until it holds ``n_trials`` finished trials of distinct values
+    (resuming a stored one)."""
+    for _ in range(3):  # a repeated draw is drawn again, a few times at most
+        missing = n_trials - len(finished(study))
+        if missing <= 0:
+            return
+        study.optimize(objective, n_trials=missing)
 
 
 def _record(study, per_cut_of: dict) -> list[dict]:
-    """Every finished trial of ``study``: its values, objective and per-cut rows."""
-    import optuna
-
+    """Every finished trial of ``study`` (:func:`finished`): its values, objective and
+    per-cut rows."""
     return [{"number": t.number, "values": t.params, "label": trial_label(t.params),
              "objective": t.value, "per_cut": per_cut_of.get(t.number) or t.user_attrs["per_cut"]}
-            for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+            for t in finished(study)]
 
 
 class Searcher:
@@ -359,6 +383,24 @@ def search_widening(study, space: dict, n_trials: int, rounds: int = 1) -> dict:
         space = wider
 
 
+def equal_rounds(found: dict, studies: dict, spaces: dict, n_trials: int, kind: str = "") -> dict:
+    """Give every head of ``studies`` (head -> ``study(space, round)``) as many rounds, so
+    as many trials, as the most widened head of ``found`` (head -> its
+    :func:`search_widening` result; heads kept from an earlier search count too), and
+    again until no head is behind: a head searched again to catch up can be widened
+    itself, and then the others catch up with it (rounds end at :data:`MAX_WIDEN`).
+    Updates ``found`` and returns it."""
+    while True:
+        most = max((len(f["earlier"]) + 1 for f in found.values()), default=1)
+        behind = [h for h in studies if len(found[h]["earlier"]) + 1 < most]
+        if not behind:
+            return found
+        for head in behind:
+            print(f"{head}: {most} rounds of {n_trials} {kind}trials, as the most widened head",
+                  flush=True)
+            found[head] = search_widening(studies[head], spaces[head], n_trials, rounds=most)
+
+
 def _keep_recorded(path: Path, found: dict, heads, trials: int, seeds: int, variants) -> list:
     """Fill ``found`` with the frozen searches of the heads not searched now (not in
     ``heads``) as the results file at ``path`` recorded them, so that a search of some
@@ -493,13 +535,8 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
         print(f"{head}: {trials} trials with the base frozen", flush=True)
         found[head] = search_widening(
             lambda space, r, h=head: search.frozen(h, trials, space, r), SPACES[head], trials)
-    most = max(len(f["earlier"]) + 1 for f in found.values())
-    for head in heads:  # every head as many rounds, so as many trials, as the most widened
-        if len(found[head]["earlier"]) + 1 < most:
-            print(f"{head}: {most} rounds of {trials} trials, as the most widened head", flush=True)
-            found[head] = search_widening(
-                lambda space, r, h=head: search.frozen(h, trials, space, r), SPACES[head],
-                trials, rounds=most)
+    equal_rounds(found, {h: (lambda space, r, h=h: search.frozen(h, trials, space, r))
+                         for h in heads}, SPACES, trials)
     found = {h: found[h] for h in HEADS if h in found}  # kept or searched, in one order
     frozen = {h: f["trials"] for h, f in found.items()}
     e2e_study = {h: (lambda space, r, h=h: search.end_to_end(h, best(frozen[h]), list(end_to_end),
@@ -509,12 +546,8 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
     for head, study in e2e_study.items():
         print(f"{head}: {e2e_trials} trials end to end at {' '.join(end_to_end)}", flush=True)
         found_e2e[head] = search_widening(study, E2E_SPACE, e2e_trials)
-    most = max((len(f["earlier"]) + 1 for f in found_e2e.values()), default=1)
-    for head, study in e2e_study.items():  # as many end-to-end rounds as the most widened
-        if len(found_e2e[head]["earlier"]) + 1 < most:
-            print(f"{head}: {most} rounds of {e2e_trials} end-to-end trials, as the most "
-                  f"widened head", flush=True)
-            found_e2e[head] = search_widening(study, E2E_SPACE, e2e_trials, rounds=most)
+    equal_rounds(found_e2e, e2e_study, {h: E2E_SPACE for h in e2e_study}, e2e_trials,
+                 "end-to-end ")
     e2e = {h: f["trials"] for h, f in found_e2e.items()}
     flags = {h: f["flags"] for h, f in found.items()}
     flags_e2e = {h: f["flags"] for h, f in found_e2e.items()}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..results import read_json
-from .common import C100_RUN, STAGE_FILES
+from .common import C100_RUN, STAGE_FILES, stale_note
 
 
 def ablation_summary(run: Path = C100_RUN) -> dict:
@@ -118,7 +118,8 @@ def end_to_end_finding(run: Path = C100_RUN) -> list[str]:
 
     if not (run / "budget.json").exists():
         return []
-    m = read_json(run / "budget.json")["metrics"]
+    rec = read_json(run / "budget.json")
+    m = rec["metrics"]
     done = {int(b): cuts for b, cuts in m["cuts_done"].items() if int(b) > 0 and cuts}
     if not done:
         return []
@@ -155,7 +156,7 @@ def end_to_end_finding(run: Path = C100_RUN) -> list[str]:
             + " / ".join(f"{vi_paper[0] - vi_paper[i]:.1f}" for i in near) + " at "
             + " / ".join(f"{ABLATION_REMOVED_PCT[i]}%" for i in near) + "); VI-Net minus the "
             f"linear head {each(lambda v: vs(v, 'linear (flatten)'))}, minus the MLP "
-            f"{each(lambda v: vs(v, 'MLP'))}." + later]
+            f"{each(lambda v: vs(v, 'MLP'))}." + later + stale_note(rec)]
 
 
 def stage_costs(run: Path = C100_RUN) -> str:

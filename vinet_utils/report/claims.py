@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..results import read_json
-from .common import PAPER_RUN, REPO_ROOT, RUN
+from .common import PAPER_RUN, REPO_ROOT, RUN, stale_note
 
 VERDICT_WORD = {"ahead": "VI-Net ahead", "behind": "VI-Net behind", "level": "level"}
 
@@ -54,7 +54,9 @@ def verdict(run: Path = RUN) -> str:
              f"the settings its own validation search chose ({_trials(run)}; "
              f"[docs/sweep.md](docs/sweep.md)). In points; ± is the 95% t "
              f"interval over seeds (Welch's, for differences), and a difference counts only "
-             f"when its interval excludes 0.", "",
+             f"when its interval excludes 0."
+             + (stale_note(read_json(run / "budget.json")) if (run / "budget.json").exists() else ""),
+             "",
              f"| cut | protocol | seeds | VI-Net | (a) VI-Net's drop from its base (the paper's) "
              f"| (b) VI-Net minus the linear head | (c) VI-Net minus {comp} |",
              "|---|---|---|---|---|---|---|"]

@@ -50,3 +50,18 @@ def _secs(t: float) -> str:
 
 def _met(value: float, bound: float, shown: str) -> str:
     return f"{shown} {'(met)' if value >= bound else '(**missed**)'}"
+
+
+def stale_note(rec: dict) -> str:
+    """A sentence naming the heads of a budget curve's results record ``rec`` that
+    trained at settings their profile has since replaced
+    (:func:`vinet_utils.budget.stale_heads`), or "" when none did."""
+    from ..budget import stale_heads
+
+    heads = stale_heads(rec)
+    if not heads:
+        return ""
+    return (f" End to end, {' and '.join(heads)} trained at settings a later search replaced: "
+            f"{'their' if len(heads) > 1 else 'its'} rows stand for the old settings until "
+            f"`make budget` trains {'them' if len(heads) > 1 else 'it'} again.")
+

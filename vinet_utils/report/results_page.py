@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..results import REPO_ROOT, read_json
-from .common import MEMORY, PAPER_RUN, RUN, STAGE_FILES, VARIANTS, _f, _met, _pm
+from .common import MEMORY, PAPER_RUN, RUN, STAGE_FILES, VARIANTS, _f, _met, _pm, stale_note
 
 
 def table(run: Path = RUN, caption: bool = False) -> str:
@@ -197,7 +197,7 @@ def budget_curve(run: Path = RUN) -> str:
     lines = [f"`{m['command']}` on the `{rec['params']['profile']}` run (full network {m['baseline_test_acc']:.2f}%), "
              f"{m['seeds']} seeds, {m['trainings_time_s'] / 3600:.1f} h of training on "
              f"{rec['device_name']}; test accuracy (%) ± its 95% t interval over seeds, '-' where "
-             f"that budget has not finished:", "",
+             f"that budget has not finished.{stale_note(rec)}", "",
              "| cut | head | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for v in m["variants"]:
         for h in m["heads"]:
