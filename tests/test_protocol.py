@@ -291,3 +291,31 @@ def test_a_resumed_study_draws_new_trials_and_a_repeated_trial_counts_once(tmp_p
     assert len(resumed.trials) == 6 and resumed.trials[4].params["lr"] == values[0]
     kept = PR.finished(resumed)
     assert len(kept) == 5 and [t.number for t in kept] == [0, 1, 2, 3, 5]
+
+
+def test_the_search_figure_draws_a_head_alike_in_every_panel():
+    """protocol.png: a head has one colour in the frozen and the end-to-end panels (the
+    end-to-end heads are a subset of the frozen ones, in another order), and the title
+    counts each kind's trials."""
+    import matplotlib.colors as mc
+
+    from vinet_utils import plots
+
+    def trials(n, key, cut, **extra):
+        return [{"number": i, "objective": float(i), "values": {key: 10.0 ** -i},
+                 "per_cut": {cut: {"val_acc": 50.0 + i, **extra}}} for i in range(n)]
+
+    rec = {"metrics": {"variants": ["tiny"], "end_to_end_cuts": ["tiny"], "trainings_per_trial": 2,
+                       "frozen": {h: trials(3, "finetune_lr", "tiny") for h in ("A", "B", "C")},
+                       "end_to_end": {"C": trials(2, "unfreeze_lr", "tiny", frozen_val_acc=50.0)}}}
+    fig = plots.protocol(rec)
+    frozen, e2e = fig.axes[0], fig.axes[1]
+
+    def colour(ax, n):  # the face colour of the first scatter with n points
+        pc = next(c for c in ax.collections if len(c.get_offsets()) == n)
+        return mc.to_hex(pc.get_facecolor()[0])
+
+    third = [c for c in frozen.collections if len(c.get_offsets()) == 3][2]  # head C, frozen
+    assert mc.to_hex(third.get_facecolor()[0]) == colour(e2e, 2)
+    title = fig._suptitle.get_text()
+    assert "3 trials per head" in title and "end to end: 2" in title

@@ -446,15 +446,17 @@ def protocol(rec: dict, path=None):
     panels = [("frozen", v) for v in m["variants"]] + [("end to end", v) for v in m["end_to_end_cuts"]]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False)
     markers = "osD^v"
+    index = {h: i for i, h in enumerate(dict.fromkeys([*m["frozen"], *m["end_to_end"]]))}
     for ax, (kind, cut) in zip(axes[0], panels):
         studies = m["frozen"] if kind == "frozen" else m["end_to_end"]
         lr = "finetune_lr" if kind == "frozen" else "unfreeze_lr"
-        for i, (head, trials) in enumerate(studies.items()):
+        for head, trials in studies.items():
+            i = index[head]
             xs = [t["values"][lr] for t in trials]
             ys = [t["per_cut"][cut]["val_acc"] for t in trials]
             ax.scatter(xs, ys, color=f"C{i}", marker=markers[i % len(markers)], s=28,
                        label=head, alpha=0.85)
-            b = max(trials, key=lambda t: (t["objective"], -t["number"]))
+            b = max(trials, key=lambda t: (t["objective"], -t.get("round", 0), -t["number"]))
             ax.scatter([b["values"][lr]], [b["per_cut"][cut]["val_acc"]], s=170,
                        facecolors="none", edgecolors=f"C{i}", lw=1.6)
             if kind == "end to end":
@@ -466,11 +468,13 @@ def protocol(rec: dict, path=None):
         ax.set(title=f"{cut}, {kind}", xlabel=lr + " (log scale)",
                ylabel="validation accuracy (%)")
     axes[0][0].legend(fontsize=7, loc="lower left")
-    counts = {len(t) for t in m["frozen"].values()}
-    per_head = (f"{counts.pop()} trials per head" if len(counts) == 1 else
-                ", ".join(f"{h} {len(t)}" for h, t in m["frozen"].items()) + " trials")
-    fig.suptitle(f"Protocol search, base frozen: {per_head}"
-                 + (f", {m['e2e_trials_per_head']} end to end" if m["end_to_end"] else "")
+    def per_head(studies):
+        counts = {len(t) for t in studies.values()}
+        return (f"{counts.pop()}" if len(counts) == 1 else
+                ", ".join(f"{h} {len(t)}" for h, t in studies.items()))
+
+    fig.suptitle(f"Protocol search, base frozen: {per_head(m['frozen'])} trials per head"
+                 + (f", end to end: {per_head(m['end_to_end'])}" if m["end_to_end"] else "")
                  + f", each the mean of {m['trainings_per_trial']} trainings; circled: chosen",
                  fontsize=10)
     fig.tight_layout()
