@@ -303,19 +303,23 @@ def test_the_search_figure_draws_a_head_alike_in_every_panel():
 
     def trials(n, key, cut, **extra):
         return [{"number": i, "objective": float(i), "values": {key: 10.0 ** -i},
+                 "label": f"{key}={10.0 ** -i:g}",
                  "per_cut": {cut: {"val_acc": 50.0 + i, **extra}}} for i in range(n)]
 
+    frozen = {h: trials(3, "finetune_lr", "tiny") for h in ("A", "B", "C")}
+    e2e = {"C": trials(2, "unfreeze_lr", "tiny", frozen_val_acc=50.0)}
     rec = {"metrics": {"variants": ["tiny"], "end_to_end_cuts": ["tiny"], "trainings_per_trial": 2,
-                       "frozen": {h: trials(3, "finetune_lr", "tiny") for h in ("A", "B", "C")},
-                       "end_to_end": {"C": trials(2, "unfreeze_lr", "tiny", frozen_val_acc=50.0)}}}
+                       "frozen": frozen, "end_to_end": e2e,
+                       "best": {h: PR.best(t)["label"] for h, t in frozen.items()},
+                       "best_end_to_end": {h: PR.best(t)["label"] for h, t in e2e.items()}}}
     fig = plots.protocol(rec)
-    frozen, e2e = fig.axes[0], fig.axes[1]
+    frozen_ax, e2e_ax = fig.axes[0], fig.axes[1]
 
     def colour(ax, n):  # the face colour of the first scatter with n points
         pc = next(c for c in ax.collections if len(c.get_offsets()) == n)
         return mc.to_hex(pc.get_facecolor()[0])
 
-    third = [c for c in frozen.collections if len(c.get_offsets()) == 3][2]  # head C, frozen
-    assert mc.to_hex(third.get_facecolor()[0]) == colour(e2e, 2)
+    third = [c for c in frozen_ax.collections if len(c.get_offsets()) == 3][2]  # head C, frozen
+    assert mc.to_hex(third.get_facecolor()[0]) == colour(e2e_ax, 2)
     title = fig._suptitle.get_text()
     assert "3 trials per head" in title and "end to end: 2" in title

@@ -440,7 +440,8 @@ def sweep(rec: dict, path=None):
 def protocol(rec: dict, path=None):
     """Each head's search at a glance. One panel per searched cut (frozen base) and per
     end-to-end cut: every trial's validation accuracy against its learning rate, one
-    colour and marker per head, each head's chosen trial circled; end to end, the
+    colour and marker per head, each head's chosen trial (the record's ``best`` and
+    ``best_end_to_end``) circled; end to end, the
     dashed line is where the head started (its best frozen trial)."""
     m = rec["metrics"]
     panels = [("frozen", v) for v in m["variants"]] + [("end to end", v) for v in m["end_to_end_cuts"]]
@@ -449,6 +450,7 @@ def protocol(rec: dict, path=None):
     index = {h: i for i, h in enumerate(dict.fromkeys([*m["frozen"], *m["end_to_end"]]))}
     for ax, (kind, cut) in zip(axes[0], panels):
         studies = m["frozen"] if kind == "frozen" else m["end_to_end"]
+        chosen = m["best"] if kind == "frozen" else m["best_end_to_end"]  # the search's labels
         lr = "finetune_lr" if kind == "frozen" else "unfreeze_lr"
         for head, trials in studies.items():
             i = index[head]
@@ -456,7 +458,7 @@ def protocol(rec: dict, path=None):
             ys = [t["per_cut"][cut]["val_acc"] for t in trials]
             ax.scatter(xs, ys, color=f"C{i}", marker=markers[i % len(markers)], s=28,
                        label=head, alpha=0.85)
-            b = max(trials, key=lambda t: (t["objective"], -t.get("round", 0), -t["number"]))
+            b = next(t for t in trials if t["label"] == chosen[head])
             ax.scatter([b["values"][lr]], [b["per_cut"][cut]["val_acc"]], s=170,
                        facecolors="none", edgecolors=f"C{i}", lw=1.6)
             if kind == "end to end":
