@@ -228,3 +228,52 @@ def test_heads_trained_at_settings_their_profile_has_replaced_are_named():
     assert B.stale_heads(other) == []
     other["metrics"]["e2e_settings_from"] = None  # its own profile has no end-to-end search
     assert B.stale_heads(other) == heads
+
+
+def test_a_fresh_clone_continues_a_committed_curve_from_its_rows(synthetic_data, tmp_path,
+                                                                 monkeypatch):
+    """Without the checkpoints (a fresh clone), a rerun keeps the committed rows of
+    every head whose settings did not change and trains only the rest; a head whose
+    settings changed is trained again, and a record made on another base is not used."""
+    import shutil
+
+    from vinet_utils import ablations, train
+
+    run = tmp_path / "smoke" / "cifar10-resnet18"
+    ds = D.load_dataset("cifar10", holdout_frac=0.1)
+    torch.manual_seed(0)
+    T.train_classifier(M.resnet18(10, width=0.125), ds, T.TrainConfig(epochs=1, batch_size=50),
+                       run, params={"arch": "resnet18", "width": 0.125, "holdout_frac": 0.1},
+                       progress=False)
+    heads = ["VI-Net", "linear (flatten)"]
+    args = dict(variants=["tiny"], budgets=[1], seeds=2, heads=heads, results_dir=tmp_path)
+    first = read_json(B.run("smoke", overrides=SMALL, **args))["metrics"]
+    shutil.rmtree(run / "budget")  # what a fresh clone lacks
+    trained = []
+    real_e2e, real_frozen = ablations.finetune_end_to_end, train.train_seeds
+
+    def e2e(model, cf, head, ds, cfg, cache, tag, **kw):
+        trained.append(tag)
+        return real_e2e(model, cf, head, ds, cfg, cache, tag, **kw)
+
+    monkeypatch.setattr(ablations, "finetune_end_to_end", e2e)
+    monkeypatch.setattr(train, "train_seeds", lambda *a, **k: trained.append(a[4]) or
+                        real_frozen(*a, **k))
+    linear = {**SMALL["rival_settings"]["linear"], "finetune_lr": 0.02}
+    again = read_json(B.run("smoke", overrides={**SMALL, "rival_settings": {"linear": linear}},
+                            **args))["metrics"]
+    # only the linear head trained again: frozen, then end to end, at both seeds
+    tag = f"{M.resolve_cut('resnet18', 'tiny')}-budget-linear_flatten-r"
+    assert sorted(trained) == sorted(f"{tag}{r}{b}" for r in range(2) for b in ("", "-b1"))
+    assert again["budgets_done"] == [0, 1] and len(again["rows"]) == len(first["rows"])
+    vi = [r["test_acc"] for r in again["rows"] if r["head"] == "VI-Net"]
+    assert vi == [r["test_acc"] for r in first["rows"] if r["head"] == "VI-Net"]
+    assert again["settings"]["linear (flatten)"]["finetune_lr"] == 0.02
+    # another base: nothing is kept
+    rec = read_json(run / "budget.json")
+    assert B.reusable_rows(rec, B.identity(rec["params"], rec["metrics"]["base"], rec["data"]),
+                           rec["metrics"]["settings"])
+    other = {**rec["metrics"]["base"], "checksum": rec["metrics"]["base"]["checksum"] + 1.0}
+    assert B.reusable_rows(rec, B.identity(rec["params"], other, rec["data"]),
+                           rec["metrics"]["settings"]) == {}
+

@@ -16,22 +16,31 @@ OAVI is fitted on (seed 0 is notebook 03's fit). Accuracies are on the test spli
 every choice was made on the validation split before.
 
 The work goes budget by budget: every head, cut and seed finishes a budget before
-the next budget starts, and ``<run>/budget.json`` is written each time a cut finishes
-a budget (every head and seed), so a stopped run keeps its finished cuts and a rerun
-resumes (every training is checkpointed per epoch under ``<run>/budget/``).
+the next budget starts, and ``<run>/budget.json`` is written after every training, so
+a stopped run keeps what it finished. A rerun resumes at two levels:
+
+- every training is checkpointed per epoch under ``<run>/budget/`` (ignored by git);
+- every finished training is a row of ``budget.json`` (committed): a rerun keeps the
+  rows of a record made on the same base, data and run values (:func:`reusable_rows`),
+  for each head whose settings have not changed, and trains only what is missing.
+  A machine without the checkpoints (a fresh clone) thus continues a committed curve
+  where it stopped; the frozen head an end-to-end training starts from is trained
+  again when needed (seeded: the same head).
+
 ``budgets_done`` lists the budgets every cut has finished, ``cuts_done`` the cuts
-each budget has. Writes ``<run>/budget.png`` too.
+each budget has finished (every head and seed). Writes ``<run>/budget.png`` too.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
 
 from . import params as P
-from .results import read_json
+from .results import checksum, jsonable, portable_params, read_json
 from .seeds import derive_seed
 from .stats import mean_interval
 
@@ -71,6 +80,39 @@ def stale_heads(rec: dict) -> list[str]:
     values = load_profile(rec["params"]["profile"])
     other = load_profile(m["e2e_settings_from"]) if m.get("e2e_settings_from") else None
     return [h for h, s in m["settings"].items() if head_settings(values, h, other) != s]
+
+
+#: Run values that do not shape a budget row: the heads' own settings are compared one
+#: head at a time (``settings``), and a curve may be rerun with other cuts or seeds.
+NOT_SHAPING = ("rival_settings", "variants", "seeds")
+
+
+def identity(params: dict, base: dict, data: dict | None) -> dict:
+    """What shapes every row of a curve besides its head's settings: the run's values,
+    the base (``{"checksum", "test_acc"}``: its weights' checksum and test accuracy)
+    and the data (its provenance)."""
+    return {"values": {k: v for k, v in params.items() if k not in NOT_SHAPING},
+            "base": base, "data": data}
+
+
+def reusable_rows(rec: dict | None, ident: dict, settings: dict) -> dict:
+    """The rows of an earlier curve's record ``rec`` that a run with identity ``ident``
+    (:func:`identity`) and per-head ``settings`` may keep, keyed ``(variant, head,
+    seed, budget)``: none when the record was made on another base, other data or
+    other run values; else the rows of every head whose recorded settings equal its
+    settings now. A record written before the base's checksum was recorded names its
+    base by the base's test accuracy alone."""
+    if not rec or "rows" not in rec.get("metrics", {}):
+        return {}
+    m = rec["metrics"]
+    base = m.get("base") or {"test_acc": m.get("baseline_test_acc")}
+    theirs = identity(rec.get("params", {}), base, rec.get("data"))
+    ours = {**ident, "base": {k: ident["base"].get(k) for k in base}}
+    if theirs != ours:
+        return {}
+    same = {h for h, s in m.get("settings", {}).items() if settings.get(h) == s}
+    return {(r["variant"], r["head"], r["seed"], r["budget_epochs"]): r
+            for r in m["rows"] if r["head"] in same}
 
 
 def fit_seed(seed: int, r: int) -> int:
@@ -120,7 +162,18 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
     removed = {v: removed_pct(model, values["arch"], v) for v in variants}
     cache = S.run_dir / "budget"
     path = S.run_dir / "budget.json"
-    rows: list[dict] = []
+    settings = {h: head_settings(values, h, other) for h in heads}
+    base = {"checksum": checksum(model.parameters()),
+            "test_acc": S.baseline["metrics"]["test_acc"]}
+    ident = json.loads(json.dumps(jsonable(
+        identity(portable_params(S.stage.params), base, S.stage.data))))
+    earlier = reusable_rows(read_json(path) if path.exists() else None, ident, settings)
+    all_budgets = [0, *budgets]
+    done_rows = {k: r for k, r in earlier.items()
+                 if k[0] in variants and k[1] in heads and k[2] < seeds and k[3] in all_budgets}
+    if done_rows:
+        print(f"  kept {len(done_rows)} finished trainings of {P.shown(path)} "
+              f"(same base, data and settings)", flush=True)
     fits, frozen_heads = {}, {}
 
     def fit(v, r):
@@ -135,46 +188,62 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
                                             **ideals.fit_settings(values))
         return fits[v, r]
 
-    def write(cuts_done):
-        done = [b for b, cuts in cuts_done.items() if len(cuts) == len(variants)]
+    def cuts_done() -> dict:
+        """Per budget, the cuts at which every head and seed has its row."""
+        return {b: [v for v in variants
+                    if all((v, h, r, b) in done_rows for h in heads for r in range(seeds))]
+                for b in all_budgets}
+
+    def write():
+        cuts = cuts_done()
+        rows = [done_rows[v, h, r, b] for b in all_budgets for v in variants
+                for r in range(seeds) for h in heads if (v, h, r, b) in done_rows]
         S.stage.write(path, {"command": command, "variants": list(variants), "heads": list(heads),
-                             "budgets_done": done, "cuts_done": {str(b): c for b, c in cuts_done.items()},
-                             "budgets": [0, *budgets], "seeds": seeds,
-                             "e2e_settings_from": e2e_from,
-                             "removed_pct": removed,
+                             "budgets_done": [b for b, c in cuts.items() if len(c) == len(variants)],
+                             "cuts_done": {str(b): c for b, c in cuts.items() if c},
+                             "budgets": all_budgets, "seeds": seeds,
+                             "e2e_settings_from": e2e_from, "removed_pct": removed,
                              "trainings_time_s": sum(r["wall_time_s"] for r in rows),
-                             "settings": {h: head_settings(values, h, other) for h in heads},
-                             "baseline_test_acc": S.baseline["metrics"]["test_acc"],
+                             "settings": settings, "base": base,
+                             "baseline_test_acc": base["test_acc"],
                              "rows": rows, "summary": summary(rows)})
         plots.budget(read_json(path), path=S.run_dir / "budget.png")
         if (values["dataset"], values["arch"]) == ABLATION_SETTING:
             plots.budget_ablation(read_json(path), path=S.run_dir / "budget_ablation.png")
-        print(f"written: {P.shown(path)} (budgets done: {', '.join(map(str, done))})", flush=True)
+        done = ", ".join(str(b) for b, c in cuts.items() if len(c) == len(variants))
+        print(f"written: {P.shown(path)} (budgets done: {done})", flush=True)
 
-    cuts_done: dict = {}
+    def frozen(v, r, h):
+        """The head ``h`` trained on the frozen base at cut ``v``, seed ``r`` (from its
+        checkpoint when there is one), with its row."""
+        if (v, r, h) not in frozen_heads:
+            cf = fit(v, r)
+            vals = {**values, **settings[h]}
+            make = head_makers(cf, vals, ds.num_classes, vals["train_projection"])[h]
+            cfg = TrainConfig(epochs=values["finetune_epochs"], lr=settings[h]["finetune_lr"],
+                              batch_size=values["finetune_batch_size"], seed=seed)
+            tag = f"{cf.layer}-budget-{safe_name(h)}-r{r}"
+            res = train_seeds(make, cf.latents, cfg, cache, tag, 1, seed, progress=progress)
+            frozen_heads[v, r, h] = (cf, res["heads"][0], tag)
+            done_rows[v, h, r, 0] = {"variant": v, "head": h, "seed": r, "budget_epochs": 0,
+                                     "test_acc": res["acc"], "wall_time_s": res["wall_time_s"]}
+            print(f"  {v} {h} seed {r} frozen: {res['acc']:.2f}", flush=True)
+        return frozen_heads[v, r, h]
+
     for v in variants:  # budget 0: the base frozen
         for r in range(seeds):
-            cf = fit(v, r)
             for h in heads:
-                hs = head_settings(values, h, other)
-                vals = {**values, **hs}
-                make = head_makers(cf, vals, ds.num_classes, vals["train_projection"])[h]
-                cfg = TrainConfig(epochs=values["finetune_epochs"], lr=hs["finetune_lr"],
-                                  batch_size=values["finetune_batch_size"], seed=seed)
-                tag = f"{cf.layer}-budget-{safe_name(h)}-r{r}"
-                res = train_seeds(make, cf.latents, cfg, cache, tag, 1, seed, progress=progress)
-                frozen_heads[v, r, h] = (cf, res["heads"][0], tag)
-                rows.append({"variant": v, "head": h, "seed": r, "budget_epochs": 0,
-                             "test_acc": res["acc"], "wall_time_s": res["wall_time_s"]})
-                print(f"  {v} {h} seed {r} frozen: {res['acc']:.2f}", flush=True)
-    cuts_done[0] = list(variants)
-    write(cuts_done)
+                if (v, h, r, 0) not in done_rows:
+                    frozen(v, r, h)
+    write()
     for b in budgets:
         for v in variants:
             for r in range(seeds):
                 for h in heads:
-                    cf, head, tag = frozen_heads[v, r, h]
-                    hs = head_settings(values, h, other)
+                    if (v, h, r, b) in done_rows:
+                        continue
+                    cf, head, tag = frozen(v, r, h)
+                    hs = settings[h]
                     cfg = TrainConfig(epochs=b, lr=hs["unfreeze_lr"],
                                       batch_size=values["finetune_batch_size"],
                                       seed=derive_seed(seed, tag, "end to end", b))
@@ -182,13 +251,13 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
                                               progress=progress,
                                               base_lr_scale=hs["unfreeze_base_lr_scale"],
                                               bn_stats=hs["unfreeze_bn_stats"])
-                    rows.append({"variant": v, "head": h, "seed": r, "budget_epochs": b,
-                                 "test_acc": rec["metrics"]["test_acc"],
-                                 "wall_time_s": rec["wall_time_s"]})
+                    done_rows[v, h, r, b] = {"variant": v, "head": h, "seed": r,
+                                             "budget_epochs": b,
+                                             "test_acc": rec["metrics"]["test_acc"],
+                                             "wall_time_s": rec["wall_time_s"]}
                     print(f"  {v} {h} seed {r} end to end, {b} epochs: "
                           f"{rec['metrics']['test_acc']:.2f}", flush=True)
-            cuts_done.setdefault(b, []).append(v)
-            write(cuts_done)
+                    write()
     return path
 
 

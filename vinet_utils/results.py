@@ -55,21 +55,21 @@ def environment(device: str | torch.device = "cpu") -> dict:
     }
 
 
-def _jsonable(obj):
+def jsonable(obj):
     """Plain JSON values: containers recursively, numpy/torch scalars and arrays as
     numbers and lists, paths as strings, and NaN or infinity as ``null`` (strict JSON)."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, Path):
         return str(obj)
     if hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0:  # numpy / torch scalars
-        return _jsonable(obj.item())
+        return jsonable(obj.item())
     if hasattr(obj, "tolist"):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     return obj
 
 
@@ -79,7 +79,7 @@ def write_json(path: str | os.PathLike, obj: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
-        json.dump(_jsonable(obj), f, indent=2, allow_nan=False)
+        json.dump(jsonable(obj), f, indent=2, allow_nan=False)
         f.write("\n")
     os.replace(tmp, path)
     return path
