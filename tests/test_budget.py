@@ -58,7 +58,8 @@ def test_a_curve_names_its_bad_arguments_before_any_work(synthetic_data, tmp_pat
 def test_a_stopped_curve_keeps_the_cuts_that_finished_a_budget(synthetic_data, tmp_path,
                                                                   monkeypatch):
     """Stopped during a budget's second cut, budget.json holds the first cut's rows of
-    that budget, says which cuts it has, and counts the budget as not done."""
+    that budget and the second cut's finished trainings, says which cuts it has, counts
+    the budget as not done, and neither summarises nor compares the unfinished cut."""
     from vinet_utils import ablations
 
     ds = D.load_dataset("cifar10", holdout_frac=0.1)
@@ -69,9 +70,12 @@ def test_a_stopped_curve_keeps_the_cuts_that_finished_a_budget(synthetic_data, t
                        progress=False)
     real = ablations.finetune_end_to_end
 
+    calls = []
+
     def stop_at_small(model, cf, *args, **kwargs):
-        if cf.variant == "small":
+        if cf.variant == "small" and calls.count("small") == 1:  # its second seed
             raise KeyboardInterrupt
+        calls.append(cf.variant)
         return real(model, cf, *args, **kwargs)
 
     monkeypatch.setattr(ablations, "finetune_end_to_end", stop_at_small)
@@ -82,7 +86,14 @@ def test_a_stopped_curve_keeps_the_cuts_that_finished_a_budget(synthetic_data, t
     assert rec["budgets_done"] == [0]
     assert rec["cuts_done"] == {"0": ["tiny", "small"], "1": ["tiny"]}
     assert sorted((r["variant"], r["budget_epochs"]) for r in rec["rows"]) == [
-        ("small", 0), ("small", 0), ("tiny", 0), ("tiny", 0), ("tiny", 1), ("tiny", 1)]
+        ("small", 0), ("small", 0), ("small", 1), ("tiny", 0), ("tiny", 0), ("tiny", 1),
+        ("tiny", 1)]
+    assert ("small", 1) not in {(s["variant"], s["budget_epochs"]) for s in rec["summary"]}
+    from vinet_utils.verdict import samples
+
+    got = samples(tmp_path / "smoke" / "cifar10-resnet18")
+    assert ("tiny", "end to end, 1 epochs") in got
+    assert ("small", "end to end, 1 epochs") not in got
 
 
 @pytest.mark.parametrize("dataset,arch", [("cifar10", "resnet18"), ("cifar100", "resnet34"),

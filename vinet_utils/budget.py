@@ -25,7 +25,8 @@ a stopped run keeps what it finished. A rerun resumes at two levels:
   for each head whose settings have not changed, and trains only what is missing.
   A machine without the checkpoints (a fresh clone) thus continues a committed curve
   where it stopped; the frozen head an end-to-end training starts from is trained
-  again when needed (seeded: the same head).
+  again when needed, with the same seed (on another machine its accuracy may differ
+  in the second decimal: the row is replaced by the new one).
 
 ``budgets_done`` lists the budgets every cut has finished, ``cuts_done`` the cuts
 each budget has finished (every head and seed). Writes ``<run>/budget.png`` too.
@@ -113,6 +114,14 @@ def reusable_rows(rec: dict | None, ident: dict, settings: dict) -> dict:
     same = {h for h, s in m.get("settings", {}).items() if settings.get(h) == s}
     return {(r["variant"], r["head"], r["seed"], r["budget_epochs"]): r
             for r in m["rows"] if r["head"] in same}
+
+
+def finished_cuts(m: dict) -> dict:
+    """``{budget: [cuts]}``: the cuts at which a curve's results (``budget.json``'s
+    metrics ``m``) have finished each budget, every head and seed."""
+    if "cuts_done" in m:
+        return {int(b): list(c) for b, c in m["cuts_done"].items()}
+    return {b: list(m["variants"]) for b in m["budgets_done"]}
 
 
 def fit_seed(seed: int, r: int) -> int:
@@ -206,7 +215,7 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
                              "trainings_time_s": sum(r["wall_time_s"] for r in rows),
                              "settings": settings, "base": base,
                              "baseline_test_acc": base["test_acc"],
-                             "rows": rows, "summary": summary(rows)})
+                             "rows": rows, "summary": summary(rows, cuts)})
         plots.budget(read_json(path), path=S.run_dir / "budget.png")
         if (values["dataset"], values["arch"]) == ABLATION_SETTING:
             plots.budget_ablation(read_json(path), path=S.run_dir / "budget_ablation.png")
@@ -215,7 +224,9 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
 
     def frozen(v, r, h):
         """The head ``h`` trained on the frozen base at cut ``v``, seed ``r`` (from its
-        checkpoint when there is one), with its row."""
+        checkpoint when there is one), with its row: a head trained again for an
+        end-to-end budget (its checkpoint lost) replaces a kept row, so that every
+        end-to-end row starts from the frozen head whose row stands beside it."""
         if (v, r, h) not in frozen_heads:
             cf = fit(v, r)
             vals = {**values, **settings[h]}
@@ -261,10 +272,15 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
     return path
 
 
-def summary(rows: list[dict]) -> list[dict]:
-    """Per cut, head and budget: the mean test accuracy and its 95% t interval."""
+def summary(rows: list[dict], finished: dict | None = None) -> list[dict]:
+    """Per cut, head and budget: the mean test accuracy and its 95% t interval; with
+    ``finished`` (``{budget: [cuts]}``, as :func:`finished_cuts` gives), only at the
+    cuts that have finished that budget (every head and seed), so that a budget under
+    way is not drawn or compared on the seeds it has so far."""
     groups: dict = {}
     for r in rows:
+        if finished is not None and r["variant"] not in finished.get(r["budget_epochs"], ()):
+            continue
         groups.setdefault((r["variant"], r["head"], r["budget_epochs"]), []).append(r["test_acc"])
     return [{"variant": v, "head": h, "budget_epochs": b, **mean_interval(accs)}
             for (v, h, b), accs in groups.items()]

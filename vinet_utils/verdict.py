@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .budget import finished_cuts
 from .paper import paper_row
 from .results import read_json
 from .stats import difference_interval, mean_interval
@@ -66,8 +67,10 @@ def samples(run: Path) -> dict:
         for v in read_json(run / "04_vinet.json")["metrics"]["variants"]:
             out[(v["variant"], "frozen")] = {"VI-Net": list(v["acc_per_seed"])}
     if (run / "budget.json").exists():
-        for r in read_json(run / "budget.json")["metrics"]["rows"]:
-            if r["budget_epochs"] > 0:
+        m = read_json(run / "budget.json")["metrics"]
+        done = finished_cuts(m)
+        for r in m["rows"]:  # a budget a cut has not finished is not compared yet
+            if r["budget_epochs"] > 0 and r["variant"] in done.get(r["budget_epochs"], ()):
                 key = (r["variant"], f"end to end, {r['budget_epochs']} epochs")
                 out.setdefault(key, {}).setdefault(r["head"], []).append(r["test_acc"])
     return out
