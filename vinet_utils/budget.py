@@ -225,8 +225,8 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
     def frozen(v, r, h):
         """The head ``h`` trained on the frozen base at cut ``v``, seed ``r`` (from its
         checkpoint when there is one), with its row: a head trained again for an
-        end-to-end budget (its checkpoint lost) replaces a kept row, so that every
-        end-to-end row starts from the frozen head whose row stands beside it."""
+        end-to-end budget (its checkpoint lost) replaces a kept frozen row, so that
+        the frozen row is that of the head the newest end-to-end trainings start from."""
         if (v, r, h) not in frozen_heads:
             cf = fit(v, r)
             vals = {**values, **settings[h]}
