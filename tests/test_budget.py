@@ -23,9 +23,13 @@ def test_the_curve_runs_every_head_cut_seed_and_budget_and_resumes(synthetic_dat
     T.train_classifier(M.resnet18(10, width=0.125), ds, T.TrainConfig(epochs=1, batch_size=50),
                        run, params={"arch": "resnet18", "width": 0.125, "holdout_frac": 0.1},
                        progress=False)
+    import matplotlib.pyplot as plt
+
     heads = ["VI-Net", "linear (flatten)"]
+    open_before = set(plt.get_fignums())
     rec = read_json(B.run("smoke", variants=["tiny"], budgets=[1], seeds=2, heads=heads,
                           results_dir=tmp_path, overrides=SMALL))["metrics"]
+    assert set(plt.get_fignums()) == open_before  # drawn after every training, then closed
     assert rec["budgets_done"] == [0, 1] and rec["cuts_done"] == {"0": ["tiny"], "1": ["tiny"]}
     assert rec["trainings_time_s"] == pytest.approx(sum(r["wall_time_s"] for r in rec["rows"]))
     assert len(rec["rows"]) == 2 * 2 * 1 * 2  # heads x budgets (frozen, 1) x cuts x seeds

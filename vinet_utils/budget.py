@@ -146,6 +146,7 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
     from .sweep import start_search
     from .train import TrainConfig, train_seeds
     from .vinet import safe_name
+    import matplotlib.pyplot as plt  # after plots, which chooses the backend
 
     other = None  # the profile whose end-to-end search every head takes
     if e2e_from is not None:
@@ -216,9 +217,12 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
                              "settings": settings, "base": base,
                              "baseline_test_acc": base["test_acc"],
                              "rows": rows, "summary": summary(rows, cuts)})
-        plots.budget(read_json(path), path=S.run_dir / "budget.png")
+        figs = [plots.budget(read_json(path), path=S.run_dir / "budget.png")]
         if (values["dataset"], values["arch"]) == ABLATION_SETTING:
-            plots.budget_ablation(read_json(path), path=S.run_dir / "budget_ablation.png")
+            figs.append(plots.budget_ablation(read_json(path),
+                                              path=S.run_dir / "budget_ablation.png"))
+        for fig in figs:  # written after every training: a long curve draws hundreds
+            plt.close(fig)
         done = ", ".join(str(b) for b, c in cuts.items() if len(c) == len(variants))
         print(f"written: {P.shown(path)} (budgets done: {done})", flush=True)
 
