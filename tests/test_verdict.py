@@ -17,7 +17,7 @@ def _run(tmp_path, vi, lin, mlp, pl, e2e=None, objectives=(80.0, 81.0)):
         "projection + linear": [{"objective": objectives[0]}],
         "MLP": [{"objective": objectives[1]}], "VI-Net": [{"objective": 99.0}]}}})
     if e2e:
-        write_json(tmp_path / "budget.json", {"metrics": {"rows": [
+        write_json(tmp_path / "budget.json", {"metrics": {"cuts_done": {"2": ["tiny"]}, "rows": [
             {"variant": "tiny", "head": h, "seed": s, "budget_epochs": 2, "test_acc": a}
             for h, accs in e2e.items() for s, a in enumerate(accs)]}})
     return V.claims(tmp_path)
