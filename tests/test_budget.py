@@ -292,3 +292,19 @@ def test_a_fresh_clone_continues_a_committed_curve_from_its_rows(synthetic_data,
     assert B.reusable_rows(rec, B.identity(rec["params"], other, rec["data"]),
                            rec["metrics"]["settings"]) == {}
 
+
+
+def test_the_results_page_counts_the_trainings_of_a_budget_under_way():
+    from vinet_utils.report.results_page import under_way
+
+    rows = [{"variant": v, "head": h, "seed": r, "budget_epochs": b, "test_acc": 80.0}
+            for v in ("tiny", "small") for h in ("VI-Net", "MLP") for r in range(3)
+            for b in (0, 2)]
+    rows += [{"variant": "tiny", "head": "VI-Net", "seed": r, "budget_epochs": 6,
+              "test_acc": 81.0} for r in range(2)]
+    m = {"heads": ["VI-Net", "MLP"], "seeds": 3, "variants": ["tiny", "small"],
+         "budgets": [0, 2, 6, 18], "budgets_done": [0, 2], "rows": rows,
+         "cuts_done": {"0": ["tiny", "small"], "2": ["tiny", "small"]}}
+    assert under_way(m) == (" Under way: 2 of the 12 trainings of 6 epochs are done "
+                            "(`make budget` continues from them).")
+    assert under_way({**m, "rows": [r for r in rows if r["budget_epochs"] < 6]}) == ""

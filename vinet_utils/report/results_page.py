@@ -180,6 +180,20 @@ def memory() -> str:
     return "\n".join(lines)
 
 
+def under_way(m: dict) -> str:
+    """A sentence counting the trainings a budget curve (``budget.json``'s metrics
+    ``m``) holds of each budget it has begun but not finished, or "" when none: those
+    rows are kept for a rerun to continue from, not summarised."""
+    from ..budget import finished_cuts
+
+    done, want = finished_cuts(m), len(m["heads"]) * m["seeds"] * len(m["variants"])
+    begun = [(b, sum(r["budget_epochs"] == b for r in m["rows"])) for b in m["budgets"]
+             if len(done.get(b, ())) < len(m["variants"])]
+    parts = [f"{n} of the {want} trainings of {b} epochs" for b, n in begun if n]
+    return (f" Under way: {'; '.join(parts)} are done (`make budget` continues from them)."
+            if parts else "")
+
+
 def budget_curve(run: Path = RUN) -> str:
     """The budget curve (``budget.json``, :mod:`vinet_utils.budget`): per cut and head,
     the test accuracy frozen and after each end-to-end budget, with its 95% t interval
@@ -197,7 +211,7 @@ def budget_curve(run: Path = RUN) -> str:
     lines = [f"`{m['command']}` on the `{rec['params']['profile']}` run (full network {m['baseline_test_acc']:.2f}%), "
              f"{m['seeds']} seeds, {m['trainings_time_s'] / 3600:.1f} h of training on "
              f"{rec['device_name']}; test accuracy (%) ± its 95% t interval over seeds, '-' where "
-             f"that budget has not finished.{stale_note(rec)}", "",
+             f"that budget has not finished.{under_way(m)}{stale_note(rec)}", "",
              "| cut | head | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for v in m["variants"]:
         for h in m["heads"]:
