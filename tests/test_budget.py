@@ -16,13 +16,18 @@ SMALL = {"n_train": None, "n_test": None, "pca_dim": 4, "samples_per_class": 20,
                                        "unfreeze_bn_stats": "frozen"}}}
 
 
-def test_the_curve_runs_every_head_cut_seed_and_budget_and_resumes(synthetic_data, tmp_path):
-    run = tmp_path / "smoke" / "cifar10-resnet18"
+def train_tiny_base(run) -> None:
+    """A one-epoch width-0.125 base in ``run``, for the curve to cut."""
     ds = D.load_dataset("cifar10", holdout_frac=0.1)
     torch.manual_seed(0)
     T.train_classifier(M.resnet18(10, width=0.125), ds, T.TrainConfig(epochs=1, batch_size=50),
                        run, params={"arch": "resnet18", "width": 0.125, "holdout_frac": 0.1},
                        progress=False)
+
+
+def test_the_curve_runs_every_head_cut_seed_and_budget_and_resumes(synthetic_data, tmp_path):
+    run = tmp_path / "smoke" / "cifar10-resnet18"
+    train_tiny_base(run)
     import matplotlib.pyplot as plt
 
     heads = ["VI-Net", "linear (flatten)"]
@@ -255,11 +260,7 @@ def test_a_fresh_clone_continues_a_committed_curve_from_its_rows(synthetic_data,
     from vinet_utils import ablations, train
 
     run = tmp_path / "smoke" / "cifar10-resnet18"
-    ds = D.load_dataset("cifar10", holdout_frac=0.1)
-    torch.manual_seed(0)
-    T.train_classifier(M.resnet18(10, width=0.125), ds, T.TrainConfig(epochs=1, batch_size=50),
-                       run, params={"arch": "resnet18", "width": 0.125, "holdout_frac": 0.1},
-                       progress=False)
+    train_tiny_base(run)
     heads = ["VI-Net", "linear (flatten)"]
     args = dict(variants=["tiny"], budgets=[1], seeds=2, heads=heads, results_dir=tmp_path)
     first = read_json(B.run("smoke", overrides=SMALL, **args))["metrics"]
