@@ -71,12 +71,7 @@ def test_a_stopped_curve_keeps_the_cuts_that_finished_a_budget(synthetic_data, t
     the budget as not done, and neither summarises nor compares the unfinished cut."""
     from vinet_utils import ablations
 
-    ds = D.load_dataset("cifar10", holdout_frac=0.1)
-    torch.manual_seed(0)
-    T.train_classifier(M.resnet18(10, width=0.125), ds, T.TrainConfig(epochs=1, batch_size=50),
-                       tmp_path / "smoke" / "cifar10-resnet18",
-                       params={"arch": "resnet18", "width": 0.125, "holdout_frac": 0.1},
-                       progress=False)
+    train_tiny_base(tmp_path / "smoke" / "cifar10-resnet18")
     real = ablations.finetune_end_to_end
 
     calls = []
