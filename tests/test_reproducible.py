@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from vinet_utils.results import REPO_ROOT, Stage, read_json, write_json
+from vinet_utils.results import REPO_ROOT, Stage, jsonable, read_json, write_json
 from vinet_utils.seeds import derive_seed
 
 #: A pipeline run small enough for a test: synthetic CIFAR-10, two cuts, two seeds.
@@ -90,6 +90,20 @@ def test_results_are_strict_json_and_record_measured_time(tmp_path):
         _strict('{"a": NaN}')
     write_json(tmp_path / "s.json", {"v": __import__("numpy").float32("nan")})
     assert _strict((tmp_path / "s.json").read_text()) == {"v": None}
+
+
+def test_a_live_record_made_jsonable_equals_what_is_read_back(tmp_path):
+    """A rerun compares the record it would write with the one on disk (the budget
+    curve's identity): ``jsonable`` must already give what ``read_json`` returns."""
+    import numpy as np
+    import torch
+
+    live = {"cuts": ("tiny", "small"), 3: {"lr": np.float32(0.5), "n": np.int64(4)},
+            "t": torch.tensor([1.0, 2.0]), "where": tmp_path / "x", "bad": math.nan}
+    write_json(tmp_path / "r.json", live)
+    stored = read_json(tmp_path / "r.json")
+    assert jsonable(live) == stored
+    assert live != stored  # the tuple, the int key, the tensor and the path differ
 
 
 def test_derived_seeds_are_stable_and_distinct():

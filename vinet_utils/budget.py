@@ -35,7 +35,6 @@ each budget has finished (every head and seed). Writes ``<run>/budget.png`` too.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -175,8 +174,7 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
     settings = {h: head_settings(values, h, other) for h in heads}
     base = {"checksum": checksum(model.parameters()),
             "test_acc": S.baseline["metrics"]["test_acc"]}
-    ident = json.loads(json.dumps(jsonable(
-        identity(portable_params(S.stage.params), base, S.stage.data))))
+    ident = jsonable(identity(portable_params(S.stage.params), base, S.stage.data))
     earlier = reusable_rows(read_json(path) if path.exists() else None, ident, settings)
     all_budgets = [0, *budgets]
     done_rows = {k: r for k, r in earlier.items()

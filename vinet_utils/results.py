@@ -57,7 +57,9 @@ def environment(device: str | torch.device = "cpu") -> dict:
 
 def jsonable(obj):
     """Plain JSON values: containers recursively, numpy/torch scalars and arrays as
-    numbers and lists, paths as strings, and NaN or infinity as ``null`` (strict JSON)."""
+    numbers and lists, paths as strings, and NaN or infinity as ``null`` (strict JSON):
+    what :func:`read_json` gives back for what :func:`write_json` wrote, so a live record
+    compares equal to a stored one."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
