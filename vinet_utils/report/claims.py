@@ -161,5 +161,5 @@ def _changes(rows: list[dict], key: str) -> str:
     from .. import verdict as V
 
     cuts = V.sign_changes(rows, key)
-    return (f" The sign of the difference changes with the protocol at {', '.join(cuts)}."
+    return (f" The difference changes sign with the protocol or budget at {', '.join(cuts)}."
             if cuts else "")
