@@ -144,6 +144,24 @@ def test_the_readme_prose_holds_on_the_committed_paper_run():
     assert no_05, "notebook 05 has run at width 1.0: the README's prose must say what it found"
 
 
+def _the_budget_curve():
+    """The committed `cpu` run's budget curve, as the README's prose tests read it: its
+    metrics ``m``, the ``mean`` of each (cut, head, budget), the verdict's ``claims`` and
+    its ``rows`` by (cut, protocol), and the README on one line."""
+    from types import SimpleNamespace
+
+    from vinet_utils.results import REPO_ROOT, read_json
+
+    run = REPO_ROOT / "results" / "cpu" / "cifar10-resnet18"
+    m = read_json(run / "budget.json")["metrics"]
+    claims = V.claims(run)
+    return SimpleNamespace(
+        m=m, claims=claims,
+        mean={(s["variant"], s["head"], s["budget_epochs"]): s["mean"] for s in m["summary"]},
+        rows={(r["variant"], r["protocol"]): r for r in claims["rows"]},
+        readme=" ".join((REPO_ROOT / "README.md").read_text().split()))
+
+
 def test_the_readme_end_to_end_prose_holds_on_the_budget_curve():
     """The README says of the committed budget curve: trained end to end, every head
     gains over its frozen mean, the MLP most; after 2 epochs VI-Net is behind the MLP
@@ -151,18 +169,13 @@ def test_the_readme_end_to_end_prose_holds_on_the_budget_curve():
     its interval; after 6 epochs the order holds at both cuts (the heads rank as after 2
     epochs, and the same differences stay beyond their intervals), and at tiny the MLP
     leads VI-Net by over 2 points."""
-    from vinet_utils.results import REPO_ROOT, read_json
-
-    run = REPO_ROOT / "results" / "cpu" / "cifar10-resnet18"
-    m = read_json(run / "budget.json")["metrics"]
-    mean = {(s["variant"], s["head"], s["budget_epochs"]): s["mean"] for s in m["summary"]}
+    curve = _the_budget_curve()
+    mean, e2e = curve.mean, curve.rows
     heads = ("VI-Net", "linear (flatten)", "MLP")
     for cut, b in (("tiny", 2), ("tiny", 6), ("small", 2), ("small", 6)):
         gain = {h: mean[cut, h, b] - mean[cut, h, 0] for h in heads}
         assert all(g > 0 for g in gain.values()) and max(gain, key=gain.get) == "MLP", gain
-    c = V.claims(run)
-    assert c["comparator"] == "MLP"
-    e2e = {(r["variant"], r["protocol"]): r for r in c["rows"]}
+    assert curve.claims["comparator"] == "MLP"
     two = "end to end, 2 epochs"
     assert [e2e[v, two]["vs_comparator"]["verdict"] for v in ("tiny", "small")] == ["behind"] * 2
     assert e2e["small", two]["vs_linear"]["verdict"] == "behind"
@@ -172,33 +185,34 @@ def test_the_readme_end_to_end_prose_holds_on_the_budget_curve():
         for vs in ("vs_comparator", "vs_linear"):
             assert e2e[cut, six][vs]["verdict"] == e2e[cut, two][vs]["verdict"]
     assert e2e["tiny", six]["vs_comparator"]["diff"] < -2
-    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
     assert ("after 6 epochs the order holds at both cuts, and at tiny the MLP's lead has grown "
-            "to over 2 points") in readme
+            "to over 2 points") in curve.readme
 
 
 def test_the_readme_18_epoch_prose_holds_on_the_budget_curve():
-    """The README says: the curve reaches 18 epochs at tiny and 6 at small so far; after
-    18 epochs at tiny the linear head has passed VI-Net too (beyond its interval) and the
-    MLP loses less to the full network than the paper's VI-Net; the heads without
-    polynomials gain more from training than VI-Net at each cut's largest budget."""
+    """The README says: after 18 epochs (finished at tiny and small) VI-Net is behind the
+    linear head and the MLP at both cuts, beyond their intervals, the linear head having
+    passed it at tiny (it was ahead after 6 epochs there); the MLP loses less to the full
+    network than the paper's VI-Net at both cuts; the heads without polynomials gain more from
+    training than VI-Net."""
     from vinet_utils.budget import finished_cuts
-    from vinet_utils.results import REPO_ROOT, read_json
 
-    run = REPO_ROOT / "results" / "cpu" / "cifar10-resnet18"
-    m = read_json(run / "budget.json")["metrics"]
-    done = finished_cuts(m)
-    assert done.get(18) == ["tiny"] and "small" in done.get(6, [])
-    mean = {(s["variant"], s["head"], s["budget_epochs"]): s["mean"] for s in m["summary"]}
-    for cut, b in (("tiny", 18), ("small", 6)):
-        gain = {h: mean[cut, h, b] - mean[cut, h, 0] for h in ("VI-Net", "linear (flatten)", "MLP")}
+    curve = _the_budget_curve()
+    assert finished_cuts(curve.m).get(18) == ["tiny", "small"]
+    for cut in ("tiny", "small"):
+        gain = {h: curve.mean[cut, h, 18] - curve.mean[cut, h, 0] for h in ("VI-Net", "linear (flatten)", "MLP")}
         assert min(gain, key=gain.get) == "VI-Net", (cut, gain)
-    c = V.claims(run)
-    row = {(r["variant"], r["protocol"]): r for r in c["rows"]}["tiny", "end to end, 18 epochs"]
-    assert row["vs_linear"]["verdict"] == row["vs_comparator"]["verdict"] == "behind"
-    assert c["base_acc"] - row["vs_comparator"]["other_acc"] < row["paper_drop"]
-    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
-    assert "end to end up to 18 epochs at tiny and 6 at small so far" in readme
-    assert ("After 18 epochs at tiny the linear head has passed VI-Net too, and the MLP loses "
-            "less to the full network than the paper's VI-Net") in readme
-    assert "The heads without polynomials gain more from training than VI-Net" in readme
+    e18 = "end to end, 18 epochs"
+    for cut in ("tiny", "small"):
+        row = curve.rows[cut, e18]
+        assert row["vs_linear"]["verdict"] == row["vs_comparator"]["verdict"] == "behind", cut
+    assert curve.rows["tiny", "end to end, 6 epochs"]["vs_linear"]["verdict"] == "ahead"
+    base = curve.claims["base_acc"]
+    within = [cut for cut in ("tiny", "small") if
+              base - curve.rows[cut, e18]["vs_comparator"]["other_acc"] < curve.rows[cut, e18]["paper_drop"]]
+    assert within == ["tiny", "small"]
+    assert "end to end up to 18 epochs, at settings searched at tiny for 2 epochs" in curve.readme
+    assert ("After 18 epochs VI-Net is behind both heads at both cuts, the linear head having "
+            "passed it at tiny, and the MLP loses less to the full network than the paper's "
+            "VI-Net at both cuts") in curve.readme
+    assert "The heads without polynomials gain more from training than VI-Net" in curve.readme
