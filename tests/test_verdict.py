@@ -146,8 +146,9 @@ def test_the_readme_prose_holds_on_the_committed_paper_run():
 
 def _the_budget_curve():
     """The committed `cpu` run's budget curve, as the README's prose tests read it: its
-    metrics ``m``, the ``mean`` of each (cut, head, budget), the verdict's ``claims`` and
-    its ``rows`` by (cut, protocol), and the README on one line."""
+    metrics ``m``, the ``heads`` it drew, the ``mean`` of each (cut, head, budget), each head's ``gain(cut,
+    budget)`` over its frozen mean, the verdict's ``claims`` and its ``rows`` by (cut,
+    protocol), and the README on one line."""
     from types import SimpleNamespace
 
     from vinet_utils.results import REPO_ROOT, read_json
@@ -155,9 +156,10 @@ def _the_budget_curve():
     run = REPO_ROOT / "results" / "cpu" / "cifar10-resnet18"
     m = read_json(run / "budget.json")["metrics"]
     claims = V.claims(run)
+    mean = {(s["variant"], s["head"], s["budget_epochs"]): s["mean"] for s in m["summary"]}
     return SimpleNamespace(
-        m=m, claims=claims,
-        mean={(s["variant"], s["head"], s["budget_epochs"]): s["mean"] for s in m["summary"]},
+        m=m, claims=claims, mean=mean, heads=tuple(m["heads"]),
+        gain=lambda cut, b: {h: mean[cut, h, b] - mean[cut, h, 0] for h in m["heads"]},
         rows={(r["variant"], r["protocol"]): r for r in claims["rows"]},
         readme=" ".join((REPO_ROOT / "README.md").read_text().split()))
 
@@ -171,9 +173,8 @@ def test_the_readme_end_to_end_prose_holds_on_the_budget_curve():
     leads VI-Net by over 2 points."""
     curve = _the_budget_curve()
     mean, e2e = curve.mean, curve.rows
-    heads = ("VI-Net", "linear (flatten)", "MLP")
     for cut, b in (("tiny", 2), ("tiny", 6), ("small", 2), ("small", 6)):
-        gain = {h: mean[cut, h, b] - mean[cut, h, 0] for h in heads}
+        gain = curve.gain(cut, b)
         assert all(g > 0 for g in gain.values()) and max(gain, key=gain.get) == "MLP", gain
     assert curve.claims["comparator"] == "MLP"
     two = "end to end, 2 epochs"
@@ -181,7 +182,8 @@ def test_the_readme_end_to_end_prose_holds_on_the_budget_curve():
     assert e2e["small", two]["vs_linear"]["verdict"] == "behind"
     six = "end to end, 6 epochs"
     for cut in ("tiny", "small"):
-        assert sorted(heads, key=lambda h: mean[cut, h, 6]) == sorted(heads, key=lambda h: mean[cut, h, 2])
+        assert (sorted(curve.heads, key=lambda h: mean[cut, h, 6])
+                == sorted(curve.heads, key=lambda h: mean[cut, h, 2]))
         for vs in ("vs_comparator", "vs_linear"):
             assert e2e[cut, six][vs]["verdict"] == e2e[cut, two][vs]["verdict"]
     assert e2e["tiny", six]["vs_comparator"]["diff"] < -2
@@ -199,11 +201,10 @@ def test_the_readme_18_epoch_prose_holds_on_the_budget_curve():
 
     curve = _the_budget_curve()
     assert finished_cuts(curve.m).get(18) == ["tiny", "small"]
-    for cut in ("tiny", "small"):
-        gain = {h: curve.mean[cut, h, 18] - curve.mean[cut, h, 0] for h in ("VI-Net", "linear (flatten)", "MLP")}
-        assert min(gain, key=gain.get) == "VI-Net", (cut, gain)
     e18 = "end to end, 18 epochs"
     for cut in ("tiny", "small"):
+        gain = curve.gain(cut, 18)
+        assert min(gain, key=gain.get) == "VI-Net", (cut, gain)
         row = curve.rows[cut, e18]
         assert row["vs_linear"]["verdict"] == row["vs_comparator"]["verdict"] == "behind", cut
     assert curve.rows["tiny", "end to end, 6 epochs"]["vs_linear"]["verdict"] == "ahead"
