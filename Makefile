@@ -4,6 +4,9 @@
 #                    per head [VARIANTS="tiny small"] [TRIALS=8] [E2E=tiny] [E2E_TRIALS=4] [STORAGE=url]
 # make budget        each head's test accuracy against the end-to-end budget (hours on 2 cores)
 #                    [VARIANTS="tiny small"] [BUDGETS="2 6 18"] [SEEDS=3] [E2E_FROM=profile]
+# make reference     every head end to end under one recipe fixed in advance, with a sweep of its
+#                    learning rate at 18 epochs (about 10 hours on 2 cores; resumable)
+#                    [VARIANTS="tiny small"] [BUDGETS="2 6 18"] [SEEDS=3]
 # make study         the base-quality study's figure and results file, from the committed runs
 # make study-run     train the study's bases and run notebooks 01-05 on each (hours on 2 cores)
 # make readme        regenerate the README's and docs/ pages' numbers from the results files
@@ -27,7 +30,7 @@ BUDGETS ?= 2 6 18
 SEEDS ?= 3
 E2E_FROM ?=
 
-.PHONY: env reproduce table sweep protocol budget study study-run readme notebooks test unit nbval lab
+.PHONY: env reproduce table sweep protocol budget reference study study-run readme notebooks test unit nbval lab
 
 env: $(VENV)/.installed
 
@@ -59,6 +62,12 @@ budget: env
 	  $(if $(DATASET),--dataset $(DATASET)) $(if $(ARCH),--arch $(ARCH)) \
 	  --variants $(VARIANTS) --budgets $(BUDGETS) --seeds $(SEEDS) \
 	  $(if $(E2E_FROM),--e2e-from $(E2E_FROM))
+
+# The reference protocol (docs/method.md §7) on a finished run with a held-out split.
+reference: env
+	$(PY) -m vinet_utils.reference --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE)) \
+	  $(if $(DATASET),--dataset $(DATASET)) $(if $(ARCH),--arch $(ARCH)) \
+	  --variants $(VARIANTS) --budgets $(BUDGETS) --seeds $(SEEDS)
 
 study: env
 	$(PY) -m vinet_utils.study

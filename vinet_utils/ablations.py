@@ -22,7 +22,8 @@ from torch import nn
 from .models import count_params, truncate
 from .results import checksum
 from .seeds import derive_seed
-from .train import TrainConfig, init_key, train_classifier, train_seeds
+from .train import (TrainConfig, evaluate, image_batches, init_key, train_classifier,
+                    train_seeds)
 from .vinet import VINet, poly_head, tag_of, vinet_heads
 
 
@@ -58,13 +59,15 @@ def head_settings(head: str, own: dict, rival_settings: dict | None) -> dict:
 
 def finetune_end_to_end(model, cf, head, ds, cfg: TrainConfig, run_dir, tag: str,
                         device="cpu", progress: bool = True, base_lr_scale: float = 1.0,
-                        bn_stats: str = "update") -> dict:
+                        bn_stats: str = "update", validate: bool = False) -> dict:
     """Fine-tune a copy of the truncated base together with a copy of the trained
     ``head`` on augmented images, every parameter trainable. The base trains at
     ``base_lr_scale`` times the head's learning rate; with ``bn_stats="frozen"`` its
     BatchNorm statistics stay as trained. Resumable, and keyed by the head's trained
     weights and these choices (``<run_dir>/heads/<tag>-e2e.ckpt``); returns the
-    training record, evaluated on ``ds``'s test split."""
+    training record, evaluated on ``ds``'s test split; with ``validate``, its metrics
+    also hold ``val_acc``, the accuracy on the images the run held out of all training
+    (``ds.holdout_x``)."""
     if bn_stats not in BN_STATS:
         raise ValueError(f"unfreeze_bn_stats must be one of {', '.join(BN_STATS)} (got {bn_stats!r})")
     base = copy.deepcopy(truncate(model, cf.layer))
@@ -77,9 +80,15 @@ def finetune_end_to_end(model, cf, head, ds, cfg: TrainConfig, run_dir, tag: str
                     "test_label_sum": int(ds.test_y.sum())}}
     if (base_lr_scale, bn_stats) != (1.0, "update"):  # keys of earlier runs stay valid
         key.update(base_lr_scale=base_lr_scale, bn_stats=bn_stats)
-    return train_classifier(net, ds, cfg, Path(run_dir) / "heads", name=f"{tag}-e2e",
-                            device=device, progress=progress, key=key, strict=False,
-                            names=("unfreeze_lr", "finetune_batch_size"))
+    rec = train_classifier(net, ds, cfg, Path(run_dir) / "heads", name=f"{tag}-e2e",
+                           device=device, progress=progress, key=key, strict=False,
+                           names=("unfreeze_lr", "finetune_batch_size"))
+    if validate:
+        if ds.holdout_x is None:
+            raise ValueError("validate=True needs a run that held images out (holdout_frac > 0)")
+        rec["metrics"]["val_acc"] = evaluate(net, image_batches(
+            ds.holdout_x, ds.holdout_y, 1024, ds.mean, ds.std, device), device)["acc"]
+    return rec
 
 
 def budget_keep_per_class(cf, head_params: int, num_classes: int,

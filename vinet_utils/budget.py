@@ -128,6 +128,58 @@ def fit_seed(seed: int, r: int) -> int:
     return seed if r == 0 else derive_seed(seed, "budget", "fit", r)
 
 
+
+class FrozenHeads:
+    """The OAVI fits and frozen heads a curve's end-to-end trainings start from, on the
+    finished run of the search ``S`` (:func:`vinet_utils.sweep.start_search`): each
+    head at its own frozen ``settings``, checkpointed under ``cache`` (``<run>/budget``),
+    so the budget curve and the reference protocol start from the same heads."""
+
+    def __init__(self, S, settings: dict, cache: Path, progress: bool = False):
+        self.S, self.settings, self.cache, self.progress = S, settings, cache, progress
+        self.fits, self.heads = {}, {}
+
+    def fit(self, v: str, r: int):
+        """Cut ``v``'s latents and OAVI fit for repetition ``r`` (:func:`fit_seed`)."""
+        from . import ideals
+        from . import latents as L
+        from .models import resolve_cut
+
+        S, values = self.S, self.S.values
+        if (v, r) not in self.fits:
+            print(f"  {v} seed {r}: latents and the OAVI fit", flush=True)
+            lat = L.cached_latents(S.model, values["arch"], v, S.ds, S.run_dir, values["pool"],
+                                   progress=self.progress)
+            where = S.run_dir if r == 0 else self.cache / f"fit-{r}"
+            self.fits[v, r] = ideals.fit_latents(
+                lat, v, resolve_cut(values["arch"], v), values["pool"], S.ds.num_classes, where,
+                seed=fit_seed(S.seed, r), progress=self.progress, **ideals.fit_settings(values))
+        return self.fits[v, r]
+
+    def get(self, v: str, r: int, h: str) -> tuple:
+        """``(fit, trained head, tag, train_seeds result)`` of head ``h`` trained on the
+        frozen base at cut ``v``, seed ``r`` (from its checkpoint when there is one); the
+        result is None when this object trained it before."""
+        from .protocol import head_makers
+        from .train import TrainConfig, train_seeds
+        from .vinet import safe_name
+
+        if (v, r, h) in self.heads:
+            return (*self.heads[v, r, h], None)
+        values = self.S.values
+        cf = self.fit(v, r)
+        vals = {**values, **self.settings[h]}
+        make = head_makers(cf, vals, self.S.ds.num_classes, vals["train_projection"])[h]
+        cfg = TrainConfig(epochs=values["finetune_epochs"], lr=self.settings[h]["finetune_lr"],
+                          batch_size=values["finetune_batch_size"], seed=self.S.seed)
+        tag = f"{cf.layer}-budget-{safe_name(h)}-r{r}"
+        res = train_seeds(make, cf.latents, cfg, self.cache, tag, 1, self.S.seed,
+                          progress=self.progress)
+        self.heads[v, r, h] = (cf, res["heads"][0], tag)
+        print(f"  {v} {h} seed {r} frozen: {res['acc']:.2f}", flush=True)
+        return cf, res["heads"][0], tag, res
+
+
 def run(profile: str, dataset: str | None = None, arch: str | None = None,
         variants=("tiny", "small"), budgets=(2, 6, 18), seeds: int = 3, heads=DEFAULT_HEADS,
         results_dir=None, command: str = "", overrides: dict | None = None,
@@ -135,16 +187,13 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
     """The curve on a finished run; returns ``<run>/budget.json``. With ``e2e_from`` (a
     profile's name), every head is fine-tuned end to end as that profile's search chose
     (for a run whose own profile had no end-to-end search)."""
-    from . import ideals, plots
-    from . import latents as L
+    from . import plots
     from .ablations import END_TO_END_HEADS, finetune_end_to_end
-    from .models import removed_pct, resolve_cut
+    from .models import removed_pct
     from .paper import ABLATION_SETTING
     from .pipeline import available_profiles, load_profile
-    from .protocol import head_makers
     from .sweep import start_search
-    from .train import TrainConfig, train_seeds
-    from .vinet import safe_name
+    from .train import TrainConfig
     import matplotlib.pyplot as plt  # after plots, which chooses the backend
 
     other = None  # the profile whose end-to-end search every head takes
@@ -167,7 +216,7 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
 
     S = start_search("budget", profile, dataset, arch, variants, seeds, 0.1, results_dir,
                      overrides, check)
-    values, ds, model, seed = S.values, S.ds, S.model, S.seed
+    values, model, seed = S.values, S.model, S.seed
     removed = {v: removed_pct(model, values["arch"], v) for v in variants}
     cache = S.run_dir / "budget"
     path = S.run_dir / "budget.json"
@@ -182,19 +231,7 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
     if done_rows:
         print(f"  kept {len(done_rows)} finished trainings of {P.shown(path)} "
               f"(same base, data and settings)", flush=True)
-    fits, frozen_heads = {}, {}
-
-    def fit(v, r):
-        if (v, r) not in fits:
-            print(f"  {v} seed {r}: latents and the OAVI fit", flush=True)
-            lat = L.cached_latents(model, values["arch"], v, ds, S.run_dir, values["pool"],
-                                   progress=progress)
-            where = S.run_dir if r == 0 else cache / f"fit-{r}"
-            fits[v, r] = ideals.fit_latents(lat, v, resolve_cut(values["arch"], v),
-                                            values["pool"], ds.num_classes, where,
-                                            seed=fit_seed(seed, r), progress=progress,
-                                            **ideals.fit_settings(values))
-        return fits[v, r]
+    F = FrozenHeads(S, settings, cache, progress)
 
     def cuts_done() -> dict:
         """Per budget, the cuts at which every head and seed has its row."""
@@ -225,23 +262,15 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
         print(f"written: {P.shown(path)} (budgets done: {done})", flush=True)
 
     def frozen(v, r, h):
-        """The head ``h`` trained on the frozen base at cut ``v``, seed ``r`` (from its
-        checkpoint when there is one), with its row: a head trained again for an
-        end-to-end budget (its checkpoint lost) replaces a kept frozen row, so that
-        the frozen row is that of the head the newest end-to-end trainings start from."""
-        if (v, r, h) not in frozen_heads:
-            cf = fit(v, r)
-            vals = {**values, **settings[h]}
-            make = head_makers(cf, vals, ds.num_classes, vals["train_projection"])[h]
-            cfg = TrainConfig(epochs=values["finetune_epochs"], lr=settings[h]["finetune_lr"],
-                              batch_size=values["finetune_batch_size"], seed=seed)
-            tag = f"{cf.layer}-budget-{safe_name(h)}-r{r}"
-            res = train_seeds(make, cf.latents, cfg, cache, tag, 1, seed, progress=progress)
-            frozen_heads[v, r, h] = (cf, res["heads"][0], tag)
+        """The head ``h`` frozen at cut ``v``, seed ``r`` (:meth:`FrozenHeads.get`): a
+        head trained again for an end-to-end budget (its checkpoint lost) replaces a
+        kept frozen row, so that the frozen row is that of the head the newest
+        end-to-end trainings start from."""
+        cf, head, tag, res = F.get(v, r, h)
+        if res is not None:
             done_rows[v, h, r, 0] = {"variant": v, "head": h, "seed": r, "budget_epochs": 0,
                                      "test_acc": res["acc"], "wall_time_s": res["wall_time_s"]}
-            print(f"  {v} {h} seed {r} frozen: {res['acc']:.2f}", flush=True)
-        return frozen_heads[v, r, h]
+        return cf, head, tag
 
     for v in variants:  # budget 0: the base frozen
         for r in range(seeds):
@@ -260,7 +289,7 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None,
                     cfg = TrainConfig(epochs=b, lr=hs["unfreeze_lr"],
                                       batch_size=values["finetune_batch_size"],
                                       seed=derive_seed(seed, tag, "end to end", b))
-                    rec = finetune_end_to_end(model, cf, head, ds, cfg, cache, f"{tag}-b{b}",
+                    rec = finetune_end_to_end(model, cf, head, S.ds, cfg, cache, f"{tag}-b{b}",
                                               progress=progress,
                                               base_lr_scale=hs["unfreeze_base_lr_scale"],
                                               bn_stats=hs["unfreeze_bn_stats"])

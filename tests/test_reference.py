@@ -1,0 +1,99 @@
+"""The reference protocol: one recipe for every head, fixed before any result, with a
+sweep of its learning rate at the budget compared, recorded row by row and resumable."""
+
+from pathlib import Path
+
+import pytest
+
+from test_budget import SMALL, train_tiny_base
+from vinet_utils import reference as R
+from vinet_utils.pipeline import load_profile
+from vinet_utils.results import read_json
+
+RUN = Path(__file__).resolve().parents[1] / "results" / "cpu" / "cifar10-resnet18"
+
+
+def test_the_rule_is_a_tenth_of_the_base_rate_at_the_fine_tuning_batch():
+    cpu = load_profile("cpu")
+    base = read_json(RUN / "01_baseline.json")["train_config"]
+    expected = 0.1 * base["lr"] * cpu["finetune_batch_size"] / base["batch_size"]
+    assert R.reference_lr(base, cpu["finetune_batch_size"]) == pytest.approx(expected)
+    assert R.setting(cpu, base, "MLP", "reference x 4")["lr"] == pytest.approx(4 * expected)
+    assert R.setting(cpu, base, "MLP", "reference / 4")["lr"] == pytest.approx(expected / 4)
+    searched = R.setting(cpu, base, "VI-Net", R.SEARCHED)
+    assert (searched["lr"], searched["recipe"]) == (cpu["unfreeze_lr"], "search")
+    cfg = R.train_config(cpu, base, R.setting(cpu, base, "MLP", "reference"), 18, 0)
+    assert (cfg.label_smoothing, cfg.weight_decay, cfg.schedule, cfg.momentum) == (
+        base["label_smoothing"], base["weight_decay"], base["schedule"], base["momentum"])
+    assert cfg.label_smoothing > 0
+    assert R.train_config(cpu, base, searched, 18, 0).label_smoothing == 0.0
+    with pytest.raises(ValueError, match="setting must be"):
+        R.setting(cpu, base, "MLP", "reference x 3")
+
+
+def _sweep_row(head, power, val):
+    """A sweep row at the reference rate times 4**power (None: the 2-epoch search's)."""
+    if power is None:
+        return {"head": head, "sweep": True, "power": None, "setting": R.SEARCHED,
+                "lr": 0.0005, "val_acc": val}
+    return {"head": head, "sweep": True, "power": power, "setting": R.label(power),
+            "lr": 0.02 * 4.0 ** power, "val_acc": val}
+
+
+def test_a_best_at_an_end_of_the_rates_is_widened_once_more():
+    rows = {("tiny", "MLP", 0, 18, R.label(p)): _sweep_row("MLP", p, v)
+            for p, v in ((-1, 80.0), (0, 81.0), (1, 83.0))}
+    assert R.best_known(list(rows.values()), "MLP")["at_edge"]
+    todo = R.plan(rows, ["tiny", "small"], 3, [2, 18])
+    assert ("tiny", "MLP", 0, 18, "reference x 16") in todo
+    rows[("tiny", "MLP", 0, 18, "reference x 16")] = _sweep_row("MLP", 2, 82.0)
+    best = R.best_known(list(rows.values()), "MLP")
+    assert (best["setting"], best["at_edge"]) == ("reference x 4", False)
+    # a head at the reference's own rate is never an edge
+    flat = [_sweep_row("VI-Net", p, 80.0) for p in (-1, 0, 1)]
+    assert R.best_known(flat, "VI-Net") == {"setting": "reference", "val_acc": 80.0,
+                                            "power": 0, "at_edge": False}
+
+
+def test_the_sweep_comes_first_then_best_known_rows_then_the_curve():
+    todo = R.plan({}, ["tiny", "small"], 2, [2, 6])
+    assert todo[:12] == [("tiny", h, 0, 6, s) for s in ("reference", "reference / 4",
+                                                         "reference x 4", R.SEARCHED)
+                         for h in R.CURVE_HEADS]
+    assert len(todo) == 12  # nothing else before the sweep is scored
+    power = {"reference": 0, "reference / 4": -1, "reference x 4": 1, R.SEARCHED: None}
+    swept = {k: _sweep_row(k[1], power[k[4]], 70.0) for k in todo}
+    swept[todo[1]]["val_acc"] = 75.0  # the linear head's best: the reference itself
+    after = R.plan(swept, ["tiny", "small"], 2, [2, 6])
+    assert after[0] == ("tiny", "VI-Net", 1, 6, "reference")
+    assert {k[3] for k in after} == {6, 2} and after.index(("tiny", "VI-Net", 0, 2, "reference")) \
+        > after.index(("small", "MLP", 1, 6, "reference"))
+    assert ("tiny", "random monomials", 1, 6, "reference") in after
+    assert not any(k[1] in R.ABLATION_HEADS and k[3] == 2 for k in after)
+
+
+def test_the_protocol_records_validation_test_and_the_frozen_head_and_resumes(
+        synthetic_data, tmp_path):
+    run = tmp_path / "smoke" / "cifar10-resnet18"
+    train_tiny_base(run)
+    over = SMALL
+    path = R.run("smoke", variants=["tiny"], budgets=[1], seeds=2, results_dir=tmp_path,
+                 overrides=over, stop_after=2)
+    m = read_json(path)["metrics"]
+    base = read_json(run / "01_baseline.json")["train_config"]
+    assert m["recipe"]["reference_lr"] == pytest.approx(0.1 * base["lr"] * 64 / base["batch_size"])
+    assert m["recipe"]["rule"] == R.RULE
+    e2e = [r for r in m["rows"] if r["budget_epochs"] == 1]
+    assert [(r["head"], r["setting"]) for r in e2e] == [("VI-Net", "reference"),
+                                                        ("linear (flatten)", "reference")]
+    frozen = {(r["head"], r["seed"]): r for r in m["rows"] if r["setting"] == "frozen"}
+    for r in e2e:
+        assert 0 <= r["val_acc"] <= 100 and 0 <= r["test_acc"] <= 100
+        assert r["frozen_head"] == frozen[r["head"], 0]["frozen_head"]
+    assert m["still_to_run"] > 0 and m["sweep"]["MLP"]["best_known"] is None
+    # a second run keeps both trainings and goes on with the next in the plan
+    again = read_json(R.run("smoke", variants=["tiny"], budgets=[1], seeds=2, results_dir=tmp_path,
+                            overrides=over, stop_after=1))["metrics"]
+    kept = {(r["head"], r["setting"]): r["test_acc"] for r in again["rows"] if r["budget_epochs"]}
+    assert kept[("VI-Net", "reference")] == e2e[0]["test_acc"]
+    assert ("MLP", "reference") in kept and len(kept) == 3
