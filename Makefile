@@ -1,4 +1,6 @@
 # make reproduce [PROFILE=smoke|cpu|paper|cpu-cifar100] [DATASET=cifar10] [ARCH=resnet18] [SET="seeds=5 pool=gap"]
+#                    [RESULTS=runs]: your runs go to runs/ (ignored by git); RESULTS=results
+#                    remakes the committed results in place
 # make sweep         choose a profile's VI-Net values on a validation split (needs a finished 01)
 # make protocol      choose how each head is trained (Optuna), on a validation split, equal trials
 #                    per head [VARIANTS="tiny small"] [TRIALS=8] [E2E=tiny] [E2E_TRIALS=4] [STORAGE=url]
@@ -17,6 +19,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= auto
+RESULTS ?= runs
 # DATASET and ARCH: empty takes the profile's own, else cifar10 and resnet18.
 DATASET ?=
 ARCH ?=
@@ -41,39 +44,39 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 reproduce: env
-	$(PY) -m vinet_utils.pipeline --profile $(PROFILE) $(if $(DATASET),--dataset $(DATASET)) \
+	$(PY) -m vinet_utils.workflow.pipeline --profile $(PROFILE) --results-dir $(RESULTS) $(if $(DATASET),--dataset $(DATASET)) \
 	  $(if $(ARCH),--arch $(ARCH)) $(foreach s,$(SET),--set $(s))
 
 # The validation sweep behind a profile's VI-Net values (on the run's cached latents).
 sweep: env
-	$(PY) -m vinet_utils.sweep --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE)) \
+	$(PY) -m vinet_utils.experiments.sweep --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE)) \
 	  $(if $(DATASET),--dataset $(DATASET)) $(if $(ARCH),--arch $(ARCH)) --variants $(VARIANTS)
 
 # How every compared head is trained (projection mode, learning rate), equal trials each.
 protocol: env
-	$(PY) -m vinet_utils.protocol --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE)) \
+	$(PY) -m vinet_utils.experiments.protocol --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE)) \
 	  $(if $(DATASET),--dataset $(DATASET)) $(if $(ARCH),--arch $(ARCH)) --variants $(VARIANTS) \
 	  --trials $(TRIALS) $(if $(E2E),--end-to-end $(E2E) --e2e-trials $(E2E_TRIALS)) \
 	  $(if $(STORAGE),--storage $(STORAGE))
 
 # The budget curve on a finished run whose profile holds its searched settings.
 budget: env
-	$(PY) -m vinet_utils.budget --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE)) \
+	$(PY) -m vinet_utils.experiments.budget --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE)) \
 	  $(if $(DATASET),--dataset $(DATASET)) $(if $(ARCH),--arch $(ARCH)) \
 	  --variants $(VARIANTS) --budgets $(BUDGETS) --seeds $(SEEDS) \
 	  $(if $(E2E_FROM),--e2e-from $(E2E_FROM))
 
 # The reference protocol (docs/method.md §7) on a finished run with a held-out split.
 reference: env
-	$(PY) -m vinet_utils.reference --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE)) \
+	$(PY) -m vinet_utils.experiments.reference --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE)) \
 	  $(if $(DATASET),--dataset $(DATASET)) $(if $(ARCH),--arch $(ARCH)) \
 	  --variants $(VARIANTS) --budgets $(BUDGETS) --seeds $(SEEDS)
 
 study: env
-	$(PY) -m vinet_utils.study
+	$(PY) -m vinet_utils.experiments.study
 
 study-run: env
-	$(PY) -m vinet_utils.study run
+	$(PY) -m vinet_utils.experiments.study run
 
 readme: env
 	$(PY) -m vinet_utils.report
@@ -86,7 +89,7 @@ table: env
 notebooks: env
 	@tmp=$$(mktemp -d); for nb in notebooks/0*.ipynb; do \
 	  VINET_RESULTS_DIR=$$tmp VINET_PLAIN_PROGRESS=1 $(VENV)/bin/papermill --no-progress-bar --cwd notebooks $$nb $$nb || exit 1; \
-	done; rm -rf $$tmp; $(PY) -m vinet_utils.pipeline --tidy notebooks/0*.ipynb
+	done; rm -rf $$tmp; $(PY) -m vinet_utils.workflow.pipeline --tidy notebooks/0*.ipynb
 
 test: unit nbval
 
@@ -99,7 +102,7 @@ nbval: env
 	@tmp=$$(mktemp -d); \
 	if [ -z "$$VINET_DATA_DIR" ] || [ ! -d "$$VINET_DATA_DIR" ]; then \
 	  echo "VINET_DATA_DIR is not set: the notebooks run on synthetic data"; \
-	  $(PY) -m vinet_utils.synthetic $$tmp/data >/dev/null; \
+	  $(PY) -m vinet_utils.workflow.synthetic $$tmp/data >/dev/null; \
 	  export VINET_DATA_DIR=$$tmp/data VINET_SYNTHETIC_DATA=1; fi; \
 	VINET_RESULTS_DIR=$$tmp/results VINET_PLAIN_PROGRESS=1 $(PY) -m pytest -q -p no:cacheprovider -W ignore::UserWarning \
 	  --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks; \
@@ -108,4 +111,4 @@ nbval: env
 # JupyterLab serves the whole repository (notebooks/, results/, docs/) and opens the
 # read-along index.ipynb first.
 lab: env
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(CURDIR) index.ipynb
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root) index.ipynb

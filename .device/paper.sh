@@ -19,7 +19,7 @@ extra=("$@")
 note() { echo "== $(date -u +%H:%M:%S) $*" | tee -a "$log"; }
 stages() {
   note "stages $*"
-  "$py" -m vinet_utils.pipeline --profile paper --engine inline --results-dir "$work" \
+  "$py" -m vinet_utils.workflow.pipeline --profile paper --engine inline --results-dir "$work" \
     --stages "$@" "${extra[@]}" 2>&1 | tee -a "$log"
 }
 results() {  # the run folder's own files (no caches, no weights) in one archive

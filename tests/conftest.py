@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vinet_utils import synthetic
+from vinet_utils.workflow import synthetic
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,9 @@ budget, written budget by budget, resumable, with t intervals over seeds."""
 import pytest
 import torch
 
-from vinet_utils import budget as B, data as D, models as M, train as T
-from vinet_utils.results import read_json
+from vinet_utils.experiments import budget as B
+from vinet_utils.network import data as D, models as M, train as T
+from vinet_utils.common.results import read_json
 
 SMALL = {"n_train": None, "n_test": None, "pca_dim": 4, "samples_per_class": 20,
          "keep_per_class": 3, "finetune_epochs": 1, "finetune_batch_size": 64,
@@ -69,7 +70,7 @@ def test_a_stopped_curve_keeps_the_cuts_that_finished_a_budget(synthetic_data, t
     """Stopped during a budget's second cut, budget.json holds the first cut's rows of
     that budget and the second cut's finished trainings, says which cuts it has, counts
     the budget as not done, and neither summarises nor compares the unfinished cut."""
-    from vinet_utils import ablations
+    from vinet_utils.experiments import ablations
 
     train_tiny_base(tmp_path / "smoke" / "cifar10-resnet18")
     real = ablations.finetune_end_to_end
@@ -93,7 +94,7 @@ def test_a_stopped_curve_keeps_the_cuts_that_finished_a_budget(synthetic_data, t
         ("small", 0), ("small", 0), ("small", 1), ("tiny", 0), ("tiny", 0), ("tiny", 1),
         ("tiny", 1)]
     assert ("small", 1) not in {(s["variant"], s["budget_epochs"]) for s in rec["summary"]}
-    from vinet_utils.verdict import samples
+    from vinet_utils.report.evidence import samples
 
     got = samples(tmp_path / "smoke" / "cifar10-resnet18")
     assert ("tiny", "end to end, 1 epochs") in got
@@ -108,8 +109,8 @@ def test_the_curve_draws_the_papers_drop_from_the_runs_own_setting(dataset, arch
     table for draws none."""
     import matplotlib.pyplot as plt
 
-    from vinet_utils import plots
-    from vinet_utils.paper import paper_row
+    from vinet_utils.report import figures as plots
+    from vinet_utils.common.paper import paper_row
 
     summary = [{"variant": "tiny", "head": h, "budget_epochs": b, "mean": 70.0 + b, "half_width": 0.5}
                for h in ("VI-Net", "MLP") for b in (0, 2)]
@@ -128,8 +129,8 @@ def test_the_curve_draws_the_papers_drop_from_the_runs_own_setting(dataset, arch
 def test_e2e_from_takes_only_the_end_to_end_knobs_of_the_other_profiles_search():
     """``--e2e-from cpu``: each head fine-tunes end to end as the cpu profile's search
     chose for that head, and keeps its own frozen settings."""
-    from vinet_utils.pipeline import load_profile
-    from vinet_utils.protocol import E2E_SPACE
+    from vinet_utils.workflow.pipeline import load_profile
+    from vinet_utils.experiments.protocol import E2E_SPACE
 
     own = {"finetune_lr": 0.05, "train_projection": "slow",
            "rival_settings": {"MLP": {"finetune_lr": 0.07}}}
@@ -158,8 +159,8 @@ def test_the_ablation_drawing_puts_each_cut_at_its_share_of_layers_removed():
     paper's own curves."""
     import matplotlib.pyplot as plt
 
-    from vinet_utils import plots
-    from vinet_utils.paper import ABLATION
+    from vinet_utils.report import figures as plots
+    from vinet_utils.common.paper import ABLATION
 
     share = {"layer3": 18.2, "small": 33.3}
     summary = [{"variant": v, "head": h, "budget_epochs": b, "mean": 50.0 + b + i,
@@ -194,9 +195,9 @@ def test_the_cifar100_finding_reads_the_largest_end_to_end_budget_a_cut_finished
     at the nearest share of its figure, and VI-Net minus each head with Welch's interval."""
     import json
 
-    from vinet_utils.paper import ABLATION
+    from vinet_utils.common.paper import ABLATION
     from vinet_utils.report.cifar100 import end_to_end_finding
-    from vinet_utils.stats import difference_interval
+    from vinet_utils.common.stats import difference_interval
 
     accs = {("VI-Net", 0): [50.0, 51.0, 52.0], ("VI-Net", 2): [60.0, 61.0, 62.0],
             ("linear (flatten)", 2): [58.0, 58.5, 59.0], ("MLP", 2): [62.0, 63.0, 63.5]}
@@ -222,20 +223,18 @@ def test_the_cifar100_finding_reads_the_largest_end_to_end_budget_a_cut_finished
 
 def test_heads_trained_at_settings_their_profile_has_replaced_are_named():
     """A budget curve whose heads trained at settings the profile no longer gives them
-    (a later search was adopted) names those heads, and the pages say so; heads that
-    still match are not named, nor, with e2e_settings_from, heads whose end-to-end knobs
-    still match the other profile's."""
-    from vinet_utils.pipeline import load_profile
-    from vinet_utils.report.common import stale_note
+    (a later search was adopted) names those heads; heads that still match are not
+    named, nor, with e2e_settings_from, heads whose end-to-end knobs still match the
+    other profile's."""
+    from vinet_utils.workflow.pipeline import load_profile
 
     cpu = load_profile("cpu")
     heads = list(B.DEFAULT_HEADS)
     rec = {"params": {"profile": "cpu"},
            "metrics": {"settings": {h: B.head_settings(cpu, h) for h in heads}}}
-    assert B.stale_heads(rec) == [] and stale_note(rec) == ""
+    assert B.stale_heads(rec) == []
     rec["metrics"]["settings"]["MLP"] = {**rec["metrics"]["settings"]["MLP"], "unfreeze_lr": 1e-5}
     assert B.stale_heads(rec) == ["MLP"]
-    assert "MLP trained at settings a later search replaced" in stale_note(rec)
     c100 = load_profile("cpu-cifar100")
     other = {"params": {"profile": "cpu-cifar100"},
              "metrics": {"e2e_settings_from": "cpu",
@@ -245,6 +244,17 @@ def test_heads_trained_at_settings_their_profile_has_replaced_are_named():
     assert B.stale_heads(other) == heads
 
 
+@pytest.mark.parametrize("run", ["cpu/cifar10-resnet18", "cpu-cifar100/cifar100-resnet34"])
+def test_every_committed_curve_trained_at_its_profiles_settings(run):
+    """The pages read a curve's rows as they are: so no committed curve may hold a head
+    trained at settings its profile has since replaced (rerun `make budget` instead)."""
+    from vinet_utils.common.results import REPO_ROOT
+    path = REPO_ROOT / "results" / run / "budget.json"
+    if not path.exists():
+        pytest.skip(f"no committed curve in results/{run}")
+    assert B.stale_heads(read_json(path)) == []
+
+
 def test_a_fresh_clone_continues_a_committed_curve_from_its_rows(synthetic_data, tmp_path,
                                                                  monkeypatch):
     """Without the checkpoints (a fresh clone), a rerun keeps the committed rows of
@@ -252,7 +262,8 @@ def test_a_fresh_clone_continues_a_committed_curve_from_its_rows(synthetic_data,
     settings changed is trained again, and a record made on another base is not used."""
     import shutil
 
-    from vinet_utils import ablations, train
+    from vinet_utils.experiments import ablations
+    from vinet_utils.network import train
 
     run = tmp_path / "smoke" / "cifar10-resnet18"
     train_tiny_base(run)
@@ -304,3 +315,20 @@ def test_the_results_page_counts_the_trainings_of_a_budget_under_way():
     assert under_way(m) == (" Under way: 2 of the 12 trainings of 6 epochs are done "
                             "(`make budget` continues from them).")
     assert under_way({**m, "rows": [r for r in rows if r["budget_epochs"] < 6]}) == ""
+
+
+def test_a_curve_made_on_other_batchnorm_statistics_keeps_nothing():
+    """The base's identity covers its buffers: the same weights with other BatchNorm
+    statistics are another base; a record from before buffers were recorded still
+    compares by what it names."""
+    ident = B.identity({"width": 0.25}, {"checksum": 1.0, "state_checksum": 5.0, "test_acc": 80.0},
+                       {"fingerprint": "x"})
+    row = {"variant": "tiny", "head": "MLP", "seed": 0, "budget_epochs": 2, "test_acc": 70.0}
+    rec = {"params": {"width": 0.25}, "data": {"fingerprint": "x"},
+           "metrics": {"base": {"checksum": 1.0, "state_checksum": 5.0, "test_acc": 80.0},
+                       "settings": {"MLP": {"lr": 1}}, "rows": [row]}}
+    assert len(B.reusable_rows(rec, ident, {"MLP": {"lr": 1}})) == 1
+    rec["metrics"]["base"]["state_checksum"] = 6.0  # other running statistics
+    assert B.reusable_rows(rec, ident, {"MLP": {"lr": 1}}) == {}
+    del rec["metrics"]["base"]["state_checksum"]  # an earlier record: parameters only
+    assert len(B.reusable_rows(rec, ident, {"MLP": {"lr": 1}})) == 1

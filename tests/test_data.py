@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from vinet_utils import data as D
+from vinet_utils.network import copies, data as D
 
 
 @pytest.mark.parametrize("name,classes,shape", [("cifar10", 10, (3, 32, 32)),
@@ -161,7 +161,7 @@ def test_png_tree_is_decoded_once_and_the_cache_follows_the_tree(png_tree, monke
     def no_decoding(*args):
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(D, "_decode_pngs", no_decoding)
+    monkeypatch.setattr(copies, "_decode_pngs", no_decoding)
     again = D.load_dataset("cifar100", png_tree.parent, download=False)
     assert torch.equal(first.train_x, again.train_x) and first.fingerprint == again.fingerprint
     # another tree (one image replaced by a larger file) is not served from that cache

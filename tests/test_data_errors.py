@@ -7,7 +7,7 @@ import pytest
 import torchvision.datasets as tvd
 from torchvision.datasets.utils import calculate_md5
 
-from vinet_utils import data as D
+from vinet_utils.network import data as D
 
 
 @pytest.fixture

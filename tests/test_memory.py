@@ -2,8 +2,9 @@
 
 import pytest
 
-from vinet_utils import latents as L, memory
-from vinet_utils.results import write_json
+from vinet_utils.method import latents as L
+from vinet_utils.experiments import memory
+from vinet_utils.common.results import write_json
 
 
 def _run(folder, n_train, n_test, peaks):

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from vinet_utils import models as M
-from vinet_utils.paper import BASE_PARAMS_M
+from vinet_utils.network import models as M
+from vinet_utils.common.paper import BASE_PARAMS_M
 
 
 @pytest.mark.parametrize("arch,classes", [("resnet18", 10), ("resnet34", 100)])

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from vinet_utils import monomials
+from vinet_utils.oavi import monomials
 from vinet_utils.oavi import (
     ORACLES,
     OAVI,
@@ -777,7 +777,7 @@ def test_pickle_state_from_a_newer_version_is_refused():
                                          (1e13, True)])
 def test_one_tau_rule_for_oavi_and_the_run_parameters(tau, allowed):
     """A run's up-front parameter check (params.validate) and OAVI accept the same tau."""
-    from vinet_utils import params
+    from vinet_utils.workflow import params
 
     def accepts(call):
         try:
@@ -806,7 +806,7 @@ def test_new_parameter_errors_name_the_parameter():
 def test_benchmark_cli_smoke(tmp_path):
     import json
 
-    from vinet_utils import bench
+    from vinet_utils.experiments import bench
 
     out = tmp_path / "oavi.json"
     assert bench.main(["oavi", "--classes", "2", "--points", "150", "--dim", "6", "--latent-dim", "2", "--cases", "none",
@@ -825,8 +825,8 @@ def test_benchmark_ab_against_a_commit(tmp_path):
     import json
     import subprocess
 
-    from vinet_utils import bench
-    from vinet_utils.results import REPO_ROOT
+    from vinet_utils.experiments import bench
+    from vinet_utils.common.results import REPO_ROOT
 
     if subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True).returncode:
         pytest.skip("not a git checkout")

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from vinet_utils import pipeline
-from vinet_utils.results import read_json
+from vinet_utils.workflow import pipeline
+from vinet_utils.common.results import read_json
 
 SMALL = {"n_train": 200, "n_test": 100, "epochs": 1, "batch_size": 100,
          "finetune_batch_size": 100, "samples_per_class": 20, "finetune_epochs": 1,

@@ -3,8 +3,8 @@ import sys
 
 import pytest
 
-from vinet_utils import params as P
-from vinet_utils.results import REPO_ROOT
+from vinet_utils.workflow import params as P
+from vinet_utils.common.results import REPO_ROOT
 
 
 @pytest.mark.parametrize("kw,msg", [
@@ -27,9 +27,26 @@ def test_good_parameters_pass():
 
 
 def test_every_profile_is_valid():
-    import yaml
+    from vinet_utils.workflow.pipeline import load_profile
     for path in (REPO_ROOT / "params").glob("*.yaml"):
-        P.validate(**yaml.safe_load(path.read_text()))
+        P.validate(**load_profile(path.stem))
+
+
+def test_the_paper_profile_takes_every_heads_settings_from_the_cpu_search():
+    """params/paper.yaml holds no copy of the heads' settings: it reads them from the
+    committed cpu search, as the cpu profile adopted them."""
+    import yaml
+
+    from vinet_utils.common.results import read_json
+    from vinet_utils.workflow.pipeline import load_profile
+    from vinet_utils.workflow.searches import chosen_settings
+
+    raw = yaml.safe_load((REPO_ROOT / "params" / "paper.yaml").read_text())
+    chosen = chosen_settings(read_json(REPO_ROOT / "results" / "cpu" / "cifar10-resnet18"
+                                       / "protocol.json")["metrics"])
+    assert raw["heads_from"] == "cpu" and not set(chosen) & set(raw)
+    paper, cpu = load_profile("paper"), load_profile("cpu")
+    assert {k: paper[k] for k in chosen} == chosen == {k: cpu[k] for k in chosen}
 
 
 @pytest.mark.parametrize("args,msg", [
@@ -37,7 +54,7 @@ def test_every_profile_is_valid():
     (["--profile", "smoke", "--arch", "vgg"], "arch must be one of resnet18, resnet34"),
 ])
 def test_pipeline_rejects_bad_parameters_before_any_work(args, msg, tmp_path):
-    out = subprocess.run([sys.executable, "-m", "vinet_utils.pipeline", *args,
+    out = subprocess.run([sys.executable, "-m", "vinet_utils.workflow.pipeline", *args,
                           "--results-dir", str(tmp_path)],
                          capture_output=True, text=True, cwd=REPO_ROOT)
     assert out.returncode != 0 and msg in out.stderr
@@ -50,7 +67,7 @@ def test_the_inline_engine_injects_parameters_after_the_parameters_cell(tmp_path
     overriding the parameters cell's defaults, as papermill does."""
     import json
 
-    from vinet_utils import pipeline
+    from vinet_utils.workflow import pipeline
 
     out = tmp_path / "seen.txt"
     cells = [{"cell_type": "markdown", "metadata": {}, "source": ["# title"]},
@@ -70,7 +87,7 @@ def test_the_inline_engine_injects_parameters_after_the_parameters_cell(tmp_path
 def test_tidied_notebooks_keep_one_output_per_stream_with_bars_in_their_final_state(tmp_path):
     import nbformat
 
-    from vinet_utils import pipeline
+    from vinet_utils.workflow import pipeline
 
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("work()")

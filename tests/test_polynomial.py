@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from vinet_utils.oavi import OAVI
-from vinet_utils.polynomial import PolynomialLayer
-from vinet_utils.pruning import prune
+from vinet_utils.method.polynomial import PolynomialLayer
+from vinet_utils.method.pruning import prune
 
 
 def sphere_and_line(seed=0, m=400):

@@ -4,8 +4,10 @@ split, and the end-to-end rule is judged by its worst head."""
 import pytest
 import torch
 
-from vinet_utils import ablations as A, data as D, models as M, protocol as PR, train as T
-from vinet_utils.results import read_json
+from vinet_utils.experiments import ablations as A, protocol as PR, studies as ST
+from vinet_utils.workflow import searches as SE
+from vinet_utils.network import data as D, models as M, train as T
+from vinet_utils.common.results import read_json
 
 SMALL = {"n_train": None, "n_test": None, "pca_dim": 4, "samples_per_class": 20,
          "keep_per_class": 3, "finetune_epochs": 1, "finetune_batch_size": 64,
@@ -41,12 +43,12 @@ def test_every_head_gets_the_same_trials_on_the_held_out_images(synthetic_data, 
             assert len(row["val_acc_per_seed"]) == 2
             assert row["val_acc"] == pytest.approx(sum(row["val_acc_per_seed"]) / 2)
             assert (row["saturation"] is None) == (head in PR.PLAIN)
-        assert rec["best"][head] == PR.best(trials)["label"]
+        assert rec["best"][head] == SE.best(trials)["label"]
     # the validation split is the held-out images, which the base never trained on
     assert rec["validation"] == {"source": "holdout", "holdout_frac": 0.1, "n_fit": len(ds.train_x),
                                  "n_val": len(ds.holdout_y), "overlaps_base_training": False}
     for t in rec["end_to_end"]["VI-Net"]:
-        assert t["per_cut"]["tiny"]["frozen_val_acc"] == PR.best(rec["frozen"]["VI-Net"])[
+        assert t["per_cut"]["tiny"]["frozen_val_acc"] == SE.best(rec["frozen"]["VI-Net"])[
             "per_cut"]["tiny"]["val_acc"]
     assert (run / "protocol.png").exists() and (run / "protocol.db").exists()
 
@@ -96,9 +98,9 @@ def test_end_to_end_cuts_must_be_swept_cuts(synthetic_data, tmp_path):
 
 def test_a_flagged_range_is_widened_past_its_edge_and_searched_again_with_as_many_trials():
     space = {"finetune_lr": ("log", 1e-4, 1.0), "psi": ("log", 0.01, 0.5), "m": ("cat", (1, 2))}
-    wider = PR.widen(space, {"finetune_lr": 0.9, "psi": 0.011}, ["finetune_lr", "psi"])
+    wider = ST.widen(space, {"finetune_lr": 0.9, "psi": 0.011}, ["finetune_lr", "psi"])
     assert wider == {"finetune_lr": ("log", 1e-4, 10.0), "psi": ("log", 0.001, 0.5), "m": space["m"]}
-    assert PR.widen({"finetune_lr": ("log", 1e-4, 10.0)}, {"finetune_lr": 9.0},
+    assert ST.widen({"finetune_lr": ("log", 1e-4, 10.0)}, {"finetune_lr": 9.0},
                     ["finetune_lr"]) == {"finetune_lr": ("log", 1e-4, 10.0)}  # at its limit
     calls = []
 
@@ -108,19 +110,19 @@ def test_a_flagged_range_is_widened_past_its_edge_and_searched_again_with_as_man
         return [{"number": n, "objective": score - n, "values": {"finetune_lr": lr}, "label": "x"}
                 for n in range(3)]
 
-    got = PR.search_widening(study, {"finetune_lr": ("log", 1e-4, 1.0)}, 3)
+    got = ST.search_widening(study, {"finetune_lr": ("log", 1e-4, 1.0)}, 3)
     assert calls == [(("log", 1e-4, 1.0), 0), (("log", 1e-4, 10.0), 1)]
     assert got["flags"] == [] and got["space"] == {"finetune_lr": ("log", 1e-4, 10.0)}
     assert len(got["earlier"]) == 1 and got["earlier"][0]["flags"] == ["finetune_lr"]
     # every round's trials count, and the choice is the best of all of them: here the
     # first range's best, which is no longer at an edge of the wider range
     assert [t["round"] for t in got["trials"]] == [0, 0, 0, 1, 1, 1]
-    assert PR.best(got["trials"])["values"] == {"finetune_lr": 0.9}
+    assert SE.best(got["trials"])["values"] == {"finetune_lr": 0.9}
     # a head that needs no widening still gets as many rounds, in its own range
     calls.clear()
     inside = lambda space, r: [{"number": 0, "objective": 1.0, "label": "y",  # noqa: E731
                                 "values": {"finetune_lr": 0.01}}] if not calls.append(r) else []
-    got = PR.search_widening(inside, {"finetune_lr": ("log", 1e-4, 1.0)}, 1, rounds=2)
+    got = ST.search_widening(inside, {"finetune_lr": ("log", 1e-4, 1.0)}, 1, rounds=2)
     assert calls == [0, 1] and len(got["trials"]) == 2 and got["flags"] == []
     assert got["space"] == {"finetune_lr": ("log", 1e-4, 1.0)}
 
@@ -138,19 +140,19 @@ def test_equal_rounds_repeats_until_a_widened_catch_up_is_matched():
     # "a" needs no widening (1 round); "b" is flagged once (2 rounds); "a" catches up to 2
     # and is flagged in that round (3); then "b" must catch up to 3
     studies = {"a": study_of({1}), "b": study_of({0})}
-    found = {h: PR.search_widening(st, space, 1) for h, st in studies.items()}
+    found = {h: ST.search_widening(st, space, 1) for h, st in studies.items()}
     assert {h: len(f["earlier"]) + 1 for h, f in found.items()} == {"a": 1, "b": 2}
-    PR.equal_rounds(found, studies, {h: space for h in studies}, 1)
+    ST.equal_rounds(found, studies, {h: space for h in studies}, 1)
     assert {h: len(f["earlier"]) + 1 for h, f in found.items()} == {"a": 3, "b": 3}
 
 
 def test_a_value_in_the_outer_tenth_of_its_log_range_is_flagged():
     space = {"lr": ("log", 1e-4, 1.0), "mode": ("cat", (1, 2))}
     # 1e-4 .. 1 is four decades: the outer tenth ends 0.4 decades in from either end
-    assert PR.edge_flags({"lr": 2.4e-4, "mode": 1}, space) == ["lr"]
-    assert PR.edge_flags({"lr": 2.6e-4, "mode": 2}, space) == []
-    assert PR.edge_flags({"lr": 0.39}, space) == []
-    assert PR.edge_flags({"lr": 0.41}, space) == ["lr"]
+    assert ST.edge_flags({"lr": 2.4e-4, "mode": 1}, space) == ["lr"]
+    assert ST.edge_flags({"lr": 2.6e-4, "mode": 2}, space) == []
+    assert ST.edge_flags({"lr": 0.39}, space) == []
+    assert ST.edge_flags({"lr": 0.41}, space) == ["lr"]
 
 
 def test_each_head_adopts_its_best_trial_frozen_and_end_to_end():
@@ -163,7 +165,7 @@ def test_each_head_adopts_its_best_trial_frozen_and_end_to_end():
         "linear (flatten)": [t(0, 60.0, finetune_lr=0.002), t(1, 60.0, finetune_lr=0.5)]},
         "end_to_end": {"linear (flatten)": [
             t(0, 65.0, unfreeze_lr=0.01, unfreeze_base_lr_scale=2.0, unfreeze_bn_stats="frozen")]}}
-    assert PR.chosen_settings(result) == {
+    assert SE.chosen_settings(result) == {
         "finetune_lr": 0.2, "train_projection": "normalized", "psi": 0.0333,
         "rival_settings": {"linear": {"finetune_lr": 0.002, "unfreeze_lr": 0.01,  # ties: earlier
                                       "unfreeze_base_lr_scale": 2.0, "unfreeze_bn_stats": "frozen"}}}
@@ -173,15 +175,15 @@ def test_each_head_adopts_its_best_trial_frozen_and_end_to_end():
 def test_a_profile_trains_each_head_as_its_committed_protocol_search_chose(profile):
     """A profile that names rival settings took them, and VI-Net's projection mode, from
     the protocol search committed in its run folder."""
-    from vinet_utils import params as P
-    from vinet_utils.pipeline import load_profile, profile_setting
+    from vinet_utils.workflow import params as P
+    from vinet_utils.workflow.pipeline import load_profile, profile_setting
 
     values = load_profile(profile)
     if values.get("rival_settings") is None:
         pytest.skip(f"params/{profile}.yaml trains every head as VI-Net")
     dataset, arch = profile_setting(values, None, None)
     rec = read_json(P.run_path(None, profile, dataset, arch) / "protocol.json")
-    chosen = PR.chosen_settings(rec["metrics"])
+    chosen = SE.chosen_settings(rec["metrics"])
     assert chosen == {k: values[k] for k in chosen}
 
 
@@ -189,7 +191,7 @@ def test_the_committed_cpu_search_is_fair_and_has_no_flag():
     """The cpu run's search: every head the same number of trials, frozen and end to end,
     each trial the mean of at least 2 trainings, on images the base never trained on,
     and no chosen value in the outer tenth of its range."""
-    from vinet_utils import params as P
+    from vinet_utils.workflow import params as P
 
     path = P.run_path(None, "cpu", "cifar10", "resnet18") / "protocol.json"
     m = read_json(path)["metrics"]
@@ -212,7 +214,7 @@ def test_the_committed_cpu_search_is_fair_and_has_no_flag():
     assert base["params"]["holdout_frac"] == m["validation"]["holdout_frac"] > 0
     assert base["metrics"]["n_train"] == m["validation"]["n_fit"]
     for head, trials in m["frozen"].items():  # the flags are what the rule says of the choices
-        assert PR.edge_flags(PR.best(trials)["values"], m["spaces"][head]) == m["flags"].get(head, [])
+        assert ST.edge_flags(SE.best(trials)["values"], m["spaces"][head]) == m["flags"].get(head, [])
     assert m["flags"] == {} and m["flags_end_to_end"] == {}
 
 
@@ -222,7 +224,7 @@ def test_the_committed_search_is_every_trial_its_storage_holds():
     of the results file sees every trial the storage holds, none left out."""
     import optuna
 
-    from vinet_utils.results import REPO_ROOT
+    from vinet_utils.common.results import REPO_ROOT
 
     run = REPO_ROOT / "results" / "cpu" / "cifar10-resnet18"
     url = f"sqlite:///{run / 'protocol.db'}"
@@ -231,7 +233,7 @@ def test_the_committed_search_is_every_trial_its_storage_holds():
              if s.study_name.startswith("cifar10-resnet18/frozen/")]
     for head, trials in m["frozen"].items():
         stored = sorted(round(t.value, 6) for n in names if n.split("/")[2] == head
-                        for t in PR.finished(optuna.load_study(study_name=n, storage=url)))
+                        for t in ST.finished(optuna.load_study(study_name=n, storage=url)))
         assert sorted(round(t["objective"], 6) for t in trials) == stored, head
 
 
@@ -239,13 +241,13 @@ def test_an_end_to_end_study_is_never_reused_from_another_frozen_start(tmp_path)
     """The end-to-end trials of a head start from its best frozen trial: when that choice
     changes, the stored study of the old start is left alone and a new one is searched."""
     storage = f"sqlite:///{tmp_path / 'p.db'}"
-    first = PR.open_e2e_study(storage, "run/end to end/MLP/tiny", 0, 2, "finetune_lr=0.5")
+    first = ST.open_e2e_study(storage, "run/end to end/MLP/tiny", 0, 2, "finetune_lr=0.5")
     first.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
-    again = PR.open_e2e_study(storage, "run/end to end/MLP/tiny", 0, 2, "finetune_lr=0.5")
+    again = ST.open_e2e_study(storage, "run/end to end/MLP/tiny", 0, 2, "finetune_lr=0.5")
     assert len(again.trials) == 2  # the same start resumes its study
-    moved = PR.open_e2e_study(storage, "run/end to end/MLP/tiny", 0, 2, "finetune_lr=0.1")
+    moved = ST.open_e2e_study(storage, "run/end to end/MLP/tiny", 0, 2, "finetune_lr=0.1")
     assert len(moved.trials) == 0 and moved.user_attrs["start"] == "finetune_lr=0.1"
-    back = PR.open_e2e_study(storage, "run/end to end/MLP/tiny", 0, 2, "finetune_lr=0.5")
+    back = ST.open_e2e_study(storage, "run/end to end/MLP/tiny", 0, 2, "finetune_lr=0.5")
     assert len(back.trials) == 2
 
 
@@ -255,7 +257,7 @@ def test_the_committed_end_to_end_studies_record_the_frozen_trial_they_started_f
     that started from its best frozen trial."""
     import optuna
 
-    from vinet_utils import params as P
+    from vinet_utils.workflow import params as P
 
     run = P.run_path(None, "cpu", "cifar10", "resnet18")
     m = read_json(run / "protocol.json")["metrics"]
@@ -266,8 +268,8 @@ def test_the_committed_end_to_end_studies_record_the_frozen_trial_they_started_f
     used = dict.fromkeys(m["end_to_end"], 0)
     for n in names:
         study, head = optuna.load_study(study_name=n, storage=storage), n.split("/")[2]
-        if study.user_attrs["start"] == PR.best(m["frozen"][head])["label"]:
-            used[head] += len(PR.finished(study))
+        if study.user_attrs["start"] == SE.best(m["frozen"][head])["label"]:
+            used[head] += len(ST.finished(study))
     assert used == {h: len(t) for h, t in m["end_to_end"].items()}
 
 
@@ -280,16 +282,16 @@ def test_a_resumed_study_draws_new_trials_and_a_repeated_trial_counts_once(tmp_p
     def objective(t):
         return -abs(t.suggest_float("lr", 1e-4, 1.0, log=True) - 0.01)
 
-    first = PR.open_study(storage, "run/frozen/MLP", 0, startup=4)
-    PR.optimize(first, objective, 2)
-    resumed = PR.open_study(storage, "run/frozen/MLP", 0, startup=4)  # as a new process would
-    PR.optimize(resumed, objective, 4)
+    first = ST.open_study(storage, "run/frozen/MLP", 0, startup=4)
+    ST.optimize(first, objective, 2)
+    resumed = ST.open_study(storage, "run/frozen/MLP", 0, startup=4)  # as a new process would
+    ST.optimize(resumed, objective, 4)
     values = [t.params["lr"] for t in resumed.trials]
     assert len(values) == 4 and len(set(values)) == 4
     resumed.enqueue_trial({"lr": values[0]})  # a repeat of the first trial
-    PR.optimize(resumed, objective, 5)
+    ST.optimize(resumed, objective, 5)
     assert len(resumed.trials) == 6 and resumed.trials[4].params["lr"] == values[0]
-    kept = PR.finished(resumed)
+    kept = ST.finished(resumed)
     assert len(kept) == 5 and [t.number for t in kept] == [0, 1, 2, 3, 5]
 
 
@@ -299,7 +301,7 @@ def test_the_search_figure_draws_a_head_alike_in_every_panel():
     counts each kind's trials."""
     import matplotlib.colors as mc
 
-    from vinet_utils import plots
+    from vinet_utils.report import figures as plots
 
     def trials(n, key, cut, **extra):
         return [{"number": i, "objective": float(i), "values": {key: 10.0 ** -i},
@@ -310,8 +312,8 @@ def test_the_search_figure_draws_a_head_alike_in_every_panel():
     e2e = {"C": trials(2, "unfreeze_lr", "tiny", frozen_val_acc=50.0)}
     rec = {"metrics": {"variants": ["tiny"], "end_to_end_cuts": ["tiny"], "trainings_per_trial": 2,
                        "frozen": frozen, "end_to_end": e2e,
-                       "best": {h: PR.best(t)["label"] for h, t in frozen.items()},
-                       "best_end_to_end": {h: PR.best(t)["label"] for h, t in e2e.items()}}}
+                       "best": {h: SE.best(t)["label"] for h, t in frozen.items()},
+                       "best_end_to_end": {h: SE.best(t)["label"] for h, t in e2e.items()}}}
     fig = plots.protocol(rec)
     frozen_ax, e2e_ax = fig.axes[0], fig.axes[1]
 
@@ -323,3 +325,52 @@ def test_the_search_figure_draws_a_head_alike_in_every_panel():
     assert mc.to_hex(third.get_facecolor()[0]) == colour(e2e_ax, 2)
     title = fig._suptitle.get_text()
     assert "3 trials per head" in title and "end to end: 2" in title
+
+
+def test_a_study_made_on_another_base_is_never_replayed(tmp_path):
+    """The studies are stored with the base and data they were made on: opened for
+    another base, a stored study is left alone and the trials go to a study of its own."""
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    a = ST.open_study(storage, "run/frozen/MLP", 0, 2, made_on={"base": 1.0, "data": "x"})
+    a.optimize(lambda t: t.suggest_float("lr", 0.1, 1.0), n_trials=2)
+    again = ST.open_study(storage, "run/frozen/MLP", 0, 2, made_on={"base": 1.0, "data": "x"})
+    assert len(again.trials) == 2 and again.study_name == "run/frozen/MLP"
+    other = ST.open_study(storage, "run/frozen/MLP", 0, 2, made_on={"base": 2.0, "data": "x"})
+    assert other.study_name != "run/frozen/MLP" and len(other.trials) == 0
+    e2e = ST.open_e2e_study(storage, "run/e2e/MLP", 0, 2, "lr=0.1", made_on={"base": 2.0, "data": "y"})
+    assert e2e.user_attrs["made_on"] == '{"base": 2.0, "data": "y"}'
+
+
+def test_the_committed_cpu_search_is_stored_with_its_base():
+    import json
+    from types import SimpleNamespace
+
+    import optuna
+
+    from vinet_utils.common.results import REPO_ROOT
+    from vinet_utils.network.train import load_baseline
+
+    run = REPO_ROOT / "results" / "cpu" / "cifar10-resnet18"
+    model, base = load_baseline(run)
+    mine = PR.made_on(model, SimpleNamespace(fingerprint=base["data"]["fingerprint"]))
+    storage = f"sqlite:///{run / 'protocol.db'}"
+    for s in optuna.get_all_study_summaries(storage):
+        assert json.loads(s.user_attrs["made_on"]) == mine, s.study_name
+
+
+
+def test_the_committed_search_records_the_ranges_its_trials_were_drawn_from():
+    """protocol.json records, per study, the ranges its stored trials were drawn from (as
+    the storage holds them), and every recorded frozen trial lies within its round's."""
+    from vinet_utils.common.results import REPO_ROOT, read_json
+
+    run = REPO_ROOT / "results" / "cpu" / "cifar10-resnet18"
+    m = read_json(run / "protocol.json")["metrics"]
+    assert m["ranges_drawn"] == ST.ranges_drawn(f"sqlite:///{run / 'protocol.db'}")
+    for head, trials in m["frozen"].items():
+        for t in trials:
+            name = "/".join([run.name, "frozen", head, *ST.round_names(t["round"])])
+            for knob, value in t["values"].items():
+                if isinstance(value, float):
+                    assert any(lo <= value <= hi for lo, hi in m["ranges_drawn"][name][knob]), (
+                        head, t["round"], knob, value)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vinet_utils.oavi import OAVI
-from vinet_utils.pruning import PruneResult, generator_scores, prune, rank_generators
+from vinet_utils.method.pruning import PruneResult, generator_scores, prune, rank_generators
 
 
 def circle_and_line(seed=0, m=500):

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from vinet_utils.results import REPO_ROOT
+from vinet_utils.common.results import REPO_ROOT
 
 matplotlib.use("Agg")
 
@@ -94,16 +94,15 @@ def test_citation_cff_cites_the_repository_and_the_paper():
     assert "Copyright (c) 2026 the VI-Net reproduction authors" in licence
 
 
-def _documented_papermill_command() -> list[str]:
-    """The one papermill command of docs/running.md's section on running a notebook by
-    hand, split as a shell would."""
+def _documented_papermill_block() -> str:
+    """The one bash block of docs/running.md's section on running a notebook by hand."""
     text = (REPO_ROOT / "docs" / "running.md").read_text()
     section = text.split("## One notebook with papermill, on its own", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
-    lines = [ln for b in blocks for ln in b.replace("\\\n", " ").splitlines()
-             if ln.startswith("papermill ")]
-    assert len(lines) == 1, lines
-    return shlex.split(lines[0])
+    assert len(blocks) == 1, blocks
+    papermill = [ln for ln in blocks[0].replace("\\\n", " ").splitlines() if ln.startswith("papermill ")]
+    assert len(papermill) == 1, papermill
+    return blocks[0]
 
 
 def _snapshot(folder: Path) -> dict:
@@ -113,26 +112,28 @@ def _snapshot(folder: Path) -> dict:
 
 def test_papermill_on_its_own_runs_as_documented_and_leaves_the_committed_results_alone(
         synthetic_root, tmp_path):
-    """docs/running.md's command, exactly (only /tmp/vinet becomes tmp_path), on the smoke
-    profile and synthetic data: the results land under the results_dir given and nothing
-    under the repository's results/ changes."""
-    cmd = _documented_papermill_command()
+    """docs/running.md's commands, exactly (only /tmp/vinet becomes a folder that does not
+    exist yet), on the smoke profile and synthetic data: the results land under the
+    results_dir given and nothing under the repository's results/ changes."""
+    block = _documented_papermill_block()
+    cmd = shlex.split(next(ln for ln in block.splitlines() if ln.startswith("papermill ")))
     assert cmd[:2] == ["papermill", "notebooks/01_baseline_training.ipynb"]
     assert cmd[cmd.index("-f") + 1] == "params/smoke.yaml" and "results_dir" in cmd
-    cmd = [str(Path(sys.executable).parent / "papermill")] + [
-        a.replace("/tmp/vinet", str(tmp_path)) for a in cmd[1:]]
+    out = tmp_path / "not yet made" / "vinet"  # as /tmp/vinet is on a fresh machine
+    script = block.replace("/tmp/vinet", shlex.quote(str(out))).replace(
+        "papermill ", "papermill --no-progress-bar ")
     env = {k: v for k, v in os.environ.items() if k != "VINET_RESULTS_DIR"}
     env.update(VINET_DATA_DIR=str(synthetic_root), VINET_SYNTHETIC_DATA="1",
-               VINET_PLAIN_PROGRESS="1")
+               VINET_PLAIN_PROGRESS="1", PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     before = _snapshot(REPO_ROOT / "results")
-    done = subprocess.run(cmd + ["--no-progress-bar"], cwd=REPO_ROOT, env=env,
+    done = subprocess.run(["bash", "-euc", script], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    run = tmp_path / "results" / "smoke" / "cifar10-resnet18"
+    run = out / "results" / "smoke" / "cifar10-resnet18"
     rec = json.loads((run / "01_baseline.json").read_text())
     assert rec["params"]["profile"] == "smoke" and rec["metrics"]["test_acc"] >= 0
     assert (run / "01_learning_curve.png").is_file()
-    assert (tmp_path / "01_baseline_training.ipynb").is_file()
+    assert (out / "01_baseline_training.ipynb").is_file()
     assert _snapshot(REPO_ROOT / "results") == before
 
 
@@ -157,11 +158,12 @@ def _legends_cover_no_axes(fig):
 
 
 def test_the_ablation_figure_gives_each_of_eleven_series_its_own_colour_and_marker():
-    from vinet_utils import plots
+    from vinet_utils.report import figures as plots
+    from vinet_utils.report.figures import style
 
     heads = ["VI-Net", "linear (flatten)", "random monomials", "MLP", "projection + linear",
              "linear (gap)", "VI-Net (gap)"]
-    e2e = [f"{h}{plots.E2E}" for h in ("VI-Net", "linear (flatten)", "projection + linear", "MLP")]
+    e2e = [f"{h}{style.E2E}" for h in ("VI-Net", "linear (flatten)", "projection + linear", "MLP")]
     rows = [{"head": h, "removed_pct": x, "acc": 80 - x / 3 + i, "acc_std": 0.1}
             for i, h in enumerate(heads + e2e) for x in (5.0, 20.0, 35.0)]
     paper = pd.DataFrame([{"head": h, "removed_pct": x, "acc": 70 - x / 4}
@@ -180,7 +182,7 @@ def test_the_ablation_figure_gives_each_of_eleven_series_its_own_colour_and_mark
 
 
 def test_the_speed_figure_labels_overlap_neither_each_other_nor_the_legend():
-    from vinet_utils import plots
+    from vinet_utils.report import figures as plots
 
     df = pd.read_csv(REPO_ROOT / CIFAR100_RUN / "table.csv")
     fig = plots.speed_vs_accuracy(df)
@@ -198,7 +200,8 @@ def test_the_speed_figure_labels_overlap_neither_each_other_nor_the_legend():
 
 
 def test_a_figure_of_a_hundred_classes_shows_ten_and_says_so():
-    from vinet_utils import plots
+    from vinet_utils.report import figures as plots
+    from vinet_utils.report.figures import style
 
     rng = np.random.default_rng(0)
     classes = [f"class{k}" for k in range(100)]
@@ -209,14 +212,14 @@ def test_a_figure_of_a_hundred_classes_shows_ten_and_says_so():
     assert len(legend.get_texts()) == 10
     assert "10 of the 100 classes" in fig.get_suptitle()
     shown = {t.get_text() for t in legend.get_texts()}
-    assert shown == {classes[k] for k in plots.class_sample(100)}
+    assert shown == {classes[k] for k in style.class_sample(100)}
     _legends_cover_no_axes(fig)
     assert fig.get_size_inches()[1] < 5  # no legend of 100 entries stretching the figure
     matplotlib.pyplot.close(fig)
 
 
 def test_every_colour_bar_is_labelled():
-    from vinet_utils import plots
+    from vinet_utils.report import figures as plots
 
     rng = np.random.default_rng(0)
     fig = plots.vanishing_heatmaps({v: rng.random((10, 10)) for v in ("tiny", "small")},
@@ -234,7 +237,7 @@ def test_an_executed_run_drops_the_templates_smoke_note(tmp_path, monkeypatch):
 
     import nbformat
 
-    from vinet_utils import pipeline as PL
+    from vinet_utils.workflow import pipeline as PL
 
     run = tmp_path / "results" / "cpu" / "cifar10-resnet18"
     run.mkdir(parents=True)

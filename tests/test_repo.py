@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vinet_utils.results import REPO_ROOT
+from vinet_utils.common.results import REPO_ROOT
 
 
 def _requirements():
@@ -96,7 +96,7 @@ def test_committed_runs_agree_with_themselves(run):
     only copies these files, so nothing here is true by construction. A run whose
     notebook 05 has not run yet (the paper run: its device time ended first) is checked
     without it."""
-    from vinet_utils.results import read_json
+    from vinet_utils.common.results import read_json
     base = read_json(run / "01_baseline.json")
     vinet = read_json(run / "04_vinet.json")["metrics"]
     has_05 = (run / "05_ablations.json").exists()
@@ -156,8 +156,8 @@ def test_committed_weights_are_small_and_give_the_recorded_accuracy(run):
     """A committed base's half-precision weights: files of at most 15 MB, 25 MB in all,
     and, where its data is on this machine, the recorded test accuracy within 0.1
     points on the very data it recorded (the same fingerprint)."""
-    from vinet_utils import data as D, train as T
-    from vinet_utils.results import read_json
+    from vinet_utils.network import data as D, train as T
+    from vinet_utils.common.results import read_json
 
     files = T.weights_files(run)
     assert [f.name for f in files] == read_json(run / "01_baseline.json")["weights_files"]
@@ -202,7 +202,7 @@ def test_the_targets_compare_frozen_heads_even_where_a_run_went_end_to_end(tmp_p
 def test_results_files_name_folders_without_the_machine_s_paths(tmp_path):
     """A folder parameter is recorded relative to the repository, or by its name alone;
     no committed results file names an absolute folder."""
-    from vinet_utils.results import FOLDER_PARAMS, portable_params, read_json
+    from vinet_utils.common.results import FOLDER_PARAMS, portable_params, read_json
 
     got = portable_params({"results_dir": str(tmp_path / "res"),
                            "data_dir": str(REPO_ROOT / "data"), "seed": 3})

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from vinet_utils.results import REPO_ROOT, Stage, jsonable, read_json, write_json
-from vinet_utils.seeds import derive_seed
+from vinet_utils.common.results import REPO_ROOT, Stage, jsonable, read_json, write_json
+from vinet_utils.common.seeds import derive_seed
 
 #: A pipeline run small enough for a test: synthetic CIFAR-10, two cuts, two seeds.
 TINY_RUN = {"n_train": 300, "n_test": 100, "epochs": 1, "batch_size": 50,
@@ -26,7 +26,7 @@ def _pipeline(results_dir, data_root, stages):
     sets = [a for k, v in TINY_RUN.items() for a in ("--set", f"{k}={v}")]
     env = {**os.environ, "VINET_DATA_DIR": str(data_root), "VINET_SYNTHETIC_DATA": "1"}
     env.pop("VINET_RESULTS_DIR", None)
-    out = subprocess.run([sys.executable, "-m", "vinet_utils.pipeline", "--profile", "smoke",
+    out = subprocess.run([sys.executable, "-m", "vinet_utils.workflow.pipeline", "--profile", "smoke",
                           "--results-dir", str(results_dir), "--stages", *stages, *sets],
                          env=env, cwd=REPO_ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from vinet_utils.results import REPO_ROOT, read_json
+from vinet_utils.common.results import REPO_ROOT, read_json
 
 RUN = REPO_ROOT / "results" / "cpu" / "cifar10-resnet18"
 
@@ -29,7 +29,7 @@ def test_the_breakdown_prose_holds_on_its_results_file():
     """docs/results.md says of the cpu run's breakdown: the head takes about 2% of a
     VI-Net's time or less, close to its share of at most 2% of the FLOPs, and at tiny the
     truncated base alone stays below 85% of its own FLOP limit."""
-    from vinet_utils.results import REPO_ROOT, read_json
+    from vinet_utils.common.results import REPO_ROOT, read_json
 
     cuts = read_json(REPO_ROOT / "results" / "cpu" / "cifar10-resnet18" / "06_breakdown.json")["cuts"]
     assert set(cuts) == {"tiny", "small", "medium", "large"}

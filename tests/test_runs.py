@@ -7,8 +7,9 @@ import sys
 import pytest
 import torch
 
-from vinet_utils import data as D, models as M, train as T
-from vinet_utils.results import REPO_ROOT, read_json
+from vinet_utils.network import data as D, models as M, train as T
+from vinet_utils.workflow import pipeline
+from vinet_utils.common.results import REPO_ROOT, read_json
 
 BASE = {"dataset": "cifar10", "arch": "resnet18", "width": 0.125, "n_train": 100, "n_test": 50,
         "seed": 0, "epochs": 1, "batch_size": 50}
@@ -48,7 +49,7 @@ def _pipeline(results_dir, data_root, *sets):
     args = [a for s in sets for a in ("--set", s)]
     env = {**os.environ, "VINET_DATA_DIR": str(data_root), "VINET_SYNTHETIC_DATA": "1"}
     env.pop("VINET_RESULTS_DIR", None)
-    return subprocess.run([sys.executable, "-m", "vinet_utils.pipeline", "--profile", "smoke",
+    return subprocess.run([sys.executable, "-m", "vinet_utils.workflow.pipeline", "--profile", "smoke",
                            "--results-dir", str(results_dir), "--stages", "01_baseline_training",
                            "--set", "n_train=300", "--set", "n_test=100", "--set", "epochs=1",
                            "--set", "batch_size=100", *args],
@@ -76,7 +77,7 @@ def test_a_profile_lr_follows_the_batch_size_unless_lr_is_set(synthetic_data, tm
                                                                monkeypatch):
     """The smoke profile states lr at batch 128; a run at batch 64 trains at half of it,
     and an lr set by hand is used as given. The results file records what was used."""
-    from vinet_utils import pipeline
+    from vinet_utils.workflow import pipeline
     monkeypatch.setenv("VINET_PLAIN_PROGRESS", "1")
     smoke = pipeline.load_profile("smoke")
     small = {"n_train": 200, "n_test": 100, "epochs": 1, "batch_size": 64}
@@ -94,7 +95,7 @@ def test_a_profile_lr_follows_the_batch_size_unless_lr_is_set(synthetic_data, tm
 def test_a_relative_data_folder_is_made_absolute_before_the_notebooks_run(tmp_path, monkeypatch):
     """The notebooks run in notebooks/, so a relative data folder (from the environment
     or the data_dir parameter) is read from where the pipeline started."""
-    from vinet_utils.pipeline import absolute_data_dirs
+    from vinet_utils.workflow.pipeline import absolute_data_dirs
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("VINET_DATA_DIR", "data")
     parameters = {"data_dir": "elsewhere/cifar", "seed": 0}
@@ -114,10 +115,38 @@ def test_a_run_of_some_stages_rebuilds_the_table_notebook_06_wrote(tmp_path, mon
     """The table reads notebooks 04-06: a run of stages before 06 (a rerun of 05, the
     study's 01-05) rebuilds it from their results files rather than leaving the one
     notebook 06 wrote before; a run that includes 06 leaves it to the notebook."""
-    from vinet_utils import pipeline, table
+    from vinet_utils.workflow import pipeline
+    from vinet_utils.report import paper_table as table
 
     (tmp_path / "table.md").write_text("| old |\n")
     calls = []
     monkeypatch.setattr(table, "write", lambda out: calls.append(out))
     pipeline.refresh_table(tmp_path, stages)
     assert calls == ([tmp_path] if rebuilt else [])
+
+
+def _dry_make(*args) -> str:
+    done = subprocess.run(["make", "-n", *args], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_make_reproduce_leaves_the_committed_results_alone_and_says_how_long():
+    assert "--results-dir runs" in _dry_make("reproduce", "PROFILE=cpu")
+    assert "--results-dir results" in _dry_make("reproduce", "PROFILE=cpu", "RESULTS=results")
+    committed = REPO_ROOT / "results" / "cpu" / "cifar10-resnet18"
+    minutes = pipeline.stage_minutes(committed)
+    times = read_json(committed / "stage_times.json")["runs"]
+    assert minutes["01_baseline_training"] * 60 == max(
+        r["stage_seconds"].get("01_baseline_training", 0) for r in times)
+    mine = pipeline.announcement(REPO_ROOT / "runs" / "cpu" / "cifar10-resnet18", "cpu",
+                                 "cifar10", "resnet18")
+    assert f"took {sum(minutes.values()):.0f} min" in mine and "is left as it is" in mine
+    again = pipeline.announcement(committed, "cpu", "cifar10", "resnet18")
+    assert "remade in place" in again
+    assert "no committed timing" in pipeline.announcement(
+        REPO_ROOT / "runs" / "x", "smoke", "cifar10", "resnet18")
+
+
+def test_make_lab_starts_as_root():
+    assert ("--allow-root" in _dry_make("lab")) == (os.geteuid() == 0)

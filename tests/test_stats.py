@@ -5,7 +5,7 @@ import statistics
 
 import pytest
 
-from vinet_utils import stats
+from vinet_utils.common import stats
 
 
 @pytest.mark.parametrize("df, q", [(1, 12.706), (2, 4.303), (3, 3.182), (5, 2.571),
@@ -37,3 +37,17 @@ def test_two_equal_seeds_against_two_others_do_not_make_a_sure_difference():
     assert d["diff"] == pytest.approx(0.1)
     assert d["df"] == 1 and d["half_width"] == pytest.approx(12.706 * se, rel=1e-3)
     assert d["half_width"] > abs(d["diff"])
+
+
+def test_welchs_interval_with_two_samples_of_nonzero_variance():
+    """Welch's interval on two samples that both vary: the standard error of each mean,
+    the Welch-Satterthwaite degrees of freedom (rounded down), and the t quantile of a
+    printed table at that df."""
+    a, b = [81.1, 81.9, 82.6], [78.2, 79.9, 79.0, 80.5]
+    va, vb = statistics.variance(a) / 3, statistics.variance(b) / 4
+    df = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 3)
+    assert 4 < df < 5  # so the printed 4-df quantile, 2.776, applies
+    d = stats.difference_interval(a, b)
+    assert d["df"] == 4 and d["diff"] == pytest.approx(statistics.fmean(a) - statistics.fmean(b))
+    assert d["half_width"] == pytest.approx(2.776 * math.sqrt(va + vb), rel=1e-3)
+    assert 0 < d["half_width"] < abs(d["diff"])  # the difference holds beyond its interval

@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from vinet_utils import study
-from vinet_utils.results import REPO_ROOT, read_json
+from vinet_utils.experiments import study
+from vinet_utils.common.results import REPO_ROOT, read_json
 
 
 def test_trend_is_least_squares_with_the_standard_error_of_the_mean_prediction():
@@ -70,8 +70,8 @@ def test_the_study_labels_each_base_by_the_protocol_it_was_made_under():
     """Only a base with a held-out validation split is on the present protocol, and it
     trains every head as the cpu run's committed search chose; the others are labelled
     as earlier (the grid search's choices, or every head at VI-Net's)."""
-    from vinet_utils.protocol import chosen_settings
-    from vinet_utils.report.findings import _base_label
+    from vinet_utils.workflow.searches import chosen_settings
+    from vinet_utils.report.findings import base_label
 
     chosen = chosen_settings(read_json(study.run_folder("cpu") / "protocol.json")["metrics"])
     bases = read_json(COMMITTED)["bases"]
@@ -84,7 +84,7 @@ def test_the_study_labels_each_base_by_the_protocol_it_was_made_under():
     assert frozen_only(bases["cpu"]["rival_settings"]) == frozen_only(chosen["rival_settings"])
     assert bases["cpu"]["train_projection"] == chosen["train_projection"]
     for name, s in bases.items():
-        label = _base_label(s)
+        label = base_label(s)
         assert ("each head as searched" in label) == (name in present), name
         assert ("earlier grid search" in label) == bool(s.get("rival_settings") and name not in present)
 

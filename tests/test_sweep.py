@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vinet_utils import sweep
+from vinet_utils.experiments import sweep
 
 
 def test_validation_split_is_stratified_disjoint_and_seeded():
@@ -25,7 +25,7 @@ def test_the_searches_validate_on_images_the_base_did_not_train_on_where_it_held
     finished base: with a holdout, the validation latents are the held-out images' and
     the fit part is exactly the base's training images; without one, the validation
     part is carved out of the training images. Neither ever holds a test image."""
-    from vinet_utils import data as D, models as M, train as T
+    from vinet_utils.network import data as D, models as M, train as T
 
     run = tmp_path / "smoke" / "cifar10-resnet18"
     ds = D.load_dataset("cifar10", holdout_frac=holdout_frac)
@@ -48,7 +48,7 @@ def test_the_searches_validate_on_images_the_base_did_not_train_on_where_it_held
         assert S.validation_record(lat)["overlaps_base_training"] is True
     # the latents are those of the same images: the first validation image's latent
     base = M.truncate(S.model, "tiny")
-    from vinet_utils import latents as L
+    from vinet_utils.method import latents as L
     z = L.extract(base, images.test_x[:1], ds.mean, ds.std, "gap", progress=False)
     assert torch.allclose(z.float(), lat["test"][:1].float(), atol=1e-2)
 
@@ -57,9 +57,11 @@ def test_split_latents_never_carries_the_test_split():
     lat = {"train": torch.randn(200, 7).half(), "train_y": torch.arange(4).repeat(50),
            "test": torch.full((30, 7), 99.0), "test_y": torch.zeros(30, dtype=torch.long),
            "key": {"n_train": 200}}
-    s = sweep.split_latents({k: lat[k] for k in ("train", "train_y", "key")}, 0.2, seed=0)
+    s = sweep.split_latents(lat, 0.2, seed=0)  # the whole cache, its test split with it
     assert len(s["train"]) == 160 and len(s["test"]) == 40
-    assert not (s["test"] == 99).any()  # the "test" it evaluates on is validation data
+    for part in ("train", "test"):  # neither the fit nor the validation part is test data
+        assert not (s[part] == 99).all(dim=1).any(), part
+    assert len(s["test_y"]) == 40 and s["test_y"].bincount().tolist() == [10] * 4
     rows = {tuple(r.tolist()) for r in lat["train"].float()}
     assert all(tuple(r.tolist()) in rows for r in s["test"].float())
     assert s["key"]["validation_frac"] == 0.2

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from vinet_utils import data as D, models as M, train as T
-from vinet_utils.results import read_json
+from vinet_utils.network import data as D, models as M, train as T
+from vinet_utils.common.results import read_json
 
 
 def _setup(seed=0):
@@ -148,8 +148,8 @@ def test_a_head_trained_on_another_bases_latents_is_never_reused(synthetic_data,
     """A head's checkpoint is keyed by the base and data its latents came from: after the
     base is retrained in the same folder, the same head (same tag, same initial weights)
     trains again instead of coming back from the old base's checkpoint."""
-    from vinet_utils import latents as L
-    from vinet_utils.heads import LinearHead
+    from vinet_utils.method import latents as L
+    from vinet_utils.method.heads import LinearHead
 
     ds = D.load_dataset("cifar10", n_train=200, n_test=100)
     cfg = T.TrainConfig(epochs=2, lr=0.05, batch_size=50)

@@ -6,11 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from vinet_utils import heads as H, latents as L, models as M, table, throughput as TP
-from vinet_utils import ablations as A, train as T, vinet as V
-from vinet_utils.ideals import fit_per_class, split_by_class, vanishing_matrix, off_diagonal_ratio
-from vinet_utils.results import write_json
-from vinet_utils.train import TrainConfig
+from vinet_utils.method import heads as H, latents as L
+from vinet_utils.network import models as M
+from vinet_utils.report import paper_table as table
+from vinet_utils.experiments import throughput as TP
+from vinet_utils.experiments import ablations as A
+from vinet_utils.network import train as T
+from vinet_utils.method import vinet as V
+from vinet_utils.method.ideals import fit_per_class, split_by_class, vanishing_matrix, off_diagonal_ratio
+from vinet_utils.common.results import write_json
+from vinet_utils.network.train import TrainConfig
 
 
 def _clusters(n=600, c=12, k=3, seed=0):
@@ -86,7 +91,7 @@ def test_per_class_ideals_are_class_specific():
 
 
 def _toy_fit():
-    from vinet_utils.ideals import CutFit
+    from vinet_utils.method.ideals import CutFit
     z, y = _clusters()
     pre = L.Preprocess(z.shape[1], 3).fit(z)
     pts = split_by_class(pre(z).double(), y, 3, seed=0)
@@ -285,9 +290,9 @@ def test_table_reads_everything_from_results_files(tmp_path):
 
 
 def test_every_head_goes_end_to_end_and_the_baseline_stays_untouched(synthetic_data, tmp_path):
-    from vinet_utils import data as D
-    from vinet_utils.ideals import fit_cut
-    from vinet_utils.train import evaluate, image_batches
+    from vinet_utils.network import data as D
+    from vinet_utils.method.ideals import fit_cut
+    from vinet_utils.network.train import evaluate, image_batches
 
     ds = D.load_dataset("cifar10", n_train=200, n_test=100)
     torch.manual_seed(0)
@@ -332,7 +337,7 @@ def test_every_head_goes_end_to_end_and_the_baseline_stays_untouched(synthetic_d
 
 
 def test_budget_keeps_the_fewest_generators_that_reach_the_budget(tmp_path):
-    from vinet_utils.ideals import fit_latents
+    from vinet_utils.method.ideals import fit_latents
 
     g = torch.Generator().manual_seed(0)
     t = torch.rand(300, generator=g) * 2 * torch.pi  # a closed curve: quadrics vanish on it
@@ -460,8 +465,8 @@ def test_projection_modes_train_what_they_say():
 def test_inference_copies_give_their_networks_outputs():
     """inference.prepare folds every BatchNorm and reads the channels-last map without a
     copy: the full ResNet and a VI-Net on the flattened map give the same outputs."""
-    from vinet_utils import inference as I
-    from vinet_utils.polynomial import PolynomialLayer
+    from vinet_utils.method import inference as I
+    from vinet_utils.method.polynomial import PolynomialLayer
 
     torch.manual_seed(0)
     model = M.build("resnet18", 10, 3, 0.25)
@@ -509,7 +514,7 @@ def test_each_model_counts_in_its_faster_form():
 def test_latents_beyond_half_precision_stop_with_a_clear_error(synthetic_data, tmp_path):
     """A diverged baseline's activations overflow the float16 cache: the error says so
     instead of a failed SVD further on."""
-    from vinet_utils import data as D
+    from vinet_utils.network import data as D
 
     ds = D.load_dataset("cifar10", n_train=40, n_test=20)
     model = M.build("resnet18", 10, 3, 0.25).eval()
@@ -525,7 +530,7 @@ def test_the_breakdown_splits_a_vinet_s_time_between_its_base_and_its_head():
     head's FLOPs are what the head adds, the shares are speed-up over FLOP limit, and
     the head's share of the time is what the base alone does not take."""
     from torch import nn
-    from vinet_utils import throughput
+    from vinet_utils.experiments import throughput
 
     class Net(nn.Module):
         def __init__(self, base, head):
@@ -564,7 +569,7 @@ def test_time_heads_times_the_head_alone_on_its_bases_maps():
     head is run on what its base made: a net whose tail would fail on the raw images
     is timed without error."""
     from torch import nn
-    from vinet_utils import throughput
+    from vinet_utils.experiments import throughput
 
     class Net(nn.Module):
         def __init__(self, width):

@@ -1,22 +1,18 @@
-"""vinet_utils: the machinery behind the VI-Net reproduction notebooks.
+"""vinet_utils: the machinery behind the VI-Net reproduction notebooks, in the order a
+reader meets it.
 
-One module per concept:
-
-- ``data``        datasets as in-memory uint8 tensors, batched augmentation
-- ``models``      CIFAR ResNet-18/34, the paper's cut points, ``truncate``
-- ``train``       one readable, resumable training loop
-- ``latents``     pooled latents per cut and their PCA/tanh preprocessing
-- ``monomials``   term bookkeeping for ``oavi``: deglex order, border, evaluation
-- ``oavi``        approximate vanishing ideals (OAVI with ihb/bpcg oracles, ABM)
-- ``ideals``      one ideal per class, cached with the run
-- ``pruning``     class-discriminative generator selection
-- ``polynomial``  the polynomial layer G(z) = |M(z) C|
-- ``heads``       the VI-Net head and the ablation heads
-- ``vinet``       VINet = truncated base + head, and its fine-tuning
-- ``throughput``  interleaved inference throughput
-- ``table``       the paper table from results files
-- ``results``     atomic JSON results that record how they were made
-- ``params``      notebook parameter validation; ``pipeline`` runs the notebooks
+- ``oavi/``         approximate vanishing ideals, standalone and scikit-learn shaped
+                    (OAVI with ihb/bpcg oracles, ABM; monomial bookkeeping)
+- ``network/``      the CIFAR ResNets, their data and one resumable training loop
+- ``method/``       VI-Net itself: latents at a cut, one ideal per class, pruning, the
+                    polynomial layer, the heads, VINet, inference preparation
+- ``experiments/``  what judges it: the ablations, the searches, the budget curve, the
+                    reference protocol, the base-quality study, throughput, benchmarks
+- ``report/``       pages and figures, drawn from results files and the paper's numbers
+                    only (they never import an experiment)
+- ``workflow/``     running it: notebook parameters, profiles, stages, the pipeline
+- ``common/``       what everything shares: results files, seeds, statistics, the
+                    paper's numbers, progress bars
 """
 
 __version__ = "0.1.0"

@@ -30,14 +30,20 @@ Modules, in the algorithm's terms:
 which OAVI provably stops by degree ``D``), clamped to at least 2 (:func:`default_tau`).
 """
 
-from .estimator import OAVI, NotFittedError
-from .order import ORDERINGS, pearson_order
-from .reference import brute_force_fit
-from .solvers import L1BallResult, l1_ball_active_set, l1_ball_bpcg, l1_ball_decide, project_l1_ball
-from .threads import SMALL_FIT_WORK
-from .validation import ORACLES, check_tau, default_tau
+import sys
+
+from vinet_utils.oavi import monomials
+from vinet_utils.oavi.estimator import OAVI, NotFittedError
+from vinet_utils.oavi.order import ORDERINGS, pearson_order
+from vinet_utils.oavi.reference import brute_force_fit
+from vinet_utils.oavi.solvers import L1BallResult, l1_ball_active_set, l1_ball_bpcg, l1_ball_decide, project_l1_ball
+from vinet_utils.oavi.threads import SMALL_FIT_WORK
+from vinet_utils.oavi.validation import ORACLES, check_tau, default_tau
 
 OAVI.__module__ = __name__  # pickles name the class vinet_utils.oavi.OAVI, wherever it is defined
+# An OAVI pickled before the monomials moved into this package names them
+# vinet_utils.monomials; its first name is this package, so the alias is in place in time.
+sys.modules.setdefault("vinet_utils.monomials", monomials)
 
 __all__ = [
     "OAVI", "NotFittedError", "brute_force_fit", "default_tau", "check_tau", "ORACLES", "ORDERINGS",

@@ -3,7 +3,7 @@
 Starting from ``O = {1}``, for each degree ``d = 1, 2, ...``:
 
 1. the *border* of degree ``d``: the terms of degree ``d`` all of whose divisors of degree
-   ``d - 1`` lie in O (:func:`~vinet_utils.monomials.border_array`), in deglex order; an
+   ``d - 1`` lie in O (:func:`~vinet_utils.oavi.monomials.border_array`), in deglex order; an
    empty border ends the fit;
 2. each border term ``u`` in turn is *decided* by the oracle (:mod:`.decisions`) against
    the current O, which includes the terms of this degree that joined O before ``u``;
@@ -26,8 +26,8 @@ from typing import Iterator, Protocol
 import numpy as np
 import torch
 
-from .. import monomials
-from .decisions import BorderTerm, Decision, Oracle
+from vinet_utils.oavi import monomials
+from vinet_utils.oavi.decisions import BorderTerm, Decision, Oracle
 
 
 class Block(Protocol):

@@ -44,7 +44,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .solvers import L1BallResult, l1_ball_bpcg, l1_ball_decide
+from vinet_utils.oavi.solvers import L1BallResult, l1_ball_bpcg, l1_ball_decide
 
 
 class BorderTerm(Protocol):

@@ -9,14 +9,14 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .. import monomials
-from .algorithm import Engine, FitResult, fit_oavi
-from .decisions import Oracle
-from .evaluation import GeneratorEvaluator
-from .linalg import BlockedEngine
-from .order import variable_order
-from .threads import choose_threads, limited_threads
-from .validation import as_points, check_parameters, default_tau
+from vinet_utils.oavi import monomials
+from vinet_utils.oavi.algorithm import Engine, FitResult, fit_oavi
+from vinet_utils.oavi.decisions import Oracle
+from vinet_utils.oavi.evaluation import GeneratorEvaluator
+from vinet_utils.oavi.linalg import BlockedEngine
+from vinet_utils.oavi.order import variable_order
+from vinet_utils.oavi.threads import choose_threads, limited_threads
+from vinet_utils.oavi.validation import as_points, check_parameters, default_tau
 
 #: Layout of a pickled OAVI (see ``OAVI.__setstate__``): 1 for every version before the
 #: package, which stored its evaluator's tensors; 2 stores the fitted arrays only.
@@ -122,13 +122,13 @@ class OAVI:
     # ------------------------------------------------------------------ fit
     def fit(self, X) -> "OAVI":
         """Fit ``O`` and ``G`` to the points ``X`` (numpy array or torch tensor, m x n)."""
-        return self._fit(X, lambda points: BlockedEngine.for_points(points, float(self.psi), self.block_size))
+        return self.fit_with(X, lambda points: BlockedEngine.for_points(points, float(self.psi), self.block_size))
 
     def fit_transform(self, X):
         """``fit(X)`` then ``transform(X)``."""
         return self.fit(X).transform(X)
 
-    def _fit(self, X, make_engine: Callable[[torch.Tensor], Engine]) -> "OAVI":
+    def fit_with(self, X, make_engine: Callable[[torch.Tensor], Engine]) -> "OAVI":
         """Check, order the variables, limit the threads, run the degree loop with the
         engine ``make_engine(points)``, and set the fitted attributes."""
         start = time.perf_counter()

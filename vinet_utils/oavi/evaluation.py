@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import monomials
+from vinet_utils.oavi import monomials
 
 
 class GeneratorEvaluator:

@@ -23,7 +23,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .decisions import Decision
+from vinet_utils.oavi.decisions import Decision
 
 
 @dataclass(eq=False)

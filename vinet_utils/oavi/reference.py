@@ -1,7 +1,7 @@
 """The brute-force reference: the same degree loop and oracle as :meth:`OAVI.fit`, with a
 fresh ``torch.linalg.lstsq`` (or SVD, for ABM) on the current ``A`` for every border term.
 
-Used by the tests and :mod:`vinet_utils.bench` to check that the blocked fit makes the
+Used by the tests and :mod:`vinet_utils.experiments.bench` to check that the blocked fit makes the
 same decisions, and to time it.
 """
 
@@ -13,15 +13,15 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .decisions import Decision
-from .estimator import OAVI
+from vinet_utils.oavi.decisions import Decision
+from vinet_utils.oavi.estimator import OAVI
 
 
 def brute_force_fit(X, psi: float = 0.005, max_degree: int = 10, tau: float | None = None, oracle: str = "ihb",
                     **kwargs) -> OAVI:
     """An :class:`OAVI` fitted by the brute-force reference (same parameters as ``OAVI``)."""
     model = OAVI(psi=psi, max_degree=max_degree, tau=tau, oracle=oracle, **kwargs)
-    return model._fit(X, LstsqEngine)
+    return model.fit_with(X, LstsqEngine)
 
 
 class LstsqEngine:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _kernels
+from vinet_utils.oavi import _kernels
 
 
 def project_l1_ball(v: np.ndarray, radius: float) -> np.ndarray:

@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 import torch
 
-from .order import ORDERINGS
+from vinet_utils.oavi.order import ORDERINGS
 
 ORACLES = ("ihb", "bpcg", "fw", "abm")
 

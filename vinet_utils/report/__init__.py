@@ -17,22 +17,16 @@ import re
 import sys
 from pathlib import Path
 
-from ..results import REPO_ROOT, read_json
-from .claims import verdict as claims_verdict
-from .cifar100 import (ablation_summary, cifar100_findings, cifar100_table, cifar100_verdict,
-                       head_training, stage_costs)
-from .common import (_ARCH, _DATA, C100_RUN, DOCS, MEMORY, PAPER_RUN, PROFILES, PROTOCOL_RUNS,
-                     README, RUN, STAGE_FILES, STUDY, VARIANTS, _f, _met, _pm, _profile, _secs)
-from .findings import (_base_label, _baseline_finding, _budget_findings, _cases, _clearly_ahead,
-                       _edge_finding, _end_to_end_finding, _findings, _frozen_finding,
-                       _linear_finding, _mean_of, _per_cut, _random_monomials_finding,
-                       _top_base_finding, _trend_finding)
-from .oavi_page import _oavi_ab, oavi
-from .profiles import profiles, where
-from .protocol_pages import protocol, protocol_edge, sweep
-from .results_page import (_label, ablations, breakdown, budget_curve, flop_limits, memory, stage_times, table, targets,
-                           times)
-from .verdict import _margin_table, verdict
+from vinet_utils.common.results import REPO_ROOT
+from vinet_utils.report.cifar100 import cifar100_findings, cifar100_table, cifar100_verdict, stage_costs
+from vinet_utils.report.claims import verdict as claims_verdict
+from vinet_utils.report.common import C100_RUN, DOCS, PAPER_RUN, README
+from vinet_utils.report.oavi_page import oavi
+from vinet_utils.report.profiles import profiles, where
+from vinet_utils.report.protocol_pages import protocol, protocol_edge, sweep
+from vinet_utils.report.results_page import (ablations, breakdown, budget_curve, flop_limits, memory,
+                                             stage_times, table, targets, times)
+from vinet_utils.report.verdict import verdict
 
 BLOCKS = {"verdict": claims_verdict, "study": verdict, "cifar100": cifar100_verdict, "cifar100_findings": cifar100_findings,
           "cifar100_table": cifar100_table, "cifar100_stages": stage_costs, "where": where, "oavi": oavi, "targets": targets,

@@ -2,6 +2,6 @@
 
 import sys
 
-from . import main
+from vinet_utils.report import main
 
 sys.exit(main())

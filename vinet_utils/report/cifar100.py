@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..results import read_json
-from .common import C100_RUN, STAGE_FILES, stale_note
+from vinet_utils.common.results import read_json
+from vinet_utils.report.common import C100_RUN, STAGE_FILES
 
 
 def ablation_summary(run: Path = C100_RUN) -> dict:
@@ -15,9 +15,9 @@ def ablation_summary(run: Path = C100_RUN) -> dict:
     accuracy and VI-Net's margins (± the 95% t interval of a difference of means) over
     the best head without polynomials and over the linear head on the flattened map,
     beside the paper's VI-Net minus linear at the nearest share of its figure."""
-    from ..paper import ABLATION, ABLATION_REMOVED_PCT, nearest_ablation_point
-    from ..study import _margin
-    from ..table import best_without_poly, head_row
+    from vinet_utils.common.paper import ABLATION, ABLATION_REMOVED_PCT, nearest_ablation_point
+    from vinet_utils.report.evidence import margin
+    from vinet_utils.report.paper_table import best_without_poly, head_row
 
     rows = read_json(run / "05_ablations.json")["metrics"]["rows"]
     cuts = sorted({r["variant"]: r["removed_pct"] for r in rows}.items(), key=lambda kv: kv[1])
@@ -29,7 +29,7 @@ def ablation_summary(run: Path = C100_RUN) -> dict:
         near = nearest_ablation_point(pct)
         out.append({"cut": cut, "removed_pct": pct, "vinet": vi, "linear": flat, "best": other,
                     "random": head_row(rows, cut, "random monomials", "frozen"),
-                    "margin": _margin(vi, other), "over_linear": _margin(vi, flat),
+                    "margin": margin(vi, other), "over_linear": margin(vi, flat),
                     "paper_pct": ABLATION_REMOVED_PCT[near],
                     "paper_over_linear": ABLATION["VI-Net"][near]
                     - ABLATION["linear head on the truncated net"][near]})
@@ -50,7 +50,7 @@ def head_training(params: dict) -> str:
 def cifar100_verdict(run: Path = C100_RUN, table: bool = True) -> str:
     """The CIFAR-100 / ResNet-34 run against the paper's ablation: a table per cut (with
     ``table``) and the findings in words, from the run's results files."""
-    from ..paper import ABLATION
+    from vinet_utils.common.paper import ABLATION
 
     if not (run / "05_ablations.json").exists():
         return "*Not run yet: `make reproduce PROFILE=cpu-cifar100`.*"
@@ -113,8 +113,8 @@ def end_to_end_finding(run: Path = C100_RUN) -> list[str]:
     end to end beside the paper's drop at the nearest share of its figure, and VI-Net
     minus the linear head and minus the MLP with their 95% t intervals (Welch's). No
     bullet before an end-to-end budget has finished a cut."""
-    from ..paper import ABLATION, ABLATION_REMOVED_PCT, nearest_ablation_point
-    from ..stats import difference_interval, mean_interval
+    from vinet_utils.common.paper import ABLATION, ABLATION_REMOVED_PCT, nearest_ablation_point
+    from vinet_utils.common.stats import difference_interval, mean_interval
 
     if not (run / "budget.json").exists():
         return []
@@ -156,7 +156,7 @@ def end_to_end_finding(run: Path = C100_RUN) -> list[str]:
             + " / ".join(f"{vi_paper[0] - vi_paper[i]:.1f}" for i in near) + " at "
             + " / ".join(f"{ABLATION_REMOVED_PCT[i]}%" for i in near) + "); VI-Net minus the "
             f"linear head {each(lambda v: vs(v, 'linear (flatten)'))}, minus the MLP "
-            f"{each(lambda v: vs(v, 'MLP'))}." + later + stale_note(rec)]
+            f"{each(lambda v: vs(v, 'MLP'))}." + later]
 
 
 def stage_costs(run: Path = C100_RUN) -> str:
@@ -182,7 +182,7 @@ def stage_costs(run: Path = C100_RUN) -> str:
 
 
 def cifar100_table(run: Path = C100_RUN) -> str:
-    from .results_page import table
+    from vinet_utils.report.results_page import table
     return table(run) if (run / "table.md").exists() else "*Not run yet.*"
 
 

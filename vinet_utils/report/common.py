@@ -3,9 +3,8 @@ profiles the pages show, and the small number formats."""
 
 from __future__ import annotations
 
-import yaml
 
-from ..results import REPO_ROOT
+from vinet_utils.common.results import REPO_ROOT
 
 README = REPO_ROOT / "README.md"
 DOCS = REPO_ROOT / "docs"
@@ -24,44 +23,30 @@ STAGE_FILES = {"01_baseline_training": "01_baseline.json", "02_latent_features":
 PROTOCOL_RUNS = {"cpu": RUN, "cpu-cifar100": C100_RUN}
 
 
-def _f(x, nd=2) -> str:
+def fmt(x, nd=2) -> str:
     return "-" if x is None else f"{x:.{nd}f}"
 
 
-def _pm(mean, std, nd=2) -> str:
-    return _f(mean, nd) + ("" if std is None else f" ± {std:.{nd}f}")
+def plus_minus(mean, std, nd=2) -> str:
+    return fmt(mean, nd) + ("" if std is None else f" ± {std:.{nd}f}")
 
 
 #: The profiles the pages show, in this order.
 PROFILES = ("smoke", "cpu", "paper", "cpu-cifar100")
-_ARCH = {"resnet18": "ResNet-18", "resnet34": "ResNet-34"}
-_DATA = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashionmnist": "Fashion-MNIST"}
+DEFAULT_ARCH = {"resnet18": "ResNet-18", "resnet34": "ResNet-34"}
+DEFAULT_DATA = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashionmnist": "Fashion-MNIST"}
 
 
-def _profile(name: str) -> dict:
-    """``params/<name>.yaml`` with its dataset and arch filled in (cifar10, resnet18)."""
-    p = yaml.safe_load((REPO_ROOT / "params" / f"{name}.yaml").read_text())
-    return {"dataset": "cifar10", "arch": "resnet18", **p}
+def profile_values(name: str) -> dict:
+    """``params/<name>.yaml`` as a run reads it (``heads_from`` resolved), with its
+    dataset and arch filled in (cifar10, resnet18)."""
+    from vinet_utils.workflow.pipeline import load_profile
+    return {"dataset": "cifar10", "arch": "resnet18", **load_profile(name)}
 
 
-def _secs(t: float) -> str:
+def seconds(t: float) -> str:
     return f"{t * 1000:.1f} ms" if t < 0.1 else f"{t:.2f} s"
 
 
-def _met(value: float, bound: float, shown: str) -> str:
+def met_or_missed(value: float, bound: float, shown: str) -> str:
     return f"{shown} {'(met)' if value >= bound else '(**missed**)'}"
-
-
-def stale_note(rec: dict) -> str:
-    """A sentence naming the heads of a budget curve's results record ``rec`` that
-    trained at settings their profile has since replaced
-    (:func:`vinet_utils.budget.stale_heads`), or "" when none did."""
-    from ..budget import stale_heads
-
-    heads = stale_heads(rec)
-    if not heads:
-        return ""
-    return (f" End to end, {' and '.join(heads)} trained at settings a later search replaced: "
-            f"{'their' if len(heads) > 1 else 'its'} rows stand for the old settings until "
-            f"`make budget` trains {'them' if len(heads) > 1 else 'it'} again.")
-

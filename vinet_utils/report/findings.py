@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..results import read_json
-from .common import RUN, VARIANTS
+from vinet_utils.common.results import read_json
+from vinet_utils.report.common import RUN, VARIANTS
 
 
-def _findings(rec: dict) -> list[str]:
+def study_findings(rec: dict) -> list[str]:
     """The study's findings in words, each number computed from ``rec``: one bullet per
     topic, those without evidence in ``rec`` left out."""
     topics = (_frozen_finding, _linear_finding, _edge_finding, _baseline_finding,
@@ -90,12 +90,12 @@ def _per_cut(rec: dict, key: str) -> dict:
 def _frozen_finding(rec: dict) -> list[str]:
     frozen = _cases(rec, "margin")
     behind = [c for _, _, c in frozen if c["margin"] < 0]
-    clear = [f"{cut}, {_base_label(rec['bases'][base])}: {c['margin']:+.2f} ± {c['margin_ci']:.2f}"
+    clear = [f"{cut}, {base_label(rec['bases'][base])}: {c['margin']:+.2f} ± {c['margin_ci']:.2f}"
              for base, cut, c in frozen if _clearly_ahead(c, "margin")]
     b, v, best = max(frozen, key=lambda x: x[2]["margin"])
     return [f"- **Base frozen**: VI-Net trails the best head without polynomials in "
             f"{len(behind)} of {len(frozen)} base-and-cut cases; its best margin is "
-            f"{best['margin']:+.2f} ({v}, {_base_label(rec['bases'][b])}), and it is ahead by "
+            f"{best['margin']:+.2f} ({v}, {base_label(rec['bases'][b])}), and it is ahead by "
             f"more than its 95% interval in {len(clear) or 'none'} of them"
             + (f" ({'; '.join(clear)})." if clear else ".")]
 
@@ -120,9 +120,9 @@ def _baseline_finding(rec: dict) -> list[str]:
     if not per_cut:
         return []
     paper = rec["paper_vinet_minus_baseline"]
-    return ["- **Against the full network**, base frozen, VI-Net minus its own base in points, "
-            "base by base in the table's order: " + "; ".join(
-                f"{v} " + " / ".join(f"{d:+.2f}" for d in ds) + f" (the paper: {paper[v]:+.2f})"
+    return ["- **Against the full network**, base frozen, VI-Net's drop from its own base in "
+            "points (a gain is negative), base by base in the table's order: " + "; ".join(
+                f"{v} " + " / ".join(f"{-d:.2f}" for d in ds) + f" (the paper: {-paper[v]:.2f})"
                 for v, ds in per_cut.items()) + "."]
 
 
@@ -132,7 +132,7 @@ def _top_base_finding(rec: dict) -> list[str]:
         return []
     cuts = top["cuts"]
     paper = [rec["paper_baseline_acc"] + rec["paper_vinet_minus_baseline"][v] for v in cuts]
-    return [f"- **At the paper's width and above its base**: {_base_label(top)}, "
+    return [f"- **At the paper's width and above its base**: {base_label(top)}, "
             f"{top['baseline_acc']:.2f}% against the paper's {rec['paper_baseline_acc']:.2f}%. "
             f"VI-Net reaches " + " / ".join(f"{c['vinet_acc']:.2f}" for c in cuts.values())
             + "% at " + " / ".join(cuts) + " (the paper: " + " / ".join(f"{x:.2f}" for x in paper)
@@ -145,7 +145,7 @@ def _end_to_end_finding(rec: dict) -> list[str]:
     e2e = _cases(rec, "e2e_margin")
     if not e2e:
         return []
-    label = lambda b: _base_label(rec["bases"][b])  # noqa: E731
+    label = lambda b: base_label(rec["bases"][b])  # noqa: E731
     if any(c["e2e_margin"] > 0 for _, _, c in e2e):
         return ["- **End to end**: " + "; ".join(
             f"{v} ({label(b)}): {c['e2e_margin']:+.2f}" for b, v, c in e2e) + "."]
@@ -165,7 +165,7 @@ def _budget_findings(rec: dict) -> list[str]:
                  if c["budget_vinet_acc"] > c["vinet_acc"]]
         out.append("- **The paper's head size** (at least 0.13M parameters beyond the "
                    f"projection, or every generator where there are fewer), "
-                   f"{_base_label(rec['bases'][b])}: VI-Net "
+                   f"{base_label(rec['bases'][b])}: VI-Net "
                    + "; ".join(f"{v} {c['budget_vinet_acc']:.2f}% with "
                                f"{c['budget_generators']:.0f} generators "
                                f"({c['budget_margin']:+.2f} against {c['budget_rival']})"
@@ -183,7 +183,7 @@ def _random_monomials_finding(rec: dict) -> list[str]:
         return []
 
     def part(b, c):
-        return (f"{_base_label(rec['bases'][b])}: {c['random_monomials_acc']:.2f}% against "
+        return (f"{base_label(rec['bases'][b])}: {c['random_monomials_acc']:.2f}% against "
                 f"{c['linear_acc']:.2f}% for the flattened linear head, with "
                 f"{100 * c['random_monomials_saturated']:.0f}% of its projected coordinates "
                 f"beyond ±0.99 after training ({100 * c['vinet_saturated']:.0f}% for VI-Net)")
@@ -206,7 +206,7 @@ def _random_monomials_finding(rec: dict) -> list[str]:
     return out
 
 
-def _base_label(s: dict) -> str:
+def base_label(s: dict) -> str:
     """A study base in a few words: width, epochs, off the cpu profile where it ran, and
     whether each head trained as its own protocol search chose."""
     where = "" if s.get("profile") in (None, "cpu") else \

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..results import REPO_ROOT, read_json
-from .common import _secs
+from vinet_utils.common.results import REPO_ROOT, read_json
+from vinet_utils.report.common import seconds
 
 
 def oavi(path: Path = REPO_ROOT / "results" / "benchmarks" / "oavi.json") -> str:
     """The OAVI benchmark: each case's time, size, targets and agreement with brute force."""
     rec = read_json(path)
     meta = rec["metadata"]
-    lines = [f"`{rec.get('command', 'python -m vinet_utils.bench oavi')}` at commit "
+    lines = [f"`{rec.get('command', 'python -m vinet_utils.experiments.bench oavi')}` at commit "
              f"`{str(meta['git_commit'])[:7]}`, {meta['device_name']}, float64. "
              f"Machine: {meta.get('machine_note', 'not recorded')}.", "",
              "| case | points | fit (median) | fit CPU time | target | O terms | generators | brute force | speed ratio | same decisions |",
@@ -24,13 +24,13 @@ def oavi(path: Path = REPO_ROOT / "results" / "benchmarks" / "oavi.json") -> str
         same = str(c.get("identical_decisions", "-")).lower()
         target = c.get("target_fit_time_s")
         met = "" if target is None else (" (met)" if c["fit_time_s"] <= target else " (**missed**)")
-        lines.append(f"| {name} | {c['shape'][0]}x{c['shape'][1]} | {_secs(c['fit_time_s'])}{met} | "
-                     f"{_secs(c['fit_cpu_time_s'])} | {'-' if target is None else _secs(target)} | "
+        lines.append(f"| {name} | {c['shape'][0]}x{c['shape'][1]} | {seconds(c['fit_time_s'])}{met} | "
+                     f"{seconds(c['fit_cpu_time_s'])} | {'-' if target is None else seconds(target)} | "
                      f"{c['n_O']} | {c['n_G']} | {ref} | {ratio} | {same} |")
     busy = {n: c["busy_slowdown"] for n, c in rec.get("cases", {}).items() if "busy_slowdown" in c}
     for name, slow in busy.items():
         lines += ["", f"{name} with a CPU-bound process running beside it: "
-                      f"{_secs(rec['cases'][name]['busy_fit_time_s'])} median, {slow:.2f}x the idle time "
+                      f"{seconds(rec['cases'][name]['busy_fit_time_s'])} median, {slow:.2f}x the idle time "
                       f"(target: at most 2x)."]
     s = rec["summary"]
     lines += ["", f"Ten classes of {rec['parameters']['points']} points in "
@@ -47,7 +47,7 @@ def oavi(path: Path = REPO_ROOT / "results" / "benchmarks" / "oavi.json") -> str
 
 
 def _oavi_ab(rec: dict) -> list[str]:
-    """The A/B of ``python -m vinet_utils.bench oavi-ab``: each case against a baseline commit."""
+    """The A/B of ``python -m vinet_utils.experiments.bench oavi-ab``: each case against a baseline commit."""
     meta = rec["metadata"]
     lines = [f"Against commit `{rec['baseline']}`, alternating on one machine (`{rec['command']}` at "
              f"`{str(meta['git_commit'])[:7]}`; {rec['rounds']} rounds of {rec['repeats']} fits per side; "
@@ -57,6 +57,6 @@ def _oavi_ab(rec: dict) -> list[str]:
              "|---|---|---|---|---|---|---|"]
     for name, c in rec["cases"].items():
         ratio = f"**{c['ratio']:.2f}** (slower)" if c["slower"] else f"{c['ratio']:.2f}"
-        lines.append(f"| {name} | {_secs(c['baseline_fastest_s'])} | {_secs(c['current_fastest_s'])} | {ratio} | "
-                     f"{_secs(c['baseline_median_s'])} | {_secs(c['current_median_s'])} | {c['ratio_of_medians']:.2f} |")
+        lines.append(f"| {name} | {seconds(c['baseline_fastest_s'])} | {seconds(c['current_fastest_s'])} | {ratio} | "
+                     f"{seconds(c['baseline_median_s'])} | {seconds(c['current_median_s'])} | {c['ratio_of_medians']:.2f} |")
     return lines

@@ -3,10 +3,9 @@ profiles, from ``params/*.yaml``."""
 
 from __future__ import annotations
 
-import yaml
 
-from ..results import REPO_ROOT, read_json
-from .common import _ARCH, _DATA, MEMORY, PROFILES, VARIANTS, _profile
+from vinet_utils.common.results import REPO_ROOT, read_json
+from vinet_utils.report.common import DEFAULT_ARCH, DEFAULT_DATA, MEMORY, PROFILES, VARIANTS, profile_values
 
 
 def where() -> str:
@@ -14,14 +13,14 @@ def where() -> str:
     each ran and how long its stages took from scratch (each stage's longest run: a
     rerun that reuses its caches is shorter; a run may span several pipeline
     invocations, and one may not have every stage yet)."""
-    from ..latents import latent_bytes
+    from vinet_utils.method.latents import latent_bytes
 
     mem = read_json(MEMORY) if MEMORY.exists() else None
     lines = ["| profile | data (train / test images) | network | committed run ran on | "
              "stages 01-06 from scratch | host memory, stages 02-05 |",
              "|---|---|---|---|---|---|"]
     for name in PROFILES:
-        p = _profile(name)
+        p = profile_values(name)
         n = lambda k: "all" if p.get(k) is None else str(p[k])  # noqa: E731
         run = REPO_ROOT / "results" / name / f"{p['dataset']}-{p['arch']}"
         if (run / "stage_times.json").exists():
@@ -45,15 +44,15 @@ def where() -> str:
                 and p["arch"] == "resnet18"):
             memory = f"about {mem['full_peak_gb']:.0f} GiB ({gib:.1f} GiB of latents)"
         held = f", {p['holdout_frac']:.0%} held out" if p.get("holdout_frac") else ""
-        lines.append(f"| `{name}` | {_DATA[p['dataset']]} ({n('n_train')}{held} / {n('n_test')}) | "
-                     f"{_ARCH[p['arch']]}, width {p['width']}, {p['epochs']} epochs | {on} | "
+        lines.append(f"| `{name}` | {DEFAULT_DATA[p['dataset']]} ({n('n_train')}{held} / {n('n_test')}) | "
+                     f"{DEFAULT_ARCH[p['arch']]}, width {p['width']}, {p['epochs']} epochs | {on} | "
                      f"{took} | {memory} |")
     return "\n".join(lines)
 
 
 def profiles() -> str:
     """Every profile parameter side by side, read from ``params/*.yaml``."""
-    prof = {n: yaml.safe_load((REPO_ROOT / "params" / f"{n}.yaml").read_text()) for n in PROFILES}
+    prof = {n: profile_values(n) for n in PROFILES}
     keys = list(dict.fromkeys(k for n in ("paper", *PROFILES) for k in prof[n] if k != "profile"))
     lines = ["| parameter | " + " | ".join(PROFILES) + " |", "|---|" + "---|" * len(PROFILES)]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..results import read_json
-from .common import PROTOCOL_RUNS, RUN, _f, _pm
+from vinet_utils.common.results import read_json
+from vinet_utils.report.common import PROTOCOL_RUNS, RUN, fmt, plus_minus
 
 
 def sweep(run: Path = RUN) -> str:
@@ -31,10 +31,10 @@ def sweep(run: Path = RUN) -> str:
         lines.append(f"| `{name}` | {cands} | **{str(chosen).lower() if isinstance(chosen, bool) else chosen}** |")
     lines += ["", "| validation accuracy (%) | " + " | ".join(variants) + " |",
               "|---|" + "---|" * len(variants),
-              "| VI-Net, chosen values | " + " | ".join(_f(m["chosen_val_acc"][v]) for v in variants) + " |"]
+              "| VI-Net, chosen values | " + " | ".join(fmt(m["chosen_val_acc"][v]) for v in variants) + " |"]
     for ref in next(iter(m["references"].values())):
         lines.append(f"| {ref} | " + " | ".join(
-            _pm(m["references"][v][ref]["val_acc"], m["references"][v][ref]["val_acc_std"])
+            plus_minus(m["references"][v][ref]["val_acc"], m["references"][v][ref]["val_acc_std"])
             for v in variants) + " |")
     return "\n".join(lines)
 
@@ -42,7 +42,7 @@ def sweep(run: Path = RUN) -> str:
 def protocol_edge() -> str:
     """The checks beside the protocol searches: a head at learning rates its search did
     not try, against the search's best trial for that head."""
-    from ..protocol import grid_label as trial_label
+    from vinet_utils.workflow.searches import grid_label as trial_label
 
     out = []
     for name, run in PROTOCOL_RUNS.items():
@@ -72,7 +72,7 @@ def protocol() -> str:
     """Each committed protocol search: for an Optuna search, every head's knobs, its
     chosen trial and the spread of its trials, frozen and end to end, with the edge
     flags; for an earlier grid search, every trial per cut and the end-to-end rules."""
-    from ..protocol import chosen_settings
+    from vinet_utils.workflow.searches import chosen_settings
 
     out = []
     for name, run in PROTOCOL_RUNS.items():
@@ -82,12 +82,24 @@ def protocol() -> str:
         rec = read_json(path)
         m = rec["metrics"]
         out += (_optuna_search(name, m) if "frozen" in m else _grid_search(name, rec))
+        out += _mixed_ranges(m)
         chosen = chosen_settings(m)
         out += [f"Adopted in `params/{name}.yaml`: " + "; ".join(
             f"`{k}`: " + (", ".join(f"{h} {', '.join(f'{a}={b}' for a, b in t.items())}"
                                     for h, t in v.items()) if isinstance(v, dict) else f"{v}")
             for k, v in chosen.items()) + ".", ""]
     return "\n".join(out).strip() or "*No protocol search committed yet: `make protocol`.*"
+
+
+def _mixed_ranges(m: dict) -> list[str]:
+    """A line for every study whose stored trials were drawn from more than one range of
+    a knob (a study resumed with another range), as the storage records them."""
+    lines = [f"- `{study}` drew `{k}` from " + " and from ".join(f"{lo:g} to {hi:g}" for lo, hi in r)
+             + " (the study was resumed with another range; every trial lies in one of them)."
+             for study, knobs in m.get("ranges_drawn", {}).items()
+             for k, r in knobs.items() if len(r) > 1]
+    return (["Ranges as the storage holds them, where a study drew from more than one:", *lines, ""]
+            if lines else [])
 
 
 def _space(space: dict) -> str:
@@ -106,8 +118,8 @@ def _count(studies: dict, per_round: int) -> str:
 
 
 def _optuna_search(name: str, m: dict) -> list[str]:
-    """The page lines of one Optuna protocol search (:mod:`vinet_utils.protocol`)."""
-    from ..protocol import best
+    """The page lines of one Optuna protocol search (:mod:`vinet_utils.experiments.protocol`)."""
+    from vinet_utils.workflow.searches import best
 
     v = m["validation"]
     where = ("the images the run held out of all training (the base never saw them)"
@@ -154,7 +166,7 @@ def _optuna_search(name: str, m: dict) -> list[str]:
 
 def _grid_search(name: str, rec: dict) -> list[str]:
     """The page lines of a grid protocol search made before the Optuna studies."""
-    from ..protocol import grid_label as label
+    from vinet_utils.workflow.searches import grid_label as label
 
     m = rec["metrics"]
     v = m["validation"]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..results import REPO_ROOT, read_json
-from .common import MEMORY, PAPER_RUN, RUN, STAGE_FILES, VARIANTS, _f, _met, _pm, stale_note
+from vinet_utils.common.results import REPO_ROOT, read_json
+from vinet_utils.report.common import MEMORY, PAPER_RUN, RUN, STAGE_FILES, VARIANTS, fmt, met_or_missed, plus_minus
 
 
 def table(run: Path = RUN, caption: bool = False) -> str:
@@ -39,7 +39,7 @@ def ablations(run: Path = RUN) -> str:
     lines = ["| head (frozen base unless named) | " + " | ".join(variants) + " |",
              "|---|" + "---|" * len(variants)]
     for h in heads:
-        cells = [_pm(acc[h, v]["acc"], acc[h, v].get("acc_std")) if (h, v) in acc else "-"
+        cells = [plus_minus(acc[h, v]["acc"], acc[h, v].get("acc_std")) if (h, v) in acc else "-"
                  for v in variants]
         lines.append(f"| {h} | " + " | ".join(cells) + " |")
     flat = next((h for h in heads if h.startswith("linear (") and h != "linear (gap)"), None)
@@ -47,7 +47,7 @@ def ablations(run: Path = RUN) -> str:
         if other and all((other, v) in acc and ("VI-Net", v) in acc for v in variants):
             lines.append(f"| *VI-Net minus {other}* | " + " | ".join(
                 f"{acc['VI-Net', v]['acc'] - acc[other, v]['acc']:+.2f}" for v in variants) + " |")
-    lines.append(f"| *full ResNet* | {_f(rec['baseline']['acc'])} (all cuts) |"
+    lines.append(f"| *full ResNet* | {fmt(rec['baseline']['acc'])} (all cuts) |"
                  + " |" * (len(variants) - 1))
     return "\n".join(lines)
 
@@ -69,14 +69,14 @@ def targets(run: Path = RUN) -> str:
 
     margin = {"tiny": 2, "small": 2, "medium": 0, "large": 0}
     row(f"VI-Net minus {flat} >= 2 / 2 / 0 / 0 points", [
-        _met(acc["VI-Net", v] - acc[flat, v], margin[v], f"{acc['VI-Net', v] - acc[flat, v]:+.2f}")
+        met_or_missed(acc["VI-Net", v] - acc[flat, v], margin[v], f"{acc['VI-Net', v] - acc[flat, v]:+.2f}")
         for v in VARIANTS])
     gap = {"tiny": 5, "small": 1, "medium": 0.5, "large": 0.5}
-    row("VI-Net within 5 / 1 / 0.5 / 0.5 points of the baseline", [
-        _met(acc["VI-Net", v] - base, -gap[v], f"{acc['VI-Net', v] - base:+.2f}") for v in VARIANTS])
+    row("VI-Net's drop from the baseline, at most 5 / 1 / 0.5 / 0.5 points", [
+        met_or_missed(acc["VI-Net", v] - base, -gap[v], f"{base - acc['VI-Net', v]:.2f}") for v in VARIANTS])
     need = {"tiny": 1.5, "small": 1.2, "medium": 1.05}
     row("throughput / full ResNet >= 1.5 / 1.2 / 1.05 / -", [
-        _met(speed[f"VI-Net {v}"]["mean"] / full, need[v], f"{speed[f'VI-Net {v}']['mean'] / full:.2f}x")
+        met_or_missed(speed[f"VI-Net {v}"]["mean"] / full, need[v], f"{speed[f'VI-Net {v}']['mean'] / full:.2f}x")
         if v in need else f"{speed[f'VI-Net {v}']['mean'] / full:.2f}x" for v in VARIANTS])
     return "\n".join(lines)
 
@@ -135,12 +135,12 @@ def flop_limits(run: Path = RUN) -> str:
 
 
 def breakdown(run: Path = RUN) -> str:
-    """Where each VI-Net's time goes (``06_breakdown.json``, :func:`vinet_utils.throughput.breakdown`):
+    """Where each VI-Net's time goes (``06_breakdown.json``, :func:`vinet_utils.experiments.throughput.breakdown`):
     the VI-Net's share of its FLOP limit beside its truncated base's alone, and the head's
     share of the time and of the FLOPs."""
     path = run / "06_breakdown.json"
     if not path.exists():
-        return "No breakdown committed yet (`python -m vinet_utils.throughput breakdown`)."
+        return "No breakdown committed yet (`python -m vinet_utils.experiments.throughput breakdown`)."
     rec = read_json(path)
     lines = [f"`{rec['command']}`, {rec['threads']} threads, every network in eager form, "
              f"{len(next(iter(rec['throughput'].values()))['runs'])} interleaved repetitions, "
@@ -160,7 +160,7 @@ def breakdown(run: Path = RUN) -> str:
 def memory() -> str:
     """The memory estimate of stages 02-05 at full size, and the runs it rests on."""
     if not MEMORY.exists():
-        return "No memory measurement committed yet (`python -m vinet_utils.memory`)."
+        return "No memory measurement committed yet (`python -m vinet_utils.experiments.memory`)."
     m = read_json(MEMORY)
     lines = ["| run | images (train + test) | latents (GiB, from the shapes) | "
              "peak host memory 02 / 03 / 04 / 05 (GiB, measured) |", "|---|---|---|---|"]
@@ -184,7 +184,7 @@ def under_way(m: dict) -> str:
     """A sentence counting the trainings a budget curve (``budget.json``'s metrics
     ``m``) holds of each budget it has begun but not finished, or "" when none: those
     rows are kept for a rerun to continue from, not summarised."""
-    from ..budget import finished_cuts
+    from vinet_utils.report.evidence import finished_cuts
 
     done, want = finished_cuts(m), len(m["heads"]) * m["seeds"] * len(m["variants"])
     begun = [(b, sum(r["budget_epochs"] == b for r in m["rows"])) for b in m["budgets"]
@@ -195,10 +195,10 @@ def under_way(m: dict) -> str:
 
 
 def budget_curve(run: Path = RUN) -> str:
-    """The budget curve (``budget.json``, :mod:`vinet_utils.budget`): per cut and head,
+    """The budget curve (``budget.json``, :mod:`vinet_utils.experiments.budget`): per cut and head,
     the test accuracy frozen and after each end-to-end budget, with its 95% t interval
     over seeds, and the settings each head trained with."""
-    from ..verdict import paper_drop
+    from vinet_utils.common.paper import paper_drop
 
     path = run / "budget.json"
     if not path.exists():
@@ -211,7 +211,7 @@ def budget_curve(run: Path = RUN) -> str:
     lines = [f"`{m['command']}` on the `{rec['params']['profile']}` run (full network {m['baseline_test_acc']:.2f}%), "
              f"{m['seeds']} seeds, {m['trainings_time_s'] / 3600:.1f} h of training on "
              f"{rec['device_name']}; test accuracy (%) ± its 95% t interval over seeds, '-' where "
-             f"that budget has not finished.{under_way(m)}{stale_note(rec)}", "",
+             f"that budget has not finished.{under_way(m)}", "",
              "| cut | head | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for v in m["variants"]:
         for h in m["heads"]:

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..results import read_json
-from .common import STUDY, VARIANTS
-from .findings import _base_label, _findings
+from vinet_utils.common.results import read_json
+from vinet_utils.report.common import STUDY, VARIANTS
+from vinet_utils.report.findings import base_label, study_findings
 
 
 def verdict(path: Path = STUDY) -> str:
     """The paper's claim and the study's answer: each base, VI-Net's margin over the best
     head without polynomials per cut and protocol, the paper-size head, the trend at
     the paper's base, and the findings in words, all computed from ``study.json``."""
-    from ..paper import paper_row
+    from vinet_utils.common.paper import paper_row
 
     rec = read_json(path)
     bases = rec["bases"]
@@ -42,7 +42,7 @@ def verdict(path: Path = STUDY) -> str:
                   f"End to end: each head's first frozen-base training fine-tuned further with "
                   f"the base unfrozen on augmented images, every head with the same budget. "
                   + _trend_note(len(rec.get("trend_bases", bases))), ""]
-    lines += _findings(rec)
+    lines += study_findings(rec)
     return "\n".join(lines)
 
 
@@ -62,14 +62,14 @@ def _margin_table(rec: dict) -> list[str]:
              "|---|---|---|---|---|---|"]
     for s in rec["bases"].values():
         seeds = max((c["vinet_seeds"] for c in s["cuts"].values()), default=0)
-        lines.append(f"| {_base_label(s)}, base frozen ({seeds} seeds) | {s['baseline_acc']:.2f}% | "
+        lines.append(f"| {base_label(s)}, base frozen ({seeds} seeds) | {s['baseline_acc']:.2f}% | "
                      + " | ".join(cells(s, "margin", "margin_ci")) + " |")
         if any("e2e_margin" in c for c in s["cuts"].values()):
             n = max(c.get("e2e_seeds") or 0 for c in s["cuts"].values())
-            lines.append(f"| {_base_label(s)}, end to end ({n} seed{'s' * (n > 1)}) | | "
+            lines.append(f"| {base_label(s)}, end to end ({n} seed{'s' * (n > 1)}) | | "
                          + " | ".join(cells(s, "e2e_margin")) + " |")
         if any("budget_margin" in c for c in s["cuts"].values()):
-            lines.append(f"| {_base_label(s)}, base frozen, paper-size VI-Net head | | "
+            lines.append(f"| {base_label(s)}, base frozen, paper-size VI-Net head | | "
                          + " | ".join(cells(s, "budget_margin")) + " |")
     t = rec["margin_trend"]
     if t:

@@ -1,0 +1,1 @@
+"""What everything shares: results files, seeds, statistics, the paper's numbers, progress bars."""

@@ -1,0 +1,189 @@
+"""The paper's three claims, judged on one run: numbers only (the pages word them).
+
+- (a) **the table's claim**: VI-Net keeps its accuracy close to its base. Per cut and
+  protocol, VI-Net's drop from its own base against the paper's drop from its base;
+  "close" is within 1 point of the paper's drop.
+- (b) **the ablation's claim**: VI-Net against the linear head on the truncated
+  network (the flattened map), the paper's own comparison.
+- (c) **the vanishing ideals' claim**: VI-Net against the heads of its size without
+  polynomials, the comparator chosen on validation (:func:`comparator`), never by
+  test accuracy.
+
+Frozen rows come from notebook 05 (``05_ablations.json``), end-to-end rows from the
+budget curve (``budget.json``, :mod:`vinet_utils.experiments.budget`). Every difference carries
+its 95% t interval (Welch) over seeds; a difference is "ahead" or "behind" only when
+its interval excludes 0, otherwise "level".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vinet_utils.common.paper import paper_drop
+from vinet_utils.common.results import read_json
+from vinet_utils.common.stats import difference_interval, mean_interval
+
+#: The heads of VI-Net's size without polynomials, among which :func:`comparator` picks.
+OF_ITS_SIZE = ("projection + linear", "MLP")
+#: "Close to the base": VI-Net's drop at most this many points beyond the paper's.
+CLOSE = 1.0
+
+
+def finished_cuts(m: dict) -> dict:
+    """``{budget: [cuts]}``: the cuts at which a curve's results (``budget.json``'s
+    metrics ``m``) have finished each budget, every head and seed."""
+    if "cuts_done" in m:
+        return {int(b): list(c) for b, c in m["cuts_done"].items()}
+    return {b: list(m["variants"]) for b in m["budgets_done"]}
+
+
+def margin(vi: dict, other: dict) -> tuple[float, float | None]:
+    """``vi - other`` accuracy and the half-width of that difference's 95% t interval
+    (Welch's, over the seeds of each; None where either has a single seed)."""
+    d = difference_interval(vi.get("acc_per_seed") or [vi["acc"]],
+                            other.get("acc_per_seed") or [other["acc"]])
+    return vi["acc"] - other["acc"], d["half_width"]
+
+
+def within(drop: float, half_width: float | None, paper: float | None) -> bool | None:
+    """Claim (a): True when the whole 95% interval of ``drop`` lies within :data:`CLOSE`
+    point of the paper's drop ``paper``, False when all of it lies beyond, None when it
+    straddles the threshold (or there is no paper value)."""
+    if paper is None:
+        return None
+    hw = half_width or 0.0
+    return True if drop + hw <= paper + CLOSE else False if drop - hw > paper + CLOSE else None
+
+
+def comparator(protocol: dict | None) -> str | None:
+    """The head of :data:`OF_ITS_SIZE` with the best frozen validation objective in
+    the protocol search's results ``protocol`` (its ``metrics``); None without one."""
+    if not protocol or "frozen" not in protocol:
+        return None
+    best = {h: max(t["objective"] for t in protocol["frozen"][h])
+            for h in OF_ITS_SIZE if h in protocol["frozen"]}
+    return max(best, key=best.get) if best else None
+
+
+def judge(diff: dict) -> str:
+    """"ahead", "behind" or "level" for a difference interval."""
+    hw = diff["half_width"]
+    if hw is None:
+        return "level"
+    return "ahead" if diff["diff"] - hw > 0 else "behind" if diff["diff"] + hw < 0 else "level"
+
+
+def samples(run: Path) -> dict:
+    """``{(cut, protocol): {head: [accuracy per seed]}}``; protocol is "frozen", "end to
+    end, N epochs" (the budget curve: settings searched at 2 epochs) or "reference, N
+    epochs" (the reference protocol, once a head has every seed). A run whose notebook
+    05 has not run yet gives VI-Net's frozen rows from notebook 04 (the same trainings),
+    and no other head. At a cut where the budget curve has finished its frozen heads,
+    the frozen rows are the curve's (a seed refits the PCA and OAVI's subsample), so
+    that a head has one frozen reading."""
+    out: dict = {}
+    if (run / "05_ablations.json").exists():
+        for r in read_json(run / "05_ablations.json")["metrics"]["rows"]:
+            if r.get("protocol", "frozen") == "frozen" and r.get("acc_per_seed"):
+                out.setdefault((r["variant"], "frozen"), {})[r["head"]] = list(r["acc_per_seed"])
+    elif (run / "04_vinet.json").exists():
+        for v in read_json(run / "04_vinet.json")["metrics"]["variants"]:
+            out[(v["variant"], "frozen")] = {"VI-Net": list(v["acc_per_seed"])}
+    if (run / "budget.json").exists():
+        m = read_json(run / "budget.json")["metrics"]
+        done = finished_cuts(m)
+        for cut in done.get(0, ()):  # one frozen reading: the curve's, where it has one
+            out[(cut, "frozen")] = {}
+        for r in m["rows"]:  # a budget a cut has not finished is not compared yet
+            if r["variant"] in done.get(r["budget_epochs"], ()):
+                key = (r["variant"], "frozen" if r["budget_epochs"] == 0
+                       else f"end to end, {r['budget_epochs']} epochs")
+                out.setdefault(key, {}).setdefault(r["head"], []).append(r["test_acc"])
+    if (run / "reference.json").exists():
+        out.update(reference_samples(run, out))
+    return out
+
+
+def reference_samples(run: Path, searched: dict) -> dict:
+    """The reference protocol's rows as :func:`samples` keys them: ``(cut, "reference, N
+    epochs")`` for each group with every seed, and, once the sweep has chosen every
+    head's best-known setting, ``(cut, "best-known, N epochs")`` at the sweep's budget:
+    each head at its best-known setting (its 2-epoch search's rows from ``searched``,
+    the budget curve's, where that is its best)."""
+    m = read_json(run / "reference.json")["metrics"]
+    out: dict = {}
+
+    def accs(cut, head, budget, setting):
+        return [r["test_acc"] for r in m["rows"]
+                if (r["variant"], r["head"], r["budget_epochs"], r["setting"]) == (cut, head, budget, setting)]
+
+    full = {(g["variant"], g["head"], g["budget_epochs"], g["setting"]) for g in m["summary"]}
+    for cut, head, b, setting in full:  # only groups with every seed are summarised
+        if b > 0 and setting == "reference":
+            out.setdefault((cut, f"reference, {b} epochs"), {})[head] = accs(cut, head, b, setting)
+    if not m.get("sweep_done"):  # a best-known setting is known once the sweep is done
+        return out
+    best = {h: s["best_known"]["setting"] for h, s in m["sweep"].items()}
+    b = m["sweep_at"]["budget"]
+    for cut in m["variants"]:
+        row = {}
+        for head, setting in best.items():
+            if setting == "searched at 2 epochs":
+                row[head] = searched.get((cut, f"end to end, {b} epochs"), {}).get(head)
+            elif setting is not None and (cut, head, b, setting) in full:
+                row[head] = accs(cut, head, b, setting)
+        if best and all(row.get(h) for h in best):
+            out[(cut, f"best-known, {b} epochs")] = row
+    return out
+
+
+def claims(run: str | Path) -> dict:
+    """The three claims on the run in ``run``: ``{"base_acc", "baseline", "comparator",
+    "rows"}`` (``baseline``: the base's results record, ``01_baseline.json``),
+    one row per cut and protocol with (a) ``drop`` against ``paper_drop``, (b)
+    ``vs_linear`` and (c) ``vs_comparator`` (each ``{"diff", "half_width", "df",
+    "verdict"}``, or None where a head is missing)."""
+    run = Path(run)
+    base = read_json(run / "01_baseline.json")
+    p = base["params"]
+    base_acc = base["metrics"]["test_acc"]
+    proto = read_json(run / "protocol.json")["metrics"] if (run / "protocol.json").exists() else None
+    comp = comparator(proto)
+    pool = "flatten"
+    rows = []
+    for (cut, protocol), heads in samples(run).items():
+        vi = heads.get("VI-Net")
+        if not vi:
+            continue
+        m = mean_interval(vi)
+        row = {"variant": cut, "protocol": protocol, "seeds": len(vi), "vinet_acc": m["mean"],
+               "drop": base_acc - m["mean"], "drop_half_width": m["half_width"],
+               "paper_drop": paper_drop(p["dataset"], p["arch"], cut)}
+        row["close"] = within(row["drop"], m["half_width"], row["paper_drop"])
+        for name, other in (("vs_linear", f"linear ({pool})"), ("vs_comparator", comp)):
+            if other and heads.get(other):
+                d = difference_interval(vi, heads[other])
+                row[name] = {**d, "head": other, "other_acc": sum(heads[other]) / len(heads[other]),
+                             "verdict": judge(d)}
+            else:
+                row[name] = None
+        rows.append(row)
+    order = {"tiny": 0, "small": 1, "medium": 2, "large": 3}
+    rows.sort(key=lambda r: (order.get(r["variant"], 9), r["protocol"] != "frozen",
+                             _epochs(r["protocol"])))
+    return {"base_acc": base_acc, "baseline": base, "comparator": comp, "close": CLOSE,
+            "rows": rows}
+
+
+def _epochs(protocol: str) -> int:
+    return int(protocol.split(", ")[1].split()[0]) if ", " in protocol else 0
+
+
+def sign_changes(rows: list[dict], key: str) -> list[str]:
+    """The cuts where the sign of ``key``'s difference changes between protocols."""
+    out = []
+    for cut in dict.fromkeys(r["variant"] for r in rows):
+        signs = {r[key]["diff"] > 0 for r in rows if r["variant"] == cut and r.get(key)}
+        if len(signs) > 1:
+            out.append(cut)
+    return out
