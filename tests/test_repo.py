@@ -229,3 +229,31 @@ def test_no_prose_line_is_wider_than_a_screen():
             if code or line.startswith("|"):
                 continue
             assert len(re.sub(r"\]\([^)]*\)", "]()", line)) <= report.WIDTH, f"{page.name}:{i}"
+
+
+def test_no_time_is_typed_by_hand_on_a_page_or_profile():
+    """One home per fact: how long a run or stage took comes from its results files
+    through one function (``stage_seconds``, a row's ``wall_time_s``) into a generated
+    block; prose written by hand and the profiles' comments carry no durations."""
+    import re
+    from vinet_utils import report
+
+    duration = re.compile(r"(?<![\w.-])\d+(\.\d+)?\s*(min|minutes|hours|h)\b")
+    found = []
+    for f in report.pages() + sorted((REPO_ROOT / "params").glob("*.yaml")):
+        text = re.sub(r"<!-- generated:(\w+) -->.*?<!-- /generated:\1 -->", "", f.read_text(),
+                      flags=re.S)
+        found += [f"{f.name}: {m.group(0)}" for m in duration.finditer(text)]
+    assert not found
+
+
+def test_the_papers_speed_up_has_one_source():
+    """Every page gives the paper's speed-up as the paper's table computes it
+    (``paper.paper_speedup``): 100798 / 66533 images/s at tiny is 1.52x, never 1.51x."""
+    from vinet_utils.common.paper import paper_speedup
+    from vinet_utils import report
+
+    tiny = paper_speedup("cifar10", "resnet18", "tiny")
+    assert f"{tiny:.2f}" == "1.52"
+    assert f"({tiny:.2f}x)" in (REPO_ROOT / "README.md").read_text()
+    assert not [p.name for p in report.pages() if "1.51x" in p.read_text()]

@@ -177,3 +177,17 @@ class Stage:
         if self.data is not None:
             rec["data"] = self.data
         return write_json(path, rec)
+
+
+def stage_seconds(run: str | os.PathLike) -> dict:
+    """``{stage: seconds}`` a run's stages took from scratch: each stage's longest time
+    in its ``stage_times.json`` (a later invocation that reused a finished stage is
+    shorter); empty when the run has no timings. Every page and message that says how
+    long a run took reads it here."""
+    path = Path(run) / "stage_times.json"
+    longest: dict = {}
+    if path.exists():
+        for r in read_json(path)["runs"]:
+            for stage, secs in r["stage_seconds"].items():
+                longest[stage] = max(longest.get(stage, 0.0), secs)
+    return longest

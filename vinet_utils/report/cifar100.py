@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vinet_utils.common.results import read_json
+from vinet_utils.common.results import read_json, stage_seconds
 from vinet_utils.report.common import C100_RUN, STAGE_FILES
 
 
@@ -160,16 +160,15 @@ def end_to_end_finding(run: Path = C100_RUN) -> list[str]:
 
 
 def stage_costs(run: Path = C100_RUN) -> str:
-    """Each stage's wall time (its first run, from ``stage_times.json``) and the peak
-    host memory its results file recorded, with the machine it ran on."""
+    """Each stage's wall time from scratch (:func:`vinet_utils.common.results.stage_seconds`)
+    and in its latest run, and the peak host memory its results file recorded, with the
+    machine it ran on."""
     if not (run / "stage_times.json").exists():
         return "*Not run yet.*"
-    first, latest = {}, {}
+    first, latest = stage_seconds(run), {}
     for r in read_json(run / "stage_times.json")["runs"]:
-        for stage, secs in r["stage_seconds"].items():
-            first.setdefault(stage, secs)
-            latest[stage] = secs
-    lines = ["| stage | first run | latest run | peak host memory (latest) | ran on |",
+        latest.update(r["stage_seconds"])
+    lines = ["| stage | from scratch | latest run | peak host memory (latest) | ran on |",
              "|---|---|---|---|---|"]
     for stage, secs in first.items():
         rec = read_json(run / STAGE_FILES[stage]) if (run / STAGE_FILES[stage]).exists() else {}

@@ -4,7 +4,7 @@ profiles, from ``params/*.yaml``."""
 from __future__ import annotations
 
 
-from vinet_utils.common.results import REPO_ROOT, read_json
+from vinet_utils.common.results import REPO_ROOT, read_json, stage_seconds
 from vinet_utils.report.common import DEFAULT_ARCH, DEFAULT_DATA, MEMORY, PROFILES, VARIANTS, profile_values
 
 
@@ -24,10 +24,7 @@ def where() -> str:
         n = lambda k: "all" if p.get(k) is None else str(p[k])  # noqa: E731
         run = REPO_ROOT / "results" / name / f"{p['dataset']}-{p['arch']}"
         if (run / "stage_times.json").exists():
-            first = {}
-            for r in read_json(run / "stage_times.json")["runs"]:
-                for stage, secs in r["stage_seconds"].items():
-                    first[stage] = max(first.get(stage, 0.0), secs)
+            first = stage_seconds(run)
             on = read_json(run / "01_baseline.json")["device_name"]
             took = f"{sum(first.values()) / 60:.1f} min"
             if len(first) < 6:

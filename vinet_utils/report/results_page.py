@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vinet_utils.common.results import REPO_ROOT, read_json
+from vinet_utils.common.results import REPO_ROOT, read_json, stage_seconds
 from vinet_utils.report.common import MEMORY, PAPER_RUN, RUN, STAGE_FILES, VARIANTS, fmt, met_or_missed, plus_minus
 
 
@@ -97,10 +97,9 @@ def times(run: Path = RUN, last: int = 4) -> str:
 
 
 def stage_times(run: Path = PAPER_RUN) -> str:
-    """Each stage's latest time over the run's pipeline invocations, and their sum."""
-    latest = {}
-    for r in read_json(run / "stage_times.json")["runs"]:
-        latest.update(r["stage_seconds"])
+    """Each stage's time from scratch (:func:`vinet_utils.common.results.stage_seconds`),
+    and their sum."""
+    latest = stage_seconds(run)
     stages = sorted(latest)
     return "\n".join(["| " + " | ".join(s[:2] for s in stages) + " | total |",
                       "|" + "---|" * (len(stages) + 1),

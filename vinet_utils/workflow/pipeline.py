@@ -31,7 +31,7 @@ from pathlib import Path
 import yaml
 
 from vinet_utils.workflow import params as P
-from vinet_utils.common.results import REPO_ROOT, read_json, write_json
+from vinet_utils.common.results import REPO_ROOT, read_json, stage_seconds, write_json
 
 STAGES = ("01_baseline_training", "02_latent_features", "03_vanishing_ideals",
           "04_vinet_construction", "05_evaluation_ablations", "06_throughput_table")
@@ -212,16 +212,10 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def stage_minutes(run: Path, stages=STAGES) -> dict | None:
-    """``{stage: minutes}`` a committed run took: each stage's longest recorded time in
-    its ``stage_times.json`` (shorter entries reused a finished stage); None when the run
-    records no time for one of ``stages``."""
-    path = run / "stage_times.json"
-    if not path.exists():
-        return None
-    longest = {}
-    for r in read_json(path)["runs"]:
-        for st, t in r["stage_seconds"].items():
-            longest[st] = max(longest.get(st, 0.0), t)
+    """``{stage: minutes}`` a committed run took
+    (:func:`vinet_utils.common.results.stage_seconds`); None when it records no time for
+    one of ``stages``."""
+    longest = stage_seconds(run)
     if any(st not in longest for st in stages):
         return None
     return {st: longest[st] / 60 for st in stages}

@@ -75,10 +75,19 @@ def protocol(rec: dict, path=None):
         ax.set_xscale("log")
         ys_all = [t["per_cut"][cut]["val_acc"] for ts in studies.values() for t in ts]
         top = max(ys_all)
-        ax.set_ylim(max(min(ys_all), top - 25) - 1, top + 1.5)  # diverged trials fall below
-        ax.set(title=f"{cut}, {kind}", xlabel=lr + " (log scale)",
-               ylabel="validation accuracy (%)")
-    axes[0][0].legend(fontsize=7, loc="lower left")
+        floor = max(min(ys_all), top - 25) - 1
+        ax.set_ylim(floor, top + 1.5)
+        below = [(t["values"][lr], index[h]) for h, ts in studies.items() for t in ts
+                 if t["per_cut"][cut]["val_acc"] < floor]
+        for x, i in below:  # a trial below the axis (diverged, or far behind): a mark on its floor
+            ax.scatter([x], [floor], marker="x", color=f"C{i}", s=30, clip_on=False, zorder=3)
+        title = f"{cut}, {kind}"
+        if below:
+            title += f"\n({len(below)} trials below {floor:.0f}%: crosses on the axis)"
+        ax.set(title=title, xlabel=lr + " (log scale)", ylabel="validation accuracy (%)")
+    handles, labels = axes[0][0].get_legend_handles_labels()  # the frozen panel has every head
+    legend_outside(axes[0][-1], handles=handles, labels=labels, fontsize=7)
+
     def per_head(studies):
         counts = {len(t) for t in studies.values()}
         return (f"{counts.pop()}" if len(counts) == 1 else

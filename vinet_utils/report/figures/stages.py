@@ -3,6 +3,8 @@ stage's results."""
 
 from __future__ import annotations
 
+import re
+
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -169,9 +171,8 @@ def ablations(table: pd.DataFrame, full: dict, paper: pd.DataFrame | None = None
     dotted lines with square markers, each in the colour of our head of the same kind.
     Legends stand to the right of their panels; ``title`` replaces the first panel's.
     The error bars are the table's ``acc_std``."""
-    panels = 2 if paper is not None and not overlay else 1
-    fig, axes = plt.subplots(1, panels, figsize=(7.4 * panels if panels == 2 else 9.0, 4.4),
-                             squeeze=False, sharey=False)
+    panels = 3 if paper is not None and not overlay else 2
+    fig, axes = plt.subplots(1, panels, figsize=(6.4 * panels, 4.4), squeeze=False, sharey=False)
     hue = list(dict.fromkeys(table["head"]))
     style = distinct_styles(hue)
     a = axes[0][0]
@@ -186,7 +187,7 @@ def ablations(table: pd.DataFrame, full: dict, paper: pd.DataFrame | None = None
     a.scatter([0], [full["acc"]], marker="*", s=180, color="k", zorder=5, label="full ResNet")
     a.set(xlabel="3x3 conv layers removed (%)", ylabel="test accuracy (%)", title="this run")
     if paper is not None:
-        b = a if overlay else axes[0][1]
+        b = a if overlay else axes[0][-1]
         ours = {"VI-Net": "VI-Net", "linear head on the truncated net": "linear (flatten)",
                 "random monomials": "random monomials"}
         own = distinct_styles(list(dict.fromkeys(paper["head"])))
@@ -209,8 +210,38 @@ def ablations(table: pd.DataFrame, full: dict, paper: pd.DataFrame | None = None
     if title is not None:
         a.set(title=title)
     legend_outside(a, fontsize=7)
+    _minus_vinet(axes[0][1], table, style)
     fig.tight_layout()
     return save(fig, path)
+
+
+def _minus_vinet(ax, table: pd.DataFrame, style: dict) -> None:
+    """Each frozen head on VI-Net's own (flattened) features minus VI-Net at every cut,
+    with Welch's 95% t interval over their seeds: the differences of a point or two that
+    the accuracy panel cannot show (the pooled heads, far below, stay on that panel)."""
+    from vinet_utils.common.stats import difference_interval
+
+    frozen = table[~table["head"].str.endswith(E2E)]
+    vi = {r["variant"]: r for _, r in frozen[frozen["head"] == "VI-Net"].iterrows()}
+    heads = [h for h in dict.fromkeys(frozen["head"])  # on VI-Net's own features: not pooled
+             if h != "VI-Net" and h in style and not re.search(r"\((gap|\d+x\d+)\)$", h)]
+    for k, head in enumerate(heads):
+        colour, marker = style[head]
+        pts = []
+        for _, r in frozen[frozen["head"] == head].sort_values("removed_pct").iterrows():
+            v = vi.get(r["variant"])
+            if v is None or not isinstance(r.get("acc_per_seed"), list):
+                continue
+            d = difference_interval(r["acc_per_seed"], v["acc_per_seed"])
+            pts.append((r["removed_pct"] + 0.4 * (k - len(heads) / 2), d["diff"], d["half_width"] or 0))
+        if pts:
+            xs, ys, es = zip(*pts)
+            ax.errorbar(xs, ys, yerr=es, marker=marker, ms=4, capsize=2, color=colour, lw=1,
+                        label=head)
+    ax.axhline(0, color="k", lw=1.2, label="VI-Net")
+    ax.set(xlabel="3x3 conv layers removed (%)", ylabel="head minus VI-Net (points)",
+           title="each head minus VI-Net, base frozen\n(95% t intervals, Welch's)")
+    legend_outside(ax, fontsize=7)
 
 
 def budget_ablation(rec: dict, path=None):
