@@ -24,6 +24,7 @@ from vinet_utils.report.common import C100_RUN, DOCS, PAPER_RUN, README
 from vinet_utils.report.oavi_page import oavi
 from vinet_utils.report.profiles import profiles, where
 from vinet_utils.report.protocol_pages import protocol, protocol_edge, sweep
+from vinet_utils.report.reference_page import reference
 from vinet_utils.report.results_page import (ablations, breakdown, budget_curve, flop_limits, memory,
                                              stage_times, table, targets, times)
 from vinet_utils.report.verdict import verdict
@@ -34,7 +35,7 @@ BLOCKS = {"verdict": claims_verdict, "study": verdict, "cifar100": cifar100_verd
           "times": times, "paper_table": lambda: table(PAPER_RUN, caption=True), "paper_times": stage_times, "flop_limits": flop_limits, "breakdown": breakdown,
           "budget": budget_curve, "cifar100_budget": lambda: budget_curve(C100_RUN),
           "memory": memory, "protocol": protocol,
-          "protocol_edge": protocol_edge}
+          "protocol_edge": protocol_edge, "reference": reference}
 
 _BLOCK = re.compile(r"<!-- generated:(\w+) -->.*?<!-- /generated:\1 -->", flags=re.S)
 

@@ -233,7 +233,7 @@ def reference(rec: dict, path=None):
     rate as a vertical line); right, test accuracy against the end-to-end budget per
     cut and head, with 95% t intervals, for every group that has all its seeds."""
     m = rec["metrics"]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12.5, 4.4))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13.5, 4.6), layout="constrained")
     heads = list(m["sweep"])
     for i, h in enumerate(heads):
         rows = m["sweep"][h]["rows"]
@@ -244,8 +244,9 @@ def reference(rec: dict, path=None):
             if r["setting"] == "searched at 2 epochs":
                 a.scatter([r["lr"]], [r["val_acc"]], marker=MARKERS[i], facecolors="none",
                           edgecolors=f"C{i}", s=70, label=f"{h}, its 2-epoch search")
-    a.axvline(m["recipe"]["reference_lr"], color="k", lw=1, ls=":",
-              label=f"reference rate ({m['recipe']['reference_lr']:g})")
+    ref = m["recipe"]["reference_lr"]
+    a.axvline(ref, color="0.4", lw=1, label=f"reference rate ({ref:g})")
+    a.set_xlim(ref / 40, ref * 40)  # the sweep's rates, a sixteenth to sixteen times it
     at = m["sweep_at"]
     a.set(xscale="log", xlabel="learning rate of head and base", ylabel="validation accuracy (%)",
           title=f"The sweep: {at['cut']}, {at['budget']} epochs, seed {at['seed']}, "
@@ -268,5 +269,4 @@ def reference(rec: dict, path=None):
         legend_outside(b, fontsize=7)
     else:
         b.text(0.5, 0.5, "no head has all its seeds yet", ha="center", transform=b.transAxes)
-    fig.tight_layout()
     return save(fig, path)

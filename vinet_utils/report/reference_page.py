@@ -1,0 +1,46 @@
+"""The ``reference`` block of docs/results.md: the reference protocol's recipe, its
+sweep and its curve as far as they have run, read from ``reference.json``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vinet_utils.common.results import read_json
+from vinet_utils.report.common import RUN
+
+#: The sweep's columns, from the smallest rate to the largest, then the 2-epoch search.
+COLUMNS = ("reference / 16", "reference / 4", "reference", "reference x 4", "reference x 16",
+           "searched at 2 epochs")
+
+
+def reference(run: Path = RUN) -> str:
+    """The recipe, a table of the sweep (validation, then test accuracy, per head and
+    setting), each head's best-known setting, and the curve's finished groups."""
+    path = run / "reference.json"
+    if not path.exists():
+        return "*The reference protocol has not run yet: `make reference`.*"
+    m = read_json(path)["metrics"]
+    r, at = m["recipe"], m["sweep_at"]
+    done = sum(1 for x in m["rows"] if x["budget_epochs"])
+    lines = [f"Rule: {r['rule']} ({r['rule_share']:g} x {r['base_lr']:g} at batch "
+             f"{r['base_batch_size']}, so {r['reference_lr']:g} at batch {r['batch_size']}); "
+             f"label smoothing {r['label_smoothing']:g}, weight decay {r['weight_decay']:g}, "
+             f"{r['schedule']} schedule, BatchNorm statistics {r['bn_stats']}. "
+             + (f"{done} end-to-end trainings done, {m['still_to_run']} to go." if m.get("sweep_done")
+                else f"{done} end-to-end trainings done; the sweep has {m['still_to_run']} to go, "
+                     f"then each head's best-known rows and the curve."),
+             "", f"The sweep at {at['cut']}, {at['budget']} epochs, seed {at['seed']}: validation "
+             f"accuracy on the held-out images (test accuracy), %.", ""]
+    cols = [c for c in COLUMNS if any(x["setting"] == c for h in m["sweep"].values() for x in h["rows"])]
+    lines += ["| head | " + " | ".join(cols) + " | best-known |", "|---|" + "---|" * (len(cols) + 1)]
+    for head, s in m["sweep"].items():
+        cell = {x["setting"]: f"{x['val_acc']:.2f} ({x['test_acc']:.2f})" for x in s["rows"]}
+        best = s["best_known"]["setting"] if s["best_known"] and m.get("sweep_done") else "-"
+        lines.append(f"| {head} | " + " | ".join(cell.get(c, "-") for c in cols) + f" | {best} |")
+    groups = [g for g in m["summary"] if g["budget_epochs"] > 0]
+    if groups:
+        lines += ["", "Finished groups, every seed (test accuracy, % ± 95% t interval):", "",
+                  "| cut | head | epochs | setting | test | validation |", "|---|---|---|---|---|---|"]
+        lines += [f"| {g['variant']} | {g['head']} | {g['budget_epochs']} | {g['setting']} | "
+                  f"{g['mean']:.2f} ± {g['half_width']:.2f} | {g['val']['mean']:.2f} |" for g in groups]
+    return "\n".join(lines)
