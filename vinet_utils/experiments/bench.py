@@ -1,7 +1,7 @@
 """Benchmarks, as a command line tool.
 
     python -m vinet_utils.experiments.bench oavi [--out results/benchmarks/oavi.json] [--classes 10 ...]
-        [--cases all|none|L64,L32,...] [--repeats 3] [--no-case-reference]
+        [--cases all|none|L64,L32,...] [--repeats 3] [--no-case-reference] [--peer PATH [--peer-cases all]]
     python -m vinet_utils.experiments.bench oavi-ab --baseline REV [--out results/benchmarks/oavi_ab.json]
         [--cases all|L64,...] [--rounds 3] [--repeats 3]
 
@@ -29,7 +29,7 @@ median of ``--repeats`` fits, against one brute-force fit where that is affordab
 
 Each case records time, ``|O|``, ``|G|``, identical decisions, the speed ratio and
 whether its targets were met, plus the 1-minute load average before it ran (the
-machine may be shared).
+machine may be shared). ``--peer PATH`` adds the authors' OAVI on the issue's cases (``oavi_peer``).
 
 ``oavi-ab``: the named cases with this checkout's OAVI against the OAVI of a git
 revision, alternating, on the same machine (:func:`bench_oavi_ab`); the check that a
@@ -323,6 +323,7 @@ def bench_cases(names: list[str], repeats: int = 3, reference: bool = True, devi
 
 def _oavi_command(args: argparse.Namespace) -> dict:
     names = _case_names(args.cases)
+    peer = {"peer": _peer_section(args)} if args.peer is not None else {}  # first: a wrong --peer stops at once
     result = bench_oavi(
         classes=args.classes, points=args.points, dim=args.dim, psi=args.psi, tau=args.tau,
         max_degree=args.max_degree, latent_dim=args.latent_dim, map_degree=args.map_degree,
@@ -337,7 +338,20 @@ def _oavi_command(args: argparse.Namespace) -> dict:
                                 "brute_force_fit; the machine may have been shared with other CPU-bound work "
                                 "(see load_average_1min_before and metadata.machine_note)")
         result["metadata"]["cases_wall_time_s"] = time.perf_counter() - tic
-    return result
+    return {**result, **peer}
+
+
+def _peer_section(args: argparse.Namespace) -> dict:
+    """The comparison with the authors' OAVI, in a process of its own (oavi_peer imports this module)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "peer.json"
+        done = subprocess.run([sys.executable, "-m", "vinet_utils.experiments.oavi_peer", str(args.peer), "--out",
+                               str(out), "--cases", args.peer_cases, "--repeats", str(args.repeats)]
+                              + (["--threads", str(args.threads)] if args.threads else []),
+                              env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})  # this checkout's code
+        if done.returncode:
+            raise SystemExit(f"--peer: the comparison with the peer failed (exit status {done.returncode})")
+        return json.loads(out.read_text())
 
 
 def _case_names(spec: str) -> list[str]:
@@ -449,6 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-case-reference", action="store_true", help="skip brute force on the named cases")
     p.add_argument("--skip-reference", default="", help="comma list of named cases to time without brute force")
     p.add_argument("--machine-note", default="", help="free text recorded in metadata (e.g. other load)")
+    p.add_argument("--peer", type=Path, default=None, help="source tree of the authors' OAVI (avi_at_scale)")
+    p.add_argument("--peer-cases", default="all", help="cases against the peer: all or a comma list")
     p.set_defaults(func=_oavi_command)
 
     p = sub.add_parser("oavi-ab", help="the named cases, this checkout against a git revision, alternating")

@@ -1,0 +1,122 @@
+"""Tests of the comparison with the authors' OAVI (vinet_utils.experiments.oavi_peer).
+
+The run against the peer needs its source tree (github.com/elwirth/avi_at_scale, extracted
+outside this repository) named by the ``VINET_OAVI_PEER`` environment variable; without
+it (as in CI) that test is skipped. No test bounds a wall-clock time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vinet_utils.experiments import bench, oavi_peer
+from vinet_utils.oavi import default_tau, pearson_order
+
+
+def _peer_dir() -> Path:
+    value = os.environ.get("VINET_OAVI_PEER")
+    if not value:
+        pytest.skip("VINET_OAVI_PEER is unset: no source tree of the authors' OAVI (avi_at_scale) to run")
+    path = Path(value)
+    if not (path / "src" / "feature_transformations" / "oracle_avi.py").is_file():
+        pytest.skip(f"VINET_OAVI_PEER={value} holds no avi_at_scale source tree (src/feature_transformations)")
+    return path
+
+
+# ------------------------------------------------------------------- cases
+@pytest.mark.parametrize("name, shape", [
+    ("L64", (2000, 64)), ("L32", (2000, 32)), ("Z", (1000, 32)), ("L32_default_tau", (2000, 32)),
+    ("ABM_L32", (2000, 32)), ("ABM_Z", (1000, 32)), ("tabular_9000x8_pearson", (9000, 8)),
+])
+def test_case_shapes_and_determinism(name, shape):
+    make = oavi_peer.CASES[name][0]
+    X = make()
+    assert X.shape == shape and X.dtype == np.float64 and np.isfinite(X).all()
+    np.testing.assert_array_equal(X, make())
+
+
+def test_cases_are_the_issues():
+    L64 = oavi_peer.CASES["L64"][0]()
+    np.testing.assert_array_equal(oavi_peer.CASES["L32"][0](), L64[:, :32])
+    rng = np.random.default_rng(7)
+    W = rng.normal(size=(6, 64)) / np.sqrt(6)
+    S = rng.normal(size=(2000, 6)) @ W
+    np.testing.assert_array_equal(L64, np.tanh(S + 0.3 * np.sin(S)) + 0.02 * rng.normal(size=(2000, 64)))
+    Z = oavi_peer.z_case()
+    np.testing.assert_allclose(Z[:, 24:], Z[:, :8] ** 2, atol=0.01)  # up to the 1e-3 noise
+    T = oavi_peer.CASES["tabular_9000x8_pearson"][0]()
+    assert T.min() == 0.0 and T.max() == 1.0
+    for name, (_, ours, _) in oavi_peer.CASES.items():
+        assert ours["psi"] == 0.005
+        if not name.startswith("tabular"):
+            assert ours["max_degree"] == 3 and ours["ordering"] == "deglex"
+            assert ours["tau"] == (None if name == "L32_default_tau" else 1000.0)
+    assert oavi_peer.CASES["tabular_9000x8_pearson"][1]["ordering"] == "pearson"
+    assert oavi_peer.CASES["L32_default_tau"][1]["tau"] == bench.CASES["L32_default_tau"][1]["tau"]
+
+
+def test_peer_parameters():
+    p = oavi_peer.peer_parameters(dict(psi=0.005, tau=None, max_degree=3, oracle="ihb", ordering="rev_pearson"))
+    assert p["tau"] == default_tau(0.005) and p["max_degree"] == 3
+    assert (p["oracle_type"], p["inverse_hessian_boost"], p["term_ordering_strategy"]) == ("CG", "full", "rev pearson")
+    assert p["eps"] == pytest.approx(0.1)
+    assert oavi_peer.peer_parameters(dict(psi=0.1, oracle="abm"))["oracle_type"] == "ABM"
+    with pytest.raises(ValueError, match="finite tau"):
+        oavi_peer.peer_parameters(dict(psi=0.1, tau=float("inf")))
+
+
+def test_case_names():
+    assert oavi_peer.case_names("all") == list(oavi_peer.CASES)
+    assert oavi_peer.case_names("tiny,Z") == ["tiny", "Z"]
+    with pytest.raises(SystemExit, match="unknown"):
+        oavi_peer.case_names("L128")
+
+
+# --------------------------------------------------------------- agreement
+def test_decisions_agree_on_hand_made_results():
+    ours = {"O": [[0, 0], [1, 0], [0, 1]], "G": [[2, 0], [1, 1], [0, 2]]}
+    same = {"O": [[0, 1], [0, 0], [1, 0]], "G": [[0, 2], [2, 0], [1, 1]]}  # other order, same sets
+    row = oavi_peer.decisions_agree(ours, same)
+    assert row["decisions_agree"] and row["same_O"] and row["same_G_leading"]
+    assert row["n_O"] == {"ours": 3, "peer": 3}
+    other = {"O": [[0, 0], [1, 0], [0, 1], [0, 2]], "G": [[2, 0], [1, 1], [0, 3]]}
+    row = oavi_peer.decisions_agree(ours, other)
+    assert not row["decisions_agree"] and not row["same_O"] and not row["same_G_leading"]
+    assert row["O_only_peer"] == [[0, 2]] and row["O_only_ours"] == []
+    assert row["G_leading_only_ours"] == [[0, 2]] and row["G_leading_only_peer"] == [[0, 3]]
+
+
+def test_check_peer_rejects_a_folder_without_the_peer(tmp_path):
+    with pytest.raises(SystemExit, match="no src"):
+        oavi_peer.check_peer(tmp_path)
+
+
+# ------------------------------------------------------------ against the peer
+@pytest.mark.parametrize("name", ["tiny", "tiny_pearson"])
+def test_peer_run_on_a_tiny_case(name):
+    peer = _peer_dir()
+    make, ours, _ = oavi_peer.EXTRA_CASES[name]
+    if name == "tiny_pearson":  # a true permutation, so that mapping the peer's variables back is tested
+        assert pearson_order(make()).tolist() != [0, 1, 2, 3]
+    row = oavi_peer.compare_case(peer, make(), ours, repeats=2)
+    assert row["shape"] == [200, 4] and len(row["ours_fit_times_s"]) == len(row["peer_fit_times_s"]) == 2
+    assert row["ratio_peer_over_ours"] == pytest.approx(row["peer_fit_time_s"] / row["ours_fit_time_s"])
+    assert row["same_variable_order"] and not row["peer_switched_to_bpcg"]
+    # the decisions have a clear margin on this data: both sides must make the same ones
+    assert row["decisions_agree"], row
+
+
+def test_bench_cli_writes_a_peer_section(tmp_path):
+    peer = _peer_dir()
+    out = tmp_path / "oavi.json"
+    bench.main(["oavi", "--classes", "1", "--points", "60", "--dim", "3", "--latent-dim", "1", "--max-degree", "2",
+                "--no-reference", "--cases", "none", "--repeats", "1", "--peer", str(peer), "--peer-cases", "tiny",
+                "--out", str(out)])
+    section = json.loads(out.read_text())["peer"]
+    assert set(section["cases"]) == {"tiny"} and section["commit"]
+    assert section["cases"]["tiny"]["decisions_agree"]
