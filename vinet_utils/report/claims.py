@@ -82,7 +82,8 @@ def verdict(run: Path = RUN) -> str:
              f"{base['metrics']['n_train']:,} training images"
              + (f" ({held:.0%} held out for validation)" if held else "")
              + f"; full network {c['base_acc']:.2f}%. Heads at their searched settings "
-             f"({_trials(run)}). Points; ± is the 95% t interval over seeds. (a) is "
+             f"({_trials(run)}); end to end, as a 2-epoch search at tiny chose (the reference "
+             f"protocol's rows join as they finish). Points; ± is the 95% t interval over seeds. (a) is "
              f"*within* when the drop's whole interval lies within {c['close']:g} point of the "
              f"paper's, *further* when all of it lies beyond; (b) and (c) are *ahead* or "
              f"*behind* when the difference's interval excludes 0. Speed-ups on 2 CPU cores.",

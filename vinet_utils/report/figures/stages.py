@@ -170,8 +170,10 @@ def ablations(table: pd.DataFrame, full: dict, paper: pd.DataFrame | None = None
     with ``overlay`` (a run in the paper's own ablation setting) on the same axes as
     dotted lines with square markers, each in the colour of our head of the same kind.
     Legends stand to the right of their panels; ``title`` replaces the first panel's.
-    The error bars are the table's ``acc_std``."""
-    panels = 3 if paper is not None and not overlay else 2
+    The error bars are the table's ``acc_std``. A table with each row's ``acc_per_seed``
+    gets a panel of each head minus VI-Net with Welch intervals (:func:`_minus_vinet`)."""
+    differences = {"variant", "acc_per_seed"} <= set(table.columns)  # per-seed rows: a panel
+    panels = 1 + (paper is not None and not overlay) + differences
     fig, axes = plt.subplots(1, panels, figsize=(6.4 * panels, 4.4), squeeze=False, sharey=False)
     hue = list(dict.fromkeys(table["head"]))
     style = distinct_styles(hue)
@@ -210,7 +212,8 @@ def ablations(table: pd.DataFrame, full: dict, paper: pd.DataFrame | None = None
     if title is not None:
         a.set(title=title)
     legend_outside(a, fontsize=7)
-    _minus_vinet(axes[0][1], table, style)
+    if differences:
+        _minus_vinet(axes[0][1], table, style)
     fig.tight_layout()
     return save(fig, path)
 
