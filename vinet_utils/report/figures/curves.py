@@ -11,8 +11,8 @@ from vinet_utils.report.figures.style import MARKERS, distinct_styles, legend_ou
 
 def sweep(rec: dict, path=None):
     """One panel per swept factor, in the order swept: mean validation accuracy of each
-    candidate per cut (the chosen value circled), and the two reference heads as
-    dashed lines."""
+    candidate per cut (the chosen value circled), and the two reference heads as thin
+    lines (solid, dash-dot)."""
     factors = rec["metrics"]["order"]
     refs = rec["metrics"]["references"]
     variants = list(rec["metrics"]["chosen_val_acc"])
@@ -32,8 +32,8 @@ def sweep(rec: dict, path=None):
             ax.plot(xs, ys, marker=marker, color=colour, label=v)
             ax.scatter([str(f["chosen"])], [ys[f["candidates"].index(f["chosen"])]], s=120,
                        facecolors="none", edgecolors="k", zorder=5)
-            for ref, ls in zip(refs[v].values(), ("--", ":")):
-                ax.axhline(ref["val_acc"], color=colour, ls=ls, lw=1)
+            for ref, ls in zip(refs[v].values(), ("-", "-.")):  # dashed and dotted mean
+                ax.axhline(ref["val_acc"], color=colour, ls=ls, lw=0.8)  # end to end, the paper
         ax.set(title=name, xlabel="")
         ax.tick_params(axis="x", labelrotation=45)
     for row in axes:
@@ -41,7 +41,7 @@ def sweep(rec: dict, path=None):
     names = list(next(iter(refs.values())))
     legend_outside(axes.flat[cols - 1], title="cut", fontsize=8)
     fig.suptitle(f"VI-Net head, greedy sweep on a validation split, left to right and top to "
-                 f"bottom\n(dashed: {names[0]}; dotted: {names[1]}; circled: chosen)", fontsize=10)
+                 f"bottom\n(thin line: {names[0]}; dash-dot: {names[1]}; circled: chosen)", fontsize=10)
     fig.tight_layout()
     return save(fig, path)
 
@@ -51,7 +51,8 @@ def protocol(rec: dict, path=None):
     end-to-end cut: every trial's validation accuracy against its learning rate, one
     colour and marker per head, each head's chosen trial (the record's ``best`` and
     ``best_end_to_end``) circled; end to end, the
-    dashed line is where the head started (its best frozen trial)."""
+    thin line is where the head started (its best frozen trial). Trials below the axis
+    are marked on it, and counted in the panel's title."""
     m = rec["metrics"]
     panels = [("frozen", v) for v in m["variants"]] + [("end to end", v) for v in m["end_to_end_cuts"]]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False)
@@ -71,7 +72,8 @@ def protocol(rec: dict, path=None):
             ax.scatter([b["values"][lr]], [b["per_cut"][cut]["val_acc"]], s=170,
                        facecolors="none", edgecolors=f"C{i}", lw=1.6)
             if kind == "end to end":
-                ax.axhline(trials[0]["per_cut"][cut]["frozen_val_acc"], color=f"C{i}", ls="--", lw=1)
+                ax.axhline(trials[0]["per_cut"][cut]["frozen_val_acc"], color=f"C{i}", lw=0.8,
+                           alpha=0.7)  # thin: where the head started; dashed means end to end
         ax.set_xscale("log")
         ys_all = [t["per_cut"][cut]["val_acc"] for ts in studies.values() for t in ts]
         top = max(ys_all)
@@ -145,7 +147,7 @@ def study(rec: dict, path=None):
         if t:
             line_x = [min(x), paper_x]
             a.plot(line_x, [t["intercept"] + t["slope_per_point"] * q for q in line_x],
-                   ls="--", color=f"C{i}", lw=1)
+                   color=f"C{i}", lw=0.8)
             a.errorbar([paper_x + 0.08 * (i - 1.5)], [t["predicted"]], yerr=[t["predicted_se"]],
                        marker="D", color=f"C{i}", capsize=3, ms=5)
         b.plot(x, [c["vinet_minus_baseline"] for _, c in pts], marker="o", color=f"C{i}",
@@ -164,7 +166,7 @@ def study(rec: dict, path=None):
                                                for s in others.values()) else ""
     square = (f";\nsquare: width {', '.join(map(str, widths))}{unsearched}" if widths else "")
     a.set_ylabel("VI-Net minus best head without polynomials (points)")
-    a.set_title("margin over the heads without polynomials\n(dashed: width-0.25 trend to the "
+    a.set_title("margin over the heads without polynomials\n(thin line: width-0.25 trend to the "
                 f"paper's base, diamond: its value ± s.e.{square})", fontsize=10)
     legend_outside(a, fontsize=7)
     b.set_ylabel("VI-Net minus its full ResNet (points)")
@@ -178,7 +180,8 @@ def study(rec: dict, path=None):
 def budget(rec: dict, path=None):
     """The budget curve: test accuracy against end-to-end epochs (0: the base frozen),
     one line per head with its 95% t interval over seeds, one panel per cut; the full
-    base as a line, and the paper's VI-Net drop from its own base carried to ours. The
+    base as a line, and the paper's VI-Net drop from its own base carried to ours (dotted,
+    as the paper is in every figure). The
     budgets sit evenly spaced (they grow geometrically), each head a little aside from
     the others so that no interval hides another, and the legend outside the panels."""
     from vinet_utils.common.paper import paper_drop
@@ -205,7 +208,7 @@ def budget(rec: dict, path=None):
         drop = paper_drop(*setting, v)
         title = f"{v}: 95% t intervals over {m['seeds']} seeds"
         if drop is not None:
-            ax.axhline(base - drop, color="k", ls="--", lw=1,
+            ax.axhline(base - drop, color="k", ls=":", lw=1.2,
                        label="full base minus the paper's\nVI-Net drop at that cut")
             title += f"\n(the paper's VI-Net drop at {v}: {drop:.2f} points)"
         ax.set_xticks(range(len(m["budgets"])),
@@ -261,7 +264,8 @@ def reference(rec: dict, path=None):
                          if (s["variant"], s["head"]) == (cut, h))
             xs = [budgets.index(p[0]) + 0.3 * j + 0.05 * i for p in pts]
             b.errorbar(xs, [p[1] for p in pts], yerr=[p[2] for p in pts], marker=MARKERS[i],
-                       color=f"C{i}", ls="-" if j == 0 else "--", capsize=3, label=f"{h}, {cut}")
+                       color=f"C{i}", mfc=f"C{i}" if j == 0 else "white", capsize=3,
+                       label=f"{h}, {cut}")  # one cut filled, the next hollow
     b.set_xticks(range(len(budgets)), ["frozen" if x == 0 else str(x) for x in budgets])
     b.set(xlabel="end-to-end epochs", ylabel="test accuracy (%)",
           title=f"The curve under the reference protocol ({m['still_to_run']} trainings to go)")
