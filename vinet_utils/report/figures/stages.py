@@ -39,7 +39,7 @@ def explained_variance(curves: dict, pca_dim: int, path=None):
         c = pd.Series(ratio).cumsum()
         colour, marker = style[name]
         ax.plot(range(1, len(c) + 1), c.values, marker=marker, ms=3, color=colour, label=name)
-    ax.axvline(pca_dim, color="grey", ls="--", lw=1, label=f"pca_dim = {pca_dim}")
+    ax.axvline(pca_dim, color="grey", lw=1, label=f"pca_dim = {pca_dim}")
     ax.set(xlabel="PCA components", ylabel="cumulative explained variance", ylim=(0, 1.02))
     legend_outside(ax, title="cut")
     fig.tight_layout()
@@ -154,7 +154,7 @@ def finetune_curves(histories: dict, baseline_acc: float | None = None, path=Non
                     color=color, ls="--", marker=marker, mfc="white", ms=3,
                     label=f"{name}{E2E}")
     if baseline_acc is not None:
-        ax.axhline(baseline_acc, color="k", ls="--", lw=1, label="baseline ResNet")
+        ax.axhline(baseline_acc, color="k", lw=1, label="baseline ResNet")
     ax.set(xlabel="fine-tuning epoch (dashed: end to end)", ylabel="test accuracy (%)")
     legend_outside(ax, fontsize=8)
     fig.tight_layout()
@@ -285,7 +285,7 @@ def speed_vs_accuracy(df: pd.DataFrame, path=None):
     labels = []
     for label, su, acc, marker, colour in sides:
         y = df[acc] if acc else df["Paper Acc (%)"] - df["Paper Acc (%)"].iloc[-1]
-        ax.plot(df[su], y, marker=marker, ls="--" if label == "paper" else "-", label=label,
+        ax.plot(df[su], y, marker=marker, ls=":" if label == "paper" else "-", label=label,
                 color=colour)
         labels += [(x, yy, name.split("-")[-1], {"color": "0.15" if i == len(df) - 1 else colour})
                    for i, (x, yy, name) in enumerate(zip(df[su], y, df["Model"]))
@@ -295,7 +295,7 @@ def speed_vs_accuracy(df: pd.DataFrame, path=None):
                    label="ours at the FLOP limit")
         for x0, x1, y in zip(df["Speed-up"], df["FLOP limit"], df["Acc vs baseline"]):
             if pd.notna(x1):
-                ax.plot([x0, x1], [y, y], color="C0", lw=0.8, ls=":")
+                ax.plot([x0, x1], [y, y], color="C0", lw=0.6)
     ax.axvline(1, color="grey", lw=1)
     ax.axhline(0, color="grey", lw=1)
     ax.margins(x=0.12, y=0.12)  # room for the labels at the edges
