@@ -257,3 +257,15 @@ def test_the_papers_speed_up_has_one_source():
     assert f"{tiny:.2f}" == "1.52"
     assert f"({tiny:.2f}x)" in (REPO_ROOT / "README.md").read_text()
     assert not [p.name for p in report.pages() if "1.51x" in p.read_text()]
+
+
+def test_every_module_a_page_tells_to_run_exists():
+    """Every ``python -m vinet_utils...`` on a page names a module that is there today
+    (commands recorded in earlier results files are shown with their module's new home)."""
+    import importlib.util
+    import re
+
+    from vinet_utils import report
+
+    named = {m for p in report.pages() for m in re.findall(r"python -m (vinet_utils[\w.]*)", p.read_text())}
+    assert named and not [m for m in named if importlib.util.find_spec(m) is None]

@@ -3,6 +3,8 @@ profiles the pages show, and the small number formats."""
 
 from __future__ import annotations
 
+import re
+
 
 from vinet_utils.common.results import REPO_ROOT
 
@@ -50,3 +52,18 @@ def seconds(t: float) -> str:
 
 def met_or_missed(value: float, bound: float, shown: str) -> str:
     return f"{shown} {'(met)' if value >= bound else '(**missed**)'}"
+
+
+#: Modules that moved into the subpackages, as the commands in earlier results files name them.
+MOVED = {old: f"vinet_utils.{new}" for old, new in (
+    ("bench", "experiments.bench"), ("budget", "experiments.budget"), ("sweep", "experiments.sweep"),
+    ("protocol", "experiments.protocol"), ("study", "experiments.study"),
+    ("throughput", "experiments.throughput"), ("reference", "experiments.reference"),
+    ("pipeline", "workflow.pipeline"), ("synthetic", "workflow.synthetic"))}
+
+
+def runnable(command: str) -> str:
+    """A results file's recorded ``command`` as it runs today: a module it names that
+    has since moved into a subpackage is named where it is now."""
+    return re.sub(r"python -m vinet_utils\.(\w+)\b",
+                  lambda m: f"python -m {MOVED.get(m.group(1), 'vinet_utils.' + m.group(1))}", command)

@@ -6,14 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from vinet_utils.common.results import REPO_ROOT, read_json
-from vinet_utils.report.common import seconds
+from vinet_utils.report.common import runnable, seconds
 
 
 def oavi(path: Path = REPO_ROOT / "results" / "benchmarks" / "oavi.json") -> str:
     """The OAVI benchmark: each case's time, size, targets and agreement with brute force."""
     rec = read_json(path)
     meta = rec["metadata"]
-    lines = [f"`{rec.get('command', 'python -m vinet_utils.experiments.bench oavi')}` at commit "
+    lines = [f"`{runnable(rec.get('command', 'python -m vinet_utils.experiments.bench oavi'))}` at commit "
              f"`{str(meta['git_commit'])[:7]}`, {meta['device_name']}, float64. "
              f"Machine: {meta.get('machine_note', 'not recorded')}.", "",
              "| case | points | fit (median) | fit CPU time | target | O terms | generators | brute force | speed ratio | same decisions |",
@@ -49,7 +49,7 @@ def oavi(path: Path = REPO_ROOT / "results" / "benchmarks" / "oavi.json") -> str
 def _oavi_ab(rec: dict) -> list[str]:
     """The A/B of ``python -m vinet_utils.experiments.bench oavi-ab``: each case against a baseline commit."""
     meta = rec["metadata"]
-    lines = [f"Against commit `{rec['baseline']}`, alternating on one machine (`{rec['command']}` at "
+    lines = [f"Against commit `{rec['baseline']}`, alternating on one machine (`{runnable(rec['command'])}` at "
              f"`{str(meta['git_commit'])[:7]}`; {rec['rounds']} rounds of {rec['repeats']} fits per side; "
              f"machine: {meta.get('machine_note', 'not recorded')}). The ratio is that of the fastest fits; "
              f"above {rec['slower_above']} a case counts as slower.", "",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vinet_utils.common.results import read_json
-from vinet_utils.report.common import PROTOCOL_RUNS, RUN, fmt, plus_minus
+from vinet_utils.report.common import PROTOCOL_RUNS, RUN, fmt, plus_minus, runnable
 
 
 def sweep(run: Path = RUN) -> str:
@@ -17,7 +17,7 @@ def sweep(run: Path = RUN) -> str:
     rec = read_json(path)
     m = rec["metrics"]
     variants = list(m["chosen_val_acc"])
-    lines = [f"Command: `{m['command']}`. Validation split: {m['validation']['n_val']} of the "
+    lines = [f"Command: `{runnable(m['command'])}`. Validation split: {m['validation']['n_val']} of the "
              f"training images ({m['validation']['frac']:.0%} of each class, seeded); heads fitted "
              f"on the other {m['validation']['n_fit']}. Mean validation accuracy over "
              f"{', '.join(variants)}, {rec['params']['seeds']} seeds per trial:", "",
@@ -51,7 +51,7 @@ def protocol_edge() -> str:
             m, seeds = rec["metrics"], rec["params"]["seeds"]
             mode = f", {trial_label(m['mode'])}" if m["mode"] else ""
             each = f"the mean of {seeds} trainings" if seeds > 1 else "one training"
-            out += [f"**`{name}`**, {m['head']}{mode} (`{m['command']}`), validation "
+            out += [f"**`{name}`**, {m['head']}{mode} (`{runnable(m['command'])}`), validation "
                     f"accuracy in % ({each} per rate; the search's: one), the best rate in "
                     f"bold:", "",
                     "| cut | " + " | ".join(f"lr {lr:g}" for lr in m["lrs"])
@@ -125,7 +125,7 @@ def _optuna_search(name: str, m: dict) -> list[str]:
     where = ("the images the run held out of all training (the base never saw them)"
              if not v["overlaps_base_training"] else
              "a split carved out of the training images, which the base trained on")
-    out = [f"**`{name}`** (`{m['command']}`): validated on {v['n_val']:,} images, {where}; "
+    out = [f"**`{name}`** (`{runnable(m['command'])}`): validated on {v['n_val']:,} images, {where}; "
            f"heads fitted on {v['n_fit']:,}. Every head had "
            f"{_count(m['frozen'], m['trials_per_head'])} with the base frozen"
            + (f" and {_count(m['end_to_end'], m['e2e_trials_per_head'])} end to end at "
@@ -171,7 +171,7 @@ def _grid_search(name: str, rec: dict) -> list[str]:
     m = rec["metrics"]
     v = m["validation"]
     seeds = rec["params"]["seeds"]
-    out = [f"**`{name}`** (`{m['command']}`; a grid search of 4 trials per head, made before "
+    out = [f"**`{name}`** (`{runnable(m['command'])}`; a grid search of 4 trials per head, made before "
            f"the Optuna studies; {v['n_fit']:,} training images to fit on, {v['n_val']:,} to "
            f"validate on, carved out of the images the base trained on; {seeds} "
            f"training{'s' if seeds > 1 else ''} per trial), validation accuracy in %. Heads "

@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from vinet_utils.common.results import REPO_ROOT, read_json, stage_seconds
-from vinet_utils.report.common import MEMORY, PAPER_RUN, RUN, STAGE_FILES, VARIANTS, fmt, met_or_missed, plus_minus
+from vinet_utils.report.common import (MEMORY, PAPER_RUN, RUN, STAGE_FILES, VARIANTS, fmt,
+                                        met_or_missed, plus_minus, runnable)
 
 
 def table(run: Path = RUN, caption: bool = False) -> str:
@@ -141,7 +142,7 @@ def breakdown(run: Path = RUN) -> str:
     if not path.exists():
         return "No breakdown committed yet (`python -m vinet_utils.experiments.throughput breakdown`)."
     rec = read_json(path)
-    lines = [f"`{rec['command']}`, {rec['threads']} threads, every network in eager form, "
+    lines = [f"`{runnable(rec['command'])}`, {rec['threads']} threads, every network in eager form, "
              f"{len(next(iter(rec['throughput'].values()))['runs'])} interleaved repetitions, "
              f"each head also timed alone on its base's maps of {rec['head_batches']} batches"
              + (f"; {rec['note']}" if rec.get("note") else "") + ":", "",
@@ -207,7 +208,7 @@ def budget_curve(run: Path = RUN) -> str:
     mean = {(s["variant"], s["head"], s["budget_epochs"]): s for s in m["summary"]}
     cols = ["frozen" if b == 0 else f"{b} epochs" for b in m["budgets"]]
     setting = (rec["params"]["dataset"], rec["params"]["arch"])
-    lines = [f"`{m['command']}` on the `{rec['params']['profile']}` run (full network {m['baseline_test_acc']:.2f}%), "
+    lines = [f"`{runnable(m['command'])}` on the `{rec['params']['profile']}` run (full network {m['baseline_test_acc']:.2f}%), "
              f"{m['seeds']} seeds, {m['trainings_time_s'] / 3600:.1f} h of training on "
              f"{rec['device_name']}; test accuracy (%) ± its 95% t interval over seeds, '-' where "
              f"that budget has not finished.{under_way(m)}", "",
