@@ -185,6 +185,50 @@ def cifar100_table(run: Path = C100_RUN) -> str:
     return table(run) if (run / "table.md").exists() else "*Not run yet.*"
 
 
-def cifar100_findings() -> str:
-    """The README's short form of :func:`cifar100_verdict`: its findings, no table."""
-    return cifar100_verdict(table=False)
+def cifar100_findings(run: Path = C100_RUN) -> str:
+    """The README's short form of :func:`cifar100_verdict`, one table line per cut: VI-Net
+    minus the linear head beside the paper's, minus the best head without polynomials,
+    random monomials minus the linear head beside the paper's (frozen), and, where the
+    budget curve has finished a budget there, VI-Net minus the linear head and the MLP
+    end to end; all with 95% t intervals (Welch's)."""
+    from vinet_utils.common.paper import ABLATION, ABLATION_REMOVED_PCT
+    from vinet_utils.common.stats import difference_interval
+
+    if not (run / "05_ablations.json").exists():
+        return "*Not run yet: `make reproduce PROFILE=cpu-cifar100`.*"
+    summary = ablation_summary(run)
+    base, cuts = summary["baseline"], summary["cuts"]
+    curve = read_json(run / "budget.json")["metrics"] if (run / "budget.json").exists() else None
+    done = {int(b): c for b, c in curve["cuts_done"].items() if int(b) > 0 and c} if curve else {}
+    b = max(done) if done else None
+
+    def pm(m):
+        return f"{m[0]:+.2f}" + ("" if m[1] is None else f" ± {m[1]:.2f}")
+
+    def e2e(cut, head):
+        if b is None or cut not in done[b]:
+            return "-"
+        accs = {h: [r["test_acc"] for r in curve["rows"]
+                    if (r["variant"], r["head"], r["budget_epochs"]) == (cut, h, b)]
+                for h in ("VI-Net", head)}
+        d = difference_interval(accs["VI-Net"], accs[head])
+        return f"{d['diff']:+.2f} ± {d['half_width']:.2f}"
+
+    seeds = max(len(c["vinet"].get("acc_per_seed") or []) for c in cuts)
+    lines = [f"Base {base['metrics']['test_acc']:.2f}%; frozen: {seeds} seeds per head, each as its "
+             f"own search chose" + (f"; end to end: {b} epochs, {curve['seeds']} seeds" if b else "")
+             + ". The paper's values are read off its figure at the nearest share of layers removed.",
+             "", "| layers removed | VI-Net - linear (paper's) | VI-Net - best without poly "
+             "| random monomials - linear (paper's) | end to end: VI-Net - linear | end to end: VI-Net - MLP |",
+             "|---|---|---|---|---|---|"]
+    for c in cuts:
+        near = abs(c["paper_pct"] - c["removed_pct"]) <= 5
+        k = ABLATION_REMOVED_PCT.index(c["paper_pct"])
+        paper_rand = (ABLATION["random monomials"][k] - ABLATION["linear head on the truncated net"][k]
+                      if near else None)
+        rand = "-" if c["random"] is None else f"{c['random']['acc'] - c['linear']['acc']:+.2f}"
+        lines.append(f"| {c['removed_pct']:.0f}% | {pm(c['over_linear'])} ("
+                     + (f"{c['paper_over_linear']:+.1f}" if near else "-") + f") | {pm(c['margin'])} "
+                     f"| {rand} (" + (f"{paper_rand:+.1f}" if paper_rand is not None else "-")
+                     + f") | {e2e(c['cut'], 'linear (flatten)')} | {e2e(c['cut'], 'MLP')} |")
+    return "\n".join(lines)
