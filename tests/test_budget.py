@@ -104,9 +104,9 @@ def test_a_stopped_curve_keeps_the_cuts_that_finished_a_budget(synthetic_data, t
 @pytest.mark.parametrize("dataset,arch", [("cifar10", "resnet18"), ("cifar100", "resnet34"),
                                           ("fashion_mnist", "resnet18")])
 def test_the_curve_draws_the_papers_drop_from_the_runs_own_setting(dataset, arch):
-    """The dashed line, the full base minus the paper's VI-Net drop, comes from the
-    paper's table for the run's own dataset and network; a setting the paper has no
-    table for draws none."""
+    """The dotted line (the paper, as in every figure), the full base minus the paper's
+    VI-Net drop, comes from the paper's table for the run's own dataset and network; a
+    setting the paper has no table for draws none."""
     import matplotlib.pyplot as plt
 
     from vinet_utils.report import figures as plots
@@ -119,10 +119,10 @@ def test_the_curve_draws_the_papers_drop_from_the_runs_own_setting(dataset, arch
                        "budgets": [0, 2], "budgets_done": [0, 2], "seeds": 2,
                        "summary": summary}}
     fig = plots.budget(rec)
-    dashed = [ln.get_ydata()[0] for ln in fig.axes[0].get_lines() if ln.get_linestyle() == "--"]
+    dotted = [ln.get_ydata()[0] for ln in fig.axes[0].get_lines() if ln.get_linestyle() == ":"]
     base, tiny = paper_row(dataset, arch, "baseline"), paper_row(dataset, arch, "tiny")
     expected = [] if base is None else [pytest.approx(80.0 - (base["acc"] - tiny["acc"]))]
-    assert dashed == expected
+    assert dotted == expected
     plt.close(fig)
 
 
