@@ -332,3 +332,36 @@ def test_a_curve_made_on_other_batchnorm_statistics_keeps_nothing():
     assert B.reusable_rows(rec, ident, {"MLP": {"lr": 1}}) == {}
     del rec["metrics"]["base"]["state_checksum"]  # an earlier record: parameters only
     assert len(B.reusable_rows(rec, ident, {"MLP": {"lr": 1}})) == 1
+
+
+@pytest.mark.parametrize("record", ["budget.json", "reference.json"])
+def test_todays_code_keeps_every_row_of_the_committed_cpu_curves(record):
+    """The move into subpackages changed no run identity: the identity today's code
+    computes for the committed cpu run (its profile, its committed base, the data the
+    record names) is the one its curves were recorded with, so a rerun keeps every row."""
+    from vinet_utils.common.results import REPO_ROOT, checksum, jsonable, portable_params
+    from vinet_utils.experiments import reference as R
+    from vinet_utils.network.train import load_baseline
+    from vinet_utils.workflow.pipeline import profile_parameters
+
+    run = REPO_ROOT / "results" / "cpu" / "cifar10-resnet18"
+    if not (run / record).exists():
+        pytest.skip(f"no committed {record}")
+    rec = read_json(run / record)
+    model, baseline = load_baseline(run)
+    values = profile_parameters("cpu")
+    params = portable_params({**values, "variants": ["tiny", "small"], "seeds": 3, "val_frac": 0.1})
+    acc = baseline["metrics"]["test_acc"]
+    if record == "budget.json":
+        base = {"checksum": checksum(model.parameters()), "test_acc": acc}
+        settings = {h: B.head_settings(values, h) for h in rec["metrics"]["heads"]}
+        ident = jsonable(B.identity(params, base, rec["data"]))
+        kept = B.reusable_rows(rec, ident, settings)
+        assert len(kept) == len(rec["metrics"]["rows"]) > 0
+    else:
+        base = {"state_checksum": checksum(model.state_dict().values()), "test_acc": acc}
+        heads = (*R.CURVE_HEADS, *R.ABLATION_HEADS)
+        ident = jsonable({**B.identity(params, base, rec["data"]),
+                          "recipe": R.recipe(values, baseline["train_config"]),
+                          "frozen_settings": {h: B.head_settings(values, h) for h in heads}})
+        assert rec["metrics"]["identity"] == ident
