@@ -191,3 +191,38 @@ def stage_seconds(run: str | os.PathLike) -> dict:
             for stage, secs in r["stage_seconds"].items():
                 longest[stage] = max(longest.get(stage, 0.0), secs)
     return longest
+
+
+def shown(path: str | os.PathLike) -> str:
+    """``path`` for printing: relative to the repository, or to ``$VINET_RESULTS_DIR``,
+    when inside them (so saved notebooks carry no machine-specific paths)."""
+    path = Path(path).resolve()
+    roots = [(REPO_ROOT, "")]
+    if os.environ.get("VINET_RESULTS_DIR"):
+        roots.insert(0, (Path(os.environ["VINET_RESULTS_DIR"]).resolve(), "$VINET_RESULTS_DIR/"))
+    for root, prefix in roots:
+        if path.is_relative_to(root):
+            return prefix + str(path.relative_to(root))
+    return str(path)
+
+
+#: The parameters that make a baseline what it is. A run folder holds one baseline, and
+#: every later stage in it (latents, fits, heads) is built on that one.
+BASE_IDENTITY = ("dataset", "arch", "width", "n_train", "n_test", "seed", "epochs",
+                 "batch_size", "lr", "lr_batch_size", "schedule", "weight_decay",
+                 "label_smoothing", "holdout_frac")
+
+
+def base_mismatch(recorded: dict, asked: dict) -> list[str]:
+    """``"name=asked (the folder's baseline has recorded)"`` for every identity
+    parameter that ``asked`` sets to another value than the ``recorded`` baseline."""
+    return [f"{k}={asked[k]!r} (its baseline has {recorded.get(k)!r})" for k in BASE_IDENTITY
+            if k in asked and k in recorded and asked[k] != recorded[k]]
+
+
+def other_base_message(run: Path, what: str, differ: list[str]) -> str:
+    """Why ``run`` cannot be reused for a run that differs in ``differ``, and what to do."""
+    return (f"{shown(run)} holds a {what} made with other parameters: this run asks for "
+            f"{'; '.join(differ)}. A different base needs a folder of its own: add "
+            f"run_name=<name> (make reproduce SET=\"... run_name=<name>\"), or remove the "
+            f"folder to start over.")

@@ -27,8 +27,9 @@ from torch import nn
 from vinet_utils.common.progress import tqdm
 
 from vinet_utils.network import data as D
-from vinet_utils.workflow.params import BASE_IDENTITY, base_mismatch, other_base_message, shown
-from vinet_utils.common.results import checksum, environment, read_json, record, save_torch, write_json
+from vinet_utils.common.results import (BASE_IDENTITY, base_mismatch, checksum, environment,
+                                        other_base_message, read_json, record, save_torch, shown,
+                                        write_json)
 from vinet_utils.common.seeds import derive_seed, seed_everything
 
 SCHEDULES = ("onecycle", "cosine", "constant")

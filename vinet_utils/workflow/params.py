@@ -12,7 +12,8 @@ from pathlib import Path
 import torch
 
 from vinet_utils.oavi import check_tau
-from vinet_utils.common.results import REPO_ROOT
+from vinet_utils.common.results import (BASE_IDENTITY, REPO_ROOT, base_mismatch,  # noqa: F401
+                                        other_base_message, shown)
 
 
 def choice(name: str, value, allowed) -> None:
@@ -36,19 +37,6 @@ def resolve_results_dir(results_dir: str | None) -> Path:
     return Path(results_dir or os.environ.get("VINET_RESULTS_DIR") or REPO_ROOT / "results")
 
 
-def shown(path: str | os.PathLike) -> str:
-    """``path`` for printing: relative to the repository, or to ``$VINET_RESULTS_DIR``,
-    when inside them (so saved notebooks carry no machine-specific paths)."""
-    path = Path(path).resolve()
-    roots = [(REPO_ROOT, "")]
-    if os.environ.get("VINET_RESULTS_DIR"):
-        roots.insert(0, (Path(os.environ["VINET_RESULTS_DIR"]).resolve(), "$VINET_RESULTS_DIR/"))
-    for root, prefix in roots:
-        if path.is_relative_to(root):
-            return prefix + str(path.relative_to(root))
-    return str(path)
-
-
 def run_dir(results_dir: str | None, profile: str, dataset: str, arch: str,
             run_name: str | None = None) -> Path:
     """``<results_dir>/<profile>/<dataset>-<arch>[-<run_name>]``, created. A base that
@@ -69,20 +57,6 @@ def run_path(results_dir: str | None, profile: str, dataset: str, arch: str,
     return resolve_results_dir(results_dir) / profile / f"{dataset}-{arch}{suffix}"
 
 
-#: The parameters that make a baseline what it is. A run folder holds one baseline, and
-#: every later stage in it (latents, fits, heads) is built on that one.
-BASE_IDENTITY = ("dataset", "arch", "width", "n_train", "n_test", "seed", "epochs",
-                 "batch_size", "lr", "lr_batch_size", "schedule", "weight_decay",
-                 "label_smoothing", "holdout_frac")
-
-
-def base_mismatch(recorded: dict, asked: dict) -> list[str]:
-    """``"name=asked (the folder's baseline has recorded)"`` for every identity
-    parameter that ``asked`` sets to another value than the ``recorded`` baseline."""
-    return [f"{k}={asked[k]!r} (its baseline has {recorded.get(k)!r})" for k in BASE_IDENTITY
-            if k in asked and k in recorded and asked[k] != recorded[k]]
-
-
 def check_same_base(run: Path, asked: dict) -> None:
     """Stop with a ``ValueError`` naming every parameter in which ``asked`` differs
     from the finished baseline in ``run`` (if there is one); checked before any work."""
@@ -97,14 +71,6 @@ def check_same_base(run: Path, asked: dict) -> None:
     differ = base_mismatch(done.get("params", {}), asked)
     if differ:
         raise ValueError(other_base_message(run, "baseline", differ))
-
-
-def other_base_message(run: Path, what: str, differ: list[str]) -> str:
-    """Why ``run`` cannot be reused for a run that differs in ``differ``, and what to do."""
-    return (f"{shown(run)} holds a {what} made with other parameters: this run asks for "
-            f"{'; '.join(differ)}. A different base needs a folder of its own: add "
-            f"run_name=<name> (make reproduce SET=\"... run_name=<name>\"), or remove the "
-            f"folder to start over.")
 
 
 def _int(low=1):
