@@ -312,8 +312,10 @@ def summary(rows: list[dict], finished: dict | None = None) -> list[dict]:
             for (v, h, b), accs in groups.items()]
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def curve_arguments(description: str) -> argparse.ArgumentParser:
+    """The command line every end-to-end curve shares (this budget curve, the reference
+    protocol): profile, dataset, arch, cuts, budgets, seeds, results folder."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--dataset", default=None)
     ap.add_argument("--arch", default=None)
@@ -321,8 +323,13 @@ def main(argv=None) -> None:
     ap.add_argument("--budgets", nargs="+", type=int, default=[2, 6, 18],
                     help="end-to-end epochs, each after the frozen heads (budget 0)")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--heads", nargs="+", default=list(DEFAULT_HEADS))
     ap.add_argument("--results-dir", default=None)
+    return ap
+
+
+def main(argv=None) -> None:
+    ap = curve_arguments(__doc__.split("\n\n")[0])
+    ap.add_argument("--heads", nargs="+", default=list(DEFAULT_HEADS))
     ap.add_argument("--e2e-from", default=None, metavar="PROFILE",
                     help="fine-tune every head end to end as this profile's search chose "
                          "(for a profile without an end-to-end search of its own)")

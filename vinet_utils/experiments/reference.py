@@ -37,13 +37,13 @@ what is missing; per-epoch checkpoints live under ``<run>/budget/heads`` (ignore
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 from pathlib import Path
 
 from vinet_utils.workflow import params as P
-from vinet_utils.experiments.budget import FrozenHeads, fit_seed, head_settings, identity
+from vinet_utils.experiments.budget import (FrozenHeads, curve_arguments, fit_seed, head_settings,
+                                            identity)
 from vinet_utils.common.results import checksum, jsonable, portable_params, read_json
 from vinet_utils.common.seeds import derive_seed
 from vinet_utils.common.stats import mean_interval
@@ -309,14 +309,7 @@ def run(profile: str = "cpu", dataset: str | None = None, arch: str | None = Non
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--profile", default="cpu")
-    ap.add_argument("--dataset", default=None)
-    ap.add_argument("--arch", default=None)
-    ap.add_argument("--variants", nargs="+", default=["tiny", "small"])
-    ap.add_argument("--budgets", nargs="+", type=int, default=[2, 6, 18])
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--results-dir", default=None)
+    ap = curve_arguments(__doc__.split("\n\n")[0])
     ap.add_argument("--stop-after", type=int, default=None,
                     help="stop after this many end-to-end trainings (a later run goes on)")
     a = ap.parse_args(argv)

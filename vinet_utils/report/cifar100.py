@@ -47,9 +47,9 @@ def head_training(params: dict) -> str:
                else ", every comparison head the same way"))
 
 
-def cifar100_verdict(run: Path = C100_RUN, table: bool = True) -> str:
-    """The CIFAR-100 / ResNet-34 run against the paper's ablation: a table per cut (with
-    ``table``) and the findings in words, from the run's results files."""
+def cifar100_verdict(run: Path = C100_RUN) -> str:
+    """The CIFAR-100 / ResNet-34 run against the paper's ablation: a table per cut and
+    the findings in words, from the run's results files."""
     from vinet_utils.common.paper import ABLATION
 
     if not (run / "05_ablations.json").exists():
@@ -90,9 +90,7 @@ def cifar100_verdict(run: Path = C100_RUN, table: bool = True) -> str:
     theirs = ", ".join(f"{c['paper_over_linear']:+.1f}" for c in span)
     margins = [c["margin"][0] for c in cuts]
     close = sum(g >= -15 for g in gap)
-    lines = lines + [""] if table else [
-        f"Base {base['metrics']['test_acc']:.2f}%, {seeds} seeds per head, base frozen, each head "
-        f"as its own search chose:"]
+    lines.append("")
     lines += [f"- **Against the linear head** (the paper's comparison), between "
                   f"{min(c['removed_pct'] for c in span):.0f}% and "
                   f"{max(c['removed_pct'] for c in span):.0f}% of layers removed: VI-Net is ahead "
