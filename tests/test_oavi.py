@@ -839,3 +839,55 @@ def test_benchmark_ab_against_a_commit(tmp_path):
     assert row["baseline_median_s"] == pytest.approx(np.median([np.median(r) for r in row["baseline_rounds_s"]]))
     assert row["ratio"] == pytest.approx(row["current_fastest_s"] / row["baseline_fastest_s"])
     assert row["slower"] == (row["ratio"] > bench.AB_SLOWER)
+
+
+@pytest.mark.parametrize("oracle,tau", [("ihb", 1000.0), ("ihb", None), ("abm", None)])
+def test_the_torch_engine_makes_the_numpy_engines_decisions(oracle, tau):
+    """On the CPU the blocked fit runs on numpy arrays; on other devices on torch tensors.
+    The torch path, run here on the CPU, makes the same decisions with the same coefficients."""
+    from vinet_utils.oavi.linalg import BlockedEngine
+
+    X = latent_small(m=300, n=6, seed=5)
+    host = OAVI(psi=0.005, tau=tau, max_degree=3, oracle=oracle, block_size=7).fit(X)
+    on_torch = OAVI(psi=0.005, tau=tau, max_degree=3, oracle=oracle, block_size=7).fit_with(
+        X, lambda points: BlockedEngine.for_points(points, 0.005, 7, host=False))
+    assert same_decisions(host, on_torch) and host.n_generators_ >= 10
+    np.testing.assert_allclose(host.coefficients_, on_torch.coefficients_, atol=1e-9)
+    np.testing.assert_allclose(host.train_mse_, on_torch.train_mse_, rtol=1e-9, atol=1e-15)
+
+
+def test_the_abm_screen_answers_as_one_term_at_a_time():
+    """The block-wide ABM screen (secular equation for many terms against one A) gives each
+    term the decision, singular value and vector of the one-term solver."""
+    from vinet_utils.oavi.secular import secular_screen, secular_singular_pair
+
+    rng = np.random.default_rng(11)
+    m, k, n = 400, 9, 40
+    A = np.c_[np.ones(m), rng.normal(size=(m, k - 1))]
+    Q, R = np.linalg.qr(A)
+    B = A @ rng.normal(size=(k, n)) + rng.normal(size=(m, n)) * rng.uniform(0.01, 0.4, n)
+    P = Q.T @ B
+    C = -np.linalg.solve(R, P)
+    rho2 = ((B - Q @ P) ** 2).sum(0)
+    threshold = 0.005 * m
+    eigen = np.linalg.eigh(R.T @ R)
+    screen = secular_screen(eigen, C, rho2, threshold)
+    assert screen["settled"].all() and 0 < screen["vanishes"].sum() < n
+    for j in range(n):
+        one = secular_singular_pair(eigen, R, C[:, j], rho2[j], P[:, j], threshold)
+        assert (one is not None) == screen["vanishes"][j]
+        if one is not None:
+            assert one[0] == pytest.approx(screen["sigma2"][j], rel=1e-10, abs=1e-12)
+            np.testing.assert_allclose(screen["v"][j], one[1], atol=1e-10)
+            _, sv, _ = np.linalg.svd(np.c_[A, B[:, j]])  # against the SVD of [A, b] itself
+            assert sv[-1] ** 2 == pytest.approx(one[0], rel=1e-8)
+
+
+@pytest.mark.parametrize("loadavg,busy", [("2.31 2.36 2.11 3/115 31881", 2.0), ("0.99 0.8 0.5 1/100 7", 0.0),
+                                          ("0.20 0.1 0.1 4/100 7", 0.2)])
+def test_threads_count_only_the_cores_other_processes_hold(loadavg, busy):
+    """A fit's own minute of work raises the load average; cores count as busy only while
+    other threads run now as well."""
+    from vinet_utils.oavi.threads import busy_elsewhere
+
+    assert busy_elsewhere(loadavg) == pytest.approx(busy)

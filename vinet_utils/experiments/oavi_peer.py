@@ -100,7 +100,8 @@ import numpy as np
 
 def ours(cfg):
     from vinet_utils.oavi import OAVI
-    read = lambda m: (m.O_exponents_.tolist(), m.G_leading_exponents_.tolist(), m.variable_order_.tolist(), {})
+    read = lambda m: (m.O_exponents_.tolist(), m.G_leading_exponents_.tolist(), m.variable_order_.tolist(),
+                      {"threads_used": m.n_threads_})
     return (lambda X: OAVI(**cfg["ours"]).fit(X)), read
 
 def peer(cfg):
@@ -188,10 +189,11 @@ def compare_case(peer_dir, X: np.ndarray, ours: dict, repeats: int = 3, threads:
                  timeout: float = 1800.0) -> dict:
     """Fit ``X`` with our OAVI (keyword arguments ``ours``) and with the peer, each in its own
     process; returns times (median of ``repeats`` fits), the ratio peer / ours and the agreement
-    of the decisions. ``threads`` sets the BLAS/OpenMP threads of both processes (and ours). A
-    side that runs past ``timeout`` seconds is stopped and recorded with no time (``None``)."""
+    of the decisions. ``threads`` caps the BLAS/OpenMP threads of both processes; within it our
+    OAVI chooses its own (one for small fits, the idle cores for large ones; recorded as
+    ``ours_threads_used``). A side that runs past ``timeout`` seconds is stopped and recorded
+    with no time (``None``)."""
     peer_dir = check_peer(peer_dir)
-    ours = dict(ours, **({"threads": threads} if threads else {}))
     cfg = {"ours": ours, "peer": peer_parameters(ours), "repeats": int(repeats)}
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     if threads:
@@ -214,6 +216,7 @@ def compare_case(peer_dir, X: np.ndarray, ours: dict, repeats: int = 3, threads:
         return dict(row, ratio_peer_over_ours=None, decisions_agree=None,
                     timed_out=[side for side, res in (("ours", mine), ("peer", theirs)) if res is None])
     return dict(row, ratio_peer_over_ours=row["peer_fit_time_s"] / row["ours_fit_time_s"],
+                ours_threads_used=mine["threads_used"],
                 **decisions_agree(mine, theirs), same_variable_order=mine["variable_order"] == theirs["variable_order"],
                 peer_switched_to_bpcg=theirs["switched_to_bpcg"])
 

@@ -12,6 +12,18 @@ residual becomes a new basis column ``q`` and the block's later terms are update
 product ``W^T q`` and a rank-one correction of their coefficients, so each later term
 sees ``O`` including the block's earlier new terms. Squared residuals within rounding
 distance of psi are recomputed explicitly (:meth:`BorderBlock.term`).
+
+Work is kept to what the decisions need:
+
+- on the CPU the arrays are numpy arrays (torch tensors on other devices): a fit makes
+  thousands of small products, and numpy's cost per call is a fraction of torch's;
+- a term is projected once for its squared residual, ``||u||^2 - ||p||^2``; only the terms
+  that may join O (the residual above psi, beyond rounding) get their residual vector
+  ``w`` and its second Gram-Schmidt pass, and a term that joins O updates the later ones
+  through ``u^T q`` (equal to ``w^T q``, as ``q`` is orthogonal to the basis ``w`` was
+  projected on);
+- ABM screens every remaining term of a block at once (:meth:`BorderBlock.abm_screen`),
+  again after each term that joins O.
 """
 
 from __future__ import annotations
@@ -24,6 +36,43 @@ import numpy as np
 import torch
 
 from vinet_utils.oavi.decisions import Decision
+from vinet_utils.oavi.secular import secular_screen, secular_singular_pair
+
+Array = np.ndarray | torch.Tensor  # numpy on the CPU, torch on other devices
+
+
+def to_host(x: Array) -> np.ndarray:
+    """``x`` as a numpy array (no copy on the CPU)."""
+    return x if isinstance(x, np.ndarray) else x.cpu().numpy()
+
+
+def rows(x: Array, index: np.ndarray) -> Array:
+    """Rows ``index`` of ``x``."""
+    return x[index] if isinstance(x, np.ndarray) else x[torch.as_tensor(index, device=x.device)]
+
+
+def like(v: np.ndarray, x: Array) -> Array:
+    """The host vector ``v`` in ``x``'s kind, dtype and device."""
+    if isinstance(x, np.ndarray):
+        return v.astype(x.dtype, copy=False)
+    return torch.as_tensor(v, dtype=x.dtype, device=x.device)
+
+
+def minus_product(B: Array, P: Array, Q: Array) -> Array:
+    """``B - P^T Q`` in a new array."""
+    if isinstance(B, np.ndarray):
+        out = P.T @ Q
+        return np.subtract(B, out, out=out)
+    return torch.addmm(B, P.T, Q, alpha=-1.0)
+
+
+def row_norms2(W: Array) -> np.ndarray:
+    """Squared norms of the rows of ``W``, float64 on the host."""
+    return to_host((W * W).sum(1)).astype(np.float64)
+
+
+def eps_of(x: Array) -> float:
+    return float(np.finfo(x.dtype).eps) if isinstance(x, np.ndarray) else torch.finfo(x.dtype).eps
 
 
 @dataclass(eq=False)
@@ -34,8 +83,8 @@ class QRBasis:
         m: number of points.
         size: ``|O|``, the committed columns; the columns from ``size`` to the capacity are
             scratch space where a block writes its new ``O`` columns before committing them.
-        Et: raw evaluations of O, transposed (``capacity x m``, on the fitting device): a
-            column of ``A`` is a contiguous row.
+        Et: raw evaluations of O, transposed (``capacity x m``; numpy on the CPU, else a torch
+            tensor on the fitting device): a column of ``A`` is a contiguous row.
         Qt: the orthonormal basis ``Q``, transposed likewise.
         R: the upper-triangular factor (host float64, ``capacity x capacity``).
         gram_matrix: ``H = R^T R = A^T A``, filled lazily (the sparse oracle needs it) up to
@@ -45,8 +94,8 @@ class QRBasis:
 
     m: int
     size: int
-    Et: torch.Tensor
-    Qt: torch.Tensor
+    Et: Array
+    Qt: Array
     R: np.ndarray
     gram_matrix: np.ndarray
     gram_size: int = 0
@@ -54,10 +103,10 @@ class QRBasis:
     eigen_size: int = -1
 
     @classmethod
-    def of_constant(cls, X: torch.Tensor, capacity: int = 16) -> "QRBasis":
-        """The basis of ``O = {1}``: ``A`` is the column of ones."""
-        m = X.shape[0]
-        empty = torch.empty(0, m, dtype=X.dtype, device=X.device)
+    def of_constant(cls, Xt: Array, capacity: int = 16) -> "QRBasis":
+        """The basis of ``O = {1}`` for the points ``Xt`` (``n x m``): ``A`` is the column of ones."""
+        m = Xt.shape[1]
+        empty = Xt[:0]
         basis = cls(m=m, size=0, Et=empty, Qt=empty, R=np.zeros((0, 0)), gram_matrix=np.zeros((0, 0)))
         basis.reserve(capacity)
         basis.Et[0] = 1.0
@@ -76,8 +125,10 @@ class QRBasis:
         if columns <= old:
             return
         capacity = max(columns, 2 * old)
-        Et = self.Et.new_empty(capacity, self.m)
-        Qt = self.Qt.new_empty(capacity, self.m)
+        if isinstance(self.Et, np.ndarray):
+            Et, Qt = (np.empty((capacity, self.m), dtype=self.Et.dtype) for _ in range(2))
+        else:
+            Et, Qt = self.Et.new_empty(capacity, self.m), self.Qt.new_empty(capacity, self.m)
         R = np.zeros((capacity, capacity))
         H = np.zeros((capacity, capacity))
         if old:
@@ -112,14 +163,18 @@ class BlockedEngine:
     it to the degree loop in :class:`BorderBlock` s of ``block_size`` terms."""
 
     basis: QRBasis
-    Xt: torch.Tensor  # the points, transposed: a variable's values are a contiguous row
+    Xt: Array  # the points, transposed: a variable's values are a contiguous row
     threshold: float  # psi * m: a squared residual at or below it vanishes
     block_size: int
 
     @classmethod
-    def for_points(cls, X: torch.Tensor, psi: float, block_size: int) -> "BlockedEngine":
-        return cls(basis=QRBasis.of_constant(X), Xt=X.T.contiguous(), threshold=psi * X.shape[0],
-                   block_size=int(block_size))
+    def for_points(cls, X: torch.Tensor, psi: float, block_size: int, host: bool | None = None) -> "BlockedEngine":
+        """The engine for the points ``X`` (a tensor), on numpy arrays where ``host`` (default:
+        on the CPU), else on torch tensors on ``X``'s device."""
+        Xt = X.T.contiguous()
+        if Xt.device.type == "cpu" if host is None else host:
+            Xt = Xt.cpu().numpy()
+        return cls(basis=QRBasis.of_constant(Xt), Xt=Xt, threshold=psi * X.shape[0], block_size=int(block_size))
 
     @property
     def size(self) -> int:
@@ -127,9 +182,9 @@ class BlockedEngine:
 
     def border_blocks(self, parents: np.ndarray, variables: np.ndarray) -> Iterator["BorderBlock"]:
         """Border term ``i`` is O term ``parents[i]`` times variable ``variables[i]``."""
-        device = self.Xt.device
-        Bt = self.basis.Et[torch.as_tensor(parents, device=device)] * self.Xt[torch.as_tensor(variables, device=device)]
-        bb = (Bt * Bt).sum(1).cpu().numpy().astype(np.float64)
+        Bt = rows(self.basis.Et, parents)
+        Bt *= rows(self.Xt, variables)
+        bb = row_norms2(Bt)
         for start in range(0, Bt.shape[0], self.block_size):
             stop = min(Bt.shape[0], start + self.block_size)
             yield BorderBlock.project(self.basis, Bt[start:stop], bb[start:stop], start, self.threshold)
@@ -145,16 +200,19 @@ class BorderBlock:
     Attributes:
         Bt: evaluations ``u(X)`` of the block's terms, one row per term.
         bb: their squared norms ``||u(X)||^2``.
-        Wt: residuals ``w`` of the terms against the first ``k0`` basis columns.
-        w_norm2: ``||w||^2``.
+        Wt: residuals ``w`` of the terms against the first ``k0`` basis columns; row ``j`` is
+            filled only where ``has_w[j]`` (the terms that may join O, and any term whose
+            residual had to be recomputed).
+        w_norm2: ``||w||^2`` (``||u||^2 - ||p||^2`` for the terms without ``w``).
         twice: whether ``w`` has had its second Gram-Schmidt pass.
         P: projections ``Q_k0^T u(X)`` (host, ``k0 x b``).
-        S: ``S[l, j] = q_l^T w_j`` for the block's ``l``-th new basis column ``q_l`` and terms
-            ``j`` after it.
+        S: ``S[l, j] = q_l^T w_j = q_l^T u_j`` for the block's ``l``-th new basis column ``q_l``
+            and terms ``j`` after it.
         C: least-squares coefficients of each term on O (rows ``k0..``: the new columns).
         residual2: squared residual of each term against O, downdated as O grows.
         band: relative width, in units of ``||u(X)||^2``, of the band around psi where a
             downdated squared residual is not trusted.
+        screen: the ABM screen of the block's remaining terms at the current ``|O|``, or None.
     """
 
     basis: QRBasis
@@ -162,9 +220,10 @@ class BorderBlock:
     threshold: float
     band: float
     k0: int
-    Bt: torch.Tensor
+    Bt: Array
     bb: np.ndarray
-    Wt: torch.Tensor
+    Wt: Array
+    has_w: np.ndarray
     w_norm2: np.ndarray
     twice: np.ndarray
     P: np.ndarray
@@ -172,40 +231,39 @@ class BorderBlock:
     C: np.ndarray
     residual2: np.ndarray
     new_O: int = 0
+    screen: dict | None = None
 
     @classmethod
-    def project(cls, basis: QRBasis, Bt: torch.Tensor, bb: np.ndarray, start: int, threshold: float) -> "BorderBlock":
+    def project(cls, basis: QRBasis, Bt: Array, bb: np.ndarray, start: int, threshold: float) -> "BorderBlock":
         """Project the terms ``Bt`` on the current basis and solve for their coefficients."""
         b, k0 = Bt.shape[0], basis.size
         basis.reserve(k0 + b)
         Qk = basis.Qt[:k0]
-        P = Qk @ Bt.T
-        Wt = torch.addmm(Bt, P.T, Qk, alpha=-1.0)
-        w_norm2 = (Wt * Wt).sum(1).cpu().numpy().astype(np.float64)
-        # Second Gram-Schmidt pass for the terms that may join O: a residual only shrinks
-        # as O grows within the block, so terms already at or below psi (beyond rounding)
-        # vanish and their single-pass projections suffice.
-        band = 1e3 * torch.finfo(Bt.dtype).eps * math.sqrt(k0 + b + 1.0)
+        P = to_host(Qk @ Bt.T).astype(np.float64, copy=True)
+        w_norm2 = np.maximum(bb - np.einsum("kb,kb->b", P, P), 0.0)
+        band = 1e3 * eps_of(Bt) * math.sqrt(k0 + b + 1.0)
+        # The terms that may join O get their residual vector, twice orthogonalised: a
+        # residual only shrinks as O grows within the block, so terms already at or below
+        # psi (beyond rounding) vanish, and their projections suffice.
         twice = w_norm2 > threshold - 2.0 * band * bb
         candidates = np.flatnonzero(twice)
+        Wt = (np.empty_like(Bt) if isinstance(Bt, np.ndarray) else torch.empty_like(Bt))
         if candidates.size:
-            idx = torch.as_tensor(candidates, device=Wt.device)
-            Wc = Wt[idx]
+            Wc = minus_product(rows(Bt, candidates), like(P[:, candidates], Bt), Qk)
             for _ in range(2):
                 P2 = Qk @ Wc.T
-                Wc = torch.addmm(Wc, P2.T, Qk, alpha=-1.0)
-                P[:, idx] += P2
-                wc = (Wc * Wc).sum(1).cpu().numpy()
+                Wc = minus_product(Wc, P2, Qk)
+                P[:, candidates] += to_host(P2)
+                wc = row_norms2(Wc)
                 w_norm2[candidates] = wc
                 if not (wc < 1e-6 * bb[candidates]).any():  # a third pass only after heavy cancellation
                     break
-            Wt[idx] = Wc
-        P = P.cpu().numpy().astype(np.float64, copy=True)
+            Wt[candidates if isinstance(Wt, np.ndarray) else torch.as_tensor(candidates, device=Wt.device)] = Wc
         C = np.zeros((k0 + b, b))
-        C[:k0] = -torch.linalg.solve_triangular(
-            torch.from_numpy(np.ascontiguousarray(basis.R[:k0, :k0])), torch.from_numpy(P), upper=True).numpy()
-        return cls(basis=basis, start=start, threshold=threshold, band=band, k0=k0, Bt=Bt, bb=bb, Wt=Wt, w_norm2=w_norm2,
-                   twice=twice, P=P, S=np.zeros((b, b)), C=C, residual2=w_norm2.copy())
+        C[:k0] = -solve_upper(basis.R[:k0, :k0], P)
+        return cls(basis=basis, start=start, threshold=threshold, band=band, k0=k0, Bt=Bt, bb=bb, Wt=Wt,
+                   has_w=twice.copy(), w_norm2=w_norm2, twice=twice, P=P, S=np.zeros((b, b)), C=C,
+                   residual2=w_norm2.copy())
 
     @property
     def n_terms(self) -> int:
@@ -220,26 +278,29 @@ class BorderBlock:
             res2 = float(r @ r)
         return BlockTerm(block=self, position=j, size=k, m=self.basis.m, squared_residual=max(res2, 0.0))
 
-    def _residual(self, j: int, k: int, record: bool = False) -> torch.Tensor:
+    def _residual(self, j: int, k: int, record: bool = False) -> Array:
         """The residual of term ``j`` against the first ``k`` basis columns, from ``w_j`` with a
         second Gram-Schmidt pass where it lacks one. With ``record`` (``j`` joins O) the
         corrections are added to its projections ``P`` and ``S``."""
         basis, k0, t = self.basis, self.k0, k - self.k0
+        if not self.has_w[j]:  # w_j = u_j - Q_k0 p_j, first pass
+            self.Wt[j] = self.Bt[j] - like(self.P[:, j], self.Bt) @ basis.Qt[:k0]
+            self.has_w[j] = True
         r = self.Wt[j]
         if not self.twice[j]:
             Qk0 = basis.Qt[:k0]
             corr = Qk0 @ r
             r = r - corr @ Qk0
             if record:
-                self.P[:, j] += corr.cpu().numpy()
+                self.P[:, j] += to_host(corr)
                 self.twice[j] = True
         if t:
             Qin = basis.Qt[k0:k]
-            r = r - torch.as_tensor(self.S[:t, j], dtype=r.dtype, device=r.device) @ Qin
+            r = r - like(self.S[:t, j], r) @ Qin
             corr = Qin @ r
             r = r - corr @ Qin
             if record:
-                self.S[:t, j] += corr.cpu().numpy()
+                self.S[:t, j] += to_host(corr)
         return r
 
     def projection(self, j: int, k: int) -> np.ndarray:
@@ -250,18 +311,18 @@ class BorderBlock:
         """Term ``j`` joins O: its residual becomes basis column ``k0 + new_O``, and the block's
         later terms are updated against it (projection, residual, coefficients)."""
         basis, k0, t = self.basis, self.k0, self.new_O
-        Qt, P, S, C, Wt = basis.Qt, self.P, self.S, self.C, self.Wt
+        Qt, P, S, C = basis.Qt, self.P, self.S, self.C
         col = k0 + t
         r = self._residual(j, col, record=True)
-        rho = float(torch.linalg.vector_norm(r))
+        rho = math.sqrt(float(r @ r))
         if rho < 1e-3 * math.sqrt(max(self.w_norm2[j], 0.0)):  # lost digits: one more pass against all of Q
             Qa = Qt[:col]
             corr = Qa @ r
             r = r - corr @ Qa
-            corr = corr.cpu().numpy()
+            corr = to_host(corr)
             P[:, j] += corr[:k0]
             S[:t, j] += corr[k0:]
-            rho = float(torch.linalg.vector_norm(r))
+            rho = math.sqrt(float(r @ r))
         if not rho > 0:
             raise FloatingPointError("a new O column is linearly dependent on A; psi is too small for this dtype")
         q = r / rho
@@ -271,13 +332,24 @@ class BorderBlock:
         basis.R[k0:col, col] = S[:t, j]
         basis.R[col, col] = rho
         if j + 1 < self.n_terms:
-            s = (Wt[j + 1 :] @ q).cpu().numpy()
+            s = to_host(self.Bt[j + 1 :] @ q).astype(np.float64)  # u^T q = w^T q: q is orthogonal to Q_k0
             S[t, j + 1 :] = s
             self.residual2[j + 1 :] -= s * s
             s = s / rho
             C[:col, j + 1 :] -= np.outer(C[:col, j], s)
             C[col, j + 1 :] = -s
         self.new_O = t + 1
+        self.screen = None
+
+    def abm_screen(self, j: int, threshold: float) -> dict:
+        """The ABM screen (:func:`~vinet_utils.oavi.secular.secular_screen`) of terms ``j..`` at
+        the current ``|O|``, kept until a term joins O."""
+        k = self.k0 + self.new_O
+        if self.screen is None or self.screen["first"] > j or self.screen["size"] != k:
+            later = np.arange(j, self.n_terms)
+            self.screen = dict(first=j, size=k, rho2=self.residual2[later].copy(),
+                               **secular_screen(self.basis.eigh(k), self.C[:k, later], self.residual2[later], threshold))
+        return self.screen
 
     def finish(self, generators: list[tuple["BlockTerm", Decision]]) -> np.ndarray:
         """Commit the block's new O columns; return the mean squared value on the points of
@@ -301,6 +373,14 @@ class BorderBlock:
         res2 = np.array([term.squared_residual for term, _ in generators], dtype=np.float64)
         Z = basis.R[:k, :k] @ coef + proj * lead
         return (lead * lead * res2 + (Z * Z).sum(axis=0)) / basis.m
+
+
+def solve_upper(R: np.ndarray, P: np.ndarray) -> np.ndarray:
+    """``R^{-1} P`` for the upper-triangular ``R``."""
+    if R.shape[0] == 0:
+        return np.zeros_like(P)
+    return torch.linalg.solve_triangular(torch.from_numpy(np.ascontiguousarray(R)), torch.from_numpy(P),
+                                         upper=True).numpy()
 
 
 @dataclass(eq=False, slots=True)
@@ -333,56 +413,12 @@ class BlockTerm:
 
     def smallest_singular_pair(self, threshold: float) -> tuple[float, np.ndarray] | None:
         """The smallest squared singular value of ``[A, u(X)]`` and its right singular vector
-        (``||v|| = 1``, ``u``'s entry last), or None when it certainly exceeds ``threshold``."""
-        k = self.size
-        return secular_singular_pair(self.block.basis, k, self.coefficients, self.squared_residual,
-                                     self.block.projection(self.position, k), threshold)
-
-
-def secular_singular_pair(basis: QRBasis, k: int, c_ls: np.ndarray, rho2: float, p: np.ndarray,
-                          threshold: float) -> tuple[float, np.ndarray] | None:
-    """Smallest squared singular value ``s`` of ``[A, b]`` and its right singular vector, from
-    the least-squares data of ``b`` on ``A = Q_k R_k``: coefficients ``c_ls``, squared residual
-    ``rho2``, projections ``p = Q_k^T b``. None when ``s > threshold`` is certain.
-
-    With ``H = A^T A = V diag(lam) V^T`` and ``c' = V^T c_ls``, ``s`` is the root below
-    ``min(lam)`` of the secular function ``F(x) = rho2 - x (1 + sum_i lam_i c'_i^2 / (lam_i - x))``
-    (no cancellation). ``s <= threshold`` iff ``F(threshold) <= 0``; then Newton's method from
-    ``threshold`` converges monotonically to ``s`` (``F`` is concave and decreasing), and the
-    singular vector is ``(V (lam c' / (lam - s)), 1)`` up to scale. When ``min(lam)`` is at or
-    below the threshold, or ``F(threshold)`` is within rounding of zero, the small SVD of
-    ``[[R_k, p], [0, sqrt(rho2)]]`` (the triangular factor of ``[A, b]``) answers instead.
-    """
-    lam, V = basis.eigh(k)
-    mu = threshold
-    cp = c_ls @ V
-    w = lam * cp * cp
-    exact = lam[0] <= mu * (1 + 1e-9)
-    if not exact:
-        F = rho2 - mu * (1.0 + (w / (lam - mu)).sum())
-        scale = rho2 + mu * (1.0 + (w / (lam - mu)).sum())
-        exact = abs(F) <= 1e-10 * scale
-    if exact:
-        T = np.zeros((k + 1, k + 1))
-        T[:k, :k] = basis.R[:k, :k]
-        T[:k, k] = p
-        T[k, k] = math.sqrt(rho2)
-        _, sv, Vh = np.linalg.svd(T)
-        return float(sv[-1]) ** 2, Vh[-1].copy()
-    if F > 0:
-        return None
-    x = mu
-    for _ in range(100):
-        q = w / (lam - x)
-        Fx = rho2 - x * (1.0 + q.sum())
-        dF = -1.0 - (q * lam / (lam - x)).sum()
-        step = Fx / dF
-        x_new = x - step
-        if not x_new < x or abs(step) <= 1e-15 * abs(x):
-            x = min(x, x_new) if x_new >= 0 else x
-            break
-        x = x_new
-    sigma2 = max(x, 0.0)
-    v = np.r_[V @ (lam * cp / (lam - sigma2)), 1.0]
-    return sigma2, v / np.linalg.norm(v)
-
+        (``||v|| = 1``, ``u``'s entry last), or None when it certainly exceeds ``threshold``.
+        Read from the block's screen where the screen settled it for this term's residual."""
+        block, k, j = self.block, self.size, self.position
+        screen = block.abm_screen(j, threshold)
+        i = j - screen["first"]
+        if screen["rho2"][i] == self.squared_residual and screen["settled"][i]:
+            return (float(screen["sigma2"][i]), screen["v"][i].copy()) if screen["vanishes"][i] else None
+        return secular_singular_pair(block.basis.eigh(k), block.basis.R[:k, :k], self.coefficients,
+                                     self.squared_residual, block.projection(j, k), threshold)

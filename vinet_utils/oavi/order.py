@@ -33,9 +33,10 @@ def pearson_order(X: np.ndarray, reverse: bool = False) -> np.ndarray:
     X = np.asarray(X, dtype=np.float64)
     n = X.shape[1]
     Z = X - X.mean(axis=0)
-    norms = np.sqrt((Z * Z).sum(axis=0))
-    Z = Z / np.where(norms > 0, norms, 1.0)
-    C = np.abs(Z.T @ Z)
+    C = Z.T @ Z  # one product: the centred Gram matrix, its diagonal the squared norms
+    norms = np.sqrt(np.diag(C).copy())
+    scale = np.where(norms > 0, norms, 1.0)
+    C = np.abs(C / scale[:, None] / scale[None, :])
     C[:, norms == 0] = 0.0
     C[norms == 0, :] = 0.0
     np.fill_diagonal(C, 0.0)

@@ -2,9 +2,9 @@
 
 Small fits (``m * n^2`` below :data:`SMALL_FIT_WORK`) run on one thread: their time goes
 into many small products, where waking threads costs more than it saves. Larger fits on
-the CPU run on at most as many threads as the 1-minute load average leaves idle cores:
-an OpenMP thread waiting for a core held by another busy process stalls every parallel
-region. ``threads`` overrides both. numpy's own BLAS calls (the host-side bookkeeping
+the CPU run on at most as many threads as other processes leave idle cores
+(:func:`busy_elsewhere`): an OpenMP thread waiting for a core held by another busy
+process stalls every parallel region. ``threads`` overrides both. numpy's own BLAS calls (the host-side bookkeeping
 of a fit) are not governed by ``torch.set_num_threads``, so the OpenBLAS that numpy
 loaded is held to the same number; both counts are restored after the fit.
 """
@@ -34,10 +34,26 @@ def choose_threads(threads: int | None, shape: tuple, device: torch.device) -> i
     if m * n * n < SMALL_FIT_WORK:
         return 1
     try:
-        idle = len(os.sched_getaffinity(0)) - os.getloadavg()[0]
+        idle = len(os.sched_getaffinity(0)) - busy_elsewhere()
     except (AttributeError, OSError):
         return None
     return max(1, min(torch.get_num_threads(), int(math.floor(idle + 0.5))))
+
+
+def busy_elsewhere(loadavg: str | None = None) -> float:
+    """Cores that other processes keep busy: the 1-minute load average, but at most the
+    threads running right now besides this one (``/proc/loadavg``'s fourth field, or the
+    text ``loadavg``). The load average alone counts the fitting process itself after a
+    minute of work, and a busy benchmark would then fit on one thread of an idle machine."""
+    if loadavg is None:
+        try:
+            with open("/proc/loadavg") as f:
+                loadavg = f.read()
+        except OSError:
+            return os.getloadavg()[0]
+    fields = loadavg.split()
+    running = int(fields[3].split("/")[0])
+    return max(0.0, min(float(fields[0]), running - 1.0))
 
 
 def openblas_threads_api() -> tuple[Callable[[], int], Callable[[int], None]] | None:

@@ -1,0 +1,111 @@
+"""The ABM oracle's linear algebra: the smallest singular pair of ``[A, b]`` from the
+least-squares data of ``b`` on ``A = Q_k R_k``, one term at a time
+(:func:`secular_singular_pair`) or for many terms against the same ``A`` at once
+(:func:`secular_screen`).
+
+With ``H = A^T A = V diag(lam) V^T`` and ``c' = V^T c_ls`` (``c_ls`` the least-squares
+coefficients of ``b``, ``rho2`` its squared residual), the smallest squared singular value
+``s`` of ``[A, b]`` is the root below ``min(lam)`` of the secular function
+``F(x) = rho2 - x (1 + sum_i lam_i c'_i^2 / (lam_i - x))`` (no cancellation).
+``s <= mu`` iff ``F(mu) <= 0``; then Newton's method converges monotonically to ``s`` from
+any start at or above it (``F`` is concave and decreasing). It starts from
+``min(mu, rho2 / (1 + sum_i c'_i^2))``, an upper bound of ``s`` (``F(x) <= rho2 - x (1 + sum_i
+c'_i^2)`` for ``0 <= x < min(lam)``) that is close to it when ``s`` is small against
+``min(lam)``, so a few steps suffice. The singular vector is
+``(V (lam c' / (lam - s)), 1)`` up to scale. When ``min(lam)`` is at or below ``mu``, or
+``F(mu)`` is within rounding of zero, the small SVD of ``[[R_k, p], [0, sqrt(rho2)]]``
+(``p = Q_k^T b``; the triangular factor of ``[A, b]``) answers instead.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _exact_needed(lam: np.ndarray, mu: float) -> bool:
+    return bool(lam[0] <= mu * (1 + 1e-9))
+
+
+def secular_singular_pair(eigen: tuple[np.ndarray, np.ndarray], R: np.ndarray, c_ls: np.ndarray, rho2: float,
+                          p: np.ndarray, threshold: float) -> tuple[float, np.ndarray] | None:
+    """Smallest squared singular value of ``[A, b]`` and its unit right singular vector
+    (``b``'s entry last), or None when it certainly exceeds ``threshold``; ``eigen`` is
+    ``(lam, V)`` of ``H = R^T R``."""
+    lam, V = eigen
+    k, mu = R.shape[0], threshold
+    cp = c_ls @ V
+    w = lam * cp * cp
+    exact = _exact_needed(lam, mu)
+    if not exact:
+        F = rho2 - mu * (1.0 + (w / (lam - mu)).sum())
+        scale = rho2 + mu * (1.0 + (w / (lam - mu)).sum())
+        exact = abs(F) <= 1e-10 * scale
+    if exact:
+        T = np.zeros((k + 1, k + 1))
+        T[:k, :k] = R
+        T[:k, k] = p
+        T[k, k] = math.sqrt(rho2)
+        _, sv, Vh = np.linalg.svd(T)
+        return float(sv[-1]) ** 2, Vh[-1].copy()
+    if F > 0:
+        return None
+    x = min(mu, rho2 / (1.0 + (cp * cp).sum()))
+    for _ in range(100):
+        q = w / (lam - x)
+        Fx = rho2 - x * (1.0 + q.sum())
+        dF = -1.0 - (q * lam / (lam - x)).sum()
+        step = Fx / dF
+        x_new = x - step
+        if not x_new < x or abs(step) <= 1e-15 * abs(x):
+            x = min(x, x_new) if x_new >= 0 else x
+            break
+        x = x_new
+    sigma2 = max(x, 0.0)
+    v = np.r_[V @ (lam * cp / (lam - sigma2)), 1.0]
+    return sigma2, v / np.linalg.norm(v)
+
+
+def secular_screen(eigen: tuple[np.ndarray, np.ndarray], C: np.ndarray, rho2: np.ndarray, threshold: float) -> dict:
+    """:func:`secular_singular_pair` for the terms whose coefficients are the columns of ``C``
+    (``k x n``) and squared residuals ``rho2``, all against the same ``A``, vectorised.
+
+    Returns ``settled`` (the terms the secular equation decides; the others need the exact
+    SVD), ``vanishes`` (``s <= threshold``), ``sigma2`` (``s`` where it vanishes) and ``v``
+    (the unit singular vector where it vanishes, one row per term), each indexed like the
+    columns of ``C``.
+    """
+    lam, V = eigen
+    n, mu = C.shape[1], threshold
+    settled, vanishes, sigma2 = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n)
+    v = np.zeros((n, V.shape[0] + 1))
+    if _exact_needed(lam, mu) or n == 0:
+        return dict(settled=settled, vanishes=vanishes, sigma2=sigma2, v=v)
+    cp = C.T @ V
+    W = lam * cp * cp
+    total = 1.0 + (W / (lam - mu)).sum(1)
+    F, scale = rho2 - mu * total, rho2 + mu * total
+    settled = ~(np.abs(F) <= 1e-10 * scale)
+    vanishes = settled & (F <= 0)
+    live = np.flatnonzero(vanishes)
+    x = np.minimum(mu, rho2[live] / (1.0 + (cp[live] * cp[live]).sum(1)))
+    for _ in range(100):
+        if not live.size:
+            break
+        xs = x[:, None]
+        q = W[live] / (lam - xs)
+        Fx = rho2[live] - x * (1.0 + q.sum(1))
+        dF = -1.0 - (q * lam / (lam - xs)).sum(1)
+        step = Fx / dF
+        x_new = x - step
+        stop = ~(x_new < x) | (np.abs(step) <= 1e-15 * np.abs(x))
+        done = np.where(x_new >= 0, np.minimum(x, x_new), x)[stop]
+        sigma2[live[stop]] = np.maximum(done, 0.0)
+        live, x = live[~stop], x_new[~stop]
+    sigma2[live] = np.maximum(x, 0.0)
+    found = np.flatnonzero(vanishes)
+    v[found, :-1] = (lam * cp[found] / (lam - sigma2[found, None])) @ V.T
+    v[found, -1] = 1.0
+    v[found] /= np.sqrt((v[found] * v[found]).sum(1))[:, None]
+    return dict(settled=settled, vanishes=vanishes, sigma2=sigma2, v=v)
