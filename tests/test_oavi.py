@@ -891,3 +891,16 @@ def test_threads_count_only_the_cores_other_processes_hold(loadavg, busy):
     from vinet_utils.oavi.threads import busy_elsewhere
 
     assert busy_elsewhere(loadavg) == pytest.approx(busy)
+
+
+def test_threaded_products_make_the_one_thread_decisions(monkeypatch):
+    """A block's large products on two BLAS threads (the rest of the fit on one) decide as
+    the fit on one thread does."""
+    from vinet_utils.oavi import linalg
+
+    X = latent_small(m=300, n=6, seed=5)
+    one = OAVI(psi=0.005, tau=1000.0, max_degree=3, block_size=7, threads=1).fit(X)
+    monkeypatch.setattr(linalg, "THREADED_PRODUCT", 1)
+    two = OAVI(psi=0.005, tau=1000.0, max_degree=3, block_size=7, threads=2).fit(X)
+    assert two.n_threads_ == 2 and same_decisions(one, two) and one.n_generators_ >= 10
+    np.testing.assert_allclose(one.coefficients_, two.coefficients_, atol=1e-9)

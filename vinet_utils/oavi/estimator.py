@@ -48,7 +48,8 @@ class OAVI:
         progress: show a tqdm bar over border terms.
         ordering: ``"deglex"``, ``"pearson"`` or ``"rev_pearson"`` (see :mod:`vinet_utils.oavi.order`).
         block_size: border terms per block of the blocked fit (decisions do not depend on it).
-        threads: torch/OpenBLAS threads during the fit; ``None`` chooses (see :mod:`vinet_utils.oavi.threads`).
+        threads: threads of the fit's large products (on the CPU the rest runs on one thread; on
+            other devices, torch's threads during the fit); ``None`` chooses (see :mod:`vinet_utils.oavi.threads`).
 
     Attributes (after :meth:`fit`):
         O_exponents_: ``(|O|, n)`` int array, deglex order, row 0 the constant term.
@@ -74,7 +75,7 @@ class OAVI:
             gap over all oracle calls, including terms it rejected.
         variable_order_: the permutation used (internal variable i is user variable
             ``variable_order_[i]``; the identity for ``"deglex"``).
-        n_threads_: threads the fit ran with.
+        n_threads_: threads the fit's large products ran with.
     """
 
     def __init__(
@@ -122,7 +123,8 @@ class OAVI:
     # ------------------------------------------------------------------ fit
     def fit(self, X) -> "OAVI":
         """Fit ``O`` and ``G`` to the points ``X`` (numpy array or torch tensor, m x n)."""
-        return self.fit_with(X, lambda points: BlockedEngine.for_points(points, float(self.psi), self.block_size))
+        return self.fit_with(X, lambda points: BlockedEngine.for_points(points, float(self.psi), self.block_size,
+                                                                        product_threads=self.n_threads_))
 
     def fit_transform(self, X):
         """``fit(X)`` then ``transform(X)``."""
@@ -136,7 +138,8 @@ class OAVI:
         device = torch.device(self.device) if self.device is not None else torch.device("cpu")
         threads = choose_threads(self.threads, tuple(X.shape) if hasattr(X, "shape") else np.shape(X), device)
         self.n_threads_ = threads if threads is not None else torch.get_num_threads()
-        with limited_threads(threads):
+        # On the CPU the fit runs on one thread but for its large products (BlockedEngine).
+        with limited_threads(1 if device.type == "cpu" else threads):
             X, _ = as_points(X)
             X = X.to(device=device, dtype=self.dtype)
             perm = variable_order(X, self.ordering)

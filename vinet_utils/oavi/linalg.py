@@ -37,6 +37,11 @@ import torch
 
 from vinet_utils.oavi.decisions import Decision
 from vinet_utils.oavi.secular import secular_screen, secular_singular_pair
+from vinet_utils.oavi.threads import blas_threads
+
+#: ``|O| * block * m`` from which a block's products run on the fit's threads (about 40 MFLOP;
+#: below it, on 2 cores, waking the second thread cost more than it saved).
+THREADED_PRODUCT = 20_000_000
 
 Array = np.ndarray | torch.Tensor  # numpy on the CPU, torch on other devices
 
@@ -166,15 +171,21 @@ class BlockedEngine:
     Xt: Array  # the points, transposed: a variable's values are a contiguous row
     threshold: float  # psi * m: a squared residual at or below it vanishes
     block_size: int
+    product_threads: int = 1  # BLAS threads for a block's products with the basis (numpy arrays)
 
     @classmethod
-    def for_points(cls, X: torch.Tensor, psi: float, block_size: int, host: bool | None = None) -> "BlockedEngine":
+    def for_points(cls, X: torch.Tensor, psi: float, block_size: int, host: bool | None = None,
+                   product_threads: int | None = None) -> "BlockedEngine":
         """The engine for the points ``X`` (a tensor), on numpy arrays where ``host`` (default:
-        on the CPU), else on torch tensors on ``X``'s device."""
+        on the CPU), else on torch tensors on ``X``'s device. On numpy arrays, a block's
+        products with the basis run on ``product_threads`` BLAS threads where they are large,
+        and everything else on the thread count the fit set (one, on the CPU: thousands of
+        small products lose more to waking threads than they gain)."""
         Xt = X.T.contiguous()
         if Xt.device.type == "cpu" if host is None else host:
             Xt = Xt.cpu().numpy()
-        return cls(basis=QRBasis.of_constant(Xt), Xt=Xt, threshold=psi * X.shape[0], block_size=int(block_size))
+        return cls(basis=QRBasis.of_constant(Xt), Xt=Xt, threshold=psi * X.shape[0], block_size=int(block_size),
+                   product_threads=max(1, int(product_threads or 1)))
 
     @property
     def size(self) -> int:
@@ -187,7 +198,8 @@ class BlockedEngine:
         bb = row_norms2(Bt)
         for start in range(0, Bt.shape[0], self.block_size):
             stop = min(Bt.shape[0], start + self.block_size)
-            yield BorderBlock.project(self.basis, Bt[start:stop], bb[start:stop], start, self.threshold)
+            yield BorderBlock.project(self.basis, Bt[start:stop], bb[start:stop], start, self.threshold,
+                                      self.product_threads)
 
 
 @dataclass(eq=False)
@@ -234,11 +246,21 @@ class BorderBlock:
     screen: dict | None = None
 
     @classmethod
-    def project(cls, basis: QRBasis, Bt: Array, bb: np.ndarray, start: int, threshold: float) -> "BorderBlock":
-        """Project the terms ``Bt`` on the current basis and solve for their coefficients."""
+    def project(cls, basis: QRBasis, Bt: Array, bb: np.ndarray, start: int, threshold: float,
+                threads: int = 1) -> "BorderBlock":
+        """Project the terms ``Bt`` on the current basis and solve for their coefficients (the
+        products on ``threads`` BLAS threads where they reach :data:`THREADED_PRODUCT`)."""
         b, k0 = Bt.shape[0], basis.size
         basis.reserve(k0 + b)
         Qk = basis.Qt[:k0]
+        large = threads > 1 and isinstance(Bt, np.ndarray) and k0 * b * basis.m >= THREADED_PRODUCT
+        with blas_threads(threads if large else None):
+            return cls._project(basis, Bt, bb, start, threshold, Qk)
+
+    @classmethod
+    def _project(cls, basis: QRBasis, Bt: Array, bb: np.ndarray, start: int, threshold: float,
+                 Qk: Array) -> "BorderBlock":
+        b, k0 = Bt.shape[0], basis.size
         P = to_host(Qk @ Bt.T).astype(np.float64, copy=True)
         w_norm2 = np.maximum(bb - np.einsum("kb,kb->b", P, P), 0.0)
         band = 1e3 * eps_of(Bt) * math.sqrt(k0 + b + 1.0)

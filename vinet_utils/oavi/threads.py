@@ -4,9 +4,11 @@ Small fits (``m * n^2`` below :data:`SMALL_FIT_WORK`) run on one thread: their t
 into many small products, where waking threads costs more than it saves. Larger fits on
 the CPU run on at most as many threads as other processes leave idle cores
 (:func:`busy_elsewhere`): an OpenMP thread waiting for a core held by another busy
-process stalls every parallel region. ``threads`` overrides both. numpy's own BLAS calls (the host-side bookkeeping
-of a fit) are not governed by ``torch.set_num_threads``, so the OpenBLAS that numpy
-loaded is held to the same number; both counts are restored after the fit.
+process stalls every parallel region. ``threads`` overrides both. On the CPU the count
+applies to a block's large products only (:func:`blas_threads` around them); the rest of
+the fit, thousands of small products, runs on one thread. numpy's BLAS calls are not
+governed by ``torch.set_num_threads``, so the OpenBLAS that numpy loaded is set directly;
+every count is restored after the fit.
 """
 
 from __future__ import annotations
@@ -85,6 +87,20 @@ def _openblas_functions(lib) -> tuple[Callable[[], int], Callable[[int], None]] 
                 put.restype, put.argtypes = None, [ctypes.c_int]
                 return get, put
     return None
+
+
+@contextlib.contextmanager
+def blas_threads(n: int | None) -> Iterator[None]:
+    """numpy's OpenBLAS on ``n`` threads (nothing if None or unknown), restored on exit."""
+    api = openblas_threads_api() if n is not None else None
+    old = api[0]() if api else None
+    if api and old != n:
+        api[1](n)
+    try:
+        yield
+    finally:
+        if api and old != n:
+            api[1](old)
 
 
 @contextlib.contextmanager
