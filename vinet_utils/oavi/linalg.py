@@ -53,7 +53,7 @@ def to_host(x: Array) -> np.ndarray:
 
 def rows(x: Array, index: np.ndarray) -> Array:
     """Rows ``index`` of ``x``."""
-    return x[index] if isinstance(x, np.ndarray) else x[torch.as_tensor(index, device=x.device)]
+    return np.take(x, index, axis=0) if isinstance(x, np.ndarray) else x[torch.as_tensor(index, device=x.device)]
 
 
 def like(v: np.ndarray, x: Array) -> Array:
@@ -61,6 +61,13 @@ def like(v: np.ndarray, x: Array) -> Array:
     if isinstance(x, np.ndarray):
         return v.astype(x.dtype, copy=False)
     return torch.as_tensor(v, dtype=x.dtype, device=x.device)
+
+
+def runs(values: np.ndarray) -> list[tuple[int, int, int]]:
+    """``(value, start, stop)`` for each run of equal consecutive ``values``."""
+    cut = np.flatnonzero(np.diff(values)) + 1
+    starts, stops = np.r_[0, cut], np.r_[cut, len(values)]
+    return [(int(values[a]), int(a), int(b)) for a, b in zip(starts, stops)] if len(values) else []
 
 
 def minus_product(B: Array, P: Array, Q: Array) -> Array:
@@ -194,7 +201,12 @@ class BlockedEngine:
     def border_blocks(self, parents: np.ndarray, variables: np.ndarray) -> Iterator["BorderBlock"]:
         """Border term ``i`` is O term ``parents[i]`` times variable ``variables[i]``."""
         Bt = rows(self.basis.Et, parents)
-        Bt *= rows(self.Xt, variables)
+        if isinstance(Bt, np.ndarray):
+            # the border is in deglex order: runs of terms share a variable, so no copy of X's rows
+            for v, first, stop in runs(variables):
+                Bt[first:stop] *= self.Xt[v]
+        else:
+            Bt *= rows(self.Xt, variables)
         bb = row_norms2(Bt)
         for start in range(0, Bt.shape[0], self.block_size):
             stop = min(Bt.shape[0], start + self.block_size)
