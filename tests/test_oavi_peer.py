@@ -120,3 +120,14 @@ def test_bench_cli_writes_a_peer_section(tmp_path):
     section = json.loads(out.read_text())["peer"]
     assert set(section["cases"]) == {"tiny"} and section["commit"]
     assert section["cases"]["tiny"]["decisions_agree"]
+
+
+def test_a_results_file_never_records_the_peers_folder():
+    """The peer's folder is a path of the machine that ran the benchmark; the recorded command
+    shows a placeholder in its place, in either spelling of the option."""
+    from vinet_utils.common.results import public_arguments
+
+    argv = ["--threads", "2", "oavi", "--peer", "/somewhere/avi", "--repeats", "3"]
+    assert public_arguments(argv) == ["--threads", "2", "oavi", "--peer", "<avi_at_scale folder>",
+                                                     "--repeats", "3"]
+    assert public_arguments(["oavi", "--peer=/x/y"]) == ["oavi", "--peer=<avi_at_scale folder>"]

@@ -179,6 +179,21 @@ class Stage:
         return write_json(path, rec)
 
 
+#: Options whose value is a path of the machine that ran a command, and what results files show instead.
+PRIVATE_OPTIONS = {"--peer": "<avi_at_scale folder>"}
+
+
+def public_arguments(argv: list[str], private: dict[str, str] = PRIVATE_OPTIONS) -> list[str]:
+    """Command-line arguments as a results file records them: the value of each option in
+    ``private`` (a path of the machine that ran it) becomes the placeholder given there."""
+    out, hide = [], None
+    for a in argv:
+        name = a.split("=", 1)[0]
+        out.append(private[hide] if hide else f"{name}={private[name]}" if "=" in a and name in private else a)
+        hide = a if a in private else None
+    return out
+
+
 def stage_seconds(run: str | os.PathLike) -> dict:
     """``{stage: seconds}`` a run's stages took from scratch: each stage's longest time
     in its ``stage_times.json`` (a later invocation that reused a finished stage is

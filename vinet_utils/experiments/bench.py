@@ -56,7 +56,7 @@ import numpy as np
 import torch
 
 from vinet_utils.oavi import OAVI, brute_force_fit
-from vinet_utils.common.results import REPO_ROOT, environment, write_json
+from vinet_utils.common.results import REPO_ROOT, environment, public_arguments, write_json
 
 
 # ------------------------------------------------------------------- helpers
@@ -486,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.machine_note:
         result["metadata"]["machine_note"] = args.machine_note
     result["command"] = "python -m vinet_utils.experiments.bench " + " ".join(
-        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+        shlex.quote(a) for a in public_arguments(sys.argv[1:] if argv is None else argv))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, result)
     sys.stdout.write(f"wrote {args.out}\n{json.dumps(result['summary'], indent=2)}\n")
