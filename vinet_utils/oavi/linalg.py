@@ -17,11 +17,11 @@ Work is kept to what the decisions need:
 
 - on the CPU the arrays are numpy arrays (torch tensors on other devices): a fit makes
   thousands of small products, and numpy's cost per call is a fraction of torch's;
-- a term is projected once for its squared residual, ``||u||^2 - ||p||^2``; only the terms
-  that may join O (the residual above psi, beyond rounding) get their residual vector
-  ``w`` and its second Gram-Schmidt pass, and a term that joins O updates the later ones
-  through ``u^T q`` (equal to ``w^T q``, as ``q`` is orthogonal to the basis ``w`` was
-  projected on);
+- only the terms that may join O (the residual above psi, beyond rounding) get a second
+  Gram-Schmidt pass; the later terms of a block are updated through ``w^T q``, not
+  ``u^T q``: the two agree only while ``q`` is orthogonal to the basis to working
+  precision, which fails where |O| exceeds the number of points and a new column is
+  rounding noise (the papers' default tau gets there on a few hundred points);
 - ABM screens every remaining term of a block at once (:meth:`BorderBlock.abm_screen`),
   again after each term that joins O.
 """
@@ -224,14 +224,12 @@ class BorderBlock:
     Attributes:
         Bt: evaluations ``u(X)`` of the block's terms, one row per term.
         bb: their squared norms ``||u(X)||^2``.
-        Wt: residuals ``w`` of the terms against the first ``k0`` basis columns; row ``j`` is
-            filled only where ``has_w[j]`` (the terms that may join O, and any term whose
-            residual had to be recomputed).
-        w_norm2: ``||w||^2`` (``||u||^2 - ||p||^2`` for the terms without ``w``).
+        Wt: residuals ``w`` of the terms against the first ``k0`` basis columns.
+        w_norm2: ``||w||^2``.
         twice: whether ``w`` has had its second Gram-Schmidt pass.
         P: projections ``Q_k0^T u(X)`` (host, ``k0 x b``).
-        S: ``S[l, j] = q_l^T w_j = q_l^T u_j`` for the block's ``l``-th new basis column ``q_l``
-            and terms ``j`` after it.
+        S: ``S[l, j] = q_l^T w_j`` for the block's ``l``-th new basis column ``q_l`` and terms
+            ``j`` after it.
         C: least-squares coefficients of each term on O (rows ``k0..``: the new columns).
         residual2: squared residual of each term against O, downdated as O grows.
         band: relative width, in units of ``||u(X)||^2``, of the band around psi where a
@@ -247,7 +245,6 @@ class BorderBlock:
     Bt: Array
     bb: np.ndarray
     Wt: Array
-    has_w: np.ndarray
     w_norm2: np.ndarray
     twice: np.ndarray
     P: np.ndarray
@@ -273,17 +270,18 @@ class BorderBlock:
     def _project(cls, basis: QRBasis, Bt: Array, bb: np.ndarray, start: int, threshold: float,
                  Qk: Array) -> "BorderBlock":
         b, k0 = Bt.shape[0], basis.size
-        P = to_host(Qk @ Bt.T).astype(np.float64, copy=True)
-        w_norm2 = np.maximum(bb - np.einsum("kb,kb->b", P, P), 0.0)
+        P = Qk @ Bt.T
+        Wt = minus_product(Bt, P, Qk)
+        w_norm2 = row_norms2(Wt)
+        P = to_host(P).astype(np.float64, copy=True)
         band = 1e3 * eps_of(Bt) * math.sqrt(k0 + b + 1.0)
-        # The terms that may join O get their residual vector, twice orthogonalised: a
-        # residual only shrinks as O grows within the block, so terms already at or below
-        # psi (beyond rounding) vanish, and their projections suffice.
+        # Second Gram-Schmidt pass for the terms that may join O: a residual only shrinks
+        # as O grows within the block, so terms already at or below psi (beyond rounding)
+        # vanish and their single-pass projections suffice.
         twice = w_norm2 > threshold - 2.0 * band * bb
         candidates = np.flatnonzero(twice)
-        Wt = (np.empty_like(Bt) if isinstance(Bt, np.ndarray) else torch.empty_like(Bt))
         if candidates.size:
-            Wc = minus_product(rows(Bt, candidates), like(P[:, candidates], Bt), Qk)
+            Wc = rows(Wt, candidates)
             for _ in range(2):
                 P2 = Qk @ Wc.T
                 Wc = minus_product(Wc, P2, Qk)
@@ -296,8 +294,7 @@ class BorderBlock:
         C = np.zeros((k0 + b, b))
         C[:k0] = -solve_upper(basis.R[:k0, :k0], P)
         return cls(basis=basis, start=start, threshold=threshold, band=band, k0=k0, Bt=Bt, bb=bb, Wt=Wt,
-                   has_w=twice.copy(), w_norm2=w_norm2, twice=twice, P=P, S=np.zeros((b, b)), C=C,
-                   residual2=w_norm2.copy())
+                   w_norm2=w_norm2, twice=twice, P=P, S=np.zeros((b, b)), C=C, residual2=w_norm2.copy())
 
     @property
     def n_terms(self) -> int:
@@ -317,9 +314,6 @@ class BorderBlock:
         second Gram-Schmidt pass where it lacks one. With ``record`` (``j`` joins O) the
         corrections are added to its projections ``P`` and ``S``."""
         basis, k0, t = self.basis, self.k0, k - self.k0
-        if not self.has_w[j]:  # w_j = u_j - Q_k0 p_j, first pass
-            self.Wt[j] = self.Bt[j] - like(self.P[:, j], self.Bt) @ basis.Qt[:k0]
-            self.has_w[j] = True
         r = self.Wt[j]
         if not self.twice[j]:
             Qk0 = basis.Qt[:k0]
@@ -366,7 +360,7 @@ class BorderBlock:
         basis.R[k0:col, col] = S[:t, j]
         basis.R[col, col] = rho
         if j + 1 < self.n_terms:
-            s = to_host(self.Bt[j + 1 :] @ q).astype(np.float64)  # u^T q = w^T q: q is orthogonal to Q_k0
+            s = to_host(self.Wt[j + 1 :] @ q).astype(np.float64)
             S[t, j + 1 :] = s
             self.residual2[j + 1 :] -= s * s
             s = s / rho
