@@ -51,9 +51,14 @@ def to_host(x: Array) -> np.ndarray:
     return x if isinstance(x, np.ndarray) else x.cpu().numpy()
 
 
+def indices(index: np.ndarray, x: Array) -> np.ndarray | torch.Tensor:
+    """``index`` in the kind that indexes ``x`` (a tensor on ``x``'s device for a tensor)."""
+    return index if isinstance(x, np.ndarray) else torch.as_tensor(index, device=x.device)
+
+
 def rows(x: Array, index: np.ndarray) -> Array:
     """Rows ``index`` of ``x``."""
-    return np.take(x, index, axis=0) if isinstance(x, np.ndarray) else x[torch.as_tensor(index, device=x.device)]
+    return np.take(x, index, axis=0) if isinstance(x, np.ndarray) else x[indices(index, x)]
 
 
 def like(v: np.ndarray, x: Array) -> Array:
@@ -261,15 +266,14 @@ class BorderBlock:
         products on ``threads`` BLAS threads where they reach :data:`THREADED_PRODUCT`)."""
         b, k0 = Bt.shape[0], basis.size
         basis.reserve(k0 + b)
-        Qk = basis.Qt[:k0]
         large = threads > 1 and isinstance(Bt, np.ndarray) and k0 * b * basis.m >= THREADED_PRODUCT
         with blas_threads(threads if large else None):
-            return cls._project(basis, Bt, bb, start, threshold, Qk)
+            return cls._project(basis, Bt, bb, start, threshold)
 
     @classmethod
-    def _project(cls, basis: QRBasis, Bt: Array, bb: np.ndarray, start: int, threshold: float,
-                 Qk: Array) -> "BorderBlock":
+    def _project(cls, basis: QRBasis, Bt: Array, bb: np.ndarray, start: int, threshold: float) -> "BorderBlock":
         b, k0 = Bt.shape[0], basis.size
+        Qk = basis.Qt[:k0]
         P = Qk @ Bt.T
         Wt = minus_product(Bt, P, Qk)
         w_norm2 = row_norms2(Wt)
@@ -290,7 +294,7 @@ class BorderBlock:
                 w_norm2[candidates] = wc
                 if not (wc < 1e-6 * bb[candidates]).any():  # a third pass only after heavy cancellation
                     break
-            Wt[candidates if isinstance(Wt, np.ndarray) else torch.as_tensor(candidates, device=Wt.device)] = Wc
+            Wt[indices(candidates, Wt)] = Wc
         C = np.zeros((k0 + b, b))
         C[:k0] = -solve_upper(basis.R[:k0, :k0], P)
         return cls(basis=basis, start=start, threshold=threshold, band=band, k0=k0, Bt=Bt, bb=bb, Wt=Wt,

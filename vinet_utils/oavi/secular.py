@@ -24,47 +24,22 @@ import math
 import numpy as np
 
 
-def _exact_needed(lam: np.ndarray, mu: float) -> bool:
-    return bool(lam[0] <= mu * (1 + 1e-9))
-
-
 def secular_singular_pair(eigen: tuple[np.ndarray, np.ndarray], R: np.ndarray, c_ls: np.ndarray, rho2: float,
                           p: np.ndarray, threshold: float) -> tuple[float, np.ndarray] | None:
     """Smallest squared singular value of ``[A, b]`` and its unit right singular vector
     (``b``'s entry last), or None when it certainly exceeds ``threshold``; ``eigen`` is
-    ``(lam, V)`` of ``H = R^T R``."""
-    lam, V = eigen
-    k, mu = R.shape[0], threshold
-    cp = c_ls @ V
-    w = lam * cp * cp
-    exact = _exact_needed(lam, mu)
-    if not exact:
-        F = rho2 - mu * (1.0 + (w / (lam - mu)).sum())
-        scale = rho2 + mu * (1.0 + (w / (lam - mu)).sum())
-        exact = abs(F) <= 1e-10 * scale
-    if exact:
-        T = np.zeros((k + 1, k + 1))
-        T[:k, :k] = R
-        T[:k, k] = p
-        T[k, k] = math.sqrt(rho2)
-        _, sv, Vh = np.linalg.svd(T)
-        return float(sv[-1]) ** 2, Vh[-1].copy()
-    if F > 0:
-        return None
-    x = min(mu, rho2 / (1.0 + (cp * cp).sum()))
-    for _ in range(100):
-        q = w / (lam - x)
-        Fx = rho2 - x * (1.0 + q.sum())
-        dF = -1.0 - (q * lam / (lam - x)).sum()
-        step = Fx / dF
-        x_new = x - step
-        if not x_new < x or abs(step) <= 1e-15 * abs(x):
-            x = min(x, x_new) if x_new >= 0 else x
-            break
-        x = x_new
-    sigma2 = max(x, 0.0)
-    v = np.r_[V @ (lam * cp / (lam - sigma2)), 1.0]
-    return sigma2, v / np.linalg.norm(v)
+    ``(lam, V)`` of ``H = R^T R``. The secular equation for this one term
+    (:func:`secular_screen`), else the small SVD."""
+    screen = secular_screen(eigen, np.asarray(c_ls, dtype=np.float64)[:, None], np.array([float(rho2)]), threshold)
+    if screen["settled"][0]:
+        return (float(screen["sigma2"][0]), screen["v"][0]) if screen["vanishes"][0] else None
+    k = R.shape[0]
+    T = np.zeros((k + 1, k + 1))
+    T[:k, :k] = R
+    T[:k, k] = p
+    T[k, k] = math.sqrt(rho2)
+    _, sv, Vh = np.linalg.svd(T)
+    return float(sv[-1]) ** 2, Vh[-1].copy()
 
 
 def secular_screen(eigen: tuple[np.ndarray, np.ndarray], C: np.ndarray, rho2: np.ndarray, threshold: float) -> dict:
@@ -80,7 +55,7 @@ def secular_screen(eigen: tuple[np.ndarray, np.ndarray], C: np.ndarray, rho2: np
     n, mu = C.shape[1], threshold
     settled, vanishes, sigma2 = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n)
     v = np.zeros((n, V.shape[0] + 1))
-    if _exact_needed(lam, mu) or n == 0:
+    if lam[0] <= mu * (1 + 1e-9) or n == 0:  # min(lam) at or below the threshold: the SVD answers
         return dict(settled=settled, vanishes=vanishes, sigma2=sigma2, v=v)
     cp = C.T @ V
     W = lam * cp * cp

@@ -108,17 +108,11 @@ def limited_threads(n: int | None) -> Iterator[None]:
     """Torch intra-op threads and numpy's OpenBLAS threads set to ``n`` (nothing if None),
     restored on exit."""
     old = torch.get_num_threads()
-    api = openblas_threads_api() if n is not None else None
-    old_blas = api[0]() if api else None
-    if n is not None:
-        if n != old:
-            torch.set_num_threads(n)
-        if api and old_blas != n:
-            api[1](n)
+    if n is not None and n != old:
+        torch.set_num_threads(n)
     try:
-        yield
+        with blas_threads(n):
+            yield
     finally:
         if torch.get_num_threads() != old:
             torch.set_num_threads(old)
-        if api and old_blas is not None and api[0]() != old_blas:
-            api[1](old_blas)

@@ -56,8 +56,9 @@ def peer_table(peer: dict) -> list[str]:
     """The comparison with the authors' implementation: each case's two times, the ratio and
     whether both made the same decisions, then the cases under :data:`PEER_TARGET`."""
     lines = [f"Against the authors' implementation ({peer['source']} at `{str(peer['commit'])[:7]}`, "
-             f"never part of this repository): {peer['timing']}; both sides capped at {peer['threads']} "
-             f"BLAS threads, ours choosing within the cap.", "",
+             f"never part of this repository): {peer['timing']}; "
+             + (f"both sides capped at {peer['threads']} BLAS threads, ours choosing within the cap."
+                if peer.get("threads") else "threads as each side chose."), "",
              "| case | points | ours | authors' | speed-up | same O and G | O terms | our threads | fits |",
              "|---|---|---|---|---|---|---|---|---|"]
     short, switched = [], []
