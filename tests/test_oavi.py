@@ -888,6 +888,13 @@ def test_the_abm_screen_answers_as_one_term_at_a_time():
             np.testing.assert_allclose(screen["v"][j], one[1], atol=1e-10)
             _, sv, _ = np.linalg.svd(np.c_[A, B[:, j]])  # against the SVD of [A, b] itself
             assert sv[-1] ** 2 == pytest.approx(one[0], rel=1e-8)
+    # the screen as the fit asks for it: pairs only up to the first term that may join O
+    first_kept = int(np.flatnonzero(~screen["vanishes"])[0])
+    short = secular_screen(eigen, C, rho2, threshold, upto_first_kept=True)
+    assert short["stop"] == first_kept + 1 and screen["stop"] == n
+    np.testing.assert_array_equal(short["vanishes"], screen["vanishes"])
+    np.testing.assert_array_equal(short["sigma2"][: first_kept + 1], screen["sigma2"][: first_kept + 1])
+    np.testing.assert_allclose(short["v"][: first_kept + 1], screen["v"][: first_kept + 1], rtol=0, atol=1e-14)
 
 
 @pytest.mark.parametrize("loadavg,busy", [("2.31 2.36 2.11 3/115 31881", 2.0), ("0.99 0.8 0.5 1/100 7", 0.0),
@@ -926,3 +933,40 @@ def test_more_o_terms_than_points_keeps_the_sparse_oracle_bounded():
     slow = brute_force_fit(X, psi=0.005, tau=None, max_degree=2)
     assert fast.O_exponents_.shape[0] > X.shape[0] and fast.n_oracle_calls_ > 100
     assert fast.n_oracle_iterations_ <= slow.n_oracle_iterations_
+
+
+def test_a_workspace_keeps_its_rows_and_grows():
+    """A workspace hands out the same memory while it fits, keeps the rows asked to be kept
+    when it grows, gives other array kinds new arrays, and drops everything past its budget."""
+    from vinet_utils.oavi.arrays import Workspace
+
+    work, like = Workspace(), np.zeros((0, 5))
+    a = work.rows("x", like, 3)
+    a[:] = np.arange(15.0).reshape(3, 5)
+    assert np.shares_memory(work.rows("x", like, 2), a)
+    grown = work.rows("x", like, 7, keep=3)
+    assert grown.shape == (7, 5) and not np.shares_memory(grown, a)
+    np.testing.assert_array_equal(grown[:3], np.arange(15.0).reshape(3, 5))
+    assert work.rows("x", np.zeros((0, 4)), 2).shape == (2, 4)  # another row length: a new buffer
+    on_torch = work.rows("y", torch.zeros(0, 5), 2)
+    assert isinstance(on_torch, torch.Tensor) and on_torch.shape == (2, 5)
+    work.trim(work.nbytes)
+    assert work.buffers
+    work.trim(work.nbytes - 1)
+    assert not work.buffers
+
+
+def test_fits_that_share_a_workspace_do_not_see_each_other():
+    """The thread's workspace outlives a fit; a fit after another on other points (more of
+    them, then fewer) makes exactly the first fit's decisions and coefficients."""
+    from vinet_utils.oavi.arrays import shared_workspace
+
+    X, Y = latent_small(m=300, n=6, seed=5), latent_small(m=500, n=7, seed=9)
+    kwargs = dict(psi=0.005, tau=1000.0, max_degree=3, block_size=5)
+    first = OAVI(**kwargs).fit(X)
+    assert shared_workspace().buffers  # kept for the next fit
+    OAVI(**kwargs).fit(Y)
+    again = OAVI(**kwargs).fit(X)
+    np.testing.assert_array_equal(again.O_exponents_, first.O_exponents_)
+    np.testing.assert_array_equal(again.G_leading_exponents_, first.G_leading_exponents_)
+    np.testing.assert_array_equal(again.coefficients_, first.coefficients_)

@@ -13,6 +13,7 @@ from vinet_utils.oavi import monomials
 from vinet_utils.oavi.algorithm import Engine, FitResult, fit_oavi
 from vinet_utils.oavi.decisions import Oracle
 from vinet_utils.oavi.evaluation import GeneratorEvaluator
+from vinet_utils.oavi.arrays import SHARED_WORKSPACE_BYTES, shared_workspace
 from vinet_utils.oavi.linalg import BlockedEngine
 from vinet_utils.oavi.order import variable_order
 from vinet_utils.oavi.threads import choose_threads, limited_threads
@@ -123,8 +124,11 @@ class OAVI:
     # ------------------------------------------------------------------ fit
     def fit(self, X) -> "OAVI":
         """Fit ``O`` and ``G`` to the points ``X`` (numpy array or torch tensor, m x n)."""
-        return self.fit_with(X, lambda points: BlockedEngine.for_points(points, float(self.psi), self.block_size,
-                                                                        product_threads=self.n_threads_))
+        try:
+            return self.fit_with(X, lambda points: BlockedEngine.for_points(points, float(self.psi), self.block_size,
+                                                                            product_threads=self.n_threads_))
+        finally:
+            shared_workspace().trim(SHARED_WORKSPACE_BYTES)
 
     def fit_transform(self, X):
         """``fit(X)`` then ``transform(X)``."""
@@ -144,7 +148,8 @@ class OAVI:
             X = X.to(device=device, dtype=self.dtype)
             perm = variable_order(X, self.ordering)
             identity = bool((perm == np.arange(X.shape[1])).all())
-            Xi = X if identity else X[:, torch.as_tensor(perm, device=X.device)].contiguous()
+            # permuted as the transposed copy the engine reads (variables in rows): one copy
+            Xi = X if identity else X.T[torch.as_tensor(perm, device=X.device)].contiguous().T
             result = fit_oavi(Xi, make_engine(Xi), self._oracle(), self.max_degree, self.progress)
             self._set_fitted(result, X, perm)
         self.fit_time_s_ = time.perf_counter() - start

@@ -23,18 +23,25 @@ Work is kept to what the decisions need:
   precision, which fails where |O| exceeds the number of points and a new column is
   rounding noise (the papers' default tau gets there on a few hundred points);
 - ABM screens every remaining term of a block at once (:meth:`BorderBlock.abm_screen`),
-  again after each term that joins O.
+  again after each term that joins O, and solves singular pairs only up to the next term
+  that may join O;
+- the large arrays (the border, the residuals, the basis) live in a workspace
+  (:class:`~.arrays.Workspace`) that the thread keeps from fit to fit: fresh megabytes
+  cost page faults on every fit, which on 9,000 points in 8 variables took longer than
+  the products.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
 import torch
 
+from vinet_utils.oavi.arrays import (Array, Workspace, eps_of, indices, initial_capacity, like, minus_product,
+                                     row_norms2, rows, runs, shared_workspace, solve_upper, subtract_product, to_host)
 from vinet_utils.oavi.decisions import Decision
 from vinet_utils.oavi.secular import secular_screen, secular_singular_pair
 from vinet_utils.oavi.threads import blas_threads
@@ -42,55 +49,6 @@ from vinet_utils.oavi.threads import blas_threads
 #: ``|O| * block * m`` from which a block's products run on the fit's threads (about 40 MFLOP;
 #: below it, on 2 cores, waking the second thread cost more than it saved).
 THREADED_PRODUCT = 20_000_000
-
-Array = np.ndarray | torch.Tensor  # numpy on the CPU, torch on other devices
-
-
-def to_host(x: Array) -> np.ndarray:
-    """``x`` as a numpy array (no copy on the CPU)."""
-    return x if isinstance(x, np.ndarray) else x.cpu().numpy()
-
-
-def indices(index: np.ndarray, x: Array) -> np.ndarray | torch.Tensor:
-    """``index`` in the kind that indexes ``x`` (a tensor on ``x``'s device for a tensor)."""
-    return index if isinstance(x, np.ndarray) else torch.as_tensor(index, device=x.device)
-
-
-def rows(x: Array, index: np.ndarray) -> Array:
-    """Rows ``index`` of ``x``."""
-    return np.take(x, index, axis=0) if isinstance(x, np.ndarray) else x[indices(index, x)]
-
-
-def like(v: np.ndarray, x: Array) -> Array:
-    """The host vector ``v`` in ``x``'s kind, dtype and device."""
-    if isinstance(x, np.ndarray):
-        return v.astype(x.dtype, copy=False)
-    return torch.as_tensor(v, dtype=x.dtype, device=x.device)
-
-
-def runs(values: np.ndarray) -> list[tuple[int, int, int]]:
-    """``(value, start, stop)`` for each run of equal consecutive ``values``."""
-    cut = np.flatnonzero(np.diff(values)) + 1
-    starts, stops = np.r_[0, cut], np.r_[cut, len(values)]
-    return [(int(values[a]), int(a), int(b)) for a, b in zip(starts, stops)] if len(values) else []
-
-
-def minus_product(B: Array, P: Array, Q: Array) -> Array:
-    """``B - P^T Q`` in a new array."""
-    if isinstance(B, np.ndarray):
-        out = P.T @ Q
-        return np.subtract(B, out, out=out)
-    return torch.addmm(B, P.T, Q, alpha=-1.0)
-
-
-def row_norms2(W: Array) -> np.ndarray:
-    """Squared norms of the rows of ``W``, float64 on the host."""
-    return to_host((W * W).sum(1)).astype(np.float64)
-
-
-def eps_of(x: Array) -> float:
-    return float(np.finfo(x.dtype).eps) if isinstance(x, np.ndarray) else torch.finfo(x.dtype).eps
-
 
 @dataclass(eq=False)
 class QRBasis:
@@ -118,13 +76,14 @@ class QRBasis:
     gram_size: int = 0
     eigen: tuple[np.ndarray, np.ndarray] | None = None
     eigen_size: int = -1
+    work: Workspace | None = None  # where ``Et`` and ``Qt`` live (numpy), else new arrays
 
     @classmethod
-    def of_constant(cls, Xt: Array, capacity: int = 16) -> "QRBasis":
+    def of_constant(cls, Xt: Array, capacity: int = 16, work: Workspace | None = None) -> "QRBasis":
         """The basis of ``O = {1}`` for the points ``Xt`` (``n x m``): ``A`` is the column of ones."""
         m = Xt.shape[1]
         empty = Xt[:0]
-        basis = cls(m=m, size=0, Et=empty, Qt=empty, R=np.zeros((0, 0)), gram_matrix=np.zeros((0, 0)))
+        basis = cls(m=m, size=0, Et=empty, Qt=empty, R=np.zeros((0, 0)), gram_matrix=np.zeros((0, 0)), work=work)
         basis.reserve(capacity)
         basis.Et[0] = 1.0
         basis.Qt[0] = 1.0 / math.sqrt(m)
@@ -142,15 +101,20 @@ class QRBasis:
         if columns <= old:
             return
         capacity = max(columns, 2 * old)
-        if isinstance(self.Et, np.ndarray):
+        shared = isinstance(self.Et, np.ndarray) and self.work is not None
+        if shared:  # the workspace keeps the first ``old`` rows
+            Et = self.work.rows("evaluations", self.Et, capacity, keep=old)
+            Qt = self.work.rows("basis", self.Qt, capacity, keep=old)
+        elif isinstance(self.Et, np.ndarray):
             Et, Qt = (np.empty((capacity, self.m), dtype=self.Et.dtype) for _ in range(2))
         else:
             Et, Qt = self.Et.new_empty(capacity, self.m), self.Qt.new_empty(capacity, self.m)
         R = np.zeros((capacity, capacity))
         H = np.zeros((capacity, capacity))
         if old:
-            Et[:old] = self.Et
-            Qt[:old] = self.Qt
+            if not shared:
+                Et[:old] = self.Et
+                Qt[:old] = self.Qt
             R[:old, :old] = self.R
             H[:old, :old] = self.gram_matrix
         self.Et, self.Qt, self.R, self.gram_matrix = Et, Qt, R, H
@@ -184,6 +148,7 @@ class BlockedEngine:
     threshold: float  # psi * m: a squared residual at or below it vanishes
     block_size: int
     product_threads: int = 1  # BLAS threads for a block's products with the basis (numpy arrays)
+    work: Workspace = field(default_factory=Workspace)  # shared_workspace() for numpy arrays
 
     @classmethod
     def for_points(cls, X: torch.Tensor, psi: float, block_size: int, host: bool | None = None,
@@ -196,8 +161,9 @@ class BlockedEngine:
         Xt = X.T.contiguous()
         if Xt.device.type == "cpu" if host is None else host:
             Xt = Xt.cpu().numpy()
-        return cls(basis=QRBasis.of_constant(Xt), Xt=Xt, threshold=psi * X.shape[0], block_size=int(block_size),
-                   product_threads=max(1, int(product_threads or 1)))
+        work = shared_workspace() if isinstance(Xt, np.ndarray) else Workspace()
+        return cls(basis=QRBasis.of_constant(Xt, initial_capacity(*X.shape), work), Xt=Xt, threshold=psi * X.shape[0],
+                   block_size=int(block_size), product_threads=max(1, int(product_threads or 1)), work=work)
 
     @property
     def size(self) -> int:
@@ -205,7 +171,8 @@ class BlockedEngine:
 
     def border_blocks(self, parents: np.ndarray, variables: np.ndarray) -> Iterator["BorderBlock"]:
         """Border term ``i`` is O term ``parents[i]`` times variable ``variables[i]``."""
-        Bt = rows(self.basis.Et, parents)
+        Bt = rows(self.basis.Et, parents, self.work.rows("border", self.basis.Et, len(parents))
+                  if isinstance(self.Xt, np.ndarray) else None)
         if isinstance(Bt, np.ndarray):
             # the border is in deglex order: runs of terms share a variable, so no copy of X's rows
             for v, first, stop in runs(variables):
@@ -216,7 +183,7 @@ class BlockedEngine:
         for start in range(0, Bt.shape[0], self.block_size):
             stop = min(Bt.shape[0], start + self.block_size)
             yield BorderBlock.project(self.basis, Bt[start:stop], bb[start:stop], start, self.threshold,
-                                      self.product_threads)
+                                      self.product_threads, self.work)
 
 
 @dataclass(eq=False)
@@ -261,21 +228,23 @@ class BorderBlock:
 
     @classmethod
     def project(cls, basis: QRBasis, Bt: Array, bb: np.ndarray, start: int, threshold: float,
-                threads: int = 1) -> "BorderBlock":
+                threads: int = 1, work: Workspace | None = None) -> "BorderBlock":
         """Project the terms ``Bt`` on the current basis and solve for their coefficients (the
-        products on ``threads`` BLAS threads where they reach :data:`THREADED_PRODUCT`)."""
+        products on ``threads`` BLAS threads where they reach :data:`THREADED_PRODUCT`; the
+        residuals in ``work``'s buffers, valid until the next block)."""
         b, k0 = Bt.shape[0], basis.size
         basis.reserve(k0 + b)
         large = threads > 1 and isinstance(Bt, np.ndarray) and k0 * b * basis.m >= THREADED_PRODUCT
         with blas_threads(threads if large else None):
-            return cls._project(basis, Bt, bb, start, threshold)
+            return cls._project(basis, Bt, bb, start, threshold, work or Workspace())
 
     @classmethod
-    def _project(cls, basis: QRBasis, Bt: Array, bb: np.ndarray, start: int, threshold: float) -> "BorderBlock":
+    def _project(cls, basis: QRBasis, Bt: Array, bb: np.ndarray, start: int, threshold: float,
+                 work: Workspace) -> "BorderBlock":
         b, k0 = Bt.shape[0], basis.size
         Qk = basis.Qt[:k0]
         P = Qk @ Bt.T
-        Wt = minus_product(Bt, P, Qk)
+        Wt = minus_product(Bt, P, Qk, work.rows("residuals", Bt, b) if isinstance(Bt, np.ndarray) else None)
         w_norm2 = row_norms2(Wt)
         P = to_host(P).astype(np.float64, copy=True)
         band = 1e3 * eps_of(Bt) * math.sqrt(k0 + b + 1.0)
@@ -285,16 +254,19 @@ class BorderBlock:
         twice = w_norm2 > threshold - 2.0 * band * bb
         candidates = np.flatnonzero(twice)
         if candidates.size:
-            Wc = rows(Wt, candidates)
+            c, host = candidates.size, isinstance(Wt, np.ndarray)
+            every = c == b  # in place; else on a copy of the candidates' rows
+            Wc = Wt if every else rows(Wt, candidates, work.rows("candidates", Wt, c) if host else None)
             for _ in range(2):
                 P2 = Qk @ Wc.T
-                Wc = minus_product(Wc, P2, Qk)
+                subtract_product(Wc, P2, Qk, work.rows("product", Wt, c) if host else None)
                 P[:, candidates] += to_host(P2)
                 wc = row_norms2(Wc)
                 w_norm2[candidates] = wc
                 if not (wc < 1e-6 * bb[candidates]).any():  # a third pass only after heavy cancellation
                     break
-            Wt[indices(candidates, Wt)] = Wc
+            if not every:
+                Wt[indices(candidates, Wt)] = Wc
         C = np.zeros((k0 + b, b))
         C[:k0] = -solve_upper(basis.R[:k0, :k0], P)
         return cls(basis=basis, start=start, threshold=threshold, band=band, k0=k0, Bt=Bt, bb=bb, Wt=Wt,
@@ -375,12 +347,14 @@ class BorderBlock:
 
     def abm_screen(self, j: int, threshold: float) -> dict:
         """The ABM screen (:func:`~vinet_utils.oavi.secular.secular_screen`) of terms ``j..`` at
-        the current ``|O|``, kept until a term joins O."""
-        k = self.k0 + self.new_O
-        if self.screen is None or self.screen["first"] > j or self.screen["size"] != k:
+        the current ``|O|``, kept until a term joins O. Singular pairs are solved up to the
+        first term that may join O: the terms after it wait for the next screen."""
+        k, screen = self.k0 + self.new_O, self.screen
+        if screen is None or not screen["first"] <= j < screen["first"] + screen["stop"] or screen["size"] != k:
             later = np.arange(j, self.n_terms)
             self.screen = dict(first=j, size=k, rho2=self.residual2[later].copy(),
-                               **secular_screen(self.basis.eigh(k), self.C[:k, later], self.residual2[later], threshold))
+                               **secular_screen(self.basis.eigh(k), self.C[:k, later], self.residual2[later], threshold,
+                                                upto_first_kept=True))
         return self.screen
 
     def finish(self, generators: list[tuple["BlockTerm", Decision]]) -> np.ndarray:
@@ -405,14 +379,6 @@ class BorderBlock:
         res2 = np.array([term.squared_residual for term, _ in generators], dtype=np.float64)
         Z = basis.R[:k, :k] @ coef + proj * lead
         return (lead * lead * res2 + (Z * Z).sum(axis=0)) / basis.m
-
-
-def solve_upper(R: np.ndarray, P: np.ndarray) -> np.ndarray:
-    """``R^{-1} P`` for the upper-triangular ``R``."""
-    if R.shape[0] == 0:
-        return np.zeros_like(P)
-    return torch.linalg.solve_triangular(torch.from_numpy(np.ascontiguousarray(R)), torch.from_numpy(P),
-                                         upper=True).numpy()
 
 
 @dataclass(eq=False, slots=True)

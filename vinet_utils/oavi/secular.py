@@ -42,28 +42,33 @@ def secular_singular_pair(eigen: tuple[np.ndarray, np.ndarray], R: np.ndarray, c
     return float(sv[-1]) ** 2, Vh[-1].copy()
 
 
-def secular_screen(eigen: tuple[np.ndarray, np.ndarray], C: np.ndarray, rho2: np.ndarray, threshold: float) -> dict:
+def secular_screen(eigen: tuple[np.ndarray, np.ndarray], C: np.ndarray, rho2: np.ndarray, threshold: float,
+                   upto_first_kept: bool = False) -> dict:
     """:func:`secular_singular_pair` for the terms whose coefficients are the columns of ``C``
     (``k x n``) and squared residuals ``rho2``, all against the same ``A``, vectorised.
 
     Returns ``settled`` (the terms the secular equation decides; the others need the exact
     SVD), ``vanishes`` (``s <= threshold``), ``sigma2`` (``s`` where it vanishes) and ``v``
     (the unit singular vector where it vanishes, one row per term), each indexed like the
-    columns of ``C``.
+    columns of ``C``, and ``stop``: the terms from ``stop`` on lack ``sigma2`` and ``v``. With
+    ``upto_first_kept``, ``stop`` follows the first term that does not certainly vanish (it may
+    join O, and change ``A`` for the terms after it), else it is ``n``.
     """
     lam, V = eigen
     n, mu = C.shape[1], threshold
     settled, vanishes, sigma2 = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n)
     v = np.zeros((n, V.shape[0] + 1))
     if lam[0] <= mu * (1 + 1e-9) or n == 0:  # min(lam) at or below the threshold: the SVD answers
-        return dict(settled=settled, vanishes=vanishes, sigma2=sigma2, v=v)
+        return dict(settled=settled, vanishes=vanishes, sigma2=sigma2, v=v, stop=n)
     cp = C.T @ V
     W = lam * cp * cp
     total = 1.0 + (W / (lam - mu)).sum(1)
     F, scale = rho2 - mu * total, rho2 + mu * total
     settled = ~(np.abs(F) <= 1e-10 * scale)
     vanishes = settled & (F <= 0)
-    live = np.flatnonzero(vanishes)
+    kept = np.flatnonzero(~vanishes) if upto_first_kept else ()
+    upto = int(kept[0]) + 1 if len(kept) else n
+    live = np.flatnonzero(vanishes[:upto])
     x = np.minimum(mu, rho2[live] / (1.0 + (cp[live] * cp[live]).sum(1)))
     for _ in range(100):
         if not live.size:
@@ -79,8 +84,8 @@ def secular_screen(eigen: tuple[np.ndarray, np.ndarray], C: np.ndarray, rho2: np
         sigma2[live[stop]] = np.maximum(done, 0.0)
         live, x = live[~stop], x_new[~stop]
     sigma2[live] = np.maximum(x, 0.0)
-    found = np.flatnonzero(vanishes)
+    found = np.flatnonzero(vanishes[:upto])
     v[found, :-1] = (lam * cp[found] / (lam - sigma2[found, None])) @ V.T
     v[found, -1] = 1.0
     v[found] /= np.sqrt((v[found] * v[found]).sum(1))[:, None]
-    return dict(settled=settled, vanishes=vanishes, sigma2=sigma2, v=v)
+    return dict(settled=settled, vanishes=vanishes, sigma2=sigma2, v=v, stop=upto)
