@@ -109,6 +109,10 @@ def test_peer_run_on_a_tiny_case(name):
     assert row["same_variable_order"] and not row["peer_switched_to_bpcg"]
     # the decisions have a clear margin on this data: both sides must make the same ones
     assert row["decisions_agree"], row
+    # our time split: the degree loop's share of each fit, the rest outside it
+    assert len(row["ours_loop_times_s"]) == 2 and row["ours_border_terms"] > 0
+    assert all(0 < loop < t for loop, t in zip(row["ours_loop_times_s"], row["ours_fit_times_s"]))
+    assert 0 < row["ours_outside_loop_s"] < row["ours_fit_time_s"]
 
 
 def test_bench_cli_writes_a_peer_section(tmp_path):
@@ -131,3 +135,19 @@ def test_a_results_file_never_records_the_peers_folder():
     assert public_arguments(argv) == ["--threads", "2", "oavi", "--peer", "<avi_at_scale folder>",
                                                      "--repeats", "3"]
     assert public_arguments(["oavi", "--peer=/x/y"]) == ["oavi", "--peer=<avi_at_scale folder>"]
+
+
+def test_the_time_split_divides_each_sides_time_by_the_border_terms():
+    """The docs' table of where our time goes: the loop's share per border term, the
+    authors' whole fit per border term, and a tenth of the authors' time."""
+    from vinet_utils.report.oavi_page import time_split
+
+    case = dict(ours_fit_time_s=0.002, ours_outside_loop_s=0.0005, ours_border_terms=30, peer_fit_time_s=0.009)
+    lines = time_split({"cases": {"small": case, "large": dict(case, ours_border_terms=60)}}, ["small"])
+    row = [line for line in lines if line.startswith("| small |")]
+    assert len(row) == 1 and not any(line.startswith("| large |") for line in lines)
+    cells = [c.strip() for c in row[0].strip("|").split("|")]
+    loop_per_term = (case["ours_fit_time_s"] - case["ours_outside_loop_s"]) / 30
+    assert cells[3] == f"{loop_per_term * 1e6:.0f} µs" and cells[4] == f"{0.009 / 30 * 1e6:.0f} µs"
+    assert cells[5] == "0.9 ms" and cells[6] == "30"
+    assert time_split({"cases": {"small": {"ours_fit_time_s": 0.002}}}, ["small"]) == []  # before the split was recorded

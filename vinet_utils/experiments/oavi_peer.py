@@ -103,7 +103,7 @@ import numpy as np
 def ours(cfg):
     from vinet_utils.oavi import OAVI
     read = lambda m: (m.O_exponents_.tolist(), m.G_leading_exponents_.tolist(), m.variable_order_.tolist(),
-                      {"threads_used": m.n_threads_})
+                      {"threads_used": m.n_threads_, "border_terms": m.n_border_terms_})
     return (lambda X: OAVI(**cfg["ours"]).fit(X)), read
 
 def peer(cfg):
@@ -131,13 +131,14 @@ cfg = json.load(open(config))
 X = np.load(data)
 fit, read = (ours if side == "ours" else peer)(cfg)
 fit(X[:min(200, len(X))])  # warm-up
-times = []
+times, loops = [], []
 for _ in range(cfg["repeats"]):
     tic = time.perf_counter()
     model = fit(X)
     times.append(time.perf_counter() - tic)
+    loops.append(getattr(model, "loop_time_s_", None))  # ours: the degree loop's share
 O, G, order, extra = read(model)
-json.dump(dict(times=times, O=O, G=G, variable_order=order, **extra), open(out, "w"))
+json.dump(dict(times=times, loop_times=loops, O=O, G=G, variable_order=order, **extra), open(out, "w"))
 '''
 CUPY_SHIM = "from numpy import *\nfrom numpy import linalg, random, ndarray, newaxis, asarray as asnumpy\n"
 
@@ -218,7 +219,9 @@ def compare_case(peer_dir, X: np.ndarray, ours: dict, repeats: int = 3, threads:
         return dict(row, ratio_peer_over_ours=None, decisions_agree=None,
                     timed_out=[side for side, res in (("ours", mine), ("peer", theirs)) if res is None])
     return dict(row, ratio_peer_over_ours=row["peer_fit_time_s"] / row["ours_fit_time_s"],
-                ours_threads_used=mine["threads_used"],
+                ours_threads_used=mine["threads_used"], ours_loop_times_s=mine["loop_times"],
+                ours_outside_loop_s=float(np.median(np.subtract(mine["times"], mine["loop_times"]))),
+                ours_border_terms=mine["border_terms"],
                 **decisions_agree(mine, theirs), same_variable_order=mine["variable_order"] == theirs["variable_order"],
                 peer_switched_to_bpcg=theirs["switched_to_bpcg"])
 

@@ -1,4 +1,5 @@
-"""The compiled loops of the l1-ball solvers (:mod:`.solvers` documents the methods).
+"""The compiled loops of the l1-ball solvers (:mod:`.solvers` documents the methods) and of
+ABM's secular equation (:func:`secular_roots`; :mod:`.secular` documents it).
 
 Every function here is compiled by numba on first use and cached beside this file, so
 a fresh checkout compiles once. They work in place on float64 arrays, read the
@@ -504,3 +505,30 @@ def _face_drop(H, support, inv, count, p):
         row[p : n - 1] = source[p + 1 : n]
         _axpy(row[: n - 1], -col[r], w)
 
+
+# ---------------------------------------------------------------- ABM's secular equation
+@_jit
+def secular_roots(W, lam, rho2, x0, out):
+    """For each row ``t``: Newton's method from ``x0[t]`` on the secular function
+    ``F(x) = rho2[t] - x (1 + sum_i W[t, i] / (lam_i - x))``, stopping when a step no longer
+    decreases ``x`` or moves it by at most ``1e-15 |x|`` (at most 100 steps); ``out[t]``
+    is the root found, at least 0. Returns ``out``."""
+    for t in range(rho2.size):
+        x = x0[t]
+        for _ in range(100):
+            q_sum = 0.0
+            d_sum = 0.0
+            for i in range(lam.size):
+                d = lam[i] - x
+                q = W[t, i] / d
+                q_sum += q
+                d_sum += q * lam[i] / d
+            step = (rho2[t] - x * (1.0 + q_sum)) / (-1.0 - d_sum)
+            x_new = x - step
+            if not x_new < x or abs(step) <= 1e-15 * abs(x):
+                if x_new >= 0:
+                    x = min(x, x_new)
+                break
+            x = x_new
+        out[t] = max(x, 0.0)
+    return out

@@ -8,7 +8,8 @@ coefficients of ``b``, ``rho2`` its squared residual), the smallest squared sing
 ``s`` of ``[A, b]`` is the root below ``min(lam)`` of the secular function
 ``F(x) = rho2 - x (1 + sum_i lam_i c'_i^2 / (lam_i - x))`` (no cancellation).
 ``s <= mu`` iff ``F(mu) <= 0``; then Newton's method converges monotonically to ``s`` from
-any start at or above it (``F`` is concave and decreasing). It starts from
+any start at or above it (``F`` is concave and decreasing; the loop is compiled,
+:func:`~vinet_utils.oavi._kernels.secular_roots`). It starts from
 ``min(mu, rho2 / (1 + sum_i c'_i^2))``, an upper bound of ``s`` (``F(x) <= rho2 - x (1 + sum_i
 c'_i^2)`` for ``0 <= x < min(lam)``) that is close to it when ``s`` is small against
 ``min(lam)``, so a few steps suffice. The singular vector is
@@ -22,6 +23,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from vinet_utils.oavi import _kernels
 
 
 def secular_singular_pair(eigen: tuple[np.ndarray, np.ndarray], R: np.ndarray, c_ls: np.ndarray, rho2: float,
@@ -70,21 +73,9 @@ def secular_screen(eigen: tuple[np.ndarray, np.ndarray], C: np.ndarray, rho2: np
     upto = int(kept[0]) + 1 if len(kept) else n
     live = np.flatnonzero(vanishes[:upto])
     x = np.minimum(mu, rho2[live] / (1.0 + (cp[live] * cp[live]).sum(1)))
-    for _ in range(100):
-        if not live.size:
-            break
-        xs = x[:, None]
-        q = W[live] / (lam - xs)
-        Fx = rho2[live] - x * (1.0 + q.sum(1))
-        dF = -1.0 - (q * lam / (lam - xs)).sum(1)
-        step = Fx / dF
-        x_new = x - step
-        stop = ~(x_new < x) | (np.abs(step) <= 1e-15 * np.abs(x))
-        done = np.where(x_new >= 0, np.minimum(x, x_new), x)[stop]
-        sigma2[live[stop]] = np.maximum(done, 0.0)
-        live, x = live[~stop], x_new[~stop]
-    sigma2[live] = np.maximum(x, 0.0)
-    found = np.flatnonzero(vanishes[:upto])
+    if live.size:
+        sigma2[live] = _kernels.secular_roots(np.ascontiguousarray(W[live]), lam, rho2[live], x, np.empty(live.size))
+    found = live
     v[found, :-1] = (lam * cp[found] / (lam - sigma2[found, None])) @ V.T
     v[found, -1] = 1.0
     v[found] /= np.sqrt((v[found] * v[found]).sum(1))[:, None]

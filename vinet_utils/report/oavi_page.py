@@ -84,6 +84,25 @@ def peer_table(peer: dict) -> list[str]:
     if switched:
         lines[-1] += (f" In {', '.join(switched)} the authors' code, once the l1 bound binds, fits every later "
                       f"term with BPCG, a different oracle, so its decisions are not the ones compared.")
+    return lines + time_split(peer, short)
+
+
+def time_split(peer: dict, names: list[str]) -> list[str]:
+    """Where our time goes in the cases ``names`` (those under :data:`PEER_TARGET`): outside
+    the degree loop (checks, ordering, the fitted attributes) and per border term inside it,
+    beside the authors' whole fit per border term and a tenth of their time."""
+    rows = [(n, peer["cases"][n]) for n in names if "ours_outside_loop_s" in peer["cases"][n]]
+    if not rows:
+        return []
+    lines = ["", "Where our time goes in those cases (medians of the same fits):", "",
+             "| case | ours | outside the degree loop | in it, per border term | authors', per border term "
+             "| a tenth of the authors' time | border terms |", "|---|---|---|---|---|---|---|"]
+    for name, c in rows:
+        terms = max(c["ours_border_terms"], 1)
+        loop = c["ours_fit_time_s"] - c["ours_outside_loop_s"]
+        lines.append(f"| {name} | {seconds(c['ours_fit_time_s'])} | {seconds(c['ours_outside_loop_s'])} | "
+                     f"{loop / terms * 1e6:.0f} µs | {c['peer_fit_time_s'] / terms * 1e6:.0f} µs | "
+                     f"{seconds(c['peer_fit_time_s'] / PEER_TARGET)} | {c['ours_border_terms']} |")
     return lines
 
 
