@@ -151,3 +151,20 @@ def test_the_time_split_divides_each_sides_time_by_the_border_terms():
     assert cells[3] == f"{loop_per_term * 1e6:.0f} µs" and cells[4] == f"{0.009 / 30 * 1e6:.0f} µs"
     assert cells[5] == "0.9 ms" and cells[6] == "30"
     assert time_split({"cases": {"small": {"ours_fit_time_s": 0.002}}}, ["small"]) == []  # before the split was recorded
+
+
+def test_the_readme_sentence_counts_the_cases_at_ten_times(tmp_path):
+    """README's OAVI sentence: the cases at 10x or more and those under it, from the file."""
+    from vinet_utils.report.oavi_page import oavi_summary
+
+    case = lambda ratio, agree=True: {"ratio_peer_over_ours": ratio, "decisions_agree": agree}
+    rec = {"metadata": {"device_name": "cpu (2 cores)", "git_commit": "abcdef0123"},
+           "peer": {"cases": {"A": case(12.0), "B": case(9.96), "C": case(100.0, agree=False),
+                              "D": {"ratio_peer_over_ours": None, "decisions_agree": None}}}}
+    path = tmp_path / "oavi.json"
+    path.write_text(json.dumps(rec))
+    text = oavi_summary(path)
+    assert "2 of 3 cases at least 10x faster (A 12.0x, C 100.0x); under it: B 9.9x." in text
+    assert "every case but C" in text and "`abcdef0`" in text
+    path.write_text(json.dumps({k: v for k, v in rec.items() if k != "peer"}))
+    assert "No comparison" in oavi_summary(path)

@@ -21,7 +21,7 @@ from vinet_utils.common.results import REPO_ROOT
 from vinet_utils.report.cifar100 import cifar100_findings, cifar100_table, cifar100_verdict, stage_costs
 from vinet_utils.report.claims import verdict as claims_verdict
 from vinet_utils.report.common import C100_RUN, DOCS, PAPER_RUN, README
-from vinet_utils.report.oavi_page import oavi
+from vinet_utils.report.oavi_page import oavi, oavi_summary
 from vinet_utils.report.profiles import profiles, where
 from vinet_utils.report.protocol_pages import protocol, protocol_edge, sweep
 from vinet_utils.report.reference_page import reference
@@ -30,7 +30,7 @@ from vinet_utils.report.results_page import (ablations, breakdown, budget_curve,
 from vinet_utils.report.verdict import verdict
 
 BLOCKS = {"verdict": claims_verdict, "study": verdict, "cifar100": cifar100_verdict, "cifar100_findings": cifar100_findings,
-          "cifar100_table": cifar100_table, "cifar100_stages": stage_costs, "where": where, "oavi": oavi, "targets": targets,
+          "cifar100_table": cifar100_table, "cifar100_stages": stage_costs, "where": where, "oavi": oavi, "oavi_summary": oavi_summary, "targets": targets,
           "profiles": profiles, "table": table, "ablations": ablations, "sweep": sweep,
           "times": times, "paper_table": lambda: table(PAPER_RUN, caption=True), "paper_times": stage_times, "flop_limits": flop_limits, "breakdown": breakdown,
           "budget": budget_curve, "cifar100_budget": lambda: budget_curve(C100_RUN),

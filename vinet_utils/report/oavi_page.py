@@ -3,6 +3,7 @@ commit, from ``results/benchmarks/``."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from vinet_utils.common.results import REPO_ROOT, read_json
@@ -50,6 +51,29 @@ def oavi(path: Path = REPO_ROOT / "results" / "benchmarks" / "oavi.json") -> str
 
 #: The speed-up over the authors' implementation that every case should reach.
 PEER_TARGET = 10.0
+
+
+def oavi_summary(path: Path = REPO_ROOT / "results" / "benchmarks" / "oavi.json") -> str:
+    """README's sentence on OAVI against the authors' implementation: the cases at
+    :data:`PEER_TARGET` or more and those under it, with their speed-ups."""
+    rec = read_json(path)
+    if "peer" not in rec:
+        return "No comparison with the authors' implementation has been recorded."
+    cases = {n: c for n, c in rec["peer"]["cases"].items() if c.get("ratio_peer_over_ours") is not None}
+    # rounded down: a case just under the target never reads as at it
+    shown = lambda names: ", ".join(f"{n} {math.floor(cases[n]['ratio_peer_over_ours'] * 10) / 10:.1f}x"
+                                    for n in names)
+    fast = [n for n, c in cases.items() if c["ratio_peer_over_ours"] >= PEER_TARGET]
+    slow = [n for n in cases if n not in fast]
+    differ = [n for n in cases if not cases[n]["decisions_agree"]]
+    text = (f"Against the authors' implementation, on the same points in one run on "
+            f"{rec['metadata']['device_name']} (`results/benchmarks/oavi.json`, commit "
+            f"`{str(rec['metadata']['git_commit'])[:7]}`): {len(fast)} of {len(cases)} cases at least "
+            f"{PEER_TARGET:.0f}x faster ({shown(fast)})" + (f"; under it: {shown(slow)}." if slow else "."))
+    if differ:
+        text += (f" The decisions agree in every case but {', '.join(differ)}, where the authors' code "
+                 f"changes oracle once the l1 bound binds.")
+    return text
 
 
 def peer_table(peer: dict) -> list[str]:
