@@ -113,6 +113,7 @@ def test_peer_run_on_a_tiny_case(name):
     assert len(row["ours_loop_times_s"]) == 2 and row["ours_border_terms"] > 0
     assert all(0 < loop < t for loop, t in zip(row["ours_loop_times_s"], row["ours_fit_times_s"]))
     assert 0 < row["ours_outside_loop_s"] < row["ours_fit_time_s"]
+    assert row["ours_page_faults_per_fit"] >= 0 and row["peer_page_faults_per_fit"] >= 0
 
 
 def test_bench_cli_writes_a_peer_section(tmp_path):

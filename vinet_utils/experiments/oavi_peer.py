@@ -5,8 +5,9 @@ The peer is github.com/elwirth/avi_at_scale, the code of the OAVI papers (``Orac
 a runner script and the points (``.npy``) to a temporary folder and runs each side in a fresh
 Python process, the peer with its tree on ``PYTHONPATH``; ours runs in a subprocess too, so
 both start alike (same thread settings, same warm-up fit on the first 200 points, same timer
-around ``fit`` alone). Each side reports the median wall time of ``repeats`` fits and its O
-terms and leading terms of G as exponent tuples in the user's variable order.
+around ``fit`` alone). Each side reports the median wall time of ``repeats`` fits, the page
+faults per fit, and its O terms and leading terms of G as exponent tuples in the user's
+variable order; ours also the degree loop's share of each fit.
 
 The peer is written for CuPy and numpy 1.x; the runner runs it on the CPU with numpy (a
 ``cupy`` module that re-exports numpy, ``float``/``int`` that take one-element arrays as CuPy
@@ -97,7 +98,7 @@ def peer_parameters(ours: dict) -> dict:
 
 
 RUNNER = r'''
-import builtins, json, sys, time
+import builtins, json, resource, sys, time
 import numpy as np
 
 def ours(cfg):
@@ -132,13 +133,16 @@ X = np.load(data)
 fit, read = (ours if side == "ours" else peer)(cfg)
 fit(X[:min(200, len(X))])  # warm-up
 times, loops = [], []
+faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(cfg["repeats"]):
     tic = time.perf_counter()
     model = fit(X)
     times.append(time.perf_counter() - tic)
     loops.append(getattr(model, "loop_time_s_", None))  # ours: the degree loop's share
+faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / cfg["repeats"]
 O, G, order, extra = read(model)
-json.dump(dict(times=times, loop_times=loops, O=O, G=G, variable_order=order, **extra), open(out, "w"))
+json.dump(dict(times=times, loop_times=loops, page_faults_per_fit=faults, O=O, G=G, variable_order=order, **extra),
+          open(out, "w"))
 '''
 CUPY_SHIM = "from numpy import *\nfrom numpy import linalg, random, ndarray, newaxis, asarray as asnumpy\n"
 
@@ -215,6 +219,7 @@ def compare_case(peer_dir, X: np.ndarray, ours: dict, repeats: int = 3, threads:
     for side, res in (("ours", mine), ("peer", theirs)):
         row[f"{side}_fit_time_s"] = None if res is None else float(np.median(res["times"]))
         row[f"{side}_fit_times_s"] = None if res is None else res["times"]
+        row[f"{side}_page_faults_per_fit"] = None if res is None else res["page_faults_per_fit"]
     if mine is None or theirs is None:
         return dict(row, ratio_peer_over_ours=None, decisions_agree=None,
                     timed_out=[side for side, res in (("ours", mine), ("peer", theirs)) if res is None])

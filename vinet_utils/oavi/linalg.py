@@ -158,10 +158,13 @@ class BlockedEngine:
         products with the basis run on ``product_threads`` BLAS threads where they are large,
         and everything else on the thread count the fit set (one, on the CPU: thousands of
         small products lose more to waking threads than they gain)."""
-        Xt = X.T.contiguous()
-        if Xt.device.type == "cpu" if host is None else host:
-            Xt = Xt.cpu().numpy()
-        work = shared_workspace() if isinstance(Xt, np.ndarray) else Workspace()
+        if X.device.type == "cpu" if host is None else host:
+            points = X.detach().cpu().numpy()
+            work = shared_workspace()  # the transposed copy in reused pages
+            Xt = work.rows("points", points.T, points.shape[1])
+            np.copyto(Xt, points.T)
+        else:
+            Xt, work = X.T.contiguous(), Workspace()
         return cls(basis=QRBasis.of_constant(Xt, initial_capacity(*X.shape), work), Xt=Xt, threshold=psi * X.shape[0],
                    block_size=int(block_size), product_threads=max(1, int(product_threads or 1)), work=work)
 
