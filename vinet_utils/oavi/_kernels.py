@@ -532,3 +532,83 @@ def secular_roots(W, lam, rho2, x0, out):
             x = x_new
         out[t] = max(x, 0.0)
     return out
+
+
+# ---------------------------------------------------------------- the blocked engine's closed form
+@_jit
+def closed_form_run(j, W, B, Q, E, R, P, S, C, residual2, w_norm2, bb, twice, k0, new_O, threshold, band,
+                    radius, outcome, size_at):
+    """Decide a block's terms from ``j`` on, in order, while the closed form suffices (the
+    ``"ihb"`` oracle; :class:`~vinet_utils.oavi.linalg.BorderBlock` names the arrays): a
+    squared residual above ``threshold`` joins O (:func:`_append_column`), one at or below it
+    with ``||c||_1 <= radius`` leads a generator. Stops at the first term that needs more: a
+    residual within ``band * bb`` of the threshold (recomputed by the caller) or an active l1
+    bound (the sparse oracle). ``outcome[i]`` becomes 1 (joins O) or 2 (leads a generator) and
+    ``size_at[i]`` the ``|O|`` it was decided against. Returns ``(first undecided term,
+    new_O, 0)``, or ``(term, new_O, 1)`` when its new column is linearly dependent on ``A``."""
+    n = residual2.size
+    while j < n:
+        res2 = residual2[j]
+        if abs(res2 - threshold) <= band * bb[j]:
+            return j, new_O, 0
+        k = k0 + new_O
+        if not max(res2, 0.0) > threshold:
+            l1 = 0.0
+            for i in range(k):
+                l1 += abs(C[i, j])
+            if l1 > radius:
+                return j, new_O, 0
+            outcome[j] = 2
+        else:
+            if _append_column(j, W, B, Q, E, R, P, S, C, residual2, w_norm2, twice, k0, new_O):
+                return j, new_O, 1
+            outcome[j] = 1
+            new_O += 1
+        size_at[j] = k
+        j += 1
+    return j, new_O, 0
+
+
+@_jit
+def _append_column(j, W, B, Q, E, R, P, S, C, residual2, w_norm2, twice, k0, t):
+    """Term ``j`` joins O as basis column ``k0 + t``: its residual against every column (a
+    second Gram-Schmidt pass where it lacks one, the corrections recorded in ``P`` and ``S``)
+    becomes ``q``, ``R`` gets its column, and the block's later terms their projection on
+    ``q``, downdated squared residual and coefficients. Returns 1 when the residual is 0."""
+    n, col = residual2.size, k0 + t
+    r = W[j].copy()
+    if not twice[j]:
+        corr = np.dot(Q[:k0], r)
+        r -= np.dot(corr, Q[:k0])
+        P[:, j] += corr
+        twice[j] = True
+    if t:
+        r -= np.dot(np.ascontiguousarray(S[:t, j]), Q[k0:col])
+        corr = np.dot(Q[k0:col], r)
+        r -= np.dot(corr, Q[k0:col])
+        S[:t, j] += corr
+    rho = np.sqrt(np.dot(r, r))
+    if rho < 1e-3 * np.sqrt(max(w_norm2[j], 0.0)):  # lost digits: one more pass against all of Q
+        corr = np.dot(Q[:col], r)
+        r -= np.dot(corr, Q[:col])
+        P[:, j] += corr[:k0]
+        S[:t, j] += corr[k0:]
+        rho = np.sqrt(np.dot(r, r))
+    if not rho > 0:
+        return 1
+    Q[col] = r / rho
+    E[col] = B[j]
+    R[:k0, col] = P[:, j]
+    R[k0:col, col] = S[:t, j]
+    R[col, col] = rho
+    if j + 1 < n:
+        s = np.dot(W[j + 1:], Q[col])
+        S[t, j + 1:] = s
+        residual2[j + 1:] -= s * s
+        s = s / rho
+        for a in range(col):
+            c = C[a, j]
+            for b in range(j + 1, n):
+                C[a, b] -= c * s[b - j - 1]
+        C[col, j + 1:] = -s
+    return 0

@@ -12,10 +12,11 @@ Starting from ``O = {1}``, for each degree ``d = 1, 2, ...``:
 4. a degree that adds nothing to O ends the fit, as does ``max_degree``.
 
 The linear algebra is left to an *engine*, which hands each degree's border to the loop
-in blocks of consecutive terms (:class:`Engine`): the blocked QR of :mod:`.linalg` for
-:meth:`OAVI.fit`, one fresh least-squares solve per term in :mod:`.reference` for
-:func:`~vinet_utils.oavi.brute_force_fit`. Both run this loop, so both make their
-decisions in the same order with the same oracle.
+in blocks of consecutive terms (:class:`Engine`); a block may decide a run of terms itself
+where it makes the oracle's decisions faster (:meth:`Block.decide_ahead`). The engines:
+the blocked QR of :mod:`.linalg` for :meth:`OAVI.fit`, one fresh least-squares solve per
+term in :mod:`.reference` for :func:`~vinet_utils.oavi.brute_force_fit`. Both run this
+loop, so both make their decisions in the same order with the same oracle.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ class Block(Protocol):
 
     @property
     def n_terms(self) -> int: ...
+
+    def decide_ahead(self, j: int, oracle: Oracle) -> tuple[int, list[int], list[tuple[BorderTerm, Decision]]]:
+        """Decide terms ``j..`` in order where the block can without the oracle's general path
+        (the same decisions); returns the first term left undecided, the terms that joined O
+        and the generators found. A block may decide none (returning ``j``)."""
 
     def term(self, j: int) -> BorderTerm:
         """Term ``j`` of the block against the current O."""
@@ -124,8 +130,13 @@ def fit_oavi(X: torch.Tensor, engine: Engine, oracle: Oracle, max_degree: int, p
         size_before = engine.size
         joins_O = np.zeros(terms.shape[0], dtype=bool)
         for block in engine.border_blocks(parents, variables):
-            found = []
-            for j in range(block.n_terms):
+            found, j = [], 0
+            while j < block.n_terms:
+                j, joined, ahead = block.decide_ahead(j, oracle)
+                joins_O[block.start + np.asarray(joined, dtype=np.int64)] = True
+                found += ahead
+                if j == block.n_terms:
+                    break
                 term = block.term(j)
                 decision = oracle.decide(term)
                 stats.record(decision)
@@ -134,6 +145,7 @@ def fit_oavi(X: torch.Tensor, engine: Engine, oracle: Oracle, max_degree: int, p
                 else:  # u joins O
                     block.append(j)
                     joins_O[block.start + j] = True
+                j += 1
             for (term, decision), train_mse in zip(found, block.finish(found)):
                 generators.append(Generator(
                     leading_term=terms[block.start + term.position],

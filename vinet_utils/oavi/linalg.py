@@ -22,6 +22,10 @@ Work is kept to what the decisions need:
   ``u^T q``: the two agree only while ``q`` is orthogonal to the basis to working
   precision, which fails where |O| exceeds the number of points and a new column is
   rounding noise (the papers' default tau gets there on a few hundred points);
+- with the ``"ihb"`` oracle, runs of terms that the closed form decides (a residual above
+  psi joins O; one below it with its coefficients inside the l1 ball leads a generator)
+  are decided in one compiled loop (:meth:`BorderBlock.decide_ahead`), not a Python call
+  per term; a term near psi or with an active bound leaves it for the oracle;
 - ABM screens every remaining term of a block at once (:meth:`BorderBlock.abm_screen`),
   again after each term that joins O, and solves singular pairs only up to the next term
   that may join O;
@@ -42,6 +46,7 @@ import torch
 
 from vinet_utils.oavi.arrays import (Array, Workspace, eps_of, indices, initial_capacity, like, minus_product,
                                      row_norms2, rows, runs, shared_workspace, solve_upper, subtract_product, to_host)
+from vinet_utils.oavi import _kernels
 from vinet_utils.oavi.decisions import Decision
 from vinet_utils.oavi.secular import secular_screen, secular_singular_pair
 from vinet_utils.oavi.threads import blas_threads
@@ -228,6 +233,8 @@ class BorderBlock:
     residual2: np.ndarray
     new_O: int = 0
     screen: dict | None = None
+    outcome: np.ndarray | None = None  # per term: 1 joined O, 2 led a generator in decide_ahead
+    size_at: np.ndarray | None = None  # per term decided in decide_ahead: |O| then
 
     @classmethod
     def project(cls, basis: QRBasis, Bt: Array, bb: np.ndarray, start: int, threshold: float,
@@ -278,6 +285,34 @@ class BorderBlock:
     @property
     def n_terms(self) -> int:
         return self.Bt.shape[0]
+
+    def decide_ahead(self, j: int, oracle) -> tuple[int, list[int], list[tuple["BlockTerm", Decision]]]:
+        """Decide the terms from ``j`` on, in one compiled loop, while the closed form of the
+        ``"ihb"`` oracle suffices (:func:`~vinet_utils.oavi._kernels.closed_form_run`: the same
+        decisions as :meth:`term`, the oracle and :meth:`append`, term by term). Returns the
+        first term left undecided, the terms that joined O, and the generators found (their
+        terms and decisions). Other oracles, and arrays other than float64 numpy, decide
+        nothing here."""
+        if oracle.kind != "ihb" or not isinstance(self.Wt, np.ndarray) or self.Wt.dtype != np.float64:
+            return j, [], []
+        if self.outcome is None:
+            self.outcome, self.size_at = np.zeros(self.n_terms, np.int8), np.zeros(self.n_terms, np.int64)
+        basis = self.basis
+        stop, self.new_O, dependent = _kernels.closed_form_run(
+            j, self.Wt, self.Bt, basis.Qt, basis.Et, basis.R, self.P, self.S, self.C, self.residual2, self.w_norm2,
+            self.bb, self.twice, self.k0, self.new_O, self.threshold, self.band, oracle.tau - 1, self.outcome,
+            self.size_at)
+        self.screen = None
+        if dependent:
+            raise FloatingPointError("a new O column is linearly dependent on A; psi is too small for this dtype")
+        joined = [i for i in range(j, stop) if self.outcome[i] == 1]
+        found = []
+        for i in range(j, stop):
+            if self.outcome[i] == 2:
+                term = BlockTerm(block=self, position=i, size=int(self.size_at[i]), m=basis.m,
+                                 squared_residual=max(float(self.residual2[i]), 0.0))
+                found.append((term, Decision(True, term.coefficients)))
+        return stop, joined, found
 
     def term(self, j: int) -> "BlockTerm":
         """Term ``j`` against the current O (including the block's earlier new O terms)."""

@@ -54,6 +54,10 @@ class LstsqBlock:
     def n_terms(self) -> int:
         return self.B.shape[1]
 
+    def decide_ahead(self, j: int, oracle) -> tuple[int, list[int], list]:
+        """Nothing is decided ahead: every term goes through :meth:`term` and the oracle."""
+        return j, [], []
+
     def term(self, j: int) -> "LstsqTerm":
         return LstsqTerm(self.engine.A, self.B[:, j], j)
 
