@@ -972,16 +972,17 @@ def test_fits_that_share_a_workspace_do_not_see_each_other():
     np.testing.assert_array_equal(again.coefficients_, first.coefficients_)
 
 
-@pytest.mark.parametrize("tau", [1000.0, 3.0])
-def test_the_compiled_closed_form_decides_as_the_term_by_term_path(monkeypatch, tau):
-    """The blocked engine decides runs of closed-form terms in one compiled loop
-    (BorderBlock.decide_ahead); term by term, through the oracle and append, the fit makes the
-    same decisions with the same coefficients. At tau 3 the l1 bound binds for some terms,
-    which leave the compiled loop for the sparse oracle."""
+@pytest.mark.parametrize("oracle,tau", [("ihb", 1000.0), ("ihb", 3.0), ("abm", 1000.0)])
+def test_the_compiled_runs_decide_as_the_term_by_term_path(monkeypatch, oracle, tau):
+    """The blocked engine decides runs of terms in one compiled loop (BorderBlock.decide_ahead:
+    the closed form for "ihb", the screen's settled terms for "abm"); term by term, through
+    the oracle and append, the fit makes the same decisions with the same coefficients. At
+    tau 3 the l1 bound binds for some terms, which leave the compiled loop for the sparse
+    oracle."""
     from vinet_utils.oavi import linalg
 
     X = latent_small(m=400, n=6, seed=3)
-    kwargs = dict(psi=0.005, tau=tau, max_degree=3, block_size=9)
+    kwargs = dict(psi=0.005, tau=tau, max_degree=3, block_size=9, oracle=oracle)
     ahead = OAVI(**kwargs).fit(X)
     monkeypatch.setattr(linalg.BorderBlock, "decide_ahead", lambda self, j, oracle: (j, [], []))
     one_by_one = OAVI(**kwargs).fit(X)
@@ -990,3 +991,4 @@ def test_the_compiled_closed_form_decides_as_the_term_by_term_path(monkeypatch, 
     np.testing.assert_array_equal(ahead.G_leading_exponents_, one_by_one.G_leading_exponents_)
     np.testing.assert_allclose(ahead.coefficients_, one_by_one.coefficients_, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(ahead.train_mse_, one_by_one.train_mse_, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(ahead.leading_coefficients_, one_by_one.leading_coefficients_, rtol=1e-9)

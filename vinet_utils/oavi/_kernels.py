@@ -612,3 +612,37 @@ def _append_column(j, W, B, Q, E, R, P, S, C, residual2, w_norm2, twice, k0, t):
                 C[a, b] -= c * s[b - j - 1]
         C[col, j + 1:] = -s
     return 0
+
+
+@_jit
+def abm_run(j, stop, first, screen_rho2, settled, vanishes, sigma2, v, W, B, Q, E, R, P, S, C, residual2, w_norm2,
+            bb, twice, k0, new_O, threshold, band, psi, m, outcome, size_at):
+    """ABM's decisions for a block's terms from ``j`` to before ``stop``, read from the block's
+    screen (``first`` its first term; ``screen_rho2``, ``settled``, ``vanishes``, ``sigma2``,
+    ``v`` as :func:`~vinet_utils.oavi.secular.secular_screen` returns them), in order: a
+    vanishing term leads a generator (``outcome`` 2 when rescaled to a leading 1, 3 when kept
+    l2-normalised), any other joins O (``outcome`` 1, :func:`_append_column`), after which
+    the screen is stale and the loop returns. It also returns at a term whose squared residual
+    lies within ``band * bb`` of ``threshold`` or that the screen did not settle (the caller
+    decides those). Returns ``(first undecided term, new_O, 0)``, or 1 as the last value when a
+    new column is linearly dependent on ``A``."""
+    while j < stop:
+        res2 = residual2[j]
+        if abs(res2 - threshold) <= band * bb[j]:
+            return j, new_O, 0
+        i = j - first
+        if not (screen_rho2[i] == max(res2, 0.0) and settled[i]):
+            return j, new_O, 0
+        k = k0 + new_O
+        size_at[j] = k
+        if vanishes[i]:
+            s2, lead = sigma2[i], v[i, k]
+            if not (s2 / m > psi or abs(lead) < 1e-12):
+                outcome[j] = 2 if s2 / (m * lead ** 2) <= psi else 3
+                j += 1
+                continue
+        if _append_column(j, W, B, Q, E, R, P, S, C, residual2, w_norm2, twice, k0, new_O):
+            return j, new_O, 1
+        outcome[j] = 1
+        return j + 1, new_O + 1, 0
+    return j, new_O, 0

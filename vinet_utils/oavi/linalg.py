@@ -28,7 +28,7 @@ Work is kept to what the decisions need:
   per term; a term near psi or with an active bound leaves it for the oracle;
 - ABM screens every remaining term of a block at once (:meth:`BorderBlock.abm_screen`),
   again after each term that joins O, and solves singular pairs only up to the next term
-  that may join O;
+  that may join O; the terms a screen settles are decided in one compiled loop too;
 - the large arrays (the border, the residuals, the basis) live in a workspace
   (:class:`~.arrays.Workspace`) that the thread keeps from fit to fit: fresh megabytes
   cost page faults on every fit, which on 9,000 points in 8 variables took longer than
@@ -293,10 +293,12 @@ class BorderBlock:
         first term left undecided, the terms that joined O, and the generators found (their
         terms and decisions). Other oracles, and arrays other than float64 numpy, decide
         nothing here."""
-        if oracle.kind != "ihb" or not isinstance(self.Wt, np.ndarray) or self.Wt.dtype != np.float64:
+        if oracle.kind not in ("ihb", "abm") or not isinstance(self.Wt, np.ndarray) or self.Wt.dtype != np.float64:
             return j, [], []
         if self.outcome is None:
             self.outcome, self.size_at = np.zeros(self.n_terms, np.int8), np.zeros(self.n_terms, np.int64)
+        if oracle.kind == "abm":
+            return self._abm_ahead(j, oracle.psi)
         basis = self.basis
         stop, self.new_O, dependent = _kernels.closed_form_run(
             j, self.Wt, self.Bt, basis.Qt, basis.Et, basis.R, self.P, self.S, self.C, self.residual2, self.w_norm2,
@@ -313,6 +315,39 @@ class BorderBlock:
                                  squared_residual=max(float(self.residual2[i]), 0.0))
                 found.append((term, Decision(True, term.coefficients)))
         return stop, joined, found
+
+    def _abm_ahead(self, j: int, psi: float) -> tuple[int, list[int], list[tuple["BlockTerm", Decision]]]:
+        """:meth:`decide_ahead` for ABM: the terms its screen settles, screen after screen
+        (:func:`~vinet_utils.oavi._kernels.abm_run`), with :func:`~.decisions.abm_decision`'s
+        rules; a term near psi or unsettled is left to the oracle."""
+        basis, m = self.basis, self.basis.m
+        joined, found = [], []
+        while j < self.n_terms:
+            screen = self.abm_screen(j, psi * m)
+            start, first = j, screen["first"]
+            j, self.new_O, dependent = _kernels.abm_run(
+                j, first + screen["stop"], first, screen["rho2"], screen["settled"], screen["vanishes"],
+                screen["sigma2"], screen["v"], self.Wt, self.Bt, basis.Qt, basis.Et, basis.R, self.P, self.S, self.C,
+                self.residual2, self.w_norm2, self.bb, self.twice, self.k0, self.new_O, self.threshold, self.band,
+                psi, m, self.outcome, self.size_at)
+            if dependent:
+                raise FloatingPointError("a new O column is linearly dependent on A; psi is too small for this dtype")
+            for i in range(start, j):
+                if self.outcome[i] == 1:
+                    joined.append(i)
+                    self.screen = None
+                    continue
+                term = BlockTerm(block=self, position=i, size=int(self.size_at[i]), m=m,
+                                 squared_residual=max(float(self.residual2[i]), 0.0))
+                vi = screen["v"][i - first]
+                if self.outcome[i] == 2:  # rescaled to a leading 1
+                    found.append((term, Decision(True, vi[:-1] / vi[-1])))
+                else:  # kept l2-normalised, its leading coefficient made positive
+                    vi = vi * np.sign(vi[-1])
+                    found.append((term, Decision(True, vi[:-1], leading_coefficient=float(vi[-1]))))
+            if self.screen is not None:  # stopped at a term the oracle decides, or at the end
+                break
+        return j, joined, found
 
     def term(self, j: int) -> "BlockTerm":
         """Term ``j`` against the current O (including the block's earlier new O terms)."""
