@@ -149,7 +149,8 @@ class OAVI:
             X = X.to(device=device, dtype=self.dtype)
             perm = variable_order(X, self.ordering)
             identity = bool((perm == np.arange(X.shape[1])).all())
-            # permuted as the transposed copy the engine reads (variables in rows): one copy
+            # permuted straight into the transposed layout the engine reads (variables in rows),
+            # so the engine needs no second copy
             Xi = X if identity else X.T[torch.as_tensor(perm, device=X.device)].contiguous().T
             loop_start = time.perf_counter()
             result = fit_oavi(Xi, make_engine(Xi), self._oracle(), self.max_degree, self.progress)

@@ -54,6 +54,7 @@ from vinet_utils.oavi.threads import blas_threads
 #: ``|O| * block * m`` from which a block's products run on the fit's threads (about 40 MFLOP;
 #: below it, on 2 cores, waking the second thread cost more than it saved).
 THREADED_PRODUCT = 20_000_000
+DEPENDENT_COLUMN = "a new O column is linearly dependent on A; psi is too small for this dtype"
 
 @dataclass(eq=False)
 class QRBasis:
@@ -164,10 +165,11 @@ class BlockedEngine:
         and everything else on the thread count the fit set (one, on the CPU: thousands of
         small products lose more to waking threads than they gain)."""
         if X.device.type == "cpu" if host is None else host:
-            points = X.detach().cpu().numpy()
-            work = shared_workspace()  # the transposed copy in reused pages
-            Xt = work.rows("points", points.T, points.shape[1])
-            np.copyto(Xt, points.T)
+            points, work = X.detach().cpu().numpy(), shared_workspace()
+            Xt = points.T
+            if not Xt.flags.c_contiguous:  # the transposed copy, in reused pages
+                Xt = work.rows("points", points.T, points.shape[1])
+                np.copyto(Xt, points.T)
         else:
             Xt, work = X.T.contiguous(), Workspace()
         return cls(basis=QRBasis.of_constant(Xt, initial_capacity(*X.shape), work), Xt=Xt, threshold=psi * X.shape[0],
@@ -233,7 +235,7 @@ class BorderBlock:
     residual2: np.ndarray
     new_O: int = 0
     screen: dict | None = None
-    outcome: np.ndarray | None = None  # per term: 1 joined O, 2 led a generator in decide_ahead
+    outcome: np.ndarray | None = None  # per term decided in decide_ahead: 1 joined O, 2 or 3 led a generator
     size_at: np.ndarray | None = None  # per term decided in decide_ahead: |O| then
 
     @classmethod
@@ -304,17 +306,21 @@ class BorderBlock:
             j, self.Wt, self.Bt, basis.Qt, basis.Et, basis.R, self.P, self.S, self.C, self.residual2, self.w_norm2,
             self.bb, self.twice, self.k0, self.new_O, self.threshold, self.band, oracle.tau - 1, self.outcome,
             self.size_at)
-        self.screen = None
         if dependent:
-            raise FloatingPointError("a new O column is linearly dependent on A; psi is too small for this dtype")
-        joined = [i for i in range(j, stop) if self.outcome[i] == 1]
-        found = []
+            raise FloatingPointError(DEPENDENT_COLUMN)
+        joined, found = [], []
         for i in range(j, stop):
-            if self.outcome[i] == 2:
-                term = BlockTerm(block=self, position=i, size=int(self.size_at[i]), m=basis.m,
-                                 squared_residual=max(float(self.residual2[i]), 0.0))
+            if self.outcome[i] == 1:
+                joined.append(i)
+            else:
+                term = self._decided_term(i)
                 found.append((term, Decision(True, term.coefficients)))
         return stop, joined, found
+
+    def _decided_term(self, i: int) -> "BlockTerm":
+        """Term ``i`` as :meth:`decide_ahead` decided it (its residual and coefficients then stay)."""
+        return BlockTerm(block=self, position=i, size=int(self.size_at[i]), m=self.basis.m,
+                         squared_residual=max(float(self.residual2[i]), 0.0))
 
     def _abm_ahead(self, j: int, psi: float) -> tuple[int, list[int], list[tuple["BlockTerm", Decision]]]:
         """:meth:`decide_ahead` for ABM: the terms its screen settles, screen after screen
@@ -331,14 +337,13 @@ class BorderBlock:
                 self.residual2, self.w_norm2, self.bb, self.twice, self.k0, self.new_O, self.threshold, self.band,
                 psi, m, self.outcome, self.size_at)
             if dependent:
-                raise FloatingPointError("a new O column is linearly dependent on A; psi is too small for this dtype")
+                raise FloatingPointError(DEPENDENT_COLUMN)
             for i in range(start, j):
                 if self.outcome[i] == 1:
                     joined.append(i)
                     self.screen = None
                     continue
-                term = BlockTerm(block=self, position=i, size=int(self.size_at[i]), m=m,
-                                 squared_residual=max(float(self.residual2[i]), 0.0))
+                term = self._decided_term(i)
                 vi = screen["v"][i - first]
                 if self.outcome[i] == 2:  # rescaled to a leading 1
                     found.append((term, Decision(True, vi[:-1] / vi[-1])))
@@ -401,7 +406,7 @@ class BorderBlock:
             S[:t, j] += corr[k0:]
             rho = math.sqrt(float(r @ r))
         if not rho > 0:
-            raise FloatingPointError("a new O column is linearly dependent on A; psi is too small for this dtype")
+            raise FloatingPointError(DEPENDENT_COLUMN)
         q = r / rho
         Qt[col] = q
         basis.Et[col] = self.Bt[j]

@@ -75,8 +75,7 @@ def secular_screen(eigen: tuple[np.ndarray, np.ndarray], C: np.ndarray, rho2: np
     x = np.minimum(mu, rho2[live] / (1.0 + (cp[live] * cp[live]).sum(1)))
     if live.size:
         sigma2[live] = _kernels.secular_roots(np.ascontiguousarray(W[live]), lam, rho2[live], x, np.empty(live.size))
-    found = live
-    v[found, :-1] = (lam * cp[found] / (lam - sigma2[found, None])) @ V.T
-    v[found, -1] = 1.0
-    v[found] /= np.sqrt((v[found] * v[found]).sum(1))[:, None]
+    v[live, :-1] = (lam * cp[live] / (lam - sigma2[live, None])) @ V.T
+    v[live, -1] = 1.0
+    v[live] /= np.sqrt((v[live] * v[live]).sum(1))[:, None]
     return dict(settled=settled, vanishes=vanishes, sigma2=sigma2, v=v, stop=upto)
