@@ -103,7 +103,7 @@ def test_peer_run_on_a_tiny_case(name):
     make, ours, _ = oavi_peer.EXTRA_CASES[name]
     if name == "tiny_pearson":  # a true permutation, so that mapping the peer's variables back is tested
         assert pearson_order(make()).tolist() != [0, 1, 2, 3]
-    row = oavi_peer.compare_case(peer, make(), ours, repeats=2)
+    row = oavi_peer.compare_case(peer, make(), ours, repeats=2, min_seconds=0.0)
     assert row["shape"] == [200, 4] and len(row["ours_fit_times_s"]) == len(row["peer_fit_times_s"]) == 2
     assert row["ratio_peer_over_ours"] == pytest.approx(row["peer_fit_time_s"] / row["ours_fit_time_s"])
     assert row["same_variable_order"] and not row["peer_switched_to_bpcg"]
@@ -114,6 +114,17 @@ def test_peer_run_on_a_tiny_case(name):
     assert all(0 < loop < t for loop, t in zip(row["ours_loop_times_s"], row["ours_fit_times_s"]))
     assert 0 < row["ours_outside_loop_s"] < row["ours_fit_time_s"]
     assert row["ours_page_faults_per_fit"] >= 0 and row["peer_page_faults_per_fit"] >= 0
+
+
+def test_a_fast_case_is_timed_over_more_fits_on_both_sides():
+    """Ours fits until its fits add up to min_seconds; the peer then fits as often."""
+    peer = _peer_dir()
+    make, ours, _ = oavi_peer.EXTRA_CASES["tiny"]
+    row = oavi_peer.compare_case(peer, make(), ours, repeats=2, min_seconds=0.2)
+    n = len(row["ours_fit_times_s"])
+    assert row["repeats"] == n == len(row["peer_fit_times_s"]) > 2
+    assert sum(row["ours_fit_times_s"]) >= 0.2 or n == oavi_peer.MAX_REPEATS
+    assert sum(row["ours_fit_times_s"][:-1]) < 0.2  # it stopped at the first fit past the mark
 
 
 def test_bench_cli_writes_a_peer_section(tmp_path):

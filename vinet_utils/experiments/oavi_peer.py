@@ -76,6 +76,10 @@ CASES = {
 }
 #: Cases timed with fewer fits than ``--repeats``: the peer takes minutes per fit there.
 FEWER_REPEATS = {"L32_default_tau": 1}
+#: Each side fits until its fits add up to this many seconds (ours decides the count, the peer
+#: repeats it), and at most :data:`MAX_REPEATS` times.
+MIN_SECONDS = 1.0
+MAX_REPEATS = 400
 EXTRA_CASES = {"tiny": (tiny_case, dict(_ISSUE, oracle="ihb"), RAW),
                "tiny_pearson": (tiny_case, dict(_ISSUE, oracle="ihb", ordering="pearson"), RAW)}
 
@@ -134,12 +138,12 @@ fit, read = (ours if side == "ours" else peer)(cfg)
 fit(X[:min(200, len(X))])  # warm-up
 times, loops = [], []
 faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(cfg["repeats"]):
+while len(times) < cfg["repeats"] or (sum(times) < cfg["min_seconds"] and len(times) < cfg["max_repeats"]):
     tic = time.perf_counter()
     model = fit(X)
     times.append(time.perf_counter() - tic)
     loops.append(getattr(model, "loop_time_s_", None))  # ours: the degree loop's share
-faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / cfg["repeats"]
+faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / len(times)
 O, G, order, extra = read(model)
 json.dump(dict(times=times, loop_times=loops, page_faults_per_fit=faults, O=O, G=G, variable_order=order, **extra),
           open(out, "w"))
@@ -193,15 +197,18 @@ def _run(side: str, tmp: Path, cfg: dict, env: dict, timeout: float) -> dict | N
 
 
 def compare_case(peer_dir, X: np.ndarray, ours: dict, repeats: int = 3, threads: int | None = None,
-                 timeout: float = 1800.0) -> dict:
+                 timeout: float = 1800.0, min_seconds: float = MIN_SECONDS) -> dict:
     """Fit ``X`` with our OAVI (keyword arguments ``ours``) and with the peer, each in its own
-    process; returns times (median of ``repeats`` fits), the ratio peer / ours and the agreement
-    of the decisions. ``threads`` caps the BLAS/OpenMP threads of both processes; within it our
+    process; returns times (median of the fits), the ratio peer / ours and the agreement
+    of the decisions. Ours fits ``repeats`` times, and more while its fits add up to less than
+    ``min_seconds`` (at most :data:`MAX_REPEATS`); the peer then fits as many times, so a case
+    of milliseconds is timed over many fits on both sides, not three. ``threads`` caps the BLAS/OpenMP threads of both processes; within it our
     OAVI chooses its own (one for small fits, the idle cores for large ones; recorded as
     ``ours_threads_used``). A side that runs past ``timeout`` seconds is stopped and recorded
     with no time (``None``)."""
     peer_dir = check_peer(peer_dir)
-    cfg = {"ours": ours, "peer": peer_parameters(ours), "repeats": int(repeats)}
+    cfg = {"ours": ours, "peer": peer_parameters(ours), "repeats": int(repeats), "min_seconds": float(min_seconds),
+           "max_repeats": MAX_REPEATS}
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     if threads:
         env.update({v: str(threads) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
@@ -213,8 +220,11 @@ def compare_case(peer_dir, X: np.ndarray, ours: dict, repeats: int = 3, threads:
         np.save(tmp / "X.npy", np.ascontiguousarray(X, dtype=np.float64))
         load = os.getloadavg()[0]
         mine = _run("ours", tmp, cfg, dict(env, PYTHONPATH=str(REPO_ROOT)), timeout)
-        theirs = _run("peer", tmp, cfg, dict(env, PYTHONPATH=f"{tmp / 'shim'}{os.pathsep}{peer_dir}"), timeout)
-    row = {"shape": list(X.shape), "ours_parameters": ours, "peer_parameters": cfg["peer"], "repeats": int(repeats),
+        fits = len(mine["times"]) if mine else int(repeats)  # the peer fits as often as ours did
+        theirs = _run("peer", tmp, dict(cfg, repeats=fits, min_seconds=0.0), dict(
+            env, PYTHONPATH=f"{tmp / 'shim'}{os.pathsep}{peer_dir}"), timeout)
+    row = {"shape": list(X.shape), "ours_parameters": ours, "peer_parameters": cfg["peer"], "repeats": fits,
+           "min_seconds": float(min_seconds),
            "load_average_1min_before": load, "timeout_s": timeout}
     for side, res in (("ours", mine), ("peer", theirs)):
         row[f"{side}_fit_time_s"] = None if res is None else float(np.median(res["times"]))
@@ -241,14 +251,15 @@ def case_names(spec: str) -> list[str]:
 
 
 def peer_section(peer_dir, spec: str = "all", repeats: int = 3, threads: int | None = None,
-                 timeout: float = 1800.0) -> dict:
+                 timeout: float = 1800.0, min_seconds: float = MIN_SECONDS) -> dict:
     """The ``peer`` section of ``results/benchmarks/oavi.json``: the named cases on both sides."""
     peer_dir, names, start = check_peer(peer_dir), case_names(spec), time.perf_counter()
     cases = {}
     for name in names:
         make, ours, transform = {**CASES, **EXTRA_CASES}[name]
         times = min(repeats, FEWER_REPEATS.get(name, repeats))
-        row = cases[name] = dict(compare_case(peer_dir, make(), ours, times, threads, timeout=timeout),
+        row = cases[name] = dict(compare_case(peer_dir, make(), ours, times, threads, timeout=timeout,
+                                              min_seconds=min_seconds),
                                  data_transform=transform)
         print(f"peer {name}:", ", ".join(f"{k} {row.get(k)}" for k in ("ours_fit_time_s", "peer_fit_time_s",
                                         "ratio_peer_over_ours", "decisions_agree", "timed_out")), flush=True)
@@ -258,7 +269,9 @@ def peer_section(peer_dir, spec: str = "all", repeats: int = 3, threads: int | N
         "how_run": __doc__.split("\n\n", 1)[1].replace("\n", " ").replace("``", ""),
         "settings_mapping": " ".join(peer_parameters.__doc__.split()),
         "timing": "each side in its own fresh Python process on the same .npy array; median wall time of "
-                  "'repeats' fits after one warm-up fit on the first 200 points; float64 on CPU",
+                  "'repeats' fits after one warm-up fit on the first 200 points; float64 on CPU; 'repeats' is "
+                  f"what ours needed to fit for {min_seconds:g} s (at least the repeats asked, at most "
+                  f"{MAX_REPEATS}), and the peer fits as often",
         "threads": threads, "wall_time_s": time.perf_counter() - start, "cases": cases,
         "summary": {n: {k: r[k] for k in ("ratio_peer_over_ours", "decisions_agree")} for n, r in cases.items()},
     }
@@ -273,8 +286,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", default="all", help="all or a comma list of " + ",".join([*CASES, *EXTRA_CASES]))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="BLAS/OpenMP threads of both sides")
+    parser.add_argument("--min-seconds", type=float, default=MIN_SECONDS,
+                        help="fit again while ours has fitted for less than this (the peer as often)")
     args = parser.parse_args(argv)
-    args.out.write_text(json.dumps(peer_section(args.peer, args.cases, args.repeats, args.threads), indent=1))
+    args.out.write_text(json.dumps(peer_section(args.peer, args.cases, args.repeats, args.threads,
+                                                min_seconds=args.min_seconds), indent=1))
     return 0
 
 

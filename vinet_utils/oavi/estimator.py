@@ -173,9 +173,11 @@ class OAVI:
         self.n_features_in_ = n
         self.tau_ = self._resolved_tau()
         self.device_ = X.device
+        sizes = np.array([g.coefficients.size for g in G], dtype=np.int64)
         self.coefficients_ = np.zeros((len(G), O_internal.shape[0]))
-        for i, g in enumerate(G):
-            self.coefficients_[i, : g.coefficients.size] = g.coefficients
+        if len(G):  # row i holds generator i's coefficients, then zeros: one masked write
+            self.coefficients_[np.arange(O_internal.shape[0]) < sizes[:, None]] = np.concatenate(
+                [g.coefficients for g in G])
         self.leading_coefficients_ = np.array([g.leading_coefficient for g in G], dtype=np.float64)
         self.n_generators_ = len(G)
         self.degrees_ = self.G_leading_exponents_.sum(axis=1).astype(np.int64)
@@ -190,7 +192,7 @@ class OAVI:
         self.n_oracle_iterations_ = stats.oracle_iterations
         self.oracle_time_s_ = stats.oracle_time_s
         self.max_degree_reached_ = result.max_degree_reached
-        self._build_evaluator()
+        self._evaluator = None  # built on first use: a fit that is never evaluated skips it
 
     # ------------------------------------------------------------ evaluation
     def _check_fitted(self) -> None:
@@ -209,7 +211,7 @@ class OAVI:
         X, was_numpy = as_points(X)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but this OAVI was fitted with {self.n_features_in_}")
-        if self._evaluator is None:  # unpickled: built on first use
+        if self._evaluator is None:  # fitted or unpickled: built on first use
             self._build_evaluator()
         values = self._evaluator(X.to(device=self.device_, dtype=self.dtype))
         if was_numpy:
