@@ -508,6 +508,11 @@ def test_border_array_matches_border():
                                              np.array([index[t] for t in prev], dtype=np.int64), n)
                 assert [tuple(r) for r in arr[0].tolist()] == terms
                 assert (arr[1] == parents).all() and (arr[2] == variables).all()
+                shuffled = rng.permutation(len(prev))  # the same border from terms in any order
+                arr = monomials.border_array(np.array(prev, dtype=np.int64).reshape(-1, n)[shuffled],
+                                             np.array([index[t] for t in prev], dtype=np.int64)[shuffled], n)
+                assert [tuple(r) for r in arr[0].tolist()] == terms
+                assert (arr[1] == parents).all() and (arr[2] == variables).all()
 
 
 @pytest.mark.parametrize("block_size", [1, 3, 64])

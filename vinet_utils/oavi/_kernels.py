@@ -506,6 +506,94 @@ def _face_drop(H, support, inv, count, p):
         _axpy(row[: n - 1], -col[r], w)
 
 
+# ---------------------------------------------------------------- the border
+@_jit
+def _revlex(a, b):
+    """-1, 0 or 1 as the term ``a`` comes before, is, or comes after ``b`` in the deglex order
+    among terms of one degree (the higher variables compare first)."""
+    for i in range(a.size - 1, -1, -1):
+        if a[i] != b[i]:
+            return -1 if a[i] < b[i] else 1
+    return 0
+
+
+@_jit
+def _find(rows, keys, order, u, key):
+    """Whether ``u`` is a row of ``rows``: a binary search for its hash ``key`` in the sorted
+    ``keys[order]`` (the rows' hashes), then a comparison with each row of that hash."""
+    lo, hi = 0, order.size
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if keys[order[mid]] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    while lo < order.size and keys[order[lo]] == key:
+        if _revlex(rows[order[lo]], u) == 0:
+            return True
+        lo += 1
+    return False
+
+
+@_jit
+def border_terms(previous, previous_index):
+    """The border of the degree after ``previous`` (``p x n`` distinct int64 terms of one
+    degree in deglex order, ``previous_index`` their columns in ``A``), in deglex order: each
+    term ``u = t x_i`` once, from its canonical parent ``t`` (``i`` at least ``t``'s highest
+    variable), kept when every divisor ``u / x_j`` is in ``previous``. Made variable by
+    variable, parents in order, the terms come out in deglex order: ``u``'s highest variable
+    is ``i``, and multiplying by ``x_i`` keeps the parents' order. Returns ``(terms, parents,
+    variables, count)``, or empty arrays and ``count`` -1 when ``previous`` is not in
+    deglex order."""
+    p, n = previous.shape
+    rows = np.empty(p * n, np.int64)  # the parent's row in ``previous`` of each term kept
+    variables = np.empty(p * n, np.int64)
+    for a in range(p - 1):
+        if _revlex(previous[a], previous[a + 1]) >= 0:
+            return np.empty((0, n), np.int64), rows[:0], variables[:0], -1
+    last = np.empty(p, np.int64)  # each parent's highest variable (-1: the constant term)
+    for a in range(p):
+        last[a] = n - 1
+        while last[a] >= 0 and previous[a, last[a]] == 0:
+            last[a] -= 1
+    weight = np.empty(n, np.uint64)  # a term's hash: sum_k u_k weight_k, modulo 2**64
+    w = np.uint64(0x9E3779B97F4A7C15)
+    for k in range(n):
+        w = w * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
+        weight[k] = w | np.uint64(1)
+    keys = np.zeros(p, np.uint64)
+    for a in range(p):
+        for k in range(n):
+            keys[a] += np.uint64(previous[a, k]) * weight[k]
+    order = np.argsort(keys)
+    count = 0
+    v = np.empty(n, np.int64)
+    for i in range(n):
+        for a in range(p):
+            if last[a] > i:
+                continue
+            inside = True
+            for j in range(i):  # u / x_i is the parent; u / x_j for u's other variables
+                if previous[a, j] > 0:
+                    v[:] = previous[a]
+                    v[i] += 1
+                    v[j] -= 1
+                    if not _find(previous, keys, order, v, keys[a] + weight[i] - weight[j]):
+                        inside = False
+                        break
+            if inside:
+                rows[count] = a
+                variables[count] = i
+                count += 1
+    terms = np.empty((count, n), np.int64)
+    parents = np.empty(count, np.int64)
+    for c in range(count):
+        terms[c] = previous[rows[c]]
+        terms[c, variables[c]] += 1
+        parents[c] = previous_index[rows[c]]
+    return terms, parents, variables[:count].copy(), count
+
+
 # ---------------------------------------------------------------- ABM's secular equation
 @_jit
 def secular_roots(W, lam, rho2, x0, out):
@@ -532,6 +620,51 @@ def secular_roots(W, lam, rho2, x0, out):
             x = x_new
         out[t] = max(x, 0.0)
     return out
+
+
+@_jit
+def secular_screen(lam, V, C, rho2, mu, upto_first_kept):
+    """:func:`~vinet_utils.oavi.secular.secular_screen` in one compiled call (it documents
+    the arguments and the outcome): ``(settled, vanishes, sigma2, v, stop)``."""
+    k, n = C.shape
+    settled, vanishes = np.zeros(n, np.bool_), np.zeros(n, np.bool_)
+    sigma2, v = np.zeros(n), np.zeros((n, k + 1))
+    if n == 0 or lam[0] <= mu * (1 + 1e-9):  # min(lam) at or below the threshold: the SVD answers
+        return settled, vanishes, sigma2, v, n
+    cp = np.dot(np.ascontiguousarray(C.T), V)
+    W = np.empty((n, k))
+    stop = n
+    for t in range(n):
+        total = 1.0
+        for i in range(k):
+            W[t, i] = lam[i] * cp[t, i] * cp[t, i]
+            total += W[t, i] / (lam[i] - mu)
+        F, scale = rho2[t] - mu * total, rho2[t] + mu * total
+        settled[t] = not abs(F) <= 1e-10 * scale
+        vanishes[t] = settled[t] and F <= 0
+        if upto_first_kept and not vanishes[t] and stop == n:
+            stop = t + 1
+    live = np.flatnonzero(vanishes[:stop])
+    if live.size == 0:
+        return settled, vanishes, sigma2, v, stop
+    x0 = np.empty(live.size)
+    for a in range(live.size):
+        t = live[a]
+        x0[a] = min(mu, rho2[t] / (1.0 + np.dot(cp[t], cp[t])))
+    roots = secular_roots(np.ascontiguousarray(W[live]), lam, rho2[live], x0, np.empty(live.size))
+    scaled = np.empty((live.size, k))
+    for a in range(live.size):
+        t = live[a]
+        sigma2[t] = roots[a]
+        for i in range(k):
+            scaled[a, i] = lam[i] * cp[t, i] / (lam[i] - roots[a])
+    vecs = np.dot(scaled, np.ascontiguousarray(V.T))
+    for a in range(live.size):
+        t = live[a]
+        v[t, :k] = vecs[a]
+        v[t, k] = 1.0
+        v[t] /= np.sqrt(np.dot(v[t], v[t]))
+    return settled, vanishes, sigma2, v, stop
 
 
 # ---------------------------------------------------------------- the blocked engine's closed form

@@ -32,6 +32,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
+from vinet_utils.oavi import _kernels
+
 Exponent = tuple[int, ...]
 
 
@@ -149,35 +151,18 @@ def border_array(
         per term the column of its canonical parent (divide by the highest-index variable)
         and that variable.
 
-    Every product ``t * x_i`` (``t`` in ``previous``) is a candidate. A candidate ``u`` is in
-    the border exactly when each of its divisors ``u / x_i`` (one per variable with a
-    positive exponent) lies in ``previous``, that is when it arises from exactly as many
-    products as it has distinct variables.
+    Each candidate ``u`` arises once, from its canonical parent, and is in the border exactly
+    when each of its divisors ``u / x_i`` (one per variable with a positive exponent) lies in
+    ``previous`` (a compiled loop, :func:`~vinet_utils.oavi._kernels.border_terms`).
     """
-    previous = np.asarray(previous, dtype=np.int64).reshape(-1, n)
-    previous_index = np.asarray(previous_index, dtype=np.int64)
-    p = previous.shape[0]
-    if p == 0:
-        return np.zeros((0, n), dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    store = np.int16 if previous.max(initial=0) < 30000 else np.int64
-    cand = np.repeat(previous.astype(store), n, axis=0)
-    var = np.tile(np.arange(n), p)
-    src = np.repeat(np.arange(p), n)
-    cand[np.arange(p * n), var] += 1
-    cand = np.ascontiguousarray(cand)
-    keys = cand.view(np.dtype((np.void, cand.dtype.itemsize * n))).ravel()
-    unique, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    terms = unique.view(store).reshape(-1, n).astype(np.int64)
-    inverse = inverse.ravel()
-    positive = terms > 0
-    keep = counts == positive.sum(axis=1)
-    last = n - 1 - np.argmax(positive[:, ::-1], axis=1)
-    canonical = var == last[inverse]
-    parent = np.full(terms.shape[0], -1, dtype=np.int64)
-    parent[inverse[canonical]] = previous_index[src[canonical]]
-    idx = np.flatnonzero(keep)
-    idx = idx[deglex_argsort(terms[idx])]
-    return terms[idx], parent[idx], last[idx].astype(np.int64)
+    previous = np.ascontiguousarray(previous, dtype=np.int64).reshape(-1, n)
+    previous_index = np.ascontiguousarray(previous_index, dtype=np.int64)
+    terms, parents, variables, count = _kernels.border_terms(previous, previous_index)
+    if count < 0:  # not in deglex order: sort a copy first
+        order = deglex_argsort(previous)
+        terms, parents, variables, count = _kernels.border_terms(np.ascontiguousarray(previous[order]),
+                                                                 previous_index[order])
+    return terms, parents, variables
 
 
 # ------------------------------------------------------------------ closure

@@ -48,7 +48,8 @@ def secular_singular_pair(eigen: tuple[np.ndarray, np.ndarray], R: np.ndarray, c
 def secular_screen(eigen: tuple[np.ndarray, np.ndarray], C: np.ndarray, rho2: np.ndarray, threshold: float,
                    upto_first_kept: bool = False) -> dict:
     """:func:`secular_singular_pair` for the terms whose coefficients are the columns of ``C``
-    (``k x n``) and squared residuals ``rho2``, all against the same ``A``, vectorised.
+    (``k x n``) and squared residuals ``rho2``, all against the same ``A``, in one compiled call
+    (:func:`~vinet_utils.oavi._kernels.secular_screen`).
 
     Returns ``settled`` (the terms the secular equation decides; the others need the exact
     SVD), ``vanishes`` (``s <= threshold``), ``sigma2`` (``s`` where it vanishes) and ``v``
@@ -58,24 +59,8 @@ def secular_screen(eigen: tuple[np.ndarray, np.ndarray], C: np.ndarray, rho2: np
     join O, and change ``A`` for the terms after it), else it is ``n``.
     """
     lam, V = eigen
-    n, mu = C.shape[1], threshold
-    settled, vanishes, sigma2 = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n)
-    v = np.zeros((n, V.shape[0] + 1))
-    if lam[0] <= mu * (1 + 1e-9) or n == 0:  # min(lam) at or below the threshold: the SVD answers
-        return dict(settled=settled, vanishes=vanishes, sigma2=sigma2, v=v, stop=n)
-    cp = C.T @ V
-    W = lam * cp * cp
-    total = 1.0 + (W / (lam - mu)).sum(1)
-    F, scale = rho2 - mu * total, rho2 + mu * total
-    settled = ~(np.abs(F) <= 1e-10 * scale)
-    vanishes = settled & (F <= 0)
-    kept = np.flatnonzero(~vanishes) if upto_first_kept else ()
-    upto = int(kept[0]) + 1 if len(kept) else n
-    live = np.flatnonzero(vanishes[:upto])
-    x = np.minimum(mu, rho2[live] / (1.0 + (cp[live] * cp[live]).sum(1)))
-    if live.size:
-        sigma2[live] = _kernels.secular_roots(np.ascontiguousarray(W[live]), lam, rho2[live], x, np.empty(live.size))
-    v[live, :-1] = (lam * cp[live] / (lam - sigma2[live, None])) @ V.T
-    v[live, -1] = 1.0
-    v[live] /= np.sqrt((v[live] * v[live]).sum(1))[:, None]
-    return dict(settled=settled, vanishes=vanishes, sigma2=sigma2, v=v, stop=upto)
+    settled, vanishes, sigma2, v, stop = _kernels.secular_screen(
+        np.ascontiguousarray(lam, dtype=np.float64), np.ascontiguousarray(V, dtype=np.float64),
+        np.asarray(C, dtype=np.float64), np.ascontiguousarray(rho2, dtype=np.float64), float(threshold),
+        bool(upto_first_kept))
+    return dict(settled=settled, vanishes=vanishes, sigma2=sigma2, v=v, stop=int(stop))
