@@ -515,7 +515,7 @@ def test_border_array_matches_border():
                 assert (arr[1] == parents).all() and (arr[2] == variables).all()
 
 
-@pytest.mark.parametrize("block_size", [1, 3, 64])
+@pytest.mark.parametrize("block_size", [1, 3, 64, 128])
 @pytest.mark.parametrize("tau", [1000.0, None, float("inf")])
 def test_blocked_fit_matches_brute_force(block_size, tau):
     """Blocks of any size make the sequential decisions: with a loose bound, where the l1

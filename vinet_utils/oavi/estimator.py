@@ -93,7 +93,7 @@ class OAVI:
         cg_max_iter: int = 10_000,
         progress: bool = False,
         ordering: str = "deglex",
-        block_size: int = 64,
+        block_size: int = 128,  # faster than 64 and 256 on the benchmark's cases (docs/oavi.md)
         threads: int | None = None,
     ):
         self.psi = psi
