@@ -912,6 +912,31 @@ def test_threads_count_only_the_cores_other_processes_hold(loadavg, busy):
     assert busy_elsewhere(loadavg) == pytest.approx(busy)
 
 
+def test_threads_of_this_process_are_not_load_elsewhere():
+    """A BLAS thread of this process still running counts as this process's, not as a core
+    another process holds: the next fit may take it."""
+    import threading
+
+    from vinet_utils.oavi.threads import busy_elsewhere, running_threads_here
+
+    assert busy_elsewhere("1.90 1.5 1.2 3/115 31881", own_running=2) == 0.0
+    assert busy_elsewhere("1.90 1.5 1.2 3/115 31881", own_running=1) == pytest.approx(1.0)
+    stop, A = threading.Event(), np.random.default_rng(0).normal(size=(400, 400))
+
+    def work():  # numpy releases the GIL in its products: this thread runs beside the test
+        while not stop.is_set():
+            A @ A
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    try:
+        seen = max(running_threads_here() for _ in range(200))
+    finally:
+        stop.set()
+        worker.join()
+    assert seen >= 1
+
+
 def test_threaded_products_make_the_one_thread_decisions(monkeypatch):
     """A block's large products on two BLAS threads (the rest of the fit on one) decide as
     the fit on one thread does."""
@@ -989,7 +1014,7 @@ def test_the_compiled_runs_decide_as_the_term_by_term_path(monkeypatch, oracle, 
     X = latent_small(m=400, n=6, seed=3)
     kwargs = dict(psi=0.005, tau=tau, max_degree=3, block_size=9, oracle=oracle)
     ahead = OAVI(**kwargs).fit(X)
-    monkeypatch.setattr(linalg.BorderBlock, "decide_ahead", lambda self, j, oracle: (j, [], []))
+    monkeypatch.setattr(linalg.BorderBlock, "decide_ahead", lambda self, j, oracle: (j, []))
     one_by_one = OAVI(**kwargs).fit(X)
     assert ahead.n_generators_ > 10 and (tau > 100 or ahead.n_bound_active_ > 0)
     np.testing.assert_array_equal(ahead.O_exponents_, one_by_one.O_exponents_)

@@ -39,10 +39,11 @@ class Block(Protocol):
     @property
     def n_terms(self) -> int: ...
 
-    def decide_ahead(self, j: int, oracle: Oracle) -> tuple[int, list[int], list[tuple[BorderTerm, Decision]]]:
+    def decide_ahead(self, j: int, oracle: Oracle) -> tuple[int, np.ndarray]:
         """Decide terms ``j..`` in order where the block can without the oracle's general path
-        (the same decisions); returns the first term left undecided, the terms that joined O
-        and the generators found. A block may decide none (returning ``j``)."""
+        (the same decisions); returns the first term left undecided and the terms that joined
+        O. The block keeps the generators it finds for :meth:`finish`. A block may decide
+        none (returning ``j``)."""
 
     def term(self, j: int) -> BorderTerm:
         """Term ``j`` of the block against the current O."""
@@ -50,9 +51,9 @@ class Block(Protocol):
     def append(self, j: int) -> None:
         """Term ``j`` joins O: its evaluations join ``A``."""
 
-    def finish(self, generators: list[tuple[BorderTerm, Decision]]) -> np.ndarray:
-        """Close the block; the mean squared value on the points of each generator found in
-        it (its leading term and the decision that made it)."""
+    def finish(self, generators: list[tuple[BorderTerm, Decision]]) -> "Generators":
+        """Close the block; return every generator found in it, in term order: those it decided
+        ahead and ``generators`` (the oracle's: the term and the decision that made it)."""
 
 
 class Engine(Protocol):
@@ -68,15 +69,35 @@ class Engine(Protocol):
 
 
 @dataclass
-class Generator:
-    """A generator ``g = lead * u + sum_t c_t t`` of G (exponents in the fit's variable order)."""
+class Generators:
+    """Generators ``g = lead * u + sum_t c_t t`` of G found in one block, in term order."""
 
-    leading_term: np.ndarray
-    coefficients: np.ndarray  # over the first len(coefficients) terms of O
-    leading_coefficient: float
-    train_mse: float  # (1/m) sum_i g(x_i)^2
-    from_sparse_oracle: bool
-    oracle_gap: float
+    positions: np.ndarray  # int (g,): each leading term's place in the block
+    coefficients: np.ndarray  # (g, k): over the first k terms of O, zeros past the |O| it was found at
+    leading_coefficients: np.ndarray  # (g,)
+    train_mse: np.ndarray  # (g,): (1/m) sum_i g(x_i)^2
+    from_sparse_oracle: np.ndarray  # bool (g,)
+    oracle_gaps: np.ndarray  # (g,)
+
+    @classmethod
+    def of_decisions(cls, found: list[tuple[BorderTerm, Decision]], k: int, train_mse: np.ndarray) -> "Generators":
+        """The generators the oracle found (each term, which has a ``position``, and its decision)."""
+        coefficients = np.zeros((len(found), k))
+        for i, (_, decision) in enumerate(found):
+            coefficients[i, : decision.coefficients.size] = decision.coefficients
+        return cls(positions=np.array([term.position for term, _ in found], dtype=np.int64),
+                   coefficients=coefficients,
+                   leading_coefficients=np.array([d.leading_coefficient for _, d in found], dtype=np.float64),
+                   train_mse=np.asarray(train_mse, dtype=np.float64),
+                   from_sparse_oracle=np.array([d.from_sparse_oracle for _, d in found], dtype=bool),
+                   oracle_gaps=np.array([d.gap for _, d in found], dtype=np.float64))
+
+    def merged(self, other: "Generators") -> tuple["Generators", np.ndarray]:
+        """These and ``other`` in one, in term order, and the order taken (indices into the
+        concatenation of these and ``other``)."""
+        order = np.argsort(np.r_[self.positions, other.positions], kind="stable")
+        return Generators(*(np.concatenate((getattr(self, f), getattr(other, f)))[order]
+                            for f in Generators.__dataclass_fields__)), order
 
 
 @dataclass
@@ -104,11 +125,18 @@ class FitStats:
 
 @dataclass
 class FitResult:
-    """What a fit found: O (deglex order, row 0 the constant term), G in the order found,
-    the work done, and the highest degree whose border was examined."""
+    """What a fit found: O (deglex order, row 0 the constant term), G in the order found (its
+    leading terms, coefficients over O, leading coefficients, mean squared values on the
+    points, and whether and how far the sparse oracle ran), the work done, and the highest
+    degree whose border was examined."""
 
     O_exponents: np.ndarray
-    generators: list[Generator]
+    leading_exponents: np.ndarray  # (|G|, n)
+    coefficients: np.ndarray  # (|G|, |O|), zeros past the |O| each generator was found at
+    leading_coefficients: np.ndarray
+    train_mse: np.ndarray
+    from_sparse_oracle: np.ndarray
+    oracle_gaps: np.ndarray
     stats: FitStats
     max_degree_reached: int
 
@@ -118,7 +146,8 @@ def fit_oavi(X: torch.Tensor, engine: Engine, oracle: Oracle, max_degree: int, p
     n = X.shape[1]
     O_by_degree = [np.zeros((1, n), dtype=np.int64)]  # O = {1}
     last_O_index = np.zeros(1, dtype=np.int64)  # positions in O of the last degree's terms
-    generators: list[Generator] = []
+    leads: list[np.ndarray] = []
+    batches: list[Generators] = []
     stats = FitStats()
     degree_reached = 0
     bar = _progress_bar() if progress else None
@@ -132,9 +161,8 @@ def fit_oavi(X: torch.Tensor, engine: Engine, oracle: Oracle, max_degree: int, p
         for block in engine.border_blocks(parents, variables):
             found, j = [], 0
             while j < block.n_terms:
-                j, joined, ahead = block.decide_ahead(j, oracle)
+                j, joined = block.decide_ahead(j, oracle)
                 joins_O[block.start + np.asarray(joined, dtype=np.int64)] = True
-                found += ahead
                 if j == block.n_terms:
                     break
                 term = block.term(j)
@@ -146,12 +174,9 @@ def fit_oavi(X: torch.Tensor, engine: Engine, oracle: Oracle, max_degree: int, p
                     block.append(j)
                     joins_O[block.start + j] = True
                 j += 1
-            for (term, decision), train_mse in zip(found, block.finish(found)):
-                generators.append(Generator(
-                    leading_term=terms[block.start + term.position],
-                    coefficients=np.array(decision.coefficients, dtype=np.float64),
-                    leading_coefficient=decision.leading_coefficient, train_mse=float(train_mse),
-                    from_sparse_oracle=decision.from_sparse_oracle, oracle_gap=decision.gap))
+            batch = block.finish(found)
+            leads.append(terms[block.start + batch.positions])
+            batches.append(batch)
             if bar is not None:
                 bar.update(block.n_terms)
         stats.border_terms += terms.shape[0]
@@ -161,8 +186,20 @@ def fit_oavi(X: torch.Tensor, engine: Engine, oracle: Oracle, max_degree: int, p
         last_O_index = np.arange(size_before, engine.size, dtype=np.int64)
     if bar is not None:
         bar.close()
-    return FitResult(O_exponents=np.vstack(O_by_degree), generators=generators, stats=stats,
-                     max_degree_reached=degree_reached)
+    O = np.vstack(O_by_degree)
+    coefficients = np.zeros((sum(len(b.positions) for b in batches), O.shape[0]))
+    row = 0
+    for b in batches:
+        coefficients[row : row + len(b.positions), : b.coefficients.shape[1]] = b.coefficients
+        row += len(b.positions)
+
+    def joined(name, dtype):
+        return np.concatenate([getattr(b, name) for b in batches]).astype(dtype) if batches else np.zeros(0, dtype)
+
+    return FitResult(O_exponents=O, leading_exponents=np.vstack(leads) if leads else np.zeros((0, n), np.int64),
+                     coefficients=coefficients, leading_coefficients=joined("leading_coefficients", np.float64),
+                     train_mse=joined("train_mse", np.float64), from_sparse_oracle=joined("from_sparse_oracle", bool),
+                     oracle_gaps=joined("oracle_gaps", np.float64), stats=stats, max_degree_reached=degree_reached)
 
 
 def _progress_bar():

@@ -162,9 +162,8 @@ class OAVI:
     def _set_fitted(self, result: FitResult, X: torch.Tensor, perm: np.ndarray) -> None:
         """The fitted attributes, with exponents mapped back to the user's variable order."""
         n = X.shape[1]
-        G = result.generators
         O_internal = result.O_exponents
-        G_internal = np.array([g.leading_term for g in G], dtype=np.int64).reshape(len(G), n)
+        G_internal = result.leading_exponents.reshape(-1, n)
         self.variable_order_ = np.asarray(perm, dtype=np.int64)
         self.O_exponents_ = np.empty_like(O_internal)
         self.O_exponents_[:, perm] = O_internal
@@ -173,17 +172,13 @@ class OAVI:
         self.n_features_in_ = n
         self.tau_ = self._resolved_tau()
         self.device_ = X.device
-        sizes = np.array([g.coefficients.size for g in G], dtype=np.int64)
-        self.coefficients_ = np.zeros((len(G), O_internal.shape[0]))
-        if len(G):  # row i holds generator i's coefficients, then zeros: one masked write
-            self.coefficients_[np.arange(O_internal.shape[0]) < sizes[:, None]] = np.concatenate(
-                [g.coefficients for g in G])
-        self.leading_coefficients_ = np.array([g.leading_coefficient for g in G], dtype=np.float64)
-        self.n_generators_ = len(G)
+        self.coefficients_ = result.coefficients
+        self.leading_coefficients_ = result.leading_coefficients
+        self.n_generators_ = G_internal.shape[0]
         self.degrees_ = self.G_leading_exponents_.sum(axis=1).astype(np.int64)
-        self.train_mse_ = np.array([g.train_mse for g in G], dtype=np.float64)
-        self.from_sparse_oracle_ = np.array([g.from_sparse_oracle for g in G], dtype=bool)
-        self.oracle_gaps_ = np.array([g.oracle_gap for g in G], dtype=np.float64)
+        self.train_mse_ = result.train_mse
+        self.from_sparse_oracle_ = result.from_sparse_oracle
+        self.oracle_gaps_ = result.oracle_gaps
         stats = result.stats
         self.max_oracle_gap_ = float(stats.max_oracle_gap)
         self.n_border_terms_ = stats.border_terms

@@ -47,6 +47,7 @@ import torch
 from vinet_utils.oavi.arrays import (Array, Workspace, eps_of, indices, initial_capacity, like, minus_product,
                                      row_norms2, rows, runs, shared_workspace, solve_upper, subtract_product, to_host)
 from vinet_utils.oavi import _kernels
+from vinet_utils.oavi.algorithm import Generators
 from vinet_utils.oavi.decisions import Decision
 from vinet_utils.oavi.secular import secular_screen, secular_singular_pair
 from vinet_utils.oavi.threads import blas_threads
@@ -237,6 +238,8 @@ class BorderBlock:
     screen: dict | None = None
     outcome: np.ndarray | None = None  # per term decided in decide_ahead: 1 joined O, 2 or 3 led a generator
     size_at: np.ndarray | None = None  # per term decided in decide_ahead: |O| then
+    abm_coefficients: np.ndarray | None = None  # ABM's generators decided ahead: coefficients by term
+    abm_leading: np.ndarray | None = None  # and their leading coefficients
 
     @classmethod
     def project(cls, basis: QRBasis, Bt: Array, bb: np.ndarray, start: int, threshold: float,
@@ -288,15 +291,15 @@ class BorderBlock:
     def n_terms(self) -> int:
         return self.Bt.shape[0]
 
-    def decide_ahead(self, j: int, oracle) -> tuple[int, list[int], list[tuple["BlockTerm", Decision]]]:
+    def decide_ahead(self, j: int, oracle) -> tuple[int, np.ndarray | list[int]]:
         """Decide the terms from ``j`` on, in one compiled loop, while the closed form of the
         ``"ihb"`` oracle suffices (:func:`~vinet_utils.oavi._kernels.closed_form_run`: the same
         decisions as :meth:`term`, the oracle and :meth:`append`, term by term). Returns the
-        first term left undecided, the terms that joined O, and the generators found (their
-        terms and decisions). Other oracles, and arrays other than float64 numpy, decide
-        nothing here."""
+        first term left undecided and the terms that joined O; the generators found stay in
+        the block's arrays until :meth:`finish` (``outcome``; their coefficients are columns of
+        ``C``). Other oracles, and arrays other than float64 numpy, decide nothing here."""
         if oracle.kind not in ("ihb", "abm") or not isinstance(self.Wt, np.ndarray) or self.Wt.dtype != np.float64:
-            return j, [], []
+            return j, []
         if self.outcome is None:
             self.outcome, self.size_at = np.zeros(self.n_terms, np.int8), np.zeros(self.n_terms, np.int64)
         if oracle.kind == "abm":
@@ -308,26 +311,18 @@ class BorderBlock:
             self.size_at)
         if dependent:
             raise FloatingPointError(DEPENDENT_COLUMN)
-        joined, found = [], []
-        for i in range(j, stop):
-            if self.outcome[i] == 1:
-                joined.append(i)
-            else:
-                term = self._decided_term(i)
-                found.append((term, Decision(True, term.coefficients)))
-        return stop, joined, found
+        return stop, j + np.flatnonzero(self.outcome[j:stop] == 1)
 
-    def _decided_term(self, i: int) -> "BlockTerm":
-        """Term ``i`` as :meth:`decide_ahead` decided it (its residual and coefficients then stay)."""
-        return BlockTerm(block=self, position=i, size=int(self.size_at[i]), m=self.basis.m,
-                         squared_residual=max(float(self.residual2[i]), 0.0))
-
-    def _abm_ahead(self, j: int, psi: float) -> tuple[int, list[int], list[tuple["BlockTerm", Decision]]]:
+    def _abm_ahead(self, j: int, psi: float) -> tuple[int, np.ndarray]:
         """:meth:`decide_ahead` for ABM: the terms its screen settles, screen after screen
         (:func:`~vinet_utils.oavi._kernels.abm_run`), with :func:`~.decisions.abm_decision`'s
-        rules; a term near psi or unsettled is left to the oracle."""
+        rules; a term near psi or unsettled is left to the oracle. A generator's coefficients
+        and leading coefficient go to ``abm_coefficients`` and ``abm_leading``."""
         basis, m = self.basis, self.basis.m
-        joined, found = [], []
+        if self.abm_coefficients is None:
+            self.abm_coefficients = np.zeros((self.n_terms, self.C.shape[0]))
+            self.abm_leading = np.zeros(self.n_terms)
+        joined = []
         while j < self.n_terms:
             screen = self.abm_screen(j, psi * m)
             start, first = j, screen["first"]
@@ -338,21 +333,21 @@ class BorderBlock:
                 psi, m, self.outcome, self.size_at)
             if dependent:
                 raise FloatingPointError(DEPENDENT_COLUMN)
-            for i in range(start, j):
-                if self.outcome[i] == 1:
-                    joined.append(i)
-                    self.screen = None
-                    continue
-                term = self._decided_term(i)
-                vi = screen["v"][i - first]
-                if self.outcome[i] == 2:  # rescaled to a leading 1
-                    found.append((term, Decision(True, vi[:-1] / vi[-1])))
-                else:  # kept l2-normalised, its leading coefficient made positive
-                    vi = vi * np.sign(vi[-1])
-                    found.append((term, Decision(True, vi[:-1], leading_coefficient=float(vi[-1]))))
+            outcome = self.outcome[start:j]
+            found = np.flatnonzero(outcome >= 2)
+            if found.size:
+                v = screen["v"][found + (start - first)]  # against the screen's |O|: v[:, -1] is the leading term's
+                lead, rescaled = v[:, -1], outcome[found] == 2
+                # rescaled to a leading 1, or kept l2-normalised with its leading coefficient made positive
+                self.abm_coefficients[found + start, : v.shape[1] - 1] = np.where(
+                    rescaled[:, None], v[:, :-1] / lead[:, None], v[:, :-1] * np.sign(lead)[:, None])
+                self.abm_leading[found + start] = np.where(rescaled, 1.0, np.abs(lead))
+            if found.size < j - start:  # the last term decided joined O (abm_run stops after one)
+                joined.append(j - 1)
+                self.screen = None
             if self.screen is not None:  # stopped at a term the oracle decides, or at the end
                 break
-        return j, joined, found
+        return j, np.array(joined, dtype=np.int64)
 
     def term(self, j: int) -> "BlockTerm":
         """Term ``j`` against the current O (including the block's earlier new O terms)."""
@@ -435,28 +430,30 @@ class BorderBlock:
                                                 upto_first_kept=True))
         return self.screen
 
-    def finish(self, generators: list[tuple["BlockTerm", Decision]]) -> np.ndarray:
-        """Commit the block's new O columns; return the mean squared value on the points of
-        each generator found in the block (its leading term and the decision that made it).
+    def finish(self, generators: list[tuple["BlockTerm", Decision]]) -> Generators:
+        """Commit the block's new O columns; return its generators in term order: those
+        :meth:`decide_ahead` found and ``generators`` (the oracle's: term and decision), with
+        the mean squared value on the points of each.
 
         With ``A = Q R``, ``g(X) = lead u(X) + A c = Q (lead p + R c) + lead r`` where ``r``,
         the residual of ``u`` at its decision, is orthogonal to ``Q``: one product for all.
         """
         basis = self.basis
         basis.size = k = self.k0 + self.new_O
-        if not generators:
-            return np.zeros(0)
-        positions = [term.position for term, _ in generators]
-        proj = np.zeros((k, len(generators)))
-        proj[: self.k0] = self.P[:, positions]
-        proj[self.k0 :] = self.S[: self.new_O, positions]
-        coef = np.zeros((k, len(generators)))
-        for i, (_, decision) in enumerate(generators):
-            coef[: decision.coefficients.size, i] = decision.coefficients
-        lead = np.array([decision.leading_coefficient for _, decision in generators], dtype=np.float64)
+        found = Generators.of_decisions(generators, k, np.zeros(len(generators)))
         res2 = np.array([term.squared_residual for term, _ in generators], dtype=np.float64)
-        Z = basis.R[:k, :k] @ coef + proj * lead
-        return (lead * lead * res2 + (Z * Z).sum(axis=0)) / basis.m
+        own = np.flatnonzero(self.outcome >= 2) if self.outcome is not None else np.zeros(0, np.int64)
+        if own.size:  # decided ahead: ABM's from its screens, the closed form's are columns of C
+            abm, none = self.abm_coefficients is not None, np.zeros(own.size)
+            found, order = found.merged(Generators(
+                own, self.abm_coefficients[own, :k] if abm else self.C[:k, own].T,
+                self.abm_leading[own] if abm else none + 1.0, none, none.astype(bool), none))
+            res2 = np.r_[res2, np.maximum(self.residual2[own], 0.0)][order]
+        lead, positions = found.leading_coefficients, found.positions
+        proj = np.concatenate((self.P[:, positions], self.S[: self.new_O, positions]))
+        Z = basis.R[:k, :k] @ found.coefficients.T + proj * lead
+        found.train_mse = (lead * lead * res2 + (Z * Z).sum(axis=0)) / basis.m
+        return found
 
 
 @dataclass(eq=False, slots=True)

@@ -13,6 +13,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from vinet_utils.oavi.algorithm import Generators
 from vinet_utils.oavi.decisions import Decision
 from vinet_utils.oavi.estimator import OAVI
 
@@ -54,9 +55,9 @@ class LstsqBlock:
     def n_terms(self) -> int:
         return self.B.shape[1]
 
-    def decide_ahead(self, j: int, oracle) -> tuple[int, list[int], list]:
+    def decide_ahead(self, j: int, oracle) -> tuple[int, list[int]]:
         """Nothing is decided ahead: every term goes through :meth:`term` and the oracle."""
-        return j, [], []
+        return j, []
 
     def term(self, j: int) -> "LstsqTerm":
         return LstsqTerm(self.engine.A, self.B[:, j], j)
@@ -64,15 +65,15 @@ class LstsqBlock:
     def append(self, j: int) -> None:
         self.engine.A = torch.cat([self.engine.A, self.B[:, j : j + 1]], dim=1)
 
-    def finish(self, generators: list[tuple["LstsqTerm", Decision]]) -> np.ndarray:
-        """Each generator evaluated on the points: ``g(X) = lead u(X) + A c``."""
+    def finish(self, generators: list[tuple["LstsqTerm", Decision]]) -> Generators:
+        """The generators, each evaluated on the points: ``g(X) = lead u(X) + A c``."""
         A = self.engine.A
         mse = np.empty(len(generators))
         for i, (term, decision) in enumerate(generators):
             c = torch.as_tensor(decision.coefficients, dtype=A.dtype, device=A.device)
             g = A[:, : c.shape[0]] @ c + decision.leading_coefficient * term.b
             mse[i] = float(g @ g) / A.shape[0]
-        return mse
+        return Generators.of_decisions(generators, A.shape[1], mse)
 
 
 class LstsqTerm:

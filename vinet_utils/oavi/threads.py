@@ -8,7 +8,8 @@ process stalls every parallel region. ``threads`` overrides both. On the CPU the
 applies to a block's large products only (:func:`blas_threads` around them); the rest of
 the fit, thousands of small products, runs on one thread. numpy's BLAS calls are not
 governed by ``torch.set_num_threads``, so the OpenBLAS that numpy loaded is set directly;
-every count is restored after the fit.
+every count is restored after the fit. numpy and scipy each load an OpenBLAS of their own;
+both are set.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import contextlib
 import ctypes
 import math
 import os
+import threading
 from typing import Callable, Iterator
 
 import torch
 
 SMALL_FIT_WORK = 1_000_000  # fits with m * n^2 below this run on one thread
 
-_OPENBLAS: list = []  # [(get, set) or None], filled on first use
+_OPENBLAS: list = []  # [[(get, set), ...]], filled on first use
 
 
 def choose_threads(threads: int | None, shape: tuple, device: torch.device) -> int | None:
@@ -42,38 +44,59 @@ def choose_threads(threads: int | None, shape: tuple, device: torch.device) -> i
     return max(1, min(torch.get_num_threads(), int(math.floor(idle + 0.5))))
 
 
-def busy_elsewhere(loadavg: str | None = None) -> float:
+def busy_elsewhere(loadavg: str | None = None, own_running: int | None = None) -> float:
     """Cores that other processes keep busy: the 1-minute load average, but at most the
-    threads running right now besides this one (``/proc/loadavg``'s fourth field, or the
-    text ``loadavg``). The load average alone counts the fitting process itself after a
-    minute of work, and a busy benchmark would then fit on one thread of an idle machine."""
+    threads running right now besides this process's (``/proc/loadavg``'s fourth field, or the
+    text ``loadavg``, less ``own_running``: by default this process's threads that run now,
+    :func:`running_threads_here`, plus the calling one). The load average alone counts the
+    fitting process itself after a minute of work, and a busy benchmark would then fit on
+    one thread of an idle machine; the count alone counted the BLAS threads that still spin
+    for a moment after a fit's products, and the next fit ran on one thread."""
     if loadavg is None:
         try:
             with open("/proc/loadavg") as f:
                 loadavg = f.read()
         except OSError:
             return os.getloadavg()[0]
+        own_running = running_threads_here() if own_running is None else own_running
     fields = loadavg.split()
     running = int(fields[3].split("/")[0])
-    return max(0.0, min(float(fields[0]), running - 1.0))
+    return max(0.0, min(float(fields[0]), running - 1.0 - (own_running or 0)))
 
 
-def openblas_threads_api() -> tuple[Callable[[], int], Callable[[int], None]] | None:
-    """``(get, set)`` for the thread count of the OpenBLAS that numpy loaded, or None."""
+def running_threads_here() -> int:
+    """This process's threads running or runnable now, besides the calling one (0 where
+    ``/proc`` cannot tell)."""
+    me, count = str(threading.get_native_id()), 0
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            if tid != me:
+                with open(f"/proc/self/task/{tid}/stat") as f:
+                    count += f.read().rsplit(")", 1)[1].split()[0] == "R"
+    except (OSError, IndexError):
+        return 0
+    return count
+
+
+def openblas_threads_apis() -> list[tuple[Callable[[], int], Callable[[int], None]]]:
+    """``(get, set)`` for the thread count of each OpenBLAS loaded: numpy's, and scipy's, which
+    the compiled loops' products (numba) and OAVI's fused products call."""
     if _OPENBLAS:
         return _OPENBLAS[0]
-    api = None
+    import scipy.linalg.blas  # noqa: F401  (scipy's OpenBLAS, loaded now so that it is found)
+
+    apis = []
     try:
         with open("/proc/self/maps") as maps:
             paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
         for path in paths:
             api = _openblas_functions(ctypes.CDLL(path))
             if api:
-                break
+                apis.append(api)
     except (OSError, AttributeError, ValueError):
-        api = None
-    _OPENBLAS.append(api)
-    return api
+        pass
+    _OPENBLAS.append(apis)
+    return apis
 
 
 def _openblas_functions(lib) -> tuple[Callable[[], int], Callable[[int], None]] | None:
@@ -91,16 +114,18 @@ def _openblas_functions(lib) -> tuple[Callable[[], int], Callable[[int], None]] 
 
 @contextlib.contextmanager
 def blas_threads(n: int | None) -> Iterator[None]:
-    """numpy's OpenBLAS on ``n`` threads (nothing if None or unknown), restored on exit."""
-    api = openblas_threads_api() if n is not None else None
-    old = api[0]() if api else None
-    if api and old != n:
-        api[1](n)
+    """Every loaded OpenBLAS on ``n`` threads (nothing if None or unknown), restored on exit."""
+    apis = openblas_threads_apis() if n is not None else []
+    old = [get() for get, _ in apis]
+    for (_, put), was in zip(apis, old):
+        if was != n:
+            put(n)
     try:
         yield
     finally:
-        if api and old != n:
-            api[1](old)
+        for (_, put), was in zip(apis, old):
+            if was != n:
+                put(was)
 
 
 @contextlib.contextmanager
