@@ -445,9 +445,9 @@ class BorderBlock:
         own = np.flatnonzero(self.outcome >= 2) if self.outcome is not None else np.zeros(0, np.int64)
         if own.size:  # decided ahead: ABM's from its screens, the closed form's are columns of C
             abm, none = self.abm_coefficients is not None, np.zeros(own.size)
-            found, order = found.merged(Generators(
-                own, self.abm_coefficients[own, :k] if abm else self.C[:k, own].T,
-                self.abm_leading[own] if abm else none + 1.0, none, none.astype(bool), none))
+            ahead = Generators(own, self.abm_coefficients[own, :k] if abm else self.C[:k, own].T,
+                               self.abm_leading[own] if abm else none + 1.0, none, none.astype(bool), none)
+            found, order = found.merged(ahead) if generators else (ahead, slice(None))
             res2 = np.r_[res2, np.maximum(self.residual2[own], 0.0)][order]
         lead, positions = found.leading_coefficients, found.positions
         proj = np.concatenate((self.P[:, positions], self.S[: self.new_O, positions]))
