@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from scipy.linalg import blas
 
 Array = np.ndarray | torch.Tensor  # numpy on the CPU, torch on other devices
 
@@ -53,9 +52,6 @@ def runs(values: np.ndarray) -> list[tuple[int, int, int]]:
 def minus_product(B: Array, P: Array, Q: Array, out: np.ndarray | None = None) -> Array:
     """``B - P^T Q``, into ``out`` where given (numpy; not ``B``), else in a new array."""
     if isinstance(B, np.ndarray):
-        if out is not None and _fused(B, P, Q, out):
-            np.copyto(out, B)
-            return _gemm_update(out, P, Q)
         out = _product(P, Q, out)
         return np.subtract(B, out, out=out)
     return torch.addmm(B, P.T, Q, alpha=-1.0)
@@ -64,39 +60,19 @@ def minus_product(B: Array, P: Array, Q: Array, out: np.ndarray | None = None) -
 def subtract_product(B: Array, P: Array, Q: Array, work: np.ndarray | None = None) -> None:
     """``B -= P^T Q`` in place (``work``: room for the product, numpy)."""
     if isinstance(B, np.ndarray):
-        if _fused(B, P, Q, B):
-            _gemm_update(B, P, Q)
-        else:
-            B -= _product(P, Q, work)
+        B -= _product(P, Q, work)
     else:
         B.addmm_(P.T, Q, alpha=-1.0)
 
 
 def _product(P: np.ndarray, Q: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     """``P^T Q`` (numpy), into ``out`` where given. Against one basis column (every fit's
-    first degree) a broadcast product: matmul's rank-one product took four times as long."""
+    first degree) a broadcast product: matmul's rank-one product took four times as long.
+    (scipy's gemm, which would fuse the subtraction, runs on a second OpenBLAS: beside
+    numpy's threads its own doubled the time of L32 and L64 on two cores.)"""
     if P.shape[0] == 1:
         return np.multiply(P.T, Q, out=out)
     return np.matmul(P.T, Q, out=out)
-
-
-_GEMM = {np.dtype(np.float64): blas.dgemm, np.dtype(np.float32): blas.sgemm}
-
-
-def _fused(B: np.ndarray, P: np.ndarray, Q: np.ndarray, out: np.ndarray) -> bool:
-    """Whether ``out -= P^T Q`` can run as one BLAS call on ``out`` in place (:func:`_gemm_update`):
-    more than one basis column, one dtype, rows in contiguous memory."""
-    return (P.shape[0] > 1 and B.dtype in _GEMM and B.dtype == P.dtype == Q.dtype == out.dtype
-            and Q.flags.c_contiguous and out.flags.c_contiguous)
-
-
-def _gemm_update(C: np.ndarray, P: np.ndarray, Q: np.ndarray) -> np.ndarray:
-    """``C -= P^T Q`` in place by one BLAS gemm (``C^T += -Q^T P``, ``C^T`` a Fortran-ordered
-    view): no product array, one pass over ``C`` fewer than a product then a subtraction."""
-    done = _GEMM[C.dtype](-1.0, Q.T, P, beta=1.0, c=C.T, overwrite_c=True)
-    if not np.shares_memory(done, C):  # BLAS wrote a copy: take it back
-        C[...] = done.T
-    return C
 
 
 def row_norms2(W: Array) -> np.ndarray:
