@@ -113,3 +113,20 @@ def test_the_first_screen_says_the_reference_protocol_is_under_way_until_it_land
     assert ("is under way (`make reference`)" in flat) == unfinished
     if unfinished:
         assert "settings a search chose for 2 epochs at tiny" in flat
+
+
+def test_the_sweep_table_has_every_rate_tried_in_order_of_rate():
+    """docs/results.md's sweep table: a column for every setting the sweep trained (the
+    widened rates too), the reference's multiples from the smallest rate to the largest."""
+    from vinet_utils.report.reference_page import reference
+
+    path = RUN / "reference.json"
+    if not path.exists():
+        pytest.skip("the reference protocol has not run")
+    m = read_json(path)["metrics"]
+    header = next(line for line in reference(RUN).splitlines() if line.startswith("| head |"))
+    cols = [c.strip() for c in header.strip("|").split("|")][1:-1]
+    assert set(cols) == {x["setting"] for h in m["sweep"].values() for x in h["rows"]}
+    rates = [c for c in cols if c.startswith("reference")]  # one rule: a rate is the same for every head
+    lr = {x["setting"]: x["lr"] for h in m["sweep"].values() for x in h["rows"] if x["setting"] in rates}
+    assert [lr[c] for c in rates] == sorted(lr[c] for c in rates)

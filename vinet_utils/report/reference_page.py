@@ -8,10 +8,6 @@ from pathlib import Path
 from vinet_utils.common.results import read_json
 from vinet_utils.report.common import RUN
 
-#: The sweep's columns, from the smallest rate to the largest, then the 2-epoch search.
-COLUMNS = ("reference / 16", "reference / 4", "reference", "reference x 4", "reference x 16",
-           "searched at 2 epochs")
-
 
 def reference(run: Path = RUN) -> str:
     """The recipe, a table of the sweep (validation, then test accuracy, per head and
@@ -31,7 +27,8 @@ def reference(run: Path = RUN) -> str:
                      f"then each head's best-known rows and the curve."),
              "", f"The sweep at {at['cut']}, {at['budget']} epochs, seed {at['seed']}: validation "
              f"accuracy on the held-out images (test accuracy), %.", ""]
-    cols = [c for c in COLUMNS if any(x["setting"] == c for h in m["sweep"].values() for x in h["rows"])]
+    names = {x["setting"] for h in m["sweep"].values() for x in h["rows"]}
+    cols = sorted(names, key=_rate_order)
     lines += ["| head | " + " | ".join(cols) + " | best-known |", "|---|" + "---|" * (len(cols) + 1)]
     for head, s in m["sweep"].items():
         cell = {x["setting"]: f"{x['val_acc']:.2f} ({x['test_acc']:.2f})" for x in s["rows"]}
@@ -44,3 +41,13 @@ def reference(run: Path = RUN) -> str:
         lines += [f"| {g['variant']} | {g['head']} | {g['budget_epochs']} | {g['setting']} | "
                   f"{g['mean']:.2f} ± {g['half_width']:.2f} | {g['val']['mean']:.2f} |" for g in groups]
     return "\n".join(lines)
+
+
+def _rate_order(setting: str) -> tuple:
+    """Sweep columns in order: the reference's multiples by rate ("reference / 4", "reference",
+    "reference x 4", ...), then any other setting."""
+    words = setting.split()
+    if words[0] != "reference":
+        return (1, 0.0, setting)
+    factor = 1.0 if len(words) == 1 else float(words[2]) ** (1 if words[1] == "x" else -1)
+    return (0, factor, setting)
