@@ -52,16 +52,18 @@ def busy_elsewhere(loadavg: str | None = None, own_running: int | None = None) -
     fitting process itself after a minute of work, and a busy benchmark would then fit on
     one thread of an idle machine; the count alone counted the BLAS threads that still spin
     for a moment after a fit's products, and the next fit ran on one thread."""
+    here = loadavg is None and own_running is None
     if loadavg is None:
         try:
             with open("/proc/loadavg") as f:
                 loadavg = f.read()
         except OSError:
             return os.getloadavg()[0]
-        own_running = running_threads_here() if own_running is None else own_running
     fields = loadavg.split()
-    running = int(fields[3].split("/")[0])
-    return max(0.0, min(float(fields[0]), running - 1.0 - (own_running or 0)))
+    load, others = float(fields[0]), int(fields[3].split("/")[0]) - 1.0
+    if here and min(load, others) > 0:  # only then is this process's share worth reading
+        own_running = running_threads_here()
+    return max(0.0, min(load, others - (own_running or 0)))
 
 
 def running_threads_here() -> int:
