@@ -249,7 +249,8 @@ def reference(rec: dict, path=None):
                           edgecolors=f"C{i}", s=70, label=f"{h}, its 2-epoch search")
     ref = m["recipe"]["reference_lr"]
     a.axvline(ref, color="0.4", lw=1, label=f"reference rate ({ref:g})")
-    a.set_xlim(ref / 40, ref * 40)  # the sweep's rates, a sixteenth to sixteen times it
+    rates = [r["lr"] for h in heads for r in m["sweep"][h]["rows"]] + [ref]
+    a.set_xlim(min(rates) / 1.6, max(rates) * 1.6)  # every rate tried, the widened ones too
     at = m["sweep_at"]
     a.set(xscale="log", xlabel="learning rate of head and base", ylabel="validation accuracy (%)",
           title=f"The sweep: {at['cut']}, {at['budget']} epochs, seed {at['seed']}, "
