@@ -55,6 +55,8 @@ from vinet_utils.oavi.threads import blas_threads
 #: ``|O| * block * m`` from which a block's products run on the fit's threads (about 40 MFLOP;
 #: below it, on 2 cores, waking the second thread cost more than it saved).
 THREADED_PRODUCT = 20_000_000
+#: Columns of ``R`` and ``H`` a fit starts with (they grow by doubling).
+HOST_START = 64
 DEPENDENT_COLUMN = "a new O column is linearly dependent on A; psi is too small for this dtype"
 
 @dataclass(eq=False)
@@ -68,7 +70,7 @@ class QRBasis:
         Et: raw evaluations of O, transposed (``capacity x m``; numpy on the CPU, else a torch
             tensor on the fitting device): a column of ``A`` is a contiguous row.
         Qt: the orthonormal basis ``Q``, transposed likewise.
-        R: the upper-triangular factor (host float64, ``capacity x capacity``).
+        R: the upper-triangular factor (host float64, square, at least ``size`` wide).
         gram_matrix: ``H = R^T R = A^T A``, filled lazily (the sparse oracle needs it) up to
             ``gram_size`` columns.
         eigen: ``(eigenvalues, eigenvectors)`` of ``H[:eigen_size, :eigen_size]`` (ABM), or None.
@@ -91,7 +93,7 @@ class QRBasis:
         m = Xt.shape[1]
         empty = Xt[:0]
         basis = cls(m=m, size=0, Et=empty, Qt=empty, R=np.zeros((0, 0)), gram_matrix=np.zeros((0, 0)), work=work)
-        basis.reserve(capacity)
+        basis.reserve(capacity, host=min(capacity, HOST_START))
         basis.Et[0] = 1.0
         basis.Qt[0] = 1.0 / math.sqrt(m)
         basis.R[0, 0] = math.sqrt(m)
@@ -100,31 +102,32 @@ class QRBasis:
 
     @property
     def capacity(self) -> int:
-        return self.R.shape[0]
+        return self.Et.shape[0]
 
-    def reserve(self, columns: int) -> None:
-        """Make room for ``columns`` columns (at least doubling the capacity)."""
+    def reserve(self, columns: int, host: int | None = None) -> None:
+        """Room for ``columns`` columns of ``Et`` and ``Qt`` and ``host`` (default ``columns``) of
+        ``R`` and ``H`` (squares: reserved whole, they cost page faults a small O never uses);
+        each at least doubles when it grows."""
         old = self.capacity
-        if columns <= old:
-            return
-        capacity = max(columns, 2 * old)
-        shared = isinstance(self.Et, np.ndarray) and self.work is not None
-        if shared:  # the workspace keeps the first ``old`` rows
-            Et = self.work.rows("evaluations", self.Et, capacity, keep=old)
-            Qt = self.work.rows("basis", self.Qt, capacity, keep=old)
-        elif isinstance(self.Et, np.ndarray):
-            Et, Qt = (np.empty((capacity, self.m), dtype=self.Et.dtype) for _ in range(2))
-        else:
-            Et, Qt = self.Et.new_empty(capacity, self.m), self.Qt.new_empty(capacity, self.m)
-        R = np.zeros((capacity, capacity))
-        H = np.zeros((capacity, capacity))
-        if old:
-            if not shared:
-                Et[:old] = self.Et
-                Qt[:old] = self.Qt
-            R[:old, :old] = self.R
-            H[:old, :old] = self.gram_matrix
-        self.Et, self.Qt, self.R, self.gram_matrix = Et, Qt, R, H
+        if columns > old:
+            capacity = max(columns, 2 * old)
+            shared = isinstance(self.Et, np.ndarray) and self.work is not None
+            if shared:  # the workspace keeps the first ``old`` rows
+                Et = self.work.rows("evaluations", self.Et, capacity, keep=old)
+                Qt = self.work.rows("basis", self.Qt, capacity, keep=old)
+            elif isinstance(self.Et, np.ndarray):
+                Et, Qt = (np.empty((capacity, self.m), dtype=self.Et.dtype) for _ in range(2))
+            else:
+                Et, Qt = self.Et.new_empty(capacity, self.m), self.Qt.new_empty(capacity, self.m)
+            if old and not shared:
+                Et[:old], Qt[:old] = self.Et, self.Qt
+            self.Et, self.Qt = Et, Qt
+        old, columns = self.R.shape[0], columns if host is None else host
+        if columns > old:
+            capacity = max(columns, 2 * old)
+            R, H = np.zeros((capacity, capacity)), np.zeros((capacity, capacity))
+            R[:old, :old], H[:old, :old] = self.R, self.gram_matrix
+            self.R, self.gram_matrix = R, H
 
     def gram(self, k: int) -> np.ndarray:
         """``H[:k, :k] = R_k^T R_k``, the Gram matrix of the first ``k`` columns of ``A``."""
