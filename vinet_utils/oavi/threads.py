@@ -72,9 +72,12 @@ def running_threads_here() -> int:
     me, count = str(threading.get_native_id()), 0
     try:
         for tid in os.listdir("/proc/self/task"):
-            if tid != me:
-                with open(f"/proc/self/task/{tid}/stat") as f:
-                    count += f.read().rsplit(")", 1)[1].split()[0] == "R"
+            if tid != me:  # os.read: a third of open()'s time per file, read once per fit
+                fd = os.open(f"/proc/self/task/{tid}/stat", os.O_RDONLY)
+                try:
+                    count += os.read(fd, 1024).rsplit(b")", 1)[1].split()[0] == b"R"
+                finally:
+                    os.close(fd)
     except (OSError, IndexError):
         return 0
     return count
