@@ -199,13 +199,13 @@ def _run(side: str, tmp: Path, cfg: dict, env: dict, timeout: float) -> dict | N
 def compare_case(peer_dir, X: np.ndarray, ours: dict, repeats: int = 3, threads: int | None = None,
                  timeout: float = 1800.0, min_seconds: float = MIN_SECONDS) -> dict:
     """Fit ``X`` with our OAVI (keyword arguments ``ours``) and with the peer, each in its own
-    process; returns times (median of the fits), the ratio peer / ours and the agreement
-    of the decisions. Ours fits ``repeats`` times, and more while its fits add up to less than
+    process; returns times (median of the fits), the ratio peer / ours and the agreement of the
+    decisions. Ours fits ``repeats`` times, and more while its fits add up to less than
     ``min_seconds`` (at most :data:`MAX_REPEATS`); the peer then fits as many times, so a case
-    of milliseconds is timed over many fits on both sides, not three. ``threads`` caps the BLAS/OpenMP threads of both processes; within it our
-    OAVI chooses its own (one for small fits, the idle cores for large ones; recorded as
-    ``ours_threads_used``). A side that runs past ``timeout`` seconds is stopped and recorded
-    with no time (``None``)."""
+    of milliseconds is timed over many fits on both sides, not three. ``threads`` caps the
+    BLAS/OpenMP threads of both processes; within it our OAVI chooses its own (one for small
+    fits, the idle cores for large ones; recorded as ``ours_threads_used``). A side that runs
+    past ``timeout`` seconds is stopped and recorded with no time (``None``)."""
     peer_dir = check_peer(peer_dir)
     cfg = {"ours": ours, "peer": peer_parameters(ours), "repeats": int(repeats), "min_seconds": float(min_seconds),
            "max_repeats": MAX_REPEATS}

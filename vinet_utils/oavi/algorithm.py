@@ -92,12 +92,24 @@ class Generators:
                    from_sparse_oracle=np.array([d.from_sparse_oracle for _, d in found], dtype=bool),
                    oracle_gaps=np.array([d.gap for _, d in found], dtype=np.float64))
 
+    @classmethod
+    def joined(cls, batches: list["Generators"], k: int) -> "Generators":
+        """The batches one after the other, their coefficients padded with zeros to ``k`` columns."""
+        batches = [cls.of_decisions([], k, np.zeros(0)), *batches]  # an empty one gives the dtypes
+        coefficients = np.zeros((sum(len(b.positions) for b in batches), k))
+        row = 0
+        for b in batches:
+            coefficients[row : row + len(b.positions), : b.coefficients.shape[1]] = b.coefficients
+            row += len(b.positions)
+        return cls(**{f: coefficients if f == "coefficients" else np.concatenate([getattr(b, f) for b in batches])
+                      for f in cls.__dataclass_fields__})
+
     def merged(self, other: "Generators") -> tuple["Generators", np.ndarray]:
         """These and ``other`` in one, in term order, and the order taken (indices into the
         concatenation of these and ``other``)."""
-        order = np.argsort(np.r_[self.positions, other.positions], kind="stable")
-        return Generators(*(np.concatenate((getattr(self, f), getattr(other, f)))[order]
-                            for f in Generators.__dataclass_fields__)), order
+        both = Generators.joined([self, other], max(self.coefficients.shape[1], other.coefficients.shape[1]))
+        order = np.argsort(both.positions, kind="stable")
+        return Generators(**{f: getattr(both, f)[order] for f in Generators.__dataclass_fields__}), order
 
 
 @dataclass
@@ -187,19 +199,11 @@ def fit_oavi(X: torch.Tensor, engine: Engine, oracle: Oracle, max_degree: int, p
     if bar is not None:
         bar.close()
     O = np.vstack(O_by_degree)
-    coefficients = np.zeros((sum(len(b.positions) for b in batches), O.shape[0]))
-    row = 0
-    for b in batches:
-        coefficients[row : row + len(b.positions), : b.coefficients.shape[1]] = b.coefficients
-        row += len(b.positions)
-
-    def joined(name, dtype):
-        return np.concatenate([getattr(b, name) for b in batches]).astype(dtype) if batches else np.zeros(0, dtype)
-
-    return FitResult(O_exponents=O, leading_exponents=np.vstack(leads) if leads else np.zeros((0, n), np.int64),
-                     coefficients=coefficients, leading_coefficients=joined("leading_coefficients", np.float64),
-                     train_mse=joined("train_mse", np.float64), from_sparse_oracle=joined("from_sparse_oracle", bool),
-                     oracle_gaps=joined("oracle_gaps", np.float64), stats=stats, max_degree_reached=degree_reached)
+    G = Generators.joined(batches, O.shape[0])
+    return FitResult(O_exponents=O, leading_exponents=np.vstack([np.zeros((0, n), np.int64), *leads]),
+                     coefficients=G.coefficients, leading_coefficients=G.leading_coefficients,
+                     train_mse=G.train_mse, from_sparse_oracle=G.from_sparse_oracle, oracle_gaps=G.oracle_gaps,
+                     stats=stats, max_degree_reached=degree_reached)
 
 
 def _progress_bar():

@@ -75,14 +75,14 @@ def _product(P: np.ndarray, Q: np.ndarray, out: np.ndarray | None) -> np.ndarray
     return np.matmul(P.T, Q, out=out)
 
 
+_vecdot = getattr(np, "vecdot", None)  # numpy 2
+
+
 def row_norms2(W: Array) -> np.ndarray:
     """Squared norms of the rows of ``W``, float64 on the host."""
     if isinstance(W, np.ndarray):  # no temporary W * W; vecdot (numpy 2) is 3x einsum's speed
         return (_vecdot(W, W) if _vecdot else np.einsum("ij,ij->i", W, W)).astype(np.float64, copy=False)
     return to_host((W * W).sum(1)).astype(np.float64)
-
-
-_vecdot = getattr(np, "vecdot", None)
 
 
 def eps_of(x: Array) -> float:

@@ -85,7 +85,7 @@ def running_threads_here() -> int:
 
 def openblas_threads_apis() -> list[tuple[Callable[[], int], Callable[[int], None]]]:
     """``(get, set)`` for the thread count of each OpenBLAS loaded: numpy's, and scipy's, which
-    the compiled loops' products (numba) and OAVI's fused products call."""
+    the compiled loops' products (numba) call."""
     if _OPENBLAS:
         return _OPENBLAS[0]
     import scipy.linalg.blas  # noqa: F401  (scipy's OpenBLAS, loaded now so that it is found)
