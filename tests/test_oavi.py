@@ -868,6 +868,47 @@ def test_the_torch_engine_makes_the_numpy_engines_decisions(oracle, tau):
         assert (np.abs(fit.coefficients_[~closed]).sum(axis=1) <= fit.tau_ - 1 + 1e-9).all()
 
 
+def test_abm_eigenpairs_grown_a_column_at_a_time_match_a_fresh_decomposition():
+    """ABM's eigenpairs of ``A^T A``, grown a column at a time, agree with numpy's decomposition
+    of the whole matrix: the same eigenvalues to rounding, orthonormal vectors that rebuild the
+    matrix, also where ``A`` has nearly dependent columns (mixtures of others plus small noise)."""
+    from vinet_utils.oavi._kernels import eigen_grow
+
+    rng = np.random.default_rng(5)
+    m = 800
+    base = rng.normal(size=(m, 20))
+    A = np.c_[np.ones(m), base, base @ rng.normal(size=(20, 15)) + 1e-3 * rng.normal(size=(m, 15))]
+    H = A.T @ A
+    lam, V, grown = eigen_grow(np.array([H[0, 0]]), np.ones((1, 1)), H)
+    expected = np.linalg.eigvalsh(H)
+    assert grown == 1 and expected[0] < 1e-6 * expected[-1]  # a wide spread of eigenvalues
+    np.testing.assert_allclose(lam, expected, rtol=1e-9, atol=1e-12 * expected[-1])
+    np.testing.assert_allclose(V.T @ V, np.eye(H.shape[0]), atol=1e-12)
+    np.testing.assert_allclose(V @ np.diag(lam) @ V.T, H, atol=1e-12 * expected[-1])
+
+
+def test_abm_eigenpairs_are_decomposed_afresh_where_growing_needs_deflation():
+    """A new column orthogonal to an eigenvector of the old matrix, or a repeated eigenvalue,
+    leaves an eigenvalue of the old matrix in the new one: growing declines (it would need
+    deflation), and the basis decomposes the matrix afresh, with the same answer."""
+    from vinet_utils.oavi._kernels import eigen_grow
+    from vinet_utils.oavi.linalg import QRBasis
+
+    lam, V = np.array([1.0, 2.0, 4.0]), np.eye(3)
+    orthogonal = np.array([[1, 0, 0, 0.5], [0, 2, 0, 0], [0, 0, 4, 0.3], [0.5, 0, 0.3, 3]])
+    repeated = np.array([[1, 0, 0, 0.5], [0, 2, 0, 0.2], [0, 0, 2, 0.3], [0.5, 0.2, 0.3, 3]])
+    assert eigen_grow(lam, V, orthogonal)[2] == 0
+    assert eigen_grow(np.array([1.0, 2.0, 2.0]), V, repeated)[2] == 0
+    for H in (orthogonal, repeated):
+        R = np.linalg.cholesky(H).T  # H = R^T R, as the basis keeps it
+        basis = QRBasis.of_constant(np.zeros((1, 4)))
+        basis.R, basis.gram_matrix, basis.gram_size = R, np.zeros((4, 4)), 0
+        basis.eigh(3)
+        lam4, V4 = basis.eigh(4)
+        np.testing.assert_allclose(lam4, np.linalg.eigvalsh(H), atol=1e-12)
+        np.testing.assert_allclose(V4 @ np.diag(lam4) @ V4.T, H, atol=1e-12)
+
+
 def test_the_abm_screen_answers_as_one_term_at_a_time():
     """The block-wide ABM screen (secular equation for many terms against one A) gives each
     term the decision, singular value and vector of the one-term solver."""

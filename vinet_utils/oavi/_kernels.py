@@ -779,3 +779,162 @@ def abm_run(j, stop, first, screen_rho2, settled, vanishes, sigma2, v, W, B, Q, 
         outcome[j] = 1
         return j + 1, new_O + 1, 0
     return j, new_O, 0
+
+
+# ---------------------------------------------------------------- ABM's eigendecomposition, grown
+EPS = np.finfo(np.float64).eps
+
+
+@_jit
+def eigen_grow(lam, V, H):
+    """The eigendecomposition of ``H`` from that of its leading ``lam.size`` rows and columns,
+    one column at a time (:func:`eigen_append`). Returns ``(lam', V', 1)``, or ``(lam, V, 0)``
+    where a step needs deflation: the caller then decomposes ``H`` afresh."""
+    for size in range(lam.size, H.shape[0]):
+        lam, V, ok = eigen_append(lam, V, np.ascontiguousarray(H[:size, size]), H[size, size])
+        if not ok:
+            return lam, V, 0
+    return lam, V, 1
+
+
+@_jit
+def eigen_append(lam, V, h, eta):
+    """The eigendecomposition of ``[[H, h], [h^T, eta]]`` from ``H = V diag(lam) V^T`` (``lam``
+    ascending, ``k >= 1``): in the basis ``diag(V, 1)`` the matrix is an arrowhead with shaft
+    ``diag(lam)`` and arm ``z = V^T h``, whose eigenvalues interlace ``lam``. Each is the root of
+    ``f(mu) = eta - mu - sum_i z_i^2 / (lam_i - mu)`` in its interval, found in coordinates
+    shifted to the nearer pole (:func:`_arrow_root`); the arm is then recomputed from the roots
+    (Gu and Eisenstat's formula), so that the eigenvectors are orthogonal to working precision,
+    and multiplied by ``diag(V, 1)``. ``O(k^2)`` for the roots against ``O(k^3)`` with a large
+    constant for a fresh decomposition. Returns ``(lam', V', 1)``, or ``(lam, V, 0)`` where the
+    arrowhead would need deflation (an arm entry or a gap of ``lam`` at rounding, or a root that
+    falls on its pole): the caller then decomposes afresh."""
+    k = lam.size
+    z = np.zeros(k)
+    for r in range(k):
+        for i in range(k):
+            z[i] += V[r, i] * h[r]
+    z_abs = 0.0
+    for i in range(k):
+        z_abs += abs(z[i])
+    scale = max(abs(lam[0]), abs(lam[k - 1]), abs(eta)) + z_abs
+    for i in range(k):  # an arm entry or a gap at rounding: the pole is an eigenvalue (deflation)
+        if abs(z[i]) <= 64 * EPS * scale or (i and lam[i] - lam[i - 1] <= 64 * EPS * scale):
+            return lam, V, 0
+    lo, hi = eta - z_abs, eta + z_abs
+    for i in range(k):
+        lo, hi = min(lo, lam[i] - abs(z[i])), max(hi, lam[i] + abs(z[i]))
+    origin = np.empty(k + 1, np.int64)  # the pole each root is measured from
+    tau = np.empty(k + 1)  # root r = lam[origin[r]] + tau[r]
+    z2 = z * z
+    for r in range(k + 1):
+        left = lam[r - 1] if r else lo
+        right = lam[r] if r < k else hi
+        if r == 0:
+            p = 0
+        elif r == k:
+            p = k - 1
+        else:  # the nearer pole: f decreases from +inf to -inf across the interval
+            p = r if _arrow_f(lam, z2, eta, r, 0.5 * (left + right) - lam[r]) > 0 else r - 1
+        origin[r] = p
+        q = -1 if r == 0 or r == k else (r - 1 if p == r else r)
+        tau[r] = _arrow_root(lam, z2, eta, p, q, left - lam[p], right - lam[p])
+    # the arm recomputed from the roots, then each eigenvector (z_i / (mu - lam_i), 1), normalised
+    zhat = np.empty(k)
+    for i in range(k):
+        prod = -((lam[i] - lam[origin[i]]) - tau[i]) * ((lam[i] - lam[origin[k]]) - tau[k])
+        for j in range(k):
+            if j != i:
+                prod *= ((lam[i] - lam[origin[j]]) - tau[j]) / (lam[i] - lam[j])
+        if not prod > 0:
+            return lam, V, 0
+        zhat[i] = np.sqrt(prod) if z[i] >= 0 else -np.sqrt(prod)
+    X = np.empty((k + 1, k + 1))
+    mu = np.empty(k + 1)
+    for r in range(k + 1):
+        mu[r] = lam[origin[r]] + tau[r]
+        norm2 = 1.0
+        for i in range(k):
+            X[i, r] = zhat[i] / (tau[r] - (lam[i] - lam[origin[r]]))
+            norm2 += X[i, r] * X[i, r]
+        X[k, r] = 1.0
+        inv = 1.0 / np.sqrt(norm2)
+        for i in range(k + 1):
+            X[i, r] *= inv
+    out = np.empty((k + 1, k + 1))
+    out[:k] = np.dot(np.ascontiguousarray(V), np.ascontiguousarray(X[:k]))
+    out[k] = X[k]
+    return mu, out, 1
+
+
+@_jit
+def _arrow_f(lam, z2, eta, p, t):
+    """``f(lam[p] + t)`` of :func:`eigen_append`, the differences to the poles taken from ``lam[p]``."""
+    s = eta - lam[p] - t
+    for i in range(lam.size):
+        s -= z2[i] / ((lam[i] - lam[p]) - t)
+    return s
+
+
+@_jit
+def _arrow_root(lam, z2, eta, p, q, a, b):
+    """The root ``t`` in ``(a, b)`` of ``f(lam[p] + t)`` (:func:`eigen_append`), which falls from
+    positive to negative across the interval; ``t = 0`` is the pole ``p`` at one end, and ``q``
+    the pole at the other (``-1`` for the outer intervals). It starts where the interval's own
+    poles, with the other terms frozen at the middle, put the root, then runs Newton's method
+    on ``g = f (lam_p - mu) (lam_q - mu)``, which has no pole in the interval, kept inside the
+    bracket (bisection where a step leaves it), until a step moves ``t`` by at most two units
+    of rounding or the bracket closes."""
+    dq = lam[q] - lam[p] if q >= 0 else 0.0
+    t = 0.5 * (a + b)
+    c = _arrow_rest(lam, z2, eta, p, q, t)[0]
+    if q >= 0:  # c t^2 + (z2_p + z2_q - c dq) t - z2_p dq = 0
+        B, C = z2[p] + z2[q] - c * dq, -z2[p] * dq
+        disc = B * B - 4.0 * c * C
+        if c != 0 and disc >= 0:
+            root = -0.5 * (B + (np.sqrt(disc) if B >= 0 else -np.sqrt(disc)))  # no cancellation
+            for guess in (root / c, C / root if root != 0 else t):
+                if a < guess < b:
+                    t = guess
+    elif c != 0 and a < -z2[p] / c < b:  # c + z2_p / t = 0
+        t = -z2[p] / c
+    for _ in range(100):
+        psi, dpsi = _arrow_rest(lam, z2, eta, p, q, t)
+        if q >= 0:
+            dp, dqt = -t, dq - t
+            g = psi * dp * dqt - z2[p] * dqt - z2[q] * dp
+            dg = dpsi * dp * dqt - psi * (dp + dqt) + z2[p] + z2[q]
+            f_sign = -g if dp * dqt < 0 else g
+        else:
+            g = -psi * t - z2[p]
+            dg = -dpsi * t - psi
+            f_sign = g if t < 0 else -g
+        if f_sign > 0:
+            a = t
+        elif f_sign < 0:
+            b = t
+        else:
+            return t
+        t_new = t - g / dg if dg != 0 else 0.5 * (a + b)
+        if abs(t_new - t) <= 4.5e-16 * abs(t):  # converged (a step that rounds to nothing)
+            return t_new
+        if not a < t_new < b:
+            t_new = 0.5 * (a + b)
+            if not a < t_new < b:  # the bracket has closed
+                return t_new
+        t = t_new
+    return t
+
+
+@_jit
+def _arrow_rest(lam, z2, eta, p, q, t):
+    """``f(lam[p] + t)`` of :func:`eigen_append` without the terms of poles ``p`` and ``q``, and
+    its derivative in ``t``."""
+    psi, dpsi = eta - lam[p] - t, -1.0
+    for i in range(lam.size):
+        if i != p and i != q:
+            d = (lam[i] - lam[p]) - t
+            w = z2[i] / d
+            psi -= w
+            dpsi -= w / d
+    return psi, dpsi

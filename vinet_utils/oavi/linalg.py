@@ -26,13 +26,12 @@ Work is kept to what the decisions need:
   psi joins O; one below it with its coefficients inside the l1 ball leads a generator)
   are decided in one compiled loop (:meth:`BorderBlock.decide_ahead`), not a Python call
   per term; a term near psi or with an active bound leaves it for the oracle;
-- ABM screens every remaining term of a block at once (:meth:`BorderBlock.abm_screen`),
-  again after each term that joins O, and solves singular pairs only up to the next term
-  that may join O; the terms a screen settles are decided in one compiled loop too;
-- the large arrays (the border, the residuals, the basis) live in a workspace
-  (:class:`~.arrays.Workspace`) that the thread keeps from fit to fit: fresh megabytes
-  cost page faults on every fit, which on 9,000 points in 8 variables took longer than
-  the products.
+- ABM screens a block's remaining terms at once (:meth:`BorderBlock.abm_screen`) against the
+  eigenpairs of ``A^T A``, grown a column at a time as O grows (:meth:`QRBasis.eigh`), again
+  after each term that joins O; the terms a screen settles are decided in one compiled loop;
+- the large arrays (the border, the residuals, the basis) live in a workspace that the thread
+  keeps from fit to fit (:class:`~.arrays.Workspace`): fresh megabytes cost page faults on
+  every fit, which on 9,000 points in 8 variables took longer than the products.
 """
 
 from __future__ import annotations
@@ -141,10 +140,11 @@ class QRBasis:
         return self.gram_matrix[:k, :k]
 
     def eigh(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Eigenvalues (ascending) and eigenvectors of ``H[:k, :k]``, kept for the next term."""
+        """Eigenpairs of ``H[:k, :k]`` (ascending), grown from the last (:func:`~._kernels.eigen_grow`)."""
         if self.eigen_size != k:
-            self.eigen = np.linalg.eigh(self.gram(k))
-            self.eigen_size = k
+            H = self.gram(k)
+            lam, V, ok = _kernels.eigen_grow(*self.eigen, H) if 0 < self.eigen_size < k else (None, None, 0)
+            self.eigen, self.eigen_size = (lam, V) if ok else np.linalg.eigh(H), k
         return self.eigen
 
 
@@ -185,9 +185,9 @@ class BlockedEngine:
 
     def border_blocks(self, parents: np.ndarray, variables: np.ndarray) -> Iterator["BorderBlock"]:
         """Border term ``i`` is O term ``parents[i]`` times variable ``variables[i]``."""
-        Bt = rows(self.basis.Et, parents, self.work.rows("border", self.basis.Et, len(parents))
-                  if isinstance(self.Xt, np.ndarray) else None)
-        if isinstance(Bt, np.ndarray):
+        host = isinstance(self.Xt, np.ndarray)
+        Bt = rows(self.basis.Et, parents, self.work.rows("border", self.basis.Et, len(parents)) if host else None)
+        if host:
             # the border is in deglex order: runs of terms share a variable, so no copy of X's rows
             for v, first, stop in runs(variables):
                 Bt[first:stop] *= self.Xt[v]
