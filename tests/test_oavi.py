@@ -673,6 +673,64 @@ def test_pearson_order_on_correlations_worked_by_hand():
     assert OAVI(psi=0.01, max_degree=1, ordering="rev_pearson").fit(X).variable_order_.tolist() == [0, 2, 1]
 
 
+def test_pearson_order_keeps_its_digits_where_the_means_dwarf_the_spread():
+    """The ordering takes the centred Gram matrix as ``X^T X - m mean mean^T``; where a variable's
+    spread is small against its mean that difference would lose its digits, and the points are
+    centred first. Shifted far from the origin, or with a constant variable added, the data
+    get the order numpy's corrcoef gives the unshifted data."""
+    X = latent_small(m=300, n=5, seed=3) * np.array([1.0, 0.4, 1.0, 0.7, 1.0])
+    X[:, 2] += np.random.default_rng(1).normal(size=300)
+    score = np.abs(np.corrcoef(X, rowvar=False)).sum(axis=1)
+    assert np.diff(np.sort(score)).min() > 1e-6  # no near ties
+    expected = np.argsort(score, kind="stable").tolist()
+    assert pearson_order(X).tolist() == expected
+    assert pearson_order(X + 1e7).tolist() == expected  # the shortcut alone would order noise here
+    with_constant = np.c_[X, np.full(300, 0.1)]  # a constant variable counts as uncorrelated: first
+    assert pearson_order(with_constant).tolist() == [5, *expected]
+
+
+def test_permuted_points_are_laid_out_as_the_engine_reads_them():
+    """The points with their variables permuted come back transposed in memory (``.T``
+    contiguous), equal to indexing the columns, from C- and F-ordered input alike."""
+    from vinet_utils.oavi.order import permuted
+
+    X = np.random.default_rng(2).normal(size=(50, 4))
+    perm = np.array([2, 0, 3, 1])
+    for points in (X, np.asfortranarray(X)):
+        out = permuted(torch.from_numpy(points), perm)
+        assert out.T.is_contiguous() and out.shape == (50, 4)
+        np.testing.assert_array_equal(out.numpy(), X[:, perm])
+
+
+def test_a_block_where_no_term_may_join_O_makes_its_residuals_only_when_asked():
+    """A block whose terms all lie within psi of the span of O is projected without its
+    residuals: their squared norms come from ``||u||^2 - ||p||^2``, within the rounding band of
+    the explicit ones, and :meth:`residuals` makes the residuals the eager projection makes.
+    One term far from the span, and the block makes them at once."""
+    from vinet_utils.oavi.arrays import row_norms2
+    from vinet_utils.oavi.basis import QRBasis
+    from vinet_utils.oavi.linalg import BorderBlock
+
+    rng = np.random.default_rng(4)
+    m, k, b = 500, 6, 10
+    A = np.c_[np.ones(m), rng.normal(size=(m, k - 1))]
+    Q, R = np.linalg.qr(A)
+    basis = QRBasis.of_constant(np.zeros((1, m)), capacity=k + b)
+    basis.Qt[:k], basis.Et[:k], basis.R[:k, :k], basis.size = Q.T, A.T, R, k
+    threshold = 0.005 * m
+    near = A @ rng.normal(size=(k, b)) + 0.01 * rng.normal(size=(m, b))  # mean squared residual ~1e-4
+    Bt = np.ascontiguousarray(near.T)
+    block = BorderBlock.project(basis, Bt, row_norms2(Bt), 0, threshold)
+    assert block.Wt is None
+    explicit = Bt - (Q.T @ near).T @ Q.T
+    np.testing.assert_allclose(block.residuals(), explicit, atol=1e-12)
+    assert np.abs(block.w_norm2 - row_norms2(explicit)).max() <= block.band * block.bb.max()
+    np.testing.assert_allclose(block.C[:k], -np.linalg.solve(R, Q.T @ near), atol=1e-9)
+    Bt[3] = rng.normal(size=m) * 3  # far from the span: this term may join O
+    eager = BorderBlock.project(basis, Bt, row_norms2(Bt), 0, threshold)
+    assert eager.Wt is not None and eager.twice[3] and not eager.twice[[0, 1, 2]].any()
+
+
 def test_sphere_generator_under_pearson_ordering():
     X = noisy(sphere, 0, 1000)[:, [2, 0, 1]]
     model = OAVI(psi=0.005, ordering="pearson").fit(X)
@@ -892,7 +950,7 @@ def test_abm_eigenpairs_are_decomposed_afresh_where_growing_needs_deflation():
     leaves an eigenvalue of the old matrix in the new one: growing declines (it would need
     deflation), and the basis decomposes the matrix afresh, with the same answer."""
     from vinet_utils.oavi._kernels import eigen_grow
-    from vinet_utils.oavi.linalg import QRBasis
+    from vinet_utils.oavi.basis import QRBasis
 
     lam, V = np.array([1.0, 2.0, 4.0]), np.eye(3)
     orthogonal = np.array([[1, 0, 0, 0.5], [0, 2, 0, 0], [0, 0, 4, 0.3], [0.5, 0, 0.3, 3]])

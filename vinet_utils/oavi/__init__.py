@@ -19,8 +19,9 @@ Modules, in the algorithm's terms:
 * :mod:`.decisions`: the oracles (``"ihb"`` closed form with a sparse oracle where the l1
   bound binds, ``"bpcg"``, ``"abm"``), each returning a :class:`~.decisions.Decision`;
 * :mod:`.solvers`: the l1-ball solvers of the sparse oracle;
-* :mod:`.linalg`: the blocked ``A = Q R`` that makes the fit fast, on the arrays and the
-  reused workspace of :mod:`.arrays`, and ABM's secular equation in :mod:`.secular`;
+* :mod:`.linalg`: the border projected in blocks on ``A = Q R`` (:mod:`.basis`), which makes
+  the fit fast, on the arrays and the reused workspace of :mod:`.arrays`, and ABM's secular
+  equation in :mod:`.secular`;
 * :mod:`.reference`: :func:`brute_force_fit`, the same loop with one least-squares solve
   per border term;
 * :mod:`.estimator`: :class:`OAVI`, scikit-learn shaped;

@@ -14,6 +14,9 @@ import numba
 import numpy as np
 
 _jit = numba.njit(cache=True, nogil=True)
+#: For loops over the ``m`` points whose sums may be reassociated (vectorised): the order of
+#: the additions changes the last bits, never a decision.
+_jit_sums = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 
 
 # ---------------------------------------------------------------- shared pieces
@@ -938,3 +941,46 @@ def _arrow_rest(lam, z2, eta, p, q, t):
             psi -= w
             dpsi -= w / d
     return psi, dpsi
+
+
+# ---------------------------------------------------------------- the points, the border, small solves
+@_jit
+def transposed_columns(X, columns, out):
+    """``out[j] = X[:, columns[j]]``: the chosen variables of the points ``X`` (``m x n``), one
+    row each, so that a variable's values are contiguous."""
+    for i in range(X.shape[0]):
+        for j in range(columns.size):
+            out[j, i] = X[i, columns[j]]
+
+
+@_jit_sums
+def border_rows(E, X, parents, variables, out, norms2):
+    """``out[i] = E[parents[i]] * X[variables[i]]`` (a border term's values: an O term's times a
+    variable's) and ``norms2[i] = ||out[i]||^2``, in one pass over the points."""
+    for i in range(parents.size):
+        e, x, o = E[parents[i]], X[variables[i]], out[i]
+        total = 0.0
+        for c in range(o.size):
+            v = e[c] * x[c]
+            o[c] = v
+            total += v * v
+        norms2[i] = total
+
+
+@_jit
+def solve_upper(R, P):
+    """``R^{-1} P`` for the upper-triangular ``R`` (``k x k``, ``P`` ``k x b``), by back substitution
+    along the rows of ``P``."""
+    k, b = P.shape
+    X = np.empty((k, b))
+    for i in range(k - 1, -1, -1):
+        for c in range(b):
+            X[i, c] = P[i, c]
+        for j in range(i + 1, k):
+            r = R[i, j]
+            for c in range(b):
+                X[i, c] -= r * X[j, c]
+        d = R[i, i]
+        for c in range(b):
+            X[i, c] /= d
+    return X

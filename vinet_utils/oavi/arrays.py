@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from vinet_utils.oavi import _kernels
+
 Array = np.ndarray | torch.Tensor  # numpy on the CPU, torch on other devices
 
 
@@ -40,13 +42,6 @@ def like(v: np.ndarray, x: Array) -> Array:
     if isinstance(x, np.ndarray):
         return v.astype(x.dtype, copy=False)
     return torch.as_tensor(v, dtype=x.dtype, device=x.device)
-
-
-def runs(values: np.ndarray) -> list[tuple[int, int, int]]:
-    """``(value, start, stop)`` for each run of equal consecutive ``values``."""
-    cut = np.flatnonzero(np.diff(values)) + 1
-    starts, stops = np.r_[0, cut], np.r_[cut, len(values)]
-    return [(int(values[a]), int(a), int(b)) for a, b in zip(starts, stops)] if len(values) else []
 
 
 def minus_product(B: Array, P: Array, Q: Array, out: np.ndarray | None = None) -> Array:
@@ -144,9 +139,16 @@ def shared_workspace() -> Workspace:
     return work
 
 
+#: ``k^2 b`` up to which ``R^{-1} P`` is a compiled back substitution: torch's triangular solve
+#: cost about 35 microseconds a call inside a fit, longer than the small solves themselves.
+SMALL_SOLVE = 1 << 18
+
+
 def solve_upper(R: np.ndarray, P: np.ndarray) -> np.ndarray:
     """``R^{-1} P`` for the upper-triangular ``R``."""
     if R.shape[0] == 0:
         return np.zeros_like(P)
+    if R.shape[0] ** 2 * P.shape[1] <= SMALL_SOLVE and P.dtype == np.float64:
+        return _kernels.solve_upper(R, P)
     return torch.linalg.solve_triangular(torch.from_numpy(np.ascontiguousarray(R)), torch.from_numpy(P),
                                          upper=True).numpy()

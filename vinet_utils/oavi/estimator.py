@@ -15,7 +15,7 @@ from vinet_utils.oavi.decisions import Oracle
 from vinet_utils.oavi.evaluation import GeneratorEvaluator
 from vinet_utils.oavi.arrays import SHARED_WORKSPACE_BYTES, shared_workspace
 from vinet_utils.oavi.linalg import BlockedEngine
-from vinet_utils.oavi.order import variable_order
+from vinet_utils.oavi.order import permuted, variable_order
 from vinet_utils.oavi.threads import choose_threads, limited_threads
 from vinet_utils.oavi.validation import as_points, check_parameters, default_tau
 
@@ -149,9 +149,7 @@ class OAVI:
             X = X.to(device=device, dtype=self.dtype)
             perm = variable_order(X, self.ordering)
             identity = bool((perm == np.arange(X.shape[1])).all())
-            # permuted straight into the transposed layout the engine reads (variables in rows),
-            # so the engine needs no second copy
-            Xi = X if identity else X.T[torch.as_tensor(perm, device=X.device)].contiguous().T
+            Xi = X if identity else permuted(X, perm)  # in the layout the engine reads: no second copy
             loop_start = time.perf_counter()
             result = fit_oavi(Xi, make_engine(Xi), self._oracle(), self.max_degree, self.progress)
             self.loop_time_s_ = time.perf_counter() - loop_start

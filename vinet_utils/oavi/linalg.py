@@ -1,5 +1,5 @@
-"""Linear algebra of the blocked fit: ``A = Q R`` for the evaluations ``A`` of the order
-ideal O, and the least-squares data of each border term against ``A``.
+"""Linear algebra of the blocked fit: the least-squares data of each border term against the
+evaluations ``A = Q R`` of the order ideal O (the basis, :mod:`.basis`), block by block.
 
 A degree's border is cut into blocks of ``block_size`` consecutive terms (deglex
 order). A block is projected on the current basis ``Q`` with one matrix product
@@ -44,9 +44,10 @@ import numpy as np
 import torch
 
 from vinet_utils.oavi.arrays import (Array, Workspace, eps_of, indices, initial_capacity, like, minus_product,
-                                     row_norms2, rows, runs, shared_workspace, solve_upper, subtract_product, to_host)
+                                     row_norms2, rows, shared_workspace, solve_upper, subtract_product, to_host)
 from vinet_utils.oavi import _kernels
 from vinet_utils.oavi.algorithm import Generators
+from vinet_utils.oavi.basis import QRBasis
 from vinet_utils.oavi.decisions import Decision
 from vinet_utils.oavi.secular import secular_screen, secular_singular_pair
 from vinet_utils.oavi.threads import blas_threads
@@ -54,98 +55,7 @@ from vinet_utils.oavi.threads import blas_threads
 #: ``|O| * block * m`` from which a block's products run on the fit's threads (about 40 MFLOP;
 #: below it, on 2 cores, waking the second thread cost more than it saved).
 THREADED_PRODUCT = 20_000_000
-#: Columns of ``R`` and ``H`` a fit starts with (they grow by doubling).
-HOST_START = 64
 DEPENDENT_COLUMN = "a new O column is linearly dependent on A; psi is too small for this dtype"
-
-@dataclass(eq=False)
-class QRBasis:
-    """``A = Q R`` for the evaluations ``A`` (``m x |O|``) of the order ideal O.
-
-    Attributes:
-        m: number of points.
-        size: ``|O|``, the committed columns; the columns from ``size`` to the capacity are
-            scratch space where a block writes its new ``O`` columns before committing them.
-        Et: raw evaluations of O, transposed (``capacity x m``; numpy on the CPU, else a torch
-            tensor on the fitting device): a column of ``A`` is a contiguous row.
-        Qt: the orthonormal basis ``Q``, transposed likewise.
-        R: the upper-triangular factor (host float64, square, at least ``size`` wide).
-        gram_matrix: ``H = R^T R = A^T A``, filled lazily (the sparse oracle needs it) up to
-            ``gram_size`` columns.
-        eigen: ``(eigenvalues, eigenvectors)`` of ``H[:eigen_size, :eigen_size]`` (ABM), or None.
-    """
-
-    m: int
-    size: int
-    Et: Array
-    Qt: Array
-    R: np.ndarray
-    gram_matrix: np.ndarray
-    gram_size: int = 0
-    eigen: tuple[np.ndarray, np.ndarray] | None = None
-    eigen_size: int = -1
-    work: Workspace | None = None  # where ``Et`` and ``Qt`` live (numpy), else new arrays
-
-    @classmethod
-    def of_constant(cls, Xt: Array, capacity: int = 16, work: Workspace | None = None) -> "QRBasis":
-        """The basis of ``O = {1}`` for the points ``Xt`` (``n x m``): ``A`` is the column of ones."""
-        m = Xt.shape[1]
-        empty = Xt[:0]
-        basis = cls(m=m, size=0, Et=empty, Qt=empty, R=np.zeros((0, 0)), gram_matrix=np.zeros((0, 0)), work=work)
-        basis.reserve(capacity, host=min(capacity, HOST_START))
-        basis.Et[0] = 1.0
-        basis.Qt[0] = 1.0 / math.sqrt(m)
-        basis.R[0, 0] = math.sqrt(m)
-        basis.size = 1
-        return basis
-
-    @property
-    def capacity(self) -> int:
-        return self.Et.shape[0]
-
-    def reserve(self, columns: int, host: int | None = None) -> None:
-        """Room for ``columns`` columns of ``Et`` and ``Qt`` and ``host`` (default ``columns``) of
-        ``R`` and ``H`` (squares: reserved whole, they cost page faults a small O never uses);
-        each at least doubles when it grows."""
-        old = self.capacity
-        if columns > old:
-            capacity = max(columns, 2 * old)
-            shared = isinstance(self.Et, np.ndarray) and self.work is not None
-            if shared:  # the workspace keeps the first ``old`` rows
-                Et = self.work.rows("evaluations", self.Et, capacity, keep=old)
-                Qt = self.work.rows("basis", self.Qt, capacity, keep=old)
-            elif isinstance(self.Et, np.ndarray):
-                Et, Qt = (np.empty((capacity, self.m), dtype=self.Et.dtype) for _ in range(2))
-            else:
-                Et, Qt = self.Et.new_empty(capacity, self.m), self.Qt.new_empty(capacity, self.m)
-            if old and not shared:
-                Et[:old], Qt[:old] = self.Et, self.Qt
-            self.Et, self.Qt = Et, Qt
-        old, columns = self.R.shape[0], columns if host is None else host
-        if columns > old:
-            capacity = max(columns, 2 * old)
-            R, H = np.zeros((capacity, capacity)), np.zeros((capacity, capacity))
-            R[:old, :old], H[:old, :old] = self.R, self.gram_matrix
-            self.R, self.gram_matrix = R, H
-
-    def gram(self, k: int) -> np.ndarray:
-        """``H[:k, :k] = R_k^T R_k``, the Gram matrix of the first ``k`` columns of ``A``."""
-        h = self.gram_size
-        if h < k:
-            Rk = self.R[:k, :k]
-            block = Rk.T @ Rk[:, h:k]
-            self.gram_matrix[:k, h:k] = block
-            self.gram_matrix[h:k, :k] = block.T
-            self.gram_size = k
-        return self.gram_matrix[:k, :k]
-
-    def eigh(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Eigenpairs of ``H[:k, :k]`` (ascending), grown from the last (:func:`~._kernels.eigen_grow`)."""
-        if self.eigen_size != k:
-            H = self.gram(k)
-            lam, V, ok = _kernels.eigen_grow(*self.eigen, H) if 0 < self.eigen_size < k else (None, None, 0)
-            self.eigen, self.eigen_size = (lam, V) if ok else np.linalg.eigh(H), k
-        return self.eigen
 
 
 @dataclass(eq=False)
@@ -173,7 +83,7 @@ class BlockedEngine:
             Xt = points.T
             if not Xt.flags.c_contiguous:  # the transposed copy, in reused pages
                 Xt = work.rows("points", points.T, points.shape[1])
-                np.copyto(Xt, points.T)
+                _kernels.transposed_columns(points, np.arange(points.shape[1]), Xt)
         else:
             Xt, work = X.T.contiguous(), Workspace()
         return cls(basis=QRBasis.of_constant(Xt, initial_capacity(*X.shape), work), Xt=Xt, threshold=psi * X.shape[0],
@@ -185,15 +95,12 @@ class BlockedEngine:
 
     def border_blocks(self, parents: np.ndarray, variables: np.ndarray) -> Iterator["BorderBlock"]:
         """Border term ``i`` is O term ``parents[i]`` times variable ``variables[i]``."""
-        host = isinstance(self.Xt, np.ndarray)
-        Bt = rows(self.basis.Et, parents, self.work.rows("border", self.basis.Et, len(parents)) if host else None)
-        if host:
-            # the border is in deglex order: runs of terms share a variable, so no copy of X's rows
-            for v, first, stop in runs(variables):
-                Bt[first:stop] *= self.Xt[v]
+        if isinstance(self.Xt, np.ndarray):  # values and squared norms in one compiled pass
+            Bt, bb = self.work.rows("border", self.basis.Et, len(parents)), np.empty(len(parents))
+            _kernels.border_rows(self.basis.Et, self.Xt, parents, variables, Bt, bb)
         else:
-            Bt *= rows(self.Xt, variables)
-        bb = row_norms2(Bt)
+            Bt = rows(self.basis.Et, parents) * rows(self.Xt, variables)
+            bb = row_norms2(Bt)
         for start in range(0, Bt.shape[0], self.block_size):
             stop = min(Bt.shape[0], start + self.block_size)
             yield BorderBlock.project(self.basis, Bt[start:stop], bb[start:stop], start, self.threshold,
@@ -210,7 +117,8 @@ class BorderBlock:
     Attributes:
         Bt: evaluations ``u(X)`` of the block's terms, one row per term.
         bb: their squared norms ``||u(X)||^2``.
-        Wt: residuals ``w`` of the terms against the first ``k0`` basis columns.
+        Wt: residuals ``w`` of the terms against the first ``k0`` basis columns; None (made on
+            first need, :meth:`residuals`) where no term of the block may join O.
         w_norm2: ``||w||^2``.
         twice: whether ``w`` has had its second Gram-Schmidt pass.
         P: projections ``Q_k0^T u(X)`` (host, ``k0 x b``).
@@ -230,7 +138,7 @@ class BorderBlock:
     k0: int
     Bt: Array
     bb: np.ndarray
-    Wt: Array
+    Wt: Array | None
     w_norm2: np.ndarray
     twice: np.ndarray
     P: np.ndarray
@@ -243,6 +151,7 @@ class BorderBlock:
     size_at: np.ndarray | None = None  # per term decided in decide_ahead: |O| then
     abm_coefficients: np.ndarray | None = None  # ABM's generators decided ahead: coefficients by term
     abm_leading: np.ndarray | None = None  # and their leading coefficients
+    work: Workspace | None = None  # where :meth:`residuals` makes ``Wt``
 
     @classmethod
     def project(cls, basis: QRBasis, Bt: Array, bb: np.ndarray, start: int, threshold: float,
@@ -262,10 +171,19 @@ class BorderBlock:
         b, k0 = Bt.shape[0], basis.size
         Qk = basis.Qt[:k0]
         P = Qk @ Bt.T
+        band = 1e3 * eps_of(Bt) * math.sqrt(k0 + b + 1.0)
+        if isinstance(Bt, np.ndarray) and Bt.dtype == np.float64 and np.diagonal(basis.R)[:k0].min() ** 2 > threshold:
+            # Every O column joined above psi, so Q is orthonormal to working precision and
+            # ||w||^2 = ||u||^2 - ||p||^2 to a few roundings of ||u||^2, far inside the band: where
+            # no term may join O, the residuals are made only if a term asks (residuals()).
+            estimate = bb - np.einsum("ij,ij->j", P, P)
+            if not (estimate > threshold - 2.0 * band * bb).any():
+                return cls(basis=basis, start=start, threshold=threshold, band=band, k0=k0, Bt=Bt, bb=bb, Wt=None,
+                           w_norm2=estimate, twice=np.zeros(b, bool), P=P, S=np.zeros((b, b)),
+                           C=cls._coefficients(basis, P, k0, b), residual2=estimate.copy(), work=work)
         Wt = minus_product(Bt, P, Qk, work.rows("residuals", Bt, b) if isinstance(Bt, np.ndarray) else None)
         w_norm2 = row_norms2(Wt)
         P = to_host(P).astype(np.float64, copy=True)
-        band = 1e3 * eps_of(Bt) * math.sqrt(k0 + b + 1.0)
         # Second Gram-Schmidt pass for the terms that may join O: a residual only shrinks
         # as O grows within the block, so terms already at or below psi (beyond rounding)
         # vanish and their single-pass projections suffice.
@@ -285,10 +203,23 @@ class BorderBlock:
                     break
             if not every:
                 Wt[indices(candidates, Wt)] = Wc
+        return cls(basis=basis, start=start, threshold=threshold, band=band, k0=k0, Bt=Bt, bb=bb, Wt=Wt,
+                   w_norm2=w_norm2, twice=twice, P=P, S=np.zeros((b, b)), C=cls._coefficients(basis, P, k0, b),
+                   residual2=w_norm2.copy())
+
+    @staticmethod
+    def _coefficients(basis: QRBasis, P: np.ndarray, k0: int, b: int) -> np.ndarray:
+        """Each term's least-squares coefficients on the first ``k0`` columns, rows ``k0..`` zero."""
         C = np.zeros((k0 + b, b))
         C[:k0] = -solve_upper(basis.R[:k0, :k0], P)
-        return cls(basis=basis, start=start, threshold=threshold, band=band, k0=k0, Bt=Bt, bb=bb, Wt=Wt,
-                   w_norm2=w_norm2, twice=twice, P=P, S=np.zeros((b, b)), C=C, residual2=w_norm2.copy())
+        return C
+
+    def residuals(self) -> Array:
+        """``Wt``, made now where the block was projected without it (before any term joined O)."""
+        if self.Wt is None:
+            Qk, work = self.basis.Qt[: self.k0], self.work or Workspace()
+            self.Wt = minus_product(self.Bt, self.P, Qk, work.rows("residuals", self.Bt, self.n_terms))
+        return self.Wt
 
     @property
     def n_terms(self) -> int:
@@ -301,15 +232,16 @@ class BorderBlock:
         first term left undecided and the terms that joined O; the generators found stay in
         the block's arrays until :meth:`finish` (``outcome``; their coefficients are columns of
         ``C``). Other oracles, and arrays other than float64 numpy, decide nothing here."""
-        if oracle.kind not in ("ihb", "abm") or not isinstance(self.Wt, np.ndarray) or self.Wt.dtype != np.float64:
+        if oracle.kind not in ("ihb", "abm") or not isinstance(self.Bt, np.ndarray) or self.Bt.dtype != np.float64:
             return j, []
         if self.outcome is None:
             self.outcome, self.size_at = np.zeros(self.n_terms, np.int8), np.zeros(self.n_terms, np.int64)
         if oracle.kind == "abm":
             return self._abm_ahead(j, oracle.psi)
         basis = self.basis
+        W = self.Bt[:0] if self.Wt is None else self.Wt  # without residuals no term joins O here
         stop, self.new_O, dependent = _kernels.closed_form_run(
-            j, self.Wt, self.Bt, basis.Qt, basis.Et, basis.R, self.P, self.S, self.C, self.residual2, self.w_norm2,
+            j, W, self.Bt, basis.Qt, basis.Et, basis.R, self.P, self.S, self.C, self.residual2, self.w_norm2,
             self.bb, self.twice, self.k0, self.new_O, self.threshold, self.band, oracle.tau - 1, self.outcome,
             self.size_at)
         if dependent:
@@ -326,12 +258,13 @@ class BorderBlock:
             self.abm_coefficients = np.zeros((self.n_terms, self.C.shape[0]))
             self.abm_leading = np.zeros(self.n_terms)
         joined = []
+        W = self.residuals()  # ABM may send a term below psi to O (no leading term)
         while j < self.n_terms:
             screen = self.abm_screen(j, psi * m)
             start, first = j, screen["first"]
             j, self.new_O, dependent = _kernels.abm_run(
                 j, first + screen["stop"], first, screen["rho2"], screen["settled"], screen["vanishes"],
-                screen["sigma2"], screen["v"], self.Wt, self.Bt, basis.Qt, basis.Et, basis.R, self.P, self.S, self.C,
+                screen["sigma2"], screen["v"], W, self.Bt, basis.Qt, basis.Et, basis.R, self.P, self.S, self.C,
                 self.residual2, self.w_norm2, self.bb, self.twice, self.k0, self.new_O, self.threshold, self.band,
                 psi, m, self.outcome, self.size_at)
             if dependent:
@@ -366,7 +299,7 @@ class BorderBlock:
         second Gram-Schmidt pass where it lacks one. With ``record`` (``j`` joins O) the
         corrections are added to its projections ``P`` and ``S``."""
         basis, k0, t = self.basis, self.k0, k - self.k0
-        r = self.Wt[j]
+        r = self.residuals()[j]
         if not self.twice[j]:
             Qk0 = basis.Qt[:k0]
             corr = Qk0 @ r

@@ -22,6 +22,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vinet_utils.oavi import _kernels
+from vinet_utils.oavi.arrays import shared_workspace
+
 ORDERINGS = ("deglex", "pearson", "rev_pearson")
 
 
@@ -32,8 +35,14 @@ def pearson_order(X: np.ndarray, reverse: bool = False) -> np.ndarray:
     internal variable ``i`` is the user's variable ``perm[i]``."""
     X = np.asarray(X, dtype=np.float64)
     n = X.shape[1]
-    Z = X - (np.ones(X.shape[0]) @ X) / max(X.shape[0], 1)  # the means in one BLAS product
-    C = Z.T @ Z  # one product: the centred Gram matrix, its diagonal the squared norms
+    sums = np.ones(X.shape[0]) @ X  # one BLAS product each
+    mean = sums / max(X.shape[0], 1)
+    C = X.T @ X - np.outer(sums, mean)  # the centred Gram matrix, without a centred copy of X
+    if not (np.diag(C) > 1e-4 * sums * mean).all():
+        # a variable constant, or whose spread is small against its mean: the difference above
+        # would lose more than 12 digits to rounding, so centre the points themselves
+        Z = X - mean
+        C = Z.T @ Z
     norms = np.sqrt(np.diag(C).copy())
     scale = np.where(norms > 0, norms, 1.0)
     C = np.abs(C / scale[:, None] / scale[None, :])
@@ -49,3 +58,16 @@ def variable_order(X: torch.Tensor, ordering: str) -> np.ndarray:
     if ordering == "deglex":
         return np.arange(X.shape[1], dtype=np.int64)
     return pearson_order(X.cpu().numpy(), reverse=ordering == "rev_pearson")
+
+
+def permuted(X: torch.Tensor, perm: np.ndarray) -> torch.Tensor:
+    """The points ``X`` with internal variable ``i`` the user's ``perm[i]``, laid out as the fit
+    reads them: transposed, a variable's values contiguous (``permuted(X, perm).T`` is
+    contiguous). On the CPU the copy is made in one compiled pass into the thread's workspace,
+    whose pages later fits reuse, and lives until the next fit asks for it."""
+    if X.device.type == "cpu":
+        points = X.numpy()
+        out = shared_workspace().rows("points", points.T, len(perm))
+        _kernels.transposed_columns(points, np.asarray(perm, dtype=np.int64), out)
+        return torch.from_numpy(out).T
+    return X.T[torch.as_tensor(perm, device=X.device)].contiguous().T
