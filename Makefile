@@ -70,7 +70,7 @@ budget: env
 reference: env
 	$(PY) -m vinet_utils.experiments.reference --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE)) \
 	  $(if $(DATASET),--dataset $(DATASET)) $(if $(ARCH),--arch $(ARCH)) \
-	  --variants $(VARIANTS) --budgets $(BUDGETS) --seeds $(SEEDS)
+	  --variants $(VARIANTS) --budgets $(BUDGETS) --seeds $(SEEDS) $(if $(CURVE_ONLY),--curve-only)
 
 study: env
 	$(PY) -m vinet_utils.experiments.study

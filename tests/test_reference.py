@@ -72,6 +72,17 @@ def test_the_sweep_comes_first_then_best_known_rows_then_the_curve():
     assert not any(k[1] in R.ABLATION_HEADS and k[3] == 2 for k in after)
 
 
+def test_the_curve_alone_trains_the_curve_heads_at_the_reference_rate():
+    """``--curve-only`` (the reference protocol on a second data set): no sweep, no best-known
+    rows, no ablation heads; the largest budget first, and finished rows are not run again."""
+    todo = R.plan({}, ["tiny", "small"], 2, [2, 12], curve_only=True)
+    assert len(todo) == 2 * 2 * 2 * len(R.CURVE_HEADS)
+    assert {k[4] for k in todo} == {"reference"} and {k[1] for k in todo} == set(R.CURVE_HEADS)
+    assert [k[3] for k in todo] == sorted((k[3] for k in todo), reverse=True)
+    done = {todo[0]: {}}
+    assert R.plan(done, ["tiny", "small"], 2, [2, 12], curve_only=True) == todo[1:]
+
+
 def test_the_protocol_records_validation_test_and_the_frozen_head_and_resumes(
         synthetic_data, tmp_path):
     run = tmp_path / "smoke" / "cifar10-resnet18"

@@ -30,6 +30,10 @@ and a checksum of the frozen head it started from; ``<run>/reference.png`` draws
    seed, frozen and then for each budget (largest first), and :data:`ABLATION_HEADS`
    at the first cut for the largest budget.
 
+``--curve-only`` runs the curve heads at the reference rate alone (no sweep, no
+best-known rows, no ablation heads): the reference protocol on a second data set, where
+the sweep of the first already showed what the rate changes.
+
 A rerun keeps every row of a record made on the same base (all its parameters and
 buffers), data, run values and rule, trained at the same settings, and trains only
 what is missing; per-epoch checkpoints live under ``<run>/budget/heads`` (ignored).
@@ -158,10 +162,15 @@ def sweep_trainings(rows: dict, variants, budgets) -> list[tuple]:
     return todo
 
 
-def plan(rows: dict, variants, seeds: int, budgets) -> list[tuple]:
+def plan(rows: dict, variants, seeds: int, budgets, curve_only: bool = False) -> list[tuple]:
     """The trainings still to run, in order, as ``(variant, head, seed, budget, setting)``,
     given the finished ``rows`` (keyed the same way): the sweep first, widened where a
-    best sits at an end; then the best-known rows; then the curve."""
+    best sits at an end; then the best-known rows; then the curve. With ``curve_only``,
+    :data:`CURVE_HEADS` at the reference rate alone, largest budget first."""
+    if curve_only:
+        todo = [(v, h, r, b, label(0)) for b in sorted(budgets, reverse=True) for v in variants
+                for r in range(seeds) for h in CURVE_HEADS]
+        return [k for k in todo if k not in rows]
     cut, top = variants[0], max(budgets)  # where the sweep trains, and how long
     done = [r for r in rows.values() if r.get("sweep")]
     todo = sweep_trainings(rows, variants, budgets)
@@ -200,9 +209,9 @@ def summary(rows: list[dict], seeds: int) -> list[dict]:
 def run(profile: str = "cpu", dataset: str | None = None, arch: str | None = None,
         variants=("tiny", "small"), budgets=(2, 6, 18), seeds: int = 3, results_dir=None,
         command: str = "", overrides: dict | None = None, progress: bool = False,
-        stop_after: int | None = None) -> Path:
-    """Run what :func:`plan` says is missing (at most ``stop_after`` trainings); returns
-    ``<run>/reference.json``."""
+        stop_after: int | None = None, curve_only: bool = False) -> Path:
+    """Run what :func:`plan` says is missing (at most ``stop_after`` trainings; the curve
+    alone with ``curve_only``); returns ``<run>/reference.json``."""
     import matplotlib.pyplot as plt
 
     from vinet_utils.method import latents as L
@@ -271,15 +280,16 @@ def run(profile: str = "cpu", dataset: str | None = None, arch: str | None = Non
                              "sweep": sweep, "frozen_settings": frozen_settings,
                              "trainings_time_s": sum(r["wall_time_s"] for r in ordered),
                              "rows": ordered, "summary": summary(ordered, seeds),
-                             "still_to_run": len(plan(rows, variants, seeds, budgets)),
-                             "sweep_done": all(k in rows for k in
-                                               sweep_trainings(rows, variants, budgets))})
+                             "still_to_run": len(plan(rows, variants, seeds, budgets, curve_only)),
+                             "curve_only": curve_only,
+                             "sweep_done": not curve_only and all(k in rows for k in
+                                                                  sweep_trainings(rows, variants, budgets))})
         plt.close(figures.reference(read_json(path), path=S.run_dir / "reference.png"))
         print(f"written: {P.shown(path)} ({len(rows)} trainings)", flush=True)
 
     n = 0
     while True:
-        todo = plan(rows, variants, seeds, budgets)
+        todo = plan(rows, variants, seeds, budgets, curve_only)
         if not todo or (stop_after is not None and n >= stop_after):
             break
         v, h, r, b, name = todo[0]
@@ -312,6 +322,9 @@ def main(argv=None) -> None:
     ap = curve_arguments(__doc__.split("\n\n")[0])
     ap.add_argument("--stop-after", type=int, default=None,
                     help="stop after this many end-to-end trainings (a later run goes on)")
+    ap.add_argument("--curve-only", action="store_true",
+                    help="the curve heads at the reference rate alone: no sweep, no best-known "
+                         "rows, no ablation heads")
     a = ap.parse_args(argv)
     args = list(argv or sys.argv[1:])
     if "--results-dir" in args:  # a folder of this machine is not the run's business
@@ -320,7 +333,7 @@ def main(argv=None) -> None:
     cmd = "python -m vinet_utils.experiments.reference " + " ".join(shlex.quote(x) for x in args)
     try:
         run(a.profile, a.dataset, a.arch, a.variants, a.budgets, a.seeds, a.results_dir, cmd,
-            stop_after=a.stop_after)
+            stop_after=a.stop_after, curve_only=a.curve_only)
     except ValueError as err:
         raise SystemExit(str(err)) from None
 
