@@ -967,6 +967,88 @@ def test_abm_eigenpairs_are_decomposed_afresh_where_growing_needs_deflation():
         np.testing.assert_allclose(V4 @ np.diag(lam4) @ V4.T, H, atol=1e-12)
 
 
+def _engine_fit(X, **kw):
+    """The fit by the degree loop with the blocked engine, the Gram path of small fits skipped."""
+    from vinet_utils.oavi.linalg import BlockedEngine
+
+    model = OAVI(**kw)
+    return model.fit_with(X, lambda p: BlockedEngine.for_points(p, float(model.psi), model.block_size))
+
+
+@pytest.mark.parametrize("data, kw", [
+    ("tabular", dict(psi=0.005, tau=1000.0, max_degree=10, ordering="pearson")),
+    ("tabular", dict(psi=0.1)),
+    ("sphere", dict(psi=0.005, max_degree=4, tau=float("inf"))),
+])
+def test_the_gram_path_decides_small_fits_as_the_blocked_engine_does(data, kw):
+    """Thousands of points in a few variables: the Gram path of small fits decides the whole
+    fit (``fit_path_``), with the blocked engine's O and G, coefficients and mean squared
+    values to rounding, and brute force's decisions."""
+    from vinet_utils.experiments.bench import two_class_tabular
+
+    X = two_class_tabular(points=3000) if data == "tabular" else sphere(np.random.default_rng(3), 2000)
+    fast, engine = OAVI(**kw).fit(X), _engine_fit(X, **kw)
+    assert (fast.fit_path_, engine.fit_path_) == ("gram", "engine")
+    assert same_decisions(fast, engine) and fast.n_generators_ > 0
+    np.testing.assert_allclose(fast.coefficients_, engine.coefficients_, atol=1e-9)
+    np.testing.assert_allclose(fast.train_mse_, engine.train_mse_, rtol=1e-8, atol=1e-15)
+    np.testing.assert_array_equal(fast.variable_order_, engine.variable_order_)
+    assert fast.n_border_terms_ == engine.n_border_terms_
+    assert fast.max_degree_reached_ == engine.max_degree_reached_
+    if "ordering" not in kw:  # brute force fits in the user's variable order
+        assert same_decisions(fast, brute_force_fit(X, **kw))
+    np.testing.assert_allclose(fast.transform(X[:50]), engine.transform(X[:50]), atol=1e-9)
+
+
+def test_the_gram_path_hands_back_what_it_cannot_decide():
+    """The Gram path hands the fit to the blocked engine, which fits from the start, where
+    the l1 bound binds (the sparse oracle decides), where O and a border outgrow it, where
+    the points are too few, and for the other oracles: the fits are the engine's."""
+    from vinet_utils.experiments.bench import two_class_tabular
+
+    tabular = two_class_tabular(points=3000)
+    cases = [(tabular, dict(psi=0.005, tau=2.0, max_degree=3)),  # the l1 bound binds
+             (latent_small(m=2000, n=16), dict(psi=0.005, max_degree=3)),  # |O| + border > 64
+             (tabular[:500], dict(psi=0.005, max_degree=3)),  # too few points
+             (tabular, dict(psi=0.005, max_degree=3, oracle="abm"))]
+    for X, kw in cases:
+        fit, engine = OAVI(**kw).fit(X), _engine_fit(X, **kw)
+        assert fit.fit_path_ == "engine"
+        assert same_decisions(fit, engine)
+        np.testing.assert_array_equal(fit.coefficients_, engine.coefficients_)
+    assert OAVI(psi=0.005, tau=2.0, max_degree=3).fit(tabular).n_bound_active_ > 0
+
+
+def test_gram_decisions_agree_with_least_squares():
+    """One degree decided from inner products alone: each term's squared residual against O
+    (including the terms of the degree that joined it before) and its coefficients are those
+    of a least-squares solve on the evaluations themselves."""
+    from vinet_utils.oavi._kernels import gram_decide
+
+    rng = np.random.default_rng(6)
+    m, k0 = 400, 4
+    A = np.c_[np.ones(m), rng.normal(size=(m, k0 - 1))].T  # O's evaluations, a term a row
+    B = np.vstack([rng.normal(size=m), A[1] * 2 - A[2] + 0.01 * rng.normal(size=m), rng.normal(size=m),
+                   A[1] + 0.02 * rng.normal(size=m)])
+    threshold = 0.005 * m
+    L = np.zeros((12, 12))
+    L[:k0, :k0] = np.linalg.cholesky(A @ A.T)
+    outcome, C, res2 = np.zeros(4, np.int8), np.zeros((12, 4)), np.zeros(4)
+    k, status = gram_decide(L, k0, A @ B.T, B @ B.T, (B * B).sum(1), threshold, 1e-10, np.inf, outcome, C, res2)
+    assert (k, status) == (k0 + 2, 0) and outcome.tolist() == [1, 2, 1, 2]
+    rows = A
+    for j in range(4):
+        c, *_ = np.linalg.lstsq(rows.T, -B[j], rcond=None)
+        r2 = float(((rows.T @ c + B[j]) ** 2).sum())
+        if outcome[j] == 2:
+            np.testing.assert_allclose(C[: rows.shape[0], j], c, atol=1e-9)
+            assert res2[j] == pytest.approx(r2, rel=1e-9)
+        else:
+            assert r2 > threshold
+            rows = np.vstack([rows, B[j]])
+    np.testing.assert_allclose(L[:k, :k] @ L[:k, :k].T, rows @ rows.T, rtol=1e-10)
+
+
 def test_the_abm_screen_answers_as_one_term_at_a_time():
     """The block-wide ABM screen (secular equation for many terms against one A) gives each
     term the decision, singular value and vector of the one-term solver."""

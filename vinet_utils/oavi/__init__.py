@@ -22,6 +22,8 @@ Modules, in the algorithm's terms:
 * :mod:`.linalg`: the border projected in blocks on ``A = Q R`` (:mod:`.basis`), which makes
   the fit fast, on the arrays and the reused workspace of :mod:`.arrays`, and ABM's secular
   equation in :mod:`.secular`;
+* :mod:`.gram`: small closed-form fits decided whole from inner products, one pass over
+  the points per degree (the blocked engine takes over where it cannot decide);
 * :mod:`.reference`: :func:`brute_force_fit`, the same loop with one least-squares solve
   per border term;
 * :mod:`.estimator`: :class:`OAVI`, scikit-learn shaped;

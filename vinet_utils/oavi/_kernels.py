@@ -984,3 +984,59 @@ def solve_upper(R, P):
         for c in range(b):
             X[i, c] /= d
     return X
+
+
+# ---------------------------------------------------------------- the Gram path of small fits
+@_jit
+def gram_decide(L, k0, G, H, bb, threshold, band, radius, outcome, C, res2):
+    """The closed-form ("ihb") decisions of one degree's border from inner products alone
+    (:mod:`~vinet_utils.oavi.gram` documents the path): ``L`` is the lower Cholesky factor of
+    ``A A^T`` for the ``k0`` O terms so far (rows of ``A`` the evaluations), ``G = A B^T`` and
+    ``H = B B^T`` for the border's evaluations ``B``, ``bb`` their squared norms. In order, a
+    term's projections ``p = L^{-1} g`` give its squared residual ``bb - ||p||^2``: above
+    ``threshold`` it joins O (``L`` gains the row ``(p, sqrt(residual))`` and the later terms
+    their projection on it, ``(H[j, l] - p_j . p_l) / rho``; ``outcome`` 1), else it leads a
+    generator with coefficients ``c = -L^{-T} p`` (``C[:, j]``, ``outcome`` 2, ``res2[j]`` its
+    squared residual). Returns ``(|O| after, 0)``, or ``(term, 1)`` at a squared residual within
+    ``band * bb`` of the threshold and ``(term, 2)`` at one whose ``||c||_1`` exceeds ``radius``:
+    those need the blocked engine's explicit residuals or the sparse oracle."""
+    b = bb.size
+    P = np.zeros((L.shape[0], b))
+    for j in range(b):  # forward substitution: L[:k0, :k0] P = G
+        for i in range(k0):
+            s = G[i, j]
+            for a in range(i):
+                s -= L[i, a] * P[a, j]
+            P[i, j] = s / L[i, i]
+    k = k0
+    for j in range(b):
+        r2 = bb[j]
+        for i in range(k):
+            r2 -= P[i, j] * P[i, j]
+        if abs(r2 - threshold) <= band * bb[j]:
+            return j, 1
+        if r2 > threshold:
+            rho = np.sqrt(r2)
+            for i in range(k):
+                L[k, i] = P[i, j]
+            L[k, k] = rho
+            for l in range(j + 1, b):
+                s = H[j, l]
+                for i in range(k):
+                    s -= P[i, j] * P[i, l]
+                P[k, l] = s / rho
+            outcome[j] = 1
+            k += 1
+        else:
+            l1 = 0.0
+            for i in range(k - 1, -1, -1):  # back substitution: L^T c = -p
+                s = -P[i, j]
+                for a in range(i + 1, k):
+                    s -= L[a, i] * C[a, j]
+                C[i, j] = s / L[i, i]
+                l1 += abs(C[i, j])
+            if l1 > radius:
+                return j, 2
+            outcome[j] = 2
+            res2[j] = max(r2, 0.0)
+    return k, 0

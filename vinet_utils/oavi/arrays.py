@@ -44,6 +44,17 @@ def like(v: np.ndarray, x: Array) -> Array:
     return torch.as_tensor(v, dtype=x.dtype, device=x.device)
 
 
+def transposed_points(X: torch.Tensor, work: "Workspace") -> np.ndarray:
+    """The points ``X`` (a tensor, ``m x n``) on the host, transposed, a variable's values a
+    contiguous row: a view where ``X.T`` already is one, else a copy in ``work``'s reused pages."""
+    points = X.detach().cpu().numpy()
+    if points.T.flags.c_contiguous:
+        return points.T
+    out = work.rows("points", points.T, points.shape[1])
+    _kernels.transposed_columns(points, np.arange(points.shape[1]), out)
+    return out
+
+
 def minus_product(B: Array, P: Array, Q: Array, out: np.ndarray | None = None) -> Array:
     """``B - P^T Q``, into ``out`` where given (numpy; not ``B``), else in a new array."""
     if isinstance(B, np.ndarray):

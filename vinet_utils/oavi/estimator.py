@@ -13,7 +13,8 @@ from vinet_utils.oavi import monomials
 from vinet_utils.oavi.algorithm import Engine, FitResult, fit_oavi
 from vinet_utils.oavi.decisions import Oracle
 from vinet_utils.oavi.evaluation import GeneratorEvaluator
-from vinet_utils.oavi.arrays import SHARED_WORKSPACE_BYTES, shared_workspace
+from vinet_utils.oavi.arrays import SHARED_WORKSPACE_BYTES, shared_workspace, transposed_points
+from vinet_utils.oavi.gram import gram_fit
 from vinet_utils.oavi.linalg import BlockedEngine
 from vinet_utils.oavi.order import permuted, variable_order
 from vinet_utils.oavi.threads import choose_threads, limited_threads
@@ -78,6 +79,8 @@ class OAVI:
         variable_order_: the permutation used (internal variable i is user variable
             ``variable_order_[i]``; the identity for ``"deglex"``).
         n_threads_: threads the fit's large products ran with.
+        fit_path_: ``"gram"`` where the Gram path of small fits (:mod:`.gram`) decided the
+            whole fit, else ``"engine"`` (the degree loop with the blocked engine, or the one given).
     """
 
     def __init__(
@@ -127,7 +130,8 @@ class OAVI:
         """Fit ``O`` and ``G`` to the points ``X`` (numpy array or torch tensor, m x n)."""
         try:
             return self.fit_with(X, lambda points: BlockedEngine.for_points(points, float(self.psi), self.block_size,
-                                                                            product_threads=self.n_threads_))
+                                                                            product_threads=self.n_threads_),
+                                 first=self._gram_path())
         finally:
             shared_workspace().trim(SHARED_WORKSPACE_BYTES)
 
@@ -135,9 +139,21 @@ class OAVI:
         """``fit(X)`` then ``transform(X)``."""
         return self.fit(X).transform(X)
 
-    def fit_with(self, X, make_engine: Callable[[torch.Tensor], Engine]) -> "OAVI":
+    def _gram_path(self) -> Callable[[torch.Tensor], FitResult | None] | None:
+        """The Gram path of small fits (:mod:`.gram`) where it may decide a fit: the closed form
+        (``"ihb"``) on the CPU in float64, without a progress bar."""
+        device = torch.device(self.device) if self.device is not None else torch.device("cpu")
+        if self.oracle != "ihb" or device.type != "cpu" or self.dtype != torch.float64 or self.progress:
+            return None
+        work = shared_workspace()
+        return lambda points: gram_fit(transposed_points(points, work), float(self.psi), self._resolved_tau(),
+                                       int(self.max_degree), work)
+
+    def fit_with(self, X, make_engine: Callable[[torch.Tensor], Engine],
+                 first: Callable[[torch.Tensor], FitResult | None] | None = None) -> "OAVI":
         """Check, order the variables, limit the threads, run the degree loop with the
-        engine ``make_engine(points)``, and set the fitted attributes."""
+        engine ``make_engine(points)`` (unless ``first(points)``, tried first, decides the
+        fit), and set the fitted attributes."""
         start = time.perf_counter()
         self._check_params()
         device = torch.device(self.device) if self.device is not None else torch.device("cpu")
@@ -151,7 +167,10 @@ class OAVI:
             identity = bool((perm == np.arange(X.shape[1])).all())
             Xi = X if identity else permuted(X, perm)  # in the layout the engine reads: no second copy
             loop_start = time.perf_counter()
-            result = fit_oavi(Xi, make_engine(Xi), self._oracle(), self.max_degree, self.progress)
+            result = first(Xi) if first is not None else None
+            self.fit_path_ = "gram" if result is not None else "engine"
+            if result is None:
+                result = fit_oavi(Xi, make_engine(Xi), self._oracle(), self.max_degree, self.progress)
             self.loop_time_s_ = time.perf_counter() - loop_start
             self._set_fitted(result, X, perm)
         self.fit_time_s_ = time.perf_counter() - start

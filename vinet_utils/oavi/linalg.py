@@ -44,7 +44,8 @@ import numpy as np
 import torch
 
 from vinet_utils.oavi.arrays import (Array, Workspace, eps_of, indices, initial_capacity, like, minus_product,
-                                     row_norms2, rows, shared_workspace, solve_upper, subtract_product, to_host)
+                                     row_norms2, rows, shared_workspace, solve_upper, subtract_product, to_host,
+                                     transposed_points)
 from vinet_utils.oavi import _kernels
 from vinet_utils.oavi.algorithm import Generators
 from vinet_utils.oavi.basis import QRBasis
@@ -79,11 +80,8 @@ class BlockedEngine:
         and everything else on the thread count the fit set (one, on the CPU: thousands of
         small products lose more to waking threads than they gain)."""
         if X.device.type == "cpu" if host is None else host:
-            points, work = X.detach().cpu().numpy(), shared_workspace()
-            Xt = points.T
-            if not Xt.flags.c_contiguous:  # the transposed copy, in reused pages
-                Xt = work.rows("points", points.T, points.shape[1])
-                _kernels.transposed_columns(points, np.arange(points.shape[1]), Xt)
+            work = shared_workspace()
+            Xt = transposed_points(X, work)
         else:
             Xt, work = X.T.contiguous(), Workspace()
         return cls(basis=QRBasis.of_constant(Xt, initial_capacity(*X.shape), work), Xt=Xt, threshold=psi * X.shape[0],
