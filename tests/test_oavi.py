@@ -1023,7 +1023,7 @@ def test_gram_decisions_agree_with_least_squares():
     """One degree decided from inner products alone: each term's squared residual against O
     (including the terms of the degree that joined it before) and its coefficients are those
     of a least-squares solve on the evaluations themselves."""
-    from vinet_utils.oavi._kernels import gram_decide
+    from vinet_utils.oavi._kernels import gram_decide, gram_project
 
     rng = np.random.default_rng(6)
     m, k0 = 400, 4
@@ -1033,8 +1033,10 @@ def test_gram_decisions_agree_with_least_squares():
     threshold = 0.005 * m
     L = np.zeros((12, 12))
     L[:k0, :k0] = np.linalg.cholesky(A @ A.T)
-    outcome, C, res2 = np.zeros(4, np.int8), np.zeros((12, 4)), np.zeros(4)
-    k, status = gram_decide(L, k0, A @ B.T, B @ B.T, (B * B).sum(1), threshold, 1e-10, np.inf, outcome, C, res2)
+    outcome, C, res2, P = np.zeros(4, np.int8), np.zeros((12, 4)), np.zeros(4), np.zeros((12, 4))
+    gram_project(L, k0, A @ B.T, P)
+    k, status = gram_decide(L, k0, P, B @ B.T, np.arange(4), (B * B).sum(1), threshold, 1e-10, np.inf, outcome, C,
+                            res2)
     assert (k, status) == (k0 + 2, 0) and outcome.tolist() == [1, 2, 1, 2]
     rows = A
     for j in range(4):

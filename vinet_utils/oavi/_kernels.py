@@ -988,26 +988,33 @@ def solve_upper(R, P):
 
 # ---------------------------------------------------------------- the Gram path of small fits
 @_jit
-def gram_decide(L, k0, G, H, bb, threshold, band, radius, outcome, C, res2):
-    """The closed-form ("ihb") decisions of one degree's border from inner products alone
-    (:mod:`~vinet_utils.oavi.gram` documents the path): ``L`` is the lower Cholesky factor of
-    ``A A^T`` for the ``k0`` O terms so far (rows of ``A`` the evaluations), ``G = A B^T`` and
-    ``H = B B^T`` for the border's evaluations ``B``, ``bb`` their squared norms. In order, a
-    term's projections ``p = L^{-1} g`` give its squared residual ``bb - ||p||^2``: above
-    ``threshold`` it joins O (``L`` gains the row ``(p, sqrt(residual))`` and the later terms
-    their projection on it, ``(H[j, l] - p_j . p_l) / rho``; ``outcome`` 1), else it leads a
-    generator with coefficients ``c = -L^{-T} p`` (``C[:, j]``, ``outcome`` 2, ``res2[j]`` its
-    squared residual). Returns ``(|O| after, 0)``, or ``(term, 1)`` at a squared residual within
-    ``band * bb`` of the threshold and ``(term, 2)`` at one whose ``||c||_1`` exceeds ``radius``:
-    those need the blocked engine's explicit residuals or the sparse oracle."""
-    b = bb.size
-    P = np.zeros((L.shape[0], b))
-    for j in range(b):  # forward substitution: L[:k0, :k0] P = G
-        for i in range(k0):
+def gram_project(L, k, G, P):
+    """``P[:k] = L[:k, :k]^{-1} G`` by forward substitution (``L`` lower-triangular): each border
+    term's projections on the orthonormal basis of O's ``k`` evaluations, from their inner
+    products ``G`` with them."""
+    for j in range(G.shape[1]):
+        for i in range(k):
             s = G[i, j]
             for a in range(i):
                 s -= L[i, a] * P[a, j]
             P[i, j] = s / L[i, i]
+
+
+@_jit
+def gram_decide(L, k0, P, H, h_row, bb, threshold, band, radius, outcome, C, res2):
+    """The closed-form ("ihb") decisions of one degree's border from inner products alone
+    (:mod:`~vinet_utils.oavi.gram` documents the path): ``L`` is the lower Cholesky factor of
+    ``A A^T`` for the ``k0`` O terms so far (rows of ``A`` the evaluations), ``P[:k0]`` the
+    border's projections (:func:`gram_project`), ``bb`` their squared norms, and row
+    ``h_row[j]`` of ``H`` term ``j``'s inner products with the whole border (``-1`` where it
+    cannot join O). In order, a term's squared residual is ``bb - ||p||^2``: above
+    ``threshold`` it joins O (``L`` gains the row ``(p, sqrt(residual))`` and the later terms
+    their projection on it, ``(H[j, l] - p_j . p_l) / rho``; ``outcome`` 1), else it leads a
+    generator with coefficients ``c = -L^{-T} p`` (``C[:, j]``, ``outcome`` 2, ``res2[j]`` its
+    squared residual). Returns ``(|O| after, 0)``, or ``(term, 1)`` at a squared residual within
+    ``band * bb`` of the threshold (or above it without a row of ``H``) and ``(term, 2)`` at one
+    whose ``||c||_1`` exceeds ``radius``: those need the blocked engine or the sparse oracle."""
+    b = bb.size
     k = k0
     for j in range(b):
         r2 = bb[j]
@@ -1016,12 +1023,14 @@ def gram_decide(L, k0, G, H, bb, threshold, band, radius, outcome, C, res2):
         if abs(r2 - threshold) <= band * bb[j]:
             return j, 1
         if r2 > threshold:
+            if h_row[j] < 0:
+                return j, 1
             rho = np.sqrt(r2)
             for i in range(k):
                 L[k, i] = P[i, j]
             L[k, k] = rho
             for l in range(j + 1, b):
-                s = H[j, l]
+                s = H[h_row[j], l]
                 for i in range(k):
                     s -= P[i, j] * P[i, l]
                 P[k, l] = s / rho
