@@ -37,6 +37,7 @@ from vinet_utils.oavi.arrays import Workspace
 MAX_TERMS = 64
 #: The fewest points per term of ``MAX_TERMS`` (16 x 64 = 1,024 points at least).
 MIN_POINTS_PER_TERM = 16
+EPS = float(np.finfo(np.float64).eps)
 
 
 #: Multiply-adds per matrix product up to which OpenBLAS keeps its small-matrix kernel; past
@@ -77,9 +78,9 @@ def gram_fit(Xt: np.ndarray, psi: float, tau: float, max_degree: int, work: Work
         if k + b > MAX_TERMS:
             return None
         degree_reached, border_terms = degree, border_terms + b
-        B, bb = work.rows("gram border", Xt, b), np.empty(b)
+        B, bb = E[k : k + b], np.empty(b)  # the border's values right after O's: joining moves few rows
         _kernels.border_rows(E, Xt, parents, variables, B, bb)
-        band = 1e3 * np.finfo(np.float64).eps * math.sqrt(k + b + 1.0) * (1.0 + math.sqrt(bb.max() / threshold))
+        band = 1e3 * EPS * math.sqrt(k + b + 1.0) * (1.0 + math.sqrt(bb.max() / threshold))
         P = np.zeros((MAX_TERMS, b))
         _kernels.gram_project(L, k, products(E[:k], B), P)
         # a residual only shrinks as O grows: the terms below psi now (beyond the band) never
@@ -89,12 +90,14 @@ def gram_fit(Xt: np.ndarray, psi: float, tau: float, max_degree: int, work: Work
         h_row[may_join] = np.arange(may_join.size)
         outcome, C, res2 = np.zeros(b, np.int8), np.zeros((MAX_TERMS, b)), np.zeros(b)
         k_before = k
-        k, status = _kernels.gram_decide(L, k, P, products(B[may_join], B), h_row, bb, threshold, band, radius,
-                                         outcome, C, res2)
+        H = products(B if may_join.size == b else B[may_join], B)
+        k, status = _kernels.gram_decide(L, k, P, H, h_row, bb, threshold, band, radius, outcome, C, res2)
         if status:
             return None
         joined, found = np.flatnonzero(outcome == 1), np.flatnonzero(outcome == 2)
-        E[k_before:k] = B[joined]
+        for i, j in enumerate(joined):  # the terms that joined O, packed after it in order
+            if i != j:
+                E[k_before + i] = E[k_before + j]
         leads.append(terms[found])
         rows.append(C[:, found].T)
         mse.append(res2[found] / m)
