@@ -63,7 +63,7 @@ def gram_fit(Xt: np.ndarray, psi: float, tau: float, max_degree: int, work: Work
     if m < MIN_POINTS_PER_TERM * MAX_TERMS or Xt.dtype != np.float64:
         return None
     threshold, radius = psi * m, tau - 1
-    E = work.rows("gram evaluations", Xt, MAX_TERMS)  # the evaluations of O, a term a row
+    E = work.rows("gram evaluations", Xt, 1)  # the evaluations of O, a term a row
     E[0] = 1.0
     L = np.zeros((MAX_TERMS, MAX_TERMS))
     L[0, 0] = math.sqrt(m)
@@ -78,6 +78,7 @@ def gram_fit(Xt: np.ndarray, psi: float, tau: float, max_degree: int, work: Work
         if k + b > MAX_TERMS:
             return None
         degree_reached, border_terms = degree, border_terms + b
+        E = work.rows("gram evaluations", Xt, k + b, keep=k)  # grown as needed, O's rows kept
         B, bb = E[k : k + b], np.empty(b)  # the border's values right after O's: joining moves few rows
         _kernels.border_rows(E, Xt, parents, variables, B, bb)
         band = 1e3 * EPS * math.sqrt(k + b + 1.0) * (1.0 + math.sqrt(bb.max() / threshold))
