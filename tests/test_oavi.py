@@ -1019,6 +1019,18 @@ def test_the_gram_path_hands_back_what_it_cannot_decide():
     assert OAVI(psi=0.005, tau=2.0, max_degree=3).fit(tabular).n_bound_active_ > 0
 
 
+def test_the_gram_path_holds_only_the_rows_a_fit_needs():
+    """On many points in few variables the Gram path keeps O's and a border's values only:
+    its buffer grows with the fit, not to the most terms it could take."""
+    from vinet_utils.oavi.arrays import shared_workspace
+
+    X = np.random.default_rng(0).uniform(size=(20_000, 3))
+    shared_workspace().buffers.pop("gram evaluations", None)
+    fit = OAVI(psi=0.01, max_degree=3).fit(X)
+    held = shared_workspace().buffers["gram evaluations"].shape[0]
+    assert fit.fit_path_ == "gram" and held < 16 and held >= fit.O_exponents_.shape[0]
+
+
 def test_gram_decisions_agree_with_least_squares():
     """One degree decided from inner products alone: each term's squared residual against O
     (including the terms of the degree that joined it before) and its coefficients are those
