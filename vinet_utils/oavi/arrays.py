@@ -44,14 +44,18 @@ def like(v: np.ndarray, x: Array) -> Array:
     return torch.as_tensor(v, dtype=x.dtype, device=x.device)
 
 
-def transposed_points(X: torch.Tensor, work: "Workspace") -> np.ndarray:
+def transposed_points(X: torch.Tensor, work: "Workspace", columns: np.ndarray | None = None) -> np.ndarray:
     """The points ``X`` (a tensor, ``m x n``) on the host, transposed, a variable's values a
-    contiguous row: a view where ``X.T`` already is one, else a copy in ``work``'s reused pages."""
+    contiguous row, its variables ``columns`` (default: all, in order): a view where ``X.T``
+    already is one, else a copy in one compiled pass into ``work``'s reused pages (valid until
+    the next request for them)."""
     points = X.detach().cpu().numpy()
-    if points.T.flags.c_contiguous:
-        return points.T
-    out = work.rows("points", points.T, points.shape[1])
-    _kernels.transposed_columns(points, np.arange(points.shape[1]), out)
+    if columns is None:
+        if points.T.flags.c_contiguous:
+            return points.T
+        columns = np.arange(points.shape[1])
+    out = work.rows("points", points.T, len(columns))
+    _kernels.transposed_columns(points, np.asarray(columns, dtype=np.int64), out)
     return out
 
 

@@ -22,8 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vinet_utils.oavi import _kernels
-from vinet_utils.oavi.arrays import shared_workspace
+from vinet_utils.oavi.arrays import shared_workspace, transposed_points
 
 ORDERINGS = ("deglex", "pearson", "rev_pearson")
 
@@ -63,11 +62,8 @@ def variable_order(X: torch.Tensor, ordering: str) -> np.ndarray:
 def permuted(X: torch.Tensor, perm: np.ndarray) -> torch.Tensor:
     """The points ``X`` with internal variable ``i`` the user's ``perm[i]``, laid out as the fit
     reads them: transposed, a variable's values contiguous (``permuted(X, perm).T`` is
-    contiguous). On the CPU the copy is made in one compiled pass into the thread's workspace,
-    whose pages later fits reuse, and lives until the next fit asks for it."""
+    contiguous). On the CPU the copy lives in the thread's workspace, whose pages later fits
+    reuse (:func:`~.arrays.transposed_points`), until the next fit asks for it."""
     if X.device.type == "cpu":
-        points = X.numpy()
-        out = shared_workspace().rows("points", points.T, len(perm))
-        _kernels.transposed_columns(points, np.asarray(perm, dtype=np.int64), out)
-        return torch.from_numpy(out).T
+        return torch.from_numpy(transposed_points(X, shared_workspace(), perm)).T
     return X.T[torch.as_tensor(perm, device=X.device)].contiguous().T
