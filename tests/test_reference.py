@@ -70,6 +70,54 @@ def test_the_sweep_comes_first_then_best_known_rows_then_the_curve():
         > after.index(("small", "MLP", 1, 6, "reference"))
     assert ("tiny", "random monomials", 1, 6, "reference") in after
     assert not any(k[1] in R.ABLATION_HEADS and k[3] == 2 for k in after)
+    # the control: the full network at the reference rate (VI-Net's best here), every seed,
+    # after the largest budget's heads and before the next budget
+    control = [k for k in after if k[1] == R.CONTROL]
+    assert control == [(R.CONTROL_CUT, R.CONTROL, r, 6, "reference") for r in (0, 1)]
+    assert after.index(control[0]) > after.index(("tiny", "random monomials", 1, 6, "reference"))
+    assert after.index(control[-1]) < after.index(("tiny", "VI-Net", 0, 2, "reference"))
+
+
+def test_the_control_trains_at_the_reference_rate_and_at_vinets_best_known_rate():
+    """VI-Net's best at four times the reference adds that rate for the full network; a
+    best at its 2-epoch search's settings (two rates, head and base) adds none."""
+    rows = [_sweep_row("VI-Net", p, v) for p, v in ((-1, 80.0), (0, 81.0), (1, 83.0), (2, 82.0))]
+    assert R.control_settings(rows) == ["reference", "reference x 4"]
+    rows.append(_sweep_row("VI-Net", None, 90.0))
+    assert R.control_settings(rows) == ["reference"]
+    assert R.control_settings([]) == ["reference"]
+    none = R.plan({}, ["tiny"], 2, [2], curve_only=True)
+    assert not any(k[1] == R.CONTROL for k in none)
+
+
+def test_the_control_trains_a_copy_of_the_whole_network_and_resumes(synthetic_data, tmp_path):
+    """``train_whole``: every parameter of a copy moves, the network given stays as it was,
+    the record holds validation and test accuracy, and a second call reuses the run."""
+    import torch
+
+    from test_budget import train_tiny_base as base_in
+    from vinet_utils.common.results import checksum
+    from vinet_utils.experiments.ablations import train_whole
+    from vinet_utils.network import data as D, models as M, train as T
+
+    run = tmp_path / "run"
+    base_in(run)
+    model = M.resnet18(10, width=0.125)
+    model.load_state_dict(T.finished_weights(run, "01_baseline", "cpu"))
+    model.requires_grad_(False)  # as a stage hands it over: the copy must still train
+    before = checksum(model.state_dict().values())
+    ds = D.load_dataset("cifar10", holdout_frac=0.1)
+    cfg = T.TrainConfig(epochs=1, lr=0.01, batch_size=50, seed=3)
+    rec = train_whole(model, ds, cfg, run, "full-r0-b1", progress=False)
+    assert checksum(model.state_dict().values()) == before
+    assert 0 <= rec["metrics"]["val_acc"] <= 100 and 0 <= rec["metrics"]["test_acc"] <= 100
+    ckpt = torch.load(run / "heads" / "full-r0-b1-e2e.ckpt", weights_only=False)
+    moved = [k for k, v in model.state_dict().items()
+             if k.endswith("weight") and not torch.equal(v, ckpt["model"][k].to(v.dtype))]
+    assert len(moved) == sum(1 for k in model.state_dict() if k.endswith("weight"))
+    again = train_whole(model, ds, cfg, run, "full-r0-b1", progress=False)
+    assert again["metrics"]["test_acc"] == rec["metrics"]["test_acc"]
+    assert again["wall_time_s"] == rec["wall_time_s"]
 
 
 def test_the_curve_alone_trains_the_curve_heads_at_the_reference_rate():
@@ -141,3 +189,37 @@ def test_the_sweep_table_has_every_rate_tried_in_order_of_rate():
     rates = [c for c in cols if c.startswith("reference")]  # one rule: a rate is the same for every head
     lr = {x["setting"]: x["lr"] for h in m["sweep"].values() for x in h["rows"] if x["setting"] in rates}
     assert [lr[c] for c in rates] == sorted(lr[c] for c in rates)
+
+
+def test_the_figure_draws_the_curve_the_best_known_rows_and_the_control():
+    """The right panel: frozen and reference rows as one line per head and cut (a head in
+    one colour at every cut), best-known rows as their own points, the control as a star,
+    and the full network as trained as a line."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    from vinet_utils.report import figures
+
+    def grp(cut, head, b, setting, acc):
+        return [{"variant": cut, "head": head, "seed": s, "budget_epochs": b, "setting": setting,
+                 "test_acc": acc + 0.1 * s, "val_acc": acc} for s in range(2)]
+    rows = (grp("tiny", "MLP", 0, "frozen", 78) + grp("tiny", "MLP", 2, "reference", 82)
+            + grp("small", "MLP", 0, "frozen", 85) + grp("small", "VI-Net", 0, "frozen", 85)
+            + grp("tiny", "VI-Net", 2, "reference x 16", 86) + grp("full", R.CONTROL, 2, "reference", 90))
+    sweep = {h: {"rows": [{"setting": "reference", "lr": 0.02, "val_acc": 80.0}]} for h in R.CURVE_HEADS}
+    rec = {"metrics": {"sweep": sweep, "summary": R.summary(rows, 2), "variants": ["tiny", "small"],
+                       "budgets": [0, 2], "recipe": {"reference_lr": 0.02}, "still_to_run": 3,
+                       "sweep_at": {"cut": "tiny", "budget": 2, "seed": 0, "scored_on": "holdout"},
+                       "identity": {"base": {"test_acc": 89.0}}}}
+    fig = figures.reference(rec)
+    right = fig.axes[1]
+    handles, labels = right.get_legend_handles_labels()
+    colour = {lab: to_hex(h.lines[0].get_color()) for h, lab in zip(handles, labels)
+              if hasattr(h, "lines")}
+    assert {"MLP, tiny", "MLP, small", "VI-Net, small", "VI-Net, tiny, reference x 16",
+            "full network trained on, reference"} <= set(labels)
+    assert any(lab.startswith("full network as trained (89.00%)") for lab in labels)
+    assert colour["MLP, tiny"] == colour["MLP, small"] != colour["VI-Net, small"]
+    assert colour["VI-Net, tiny, reference x 16"] == colour["VI-Net, small"]
+    assert not any(lab.endswith(", full") for lab in labels)  # the control is no cut
+    plt.close(fig)

@@ -250,3 +250,39 @@ def test_the_verdict_reads_the_reference_protocol_and_each_heads_best_known_sett
     write_json(tmp_path / "reference.json", {"metrics": {**ref, "sweep_done": True}})
     best = V.reference_samples(tmp_path, searched)[("tiny", "best-known, 18 epochs")]
     assert best == {"VI-Net": [85.0, 85.1], "linear (flatten)": [81.0, 81.1], "MLP": [79.0, 79.5]}
+
+
+def test_the_drop_is_also_read_against_the_full_network_trained_on_as_long(tmp_path):
+    """The control (the full network trained on by the same recipe, cut "full" in
+    ``reference.json``) is no cut of its own: it stands beside the VI-Net reading at its
+    rate, the reference rate for the reference rows and VI-Net's best-known rate for the
+    best-known rows, and (a) is read against it as against the base."""
+    from vinet_utils.experiments.reference import summary
+
+    _run(tmp_path, [80.0, 80.2], [79.0, 79.1], [79.5, 79.6], [78.0, 78.1])
+
+    def grp(cut, head, setting, accs):
+        return [{"variant": cut, "head": head, "seed": s, "budget_epochs": 18, "setting": setting,
+                 "test_acc": a, "val_acc": a} for s, a in enumerate(accs)]
+    rows = (grp("tiny", "VI-Net", "reference", (84.0, 84.2)) + grp("tiny", "VI-Net", "reference x 4", (85.0, 85.2))
+            + grp("tiny", "linear (flatten)", "reference", (83.0, 83.2))
+            + grp("tiny", "MLP", "reference", (83.5, 83.9))
+            + grp("full", "full network", "reference", (91.0, 91.4))
+            + grp("full", "full network", "reference x 4", (90.0, 90.2)))
+    sweep = {"VI-Net": {"best_known": {"setting": "reference x 4"}},
+             "linear (flatten)": {"best_known": {"setting": "reference"}},
+             "MLP": {"best_known": {"setting": "reference"}}}
+    write_json(tmp_path / "reference.json", {"metrics": {
+        "rows": rows, "summary": summary(rows, 2), "sweep": sweep, "variants": ["tiny"],
+        "sweep_at": {"budget": 18}, "sweep_done": True}})
+    c = V.claims(tmp_path)
+    by = {(r["variant"], r["protocol"]): r for r in c["rows"]}
+    assert {v for v, _ in by} == {"tiny"}
+    ref, best = by["tiny", "reference, 18 epochs"], by["tiny", "best-known, 18 epochs"]
+    assert ref["drop"] == pytest.approx(90.0 - 84.1)
+    assert ref["control"]["acc"] == pytest.approx(91.2)
+    assert ref["control"]["drop"] == pytest.approx(91.2 - 84.1)
+    assert best["control"]["drop"] == pytest.approx(90.1 - 85.1)
+    want = V.within(90.1 - 85.1, best["control"]["half_width"], best["paper_drop"])
+    assert best["control"]["close"] == want and best["control"]["half_width"] > 0
+    assert by["tiny", "frozen"]["control"] is None

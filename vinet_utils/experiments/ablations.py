@@ -70,20 +70,49 @@ def finetune_end_to_end(model, cf, head, ds, cfg: TrainConfig, run_dir, tag: str
     net = VINet(base, copy.deepcopy(head), cf.pool, freeze_base=False,
                 frozen_statistics=bn_stats == "frozen")
     key = {"head": tag, "trained_head": init_key(head), "base": checksum(base.parameters()),
-           "data": {"fingerprint": ds.fingerprint, "n_train": len(ds.train_y),
-                    "train_label_sum": int(ds.train_y.sum()), "n_test": len(ds.test_y),
-                    "test_label_sum": int(ds.test_y.sum())}}
+           "data": data_key(ds)}
     if (base_lr_scale, bn_stats) != (1.0, "update"):  # keys of earlier runs stay valid
         key.update(base_lr_scale=base_lr_scale, bn_stats=bn_stats)
     rec = train_classifier(net, ds, cfg, Path(run_dir) / "heads", name=f"{tag}-e2e",
                            device=device, progress=progress, key=key, strict=False,
                            names=("unfreeze_lr", "finetune_batch_size"))
     if validate:
-        if ds.holdout_x is None:
-            raise ValueError("validate=True needs a run that held images out (holdout_frac > 0)")
-        rec["metrics"]["val_acc"] = evaluate(net, image_batches(
-            ds.holdout_x, ds.holdout_y, 1024, ds.mean, ds.std, device), device)["acc"]
+        rec["metrics"]["val_acc"] = holdout_acc(net, ds, device)
     return rec
+
+
+def train_whole(model, ds, cfg: TrainConfig, run_dir, name: str, device="cpu",
+                progress: bool = True) -> dict:
+    """Train a copy of the whole network ``model`` on by ``cfg`` on augmented images, every
+    parameter trainable: the control beside end-to-end heads, a full network given as
+    many more epochs as they had. Resumable, and keyed by the network's parameters and
+    buffers (``<run_dir>/heads/<name>-e2e.ckpt``); its metrics hold ``val_acc`` on the
+    held-out images as well as ``test_acc``."""
+    net = copy.deepcopy(model).requires_grad_(True)
+    key = {"head": "full network", "base": checksum(model.state_dict().values()),
+           "data": data_key(ds)}
+    rec = train_classifier(net, ds, cfg, Path(run_dir) / "heads", name=f"{name}-e2e",
+                           device=device, progress=progress, key=key, strict=False,
+                           names=("lr", "finetune_batch_size"))
+    rec["metrics"]["val_acc"] = holdout_acc(net, ds, device)
+    return rec
+
+
+def data_key(ds) -> dict:
+    """What an end-to-end training's cache key holds of its data: the data's fingerprint,
+    the split sizes and their label sums."""
+    return {"fingerprint": ds.fingerprint, "n_train": len(ds.train_y),
+            "train_label_sum": int(ds.train_y.sum()), "n_test": len(ds.test_y),
+            "test_label_sum": int(ds.test_y.sum())}
+
+
+def holdout_acc(net, ds, device="cpu") -> float:
+    """``net``'s accuracy on the images the run held out of all training
+    (``ds.holdout_x``): the validation score of an end-to-end training."""
+    if ds.holdout_x is None:
+        raise ValueError("validate=True needs a run that held images out (holdout_frac > 0)")
+    return evaluate(net, image_batches(ds.holdout_x, ds.holdout_y, 1024, ds.mean, ds.std,
+                                       device), device)["acc"]
 
 
 def budget_keep_per_class(cf, head_params: int, num_classes: int,

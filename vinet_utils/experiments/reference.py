@@ -29,6 +29,11 @@ and a checksum of the frozen head it started from; ``<run>/reference.png`` draws
 3. **The curve** under the reference protocol: :data:`CURVE_HEADS` at every cut and
    seed, frozen and then for each budget (largest first), and :data:`ABLATION_HEADS`
    at the first cut for the largest budget.
+4. **The control**, after the largest budget's rows: the whole network (:data:`CONTROL`)
+   trained on by the same recipe for the largest budget, every seed, at the reference
+   rate and at VI-Net's best-known rate. An end-to-end head trains its cut network for
+   that many more epochs than the base had; claim (a)'s drop is also read against a
+   full network that had as many.
 
 ``--curve-only`` runs the curve heads at the reference rate alone (no sweep, no
 best-known rows, no ablation heads): the reference protocol on a second data set, where
@@ -60,6 +65,9 @@ RULE_SHARE = 0.1
 #: The heads of the curve and of the sweep; the paper's ablation heads join at one cut.
 CURVE_HEADS = ("VI-Net", "linear (flatten)", "MLP")
 ABLATION_HEADS = ("projection + linear", "random monomials")
+#: The control: the full network trained on by the reference recipe, as a row of its own
+#: "cut" (:func:`control_settings`).
+CONTROL, CONTROL_CUT = "full network", "full"
 #: The setting that takes each head's own 2-epoch-searched end-to-end values.
 SEARCHED = "searched at 2 epochs"
 #: The sweep's rates are the reference's times 4**k, |k| <= MAX_POWER.
@@ -162,11 +170,21 @@ def sweep_trainings(rows: dict, variants, budgets) -> list[tuple]:
     return todo
 
 
+def control_settings(done: list[dict]) -> list[str]:
+    """The rates the full network is trained on at (:data:`CONTROL`): the reference's, and
+    VI-Net's best-known rate in the finished sweep rows ``done`` where that is another
+    rate (a best at its 2-epoch search's settings has no one rate for the whole network)."""
+    best = best_known(done, "VI-Net")
+    extra = [] if best is None or best["power"] in (None, 0) else [best["setting"]]
+    return [label(0), *extra]
+
+
 def plan(rows: dict, variants, seeds: int, budgets, curve_only: bool = False) -> list[tuple]:
     """The trainings still to run, in order, as ``(variant, head, seed, budget, setting)``,
     given the finished ``rows`` (keyed the same way): the sweep first, widened where a
-    best sits at an end; then the best-known rows; then the curve. With ``curve_only``,
-    :data:`CURVE_HEADS` at the reference rate alone, largest budget first."""
+    best sits at an end; then the best-known rows; then the curve, with the control
+    after the largest budget's rows. With ``curve_only``, :data:`CURVE_HEADS` at the
+    reference rate alone, largest budget first."""
     if curve_only:
         todo = [(v, h, r, b, label(0)) for b in sorted(budgets, reverse=True) for v in variants
                 for r in range(seeds) for h in CURVE_HEADS]
@@ -187,6 +205,8 @@ def plan(rows: dict, variants, seeds: int, budgets, curve_only: bool = False) ->
                  for h in CURVE_HEADS]
         if b == top:
             todo += [(cut, h, r, b, label(0)) for r in range(seeds) for h in ABLATION_HEADS]
+            todo += [(CONTROL_CUT, CONTROL, r, b, s) for s in control_settings(done)
+                     for r in range(seeds)]
     return [k for k in dict.fromkeys(todo) if k not in rows]
 
 
@@ -216,7 +236,7 @@ def run(profile: str = "cpu", dataset: str | None = None, arch: str | None = Non
 
     from vinet_utils.method import latents as L
     from vinet_utils.report import figures
-    from vinet_utils.experiments.ablations import finetune_end_to_end
+    from vinet_utils.experiments.ablations import finetune_end_to_end, train_whole
     from vinet_utils.experiments.sweep import start_search
     from vinet_utils.network.train import evaluate, latent_batches
 
@@ -293,21 +313,28 @@ def run(profile: str = "cpu", dataset: str | None = None, arch: str | None = Non
         if not todo or (stop_after is not None and n >= stop_after):
             break
         v, h, r, b, name = todo[0]
-        cf, head, tag = frozen(v, r, h)
         s = setting(values, cfg0, h, name)
-        ckpt = f"{tag}-b{b}" + ("" if name == SEARCHED else f"-{name.replace(' ', '').replace('/', 'over')}")
-        rec = finetune_end_to_end(model, cf, head, S.ds,
-                                  train_config(values, cfg0, s, b,
-                                               derive_seed(seed, tag, "end to end", b)),
-                                  cache, ckpt, progress=progress, base_lr_scale=s["base_lr_scale"],
-                                  bn_stats=s["bn_stats"], validate=True)
+        rate = "" if name == SEARCHED else f"-{name.replace(' ', '').replace('/', 'over')}"
+        if h == CONTROL:
+            tag, start = f"full-r{r}", base["state_checksum"]
+            rec = train_whole(model, S.ds, train_config(values, cfg0, s, b, derive_seed(
+                seed, tag, "end to end", b)), cache, f"{tag}-b{b}{rate}", progress=progress)
+        else:
+            cf, head, tag = frozen(v, r, h)
+            start = rows[v, h, r, 0, "frozen"]["frozen_head"]
+            rec = finetune_end_to_end(model, cf, head, S.ds,
+                                      train_config(values, cfg0, s, b,
+                                                   derive_seed(seed, tag, "end to end", b)),
+                                      cache, f"{tag}-b{b}{rate}", progress=progress,
+                                      base_lr_scale=s["base_lr_scale"], bn_stats=s["bn_stats"],
+                                      validate=True)
         power = next((k for k in range(-MAX_POWER, MAX_POWER + 1) if label(k) == name), None)
         rows[v, h, r, b, name] = {
             "variant": v, "head": h, "seed": r, "budget_epochs": b, "setting": name, **s,
             "power": power,
             "sweep": (v, r, b) == (variants[0], 0, max(budgets)) and h in CURVE_HEADS,
             "test_acc": rec["metrics"]["test_acc"], "val_acc": rec["metrics"]["val_acc"],
-            "frozen_head": rows[v, h, r, 0, "frozen"]["frozen_head"],
+            "frozen_head": start,
             "wall_time_s": rec["wall_time_s"]}
         print(f"  {v} {h} seed {r}, {b} epochs, {name} (lr {s['lr']:.4g}): "
               f"val {rec['metrics']['val_acc']:.2f}, test {rec['metrics']['test_acc']:.2f}",

@@ -87,8 +87,34 @@ def verdict(run: Path = RUN) -> str:
              f"*within* when the drop's whole interval lies within {c['close']:g} point of the "
              f"paper's, *further* when all of it lies beyond; (b) and (c) are *ahead* or "
              f"*behind* when the difference's interval excludes 0. Speed-ups on 2 CPU cores.",
-             "", HEADER.format(comp=comp), "|---|---|---|---|---|---|---|---|---|", *_rows(c, run)]
+             "", HEADER.format(comp=comp), "|---|---|---|---|---|---|---|---|---|", *_rows(c, run),
+             *_control(c)]
     return "\n".join(lines + _paper_width(PAPER_RUN))
+
+
+def _control(c: dict) -> list[str]:
+    """(a) against the full network trained on by the same recipe for as long, for the
+    reference protocol's readings: a table once the control has run, else what it is
+    for. Nothing before the reference protocol has a row in the verdict."""
+    ours = [r for r in c["rows"] if r["protocol"].startswith(("reference,", "best-known,"))]
+    if not ours:
+        return []
+    done = [r for r in ours if r["control"]]
+    if not done:
+        return ["", "The reference protocol's control, the full network trained on by the same "
+                "recipe for as long, has not run yet. Until it has, (a) on those rows compares a "
+                "cut network trained for that many more epochs with a full network that was not."]
+    lines = ["", "**(a) against a full network trained as long.** The control: the full network "
+             "trained on by the same recipe, at the same rate and for as many epochs as the "
+             "end-to-end head (`reference.json`, cut \"full\").", "",
+             "| cut | trained | full network trained on | VI-Net | (a) drop against it (paper's) |",
+             "|---|---|---|---|---|"]
+    for r in done:
+        k = r["control"]
+        lines.append(f"| {r['variant']} | {r['protocol']} | {k['acc']:.2f}% | {r['vinet_acc']:.2f}% | "
+                     + _drop({**r, "drop": k["drop"], "drop_half_width": k["half_width"],
+                              "close": k["close"]}) + " |")
+    return lines
 
 
 def _paper_width(run: Path) -> list[str]:

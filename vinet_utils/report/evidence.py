@@ -119,7 +119,7 @@ def reference_samples(run: Path, searched: dict) -> dict:
 
     full = {(g["variant"], g["head"], g["budget_epochs"], g["setting"]) for g in m["summary"]}
     for cut, head, b, setting in full:  # only groups with every seed are summarised
-        if b > 0 and setting == "reference":
+        if b > 0 and setting == "reference" and cut != "full":  # not the control
             out.setdefault((cut, f"reference, {b} epochs"), {})[head] = accs(cut, head, b, setting)
     if not m.get("sweep_done"):  # a best-known setting is known once the sweep is done
         return out
@@ -137,12 +137,40 @@ def reference_samples(run: Path, searched: dict) -> dict:
     return out
 
 
+def control_samples(run: Path) -> dict:
+    """The control of the reference protocol (the full network trained on by the same
+    recipe, ``reference.json``'s rows of cut "full") keyed like the VI-Net readings it
+    stands beside: ``{"reference, N epochs": [test accuracy per seed], "best-known, N
+    epochs": [...]}``, the latter where VI-Net's best-known setting is a rate the control
+    trained at; only groups with every seed."""
+    path = run / "reference.json"
+    if not path.exists():
+        return {}
+    m = read_json(path)["metrics"]
+    done = {(g["budget_epochs"], g["setting"]) for g in m["summary"] if g["variant"] == "full"}
+    out: dict = {}
+
+    def accs(b, setting):
+        return [r["test_acc"] for r in m["rows"] if r["variant"] == "full"
+                and (r["budget_epochs"], r["setting"]) == (b, setting)]
+    for b, setting in done:
+        if setting == "reference":
+            out[f"reference, {b} epochs"] = accs(b, setting)
+    best = (m.get("sweep", {}).get("VI-Net") or {}).get("best_known") or {}
+    b = m["sweep_at"]["budget"]
+    if m.get("sweep_done") and (b, best.get("setting")) in done:
+        out[f"best-known, {b} epochs"] = accs(b, best["setting"])
+    return out
+
+
 def claims(run: str | Path) -> dict:
     """The three claims on the run in ``run``: ``{"base_acc", "baseline", "comparator",
     "rows"}`` (``baseline``: the base's results record, ``01_baseline.json``),
     one row per cut and protocol with (a) ``drop`` against ``paper_drop``, (b)
     ``vs_linear`` and (c) ``vs_comparator`` (each ``{"diff", "half_width", "df",
-    "verdict"}``, or None where a head is missing)."""
+    "verdict"}``, or None where a head is missing), and ``control``: (a) again, against
+    the full network trained on by the same recipe for as long (``{"acc", "drop",
+    "half_width", "close"}``; None where the control has not run)."""
     run = Path(run)
     base = read_json(run / "01_baseline.json")
     p = base["params"]
@@ -150,6 +178,7 @@ def claims(run: str | Path) -> dict:
     proto = read_json(run / "protocol.json")["metrics"] if (run / "protocol.json").exists() else None
     comp = comparator(proto)
     pool = "flatten"
+    controls = control_samples(run)
     rows = []
     for (cut, protocol), heads in samples(run).items():
         vi = heads.get("VI-Net")
@@ -160,6 +189,12 @@ def claims(run: str | Path) -> dict:
                "drop": base_acc - m["mean"], "drop_half_width": m["half_width"],
                "paper_drop": paper_drop(p["dataset"], p["arch"], cut)}
         row["close"] = within(row["drop"], m["half_width"], row["paper_drop"])
+        row["control"] = None
+        if controls.get(protocol):
+            d = difference_interval(controls[protocol], vi)
+            row["control"] = {"acc": sum(controls[protocol]) / len(controls[protocol]),
+                              "drop": d["diff"], "half_width": d["half_width"],
+                              "close": within(d["diff"], d["half_width"], row["paper_drop"])}
         for name, other in (("vs_linear", f"linear ({pool})"), ("vs_comparator", comp)):
             if other and heads.get(other):
                 d = difference_interval(vi, heads[other])

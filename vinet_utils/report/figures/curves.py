@@ -256,22 +256,37 @@ def reference(rec: dict, path=None):
           title=f"The sweep: {at['cut']}, {at['budget']} epochs, seed {at['seed']}, "
                 f"{at['scored_on']} images")
     legend_outside(a, fontsize=7)
-    done = [s for s in m["summary"] if s["setting"] == "reference"]
-    cuts = list(dict.fromkeys(s["variant"] for s in done))
+    done = [s for s in m["summary"] if s["setting"] in ("reference", "frozen") and s["variant"] != "full"]
+    cuts = list(m["variants"])
     budgets = m["budgets"]
-    for j, cut in enumerate(cuts):
-        for i, h in enumerate(dict.fromkeys(s["head"] for s in done if s["variant"] == cut)):
+    base = m["identity"]["base"]["test_acc"]
+    b.axhline(base, color="0.4", lw=1, ls=":", label=f"full network as trained ({base:.2f}%)")
+    for k, s in enumerate(s for s in m["summary"] if s["variant"] == "full"):  # the control
+        b.errorbar([budgets.index(s["budget_epochs"]) + 0.6 + 0.08 * k], [s["mean"]],
+                   yerr=[s["half_width"] or 0], marker="*", ms=11, color="0.2", capsize=3,
+                   ls="none", mfc="0.2" if k == 0 else "white",
+                   label=f"full network trained on, {s['setting']}")
+    every = heads + sorted({s["head"] for s in m["summary"]} - set(heads) - {"full network"})
+    for j, cut in enumerate(cuts):  # a head keeps its colour and marker at every cut
+        for h in dict.fromkeys(s["head"] for s in done if s["variant"] == cut):
+            i = every.index(h)
             pts = sorted((s["budget_epochs"], s["mean"], s["half_width"] or 0) for s in done
                          if (s["variant"], s["head"]) == (cut, h))
             xs = [budgets.index(p[0]) + 0.3 * j + 0.05 * i for p in pts]
             b.errorbar(xs, [p[1] for p in pts], yerr=[p[2] for p in pts], marker=MARKERS[i],
                        color=f"C{i}", mfc=f"C{i}" if j == 0 else "white", capsize=3,
                        label=f"{h}, {cut}")  # one cut filled, the next hollow
+    for s in (s for s in m["summary"] if s["variant"] in cuts  # best-known rows
+              and s["setting"] not in ("reference", "frozen")):
+        i, j = every.index(s["head"]), cuts.index(s["variant"])
+        b.errorbar([budgets.index(s["budget_epochs"]) + 0.3 * j + 0.05 * i + 0.15],
+                   [s["mean"]], yerr=[s["half_width"] or 0], marker="D", color=f"C{i}",
+                   mfc=f"C{i}" if j == 0 else "white", capsize=3, ls="none",
+                   label=f"{s['head']}, {s['variant']}, {s['setting']}")
     b.set_xticks(range(len(budgets)), ["frozen" if x == 0 else str(x) for x in budgets])
     b.set(xlabel="end-to-end epochs", ylabel="test accuracy (%)",
           title=f"The curve under the reference protocol ({m['still_to_run']} trainings to go)")
-    if done:
-        legend_outside(b, fontsize=7)
-    else:
+    legend_outside(b, fontsize=7)
+    if not done:
         b.text(0.5, 0.5, "no head has all its seeds yet", ha="center", transform=b.transAxes)
     return save(fig, path)
