@@ -18,7 +18,9 @@ import sys
 from pathlib import Path
 
 from vinet_utils.common.results import REPO_ROOT
-from vinet_utils.report.cifar100 import cifar100_findings, cifar100_table, cifar100_verdict, stage_costs
+from vinet_utils.report.cifar100 import (cifar100_findings, cifar100_table, cifar100_verdict,
+                                         stage_costs)
+from vinet_utils.report.answer_page import answer
 from vinet_utils.report.claims import verdict as claims_verdict
 from vinet_utils.report.common import C100_RUN, DOCS, PAPER_RUN, README
 from vinet_utils.report.oavi_page import oavi, oavi_summary
@@ -29,10 +31,13 @@ from vinet_utils.report.results_page import (ablations, breakdown, budget_curve,
                                              stage_times, table, targets, times)
 from vinet_utils.report.verdict import verdict
 
-BLOCKS = {"verdict": claims_verdict, "study": verdict, "cifar100": cifar100_verdict, "cifar100_findings": cifar100_findings,
-          "cifar100_table": cifar100_table, "cifar100_stages": stage_costs, "where": where, "oavi": oavi, "oavi_summary": oavi_summary, "targets": targets,
+BLOCKS = {"answer": answer, "verdict": claims_verdict, "study": verdict,
+          "cifar100": cifar100_verdict, "cifar100_findings": cifar100_findings,
+          "cifar100_table": cifar100_table, "cifar100_stages": stage_costs, "where": where,
+          "oavi": oavi, "oavi_summary": oavi_summary, "targets": targets,
           "profiles": profiles, "table": table, "ablations": ablations, "sweep": sweep,
-          "times": times, "paper_table": lambda: table(PAPER_RUN, caption=True), "paper_times": stage_times, "flop_limits": flop_limits, "breakdown": breakdown,
+          "times": times, "paper_table": lambda: table(PAPER_RUN, caption=True),
+          "paper_times": stage_times, "flop_limits": flop_limits, "breakdown": breakdown,
           "budget": budget_curve, "cifar100_budget": lambda: budget_curve(C100_RUN),
           "memory": memory, "protocol": protocol,
           "protocol_edge": protocol_edge, "reference": reference}

@@ -73,7 +73,7 @@ def judge(diff: dict) -> str:
     return "ahead" if diff["diff"] - hw > 0 else "behind" if diff["diff"] + hw < 0 else "level"
 
 
-def samples(run: Path) -> dict:
+def samples(run: Path, reference: bool = True) -> dict:
     """``{(cut, protocol): {head: [accuracy per seed]}}``; protocol is "frozen", "end to
     end, N epochs" (the budget curve: settings searched at 2 epochs) or "reference, N
     epochs" (the reference protocol, once a head has every seed). A run whose notebook
@@ -99,14 +99,17 @@ def samples(run: Path) -> dict:
                 key = (r["variant"], "frozen" if r["budget_epochs"] == 0
                        else f"end to end, {r['budget_epochs']} epochs")
                 out.setdefault(key, {}).setdefault(r["head"], []).append(r["test_acc"])
-    if (run / "reference.json").exists():
+    if reference and (run / "reference.json").exists():
         out.update(reference_samples(run, out))
     return out
 
 
 def reference_samples(run: Path, searched: dict) -> dict:
     """The reference protocol's rows as :func:`samples` keys them: ``(cut, "reference, N
-    epochs")`` for each group with every seed, and, once the sweep has chosen every
+    epochs")`` for each group with every seed; ``(cut, "frozen")`` with the curve heads'
+    frozen rows in place of the budget curve's once every one of them has every seed at
+    that cut (the frozen heads its end-to-end rows start from: one frozen reading per
+    head and cut, never two sources mixed); and, once the sweep has chosen every
     head's best-known setting, ``(cut, "best-known, N epochs")`` at the sweep's budget:
     each head at its best-known setting (its 2-epoch search's rows from ``searched``,
     the budget curve's, where that is its best)."""
@@ -121,6 +124,10 @@ def reference_samples(run: Path, searched: dict) -> dict:
     for cut, head, b, setting in full:  # only groups with every seed are summarised
         if b > 0 and setting == "reference" and cut != "full":  # not the control
             out.setdefault((cut, f"reference, {b} epochs"), {})[head] = accs(cut, head, b, setting)
+    for cut in m["variants"]:  # one frozen reading: the heads its end-to-end rows start from
+        if all((cut, h, 0, "frozen") in full for h in m["sweep"]):
+            out[(cut, "frozen")] = {**searched.get((cut, "frozen"), {}),
+                                    **{h: accs(cut, h, 0, "frozen") for h in m["sweep"]}}
     if not m.get("sweep_done"):  # a best-known setting is known once the sweep is done
         return out
     best = {h: s["best_known"]["setting"] for h, s in m["sweep"].items()}
@@ -135,6 +142,16 @@ def reference_samples(run: Path, searched: dict) -> dict:
         if best and all(row.get(h) for h in best):
             out[(cut, f"best-known, {b} epochs")] = row
     return out
+
+
+def reference_landed(run: Path) -> bool:
+    """Whether the run's reference protocol (``reference.json``, not ``--curve-only``) has
+    every training in: from then on its readings replace the 2-epoch-searched rows."""
+    path = run / "reference.json"
+    if not path.exists():
+        return False
+    m = read_json(path)["metrics"]
+    return m["still_to_run"] == 0 and not m.get("curve_only")
 
 
 def control_samples(run: Path) -> dict:
@@ -163,14 +180,15 @@ def control_samples(run: Path) -> dict:
     return out
 
 
-def claims(run: str | Path) -> dict:
+def claims(run: str | Path, reference: bool = True) -> dict:
     """The three claims on the run in ``run``: ``{"base_acc", "baseline", "comparator",
     "rows"}`` (``baseline``: the base's results record, ``01_baseline.json``),
     one row per cut and protocol with (a) ``drop`` against ``paper_drop``, (b)
     ``vs_linear`` and (c) ``vs_comparator`` (each ``{"diff", "half_width", "df",
     "verdict"}``, or None where a head is missing), and ``control``: (a) again, against
     the full network trained on by the same recipe for as long (``{"acc", "drop",
-    "half_width", "close"}``; None where the control has not run)."""
+    "half_width", "close"}``; None where the control has not run). Without ``reference``,
+    the run as it was before the reference protocol: notebook 05 and the budget curve."""
     run = Path(run)
     base = read_json(run / "01_baseline.json")
     p = base["params"]
@@ -178,9 +196,9 @@ def claims(run: str | Path) -> dict:
     proto = read_json(run / "protocol.json")["metrics"] if (run / "protocol.json").exists() else None
     comp = comparator(proto)
     pool = "flatten"
-    controls = control_samples(run)
+    controls = control_samples(run) if reference else {}
     rows = []
-    for (cut, protocol), heads in samples(run).items():
+    for (cut, protocol), heads in samples(run, reference).items():
         vi = heads.get("VI-Net")
         if not vi:
             continue
@@ -205,12 +223,13 @@ def claims(run: str | Path) -> dict:
         rows.append(row)
     order = {"tiny": 0, "small": 1, "medium": 2, "large": 3}
     rows.sort(key=lambda r: (order.get(r["variant"], 9), r["protocol"] != "frozen",
-                             _epochs(r["protocol"])))
+                             epochs_of(r["protocol"])))
     return {"base_acc": base_acc, "baseline": base, "comparator": comp, "close": CLOSE,
-            "rows": rows}
+            "rows": rows, "landed": reference and reference_landed(run)}
 
 
-def _epochs(protocol: str) -> int:
+def epochs_of(protocol: str) -> int:
+    """The end-to-end epochs a protocol label names ("reference, 18 epochs": 18); 0 frozen."""
     return int(protocol.split(", ")[1].split()[0]) if ", " in protocol else 0
 
 

@@ -1,0 +1,140 @@
+"""The README's ``answer`` block: the paper's claim judged reading by reading by one rule
+(docs/method.md §7, "The answer"), from :func:`vinet_utils.report.evidence.claims`.
+
+A reading is one way of training the heads: frozen, or end to end at the largest budget
+at the 2-epoch search's settings, under the reference protocol, or at each head's
+best-known setting. At each cut a reading *holds* the claim when (a) is within (against
+the full network as trained, and against the control trained on as long where it has
+run), VI-Net is ahead of the linear head (b) and not behind the comparator (c); it
+*fails* when (a) is further or VI-Net is behind either head; otherwise it is *open*.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vinet_utils.report.common import RUN
+
+#: How the answer names each reading, by the verdict's protocol label (epochs filled in).
+TITLES = {"frozen": "Base frozen",
+          "end to end": "End to end, {n} epochs, at the settings a 2-epoch search at tiny chose",
+          "reference": "End to end, {n} epochs, under the reference protocol",
+          "best-known": "End to end, {n} epochs, each head at its best-known setting"}
+METHOD = "[docs/method.md §7](docs/method.md#7-evaluation-comparison-heads-protocols-throughput-the-table)"
+CLAIMS = (("(a)", "close"), ("(b)", "vs_linear"), ("(c)", "vs_comparator"))
+A_CLASS = {True: "within", False: "further", None: "undecided"}
+
+
+def holds(row: dict) -> bool | None:
+    """Whether one cut of one reading (a row of :func:`~vinet_utils.report.evidence.claims`)
+    holds the claim (True), fails it (False) or leaves it open (None)."""
+    a = [row["close"]] + ([row["control"]["close"]] if row.get("control") else [])
+    b, c = ((row[k] or {}).get("verdict") for k in ("vs_linear", "vs_comparator"))
+    if False in a or "behind" in (b, c):
+        return False
+    if all(x is True for x in a) and b == "ahead" and c in ("ahead", "level"):
+        return True
+    return None
+
+
+def _cuts(cuts: list[str]) -> str:
+    return cuts[0] if len(cuts) == 1 else f"{', '.join(cuts[:-1])} and {cuts[-1]}"
+
+
+def grouped(per_cut: dict, words: dict, every: str = "at every cut") -> str:
+    """``{cut: value}`` in words, cuts grouped by value: "within at large, further at tiny
+    and small"; "{word} at every cut" where all agree."""
+    groups: dict = {}
+    for cut, value in per_cut.items():
+        groups.setdefault(words[value], []).append(cut)
+    if len(groups) == 1 and len(per_cut) > 1 and every:
+        return f"{next(iter(groups))} {every}"
+    return ", ".join(f"{w} at {_cuts(cs)}" for w, cs in groups.items())
+
+
+def phrase(per_cut: dict) -> str:
+    """The claim over the cuts of a reading, cut by cut: "reproduced at tiny and small",
+    "not reproduced at tiny, open at small"."""
+    return grouped(per_cut, {True: "reproduced", False: "not reproduced", None: "open"},
+                   every="")
+
+
+def readings(c: dict) -> dict:
+    """``{protocol: {cut: row}}`` for the frozen rows and the end-to-end rows at the
+    largest budget any end-to-end reading has, in the order of :data:`TITLES`."""
+    by: dict = {}
+    for r in c["rows"]:
+        by.setdefault(r["protocol"], {})[r["variant"]] = r
+    from vinet_utils.report.evidence import epochs_of
+
+    top = max((epochs_of(p) for p in by), default=0)
+    order = ["frozen"] + [f"{k}, {top} epochs" for k in list(TITLES)[1:]]
+    return {p: by[p] for p in order if p in by}
+
+
+def _title(protocol: str) -> str:
+    from vinet_utils.report.evidence import epochs_of
+
+    return TITLES[protocol.partition(", ")[0]].format(n=epochs_of(protocol))
+
+
+def _bullet(protocol: str, rows: dict) -> str:
+    seeds = sorted({r["seeds"] for r in rows.values()})
+    parts = [f"(a) {grouped({k: r['close'] for k, r in rows.items()}, A_CLASS)}"]
+    for name, key in CLAIMS[1:]:
+        verdicts = {k: (r[key] or {}).get("verdict", "not measured") for k, r in rows.items()}
+        parts.append(f"{name} {grouped(verdicts, {v: v for v in verdicts.values()})}")
+    control = {k: r["control"]["close"] for k, r in rows.items() if r.get("control")}
+    if control:
+        parts.append(f"(a) against the control {grouped(control, A_CLASS)}")
+    return (f"- **{_title(protocol)}** ({'/'.join(map(str, seeds))} seeds): " + "; ".join(parts)
+            + f". The claim: {phrase({k: holds(r) for k, r in rows.items()})}.")
+
+
+def answer(run: Path = RUN) -> str:
+    """The first screen's answer: the claim with the base frozen and end to end, then one
+    line per reading with each claim's class per cut."""
+    from vinet_utils.report import evidence as V
+    from vinet_utils.report.claims import size_and_speed
+
+    if not (run / "05_ablations.json").exists():
+        return "*The cpu run has no notebook 05 results yet: `make reproduce PROFILE=cpu`.*"
+    c = V.claims(run)
+    landed = c["landed"]
+    reads = {p: rows for p, rows in readings(c).items()  # once landed, no searched reading
+             if not (landed and p.startswith("end to end,"))}
+    e2e = [p for p in reads if p != "frozen"]
+    top = e2e[0].split(", ")[1] if e2e else None
+    frozen = {k: holds(r) for k, r in reads.get("frozen", {}).items()}
+    lines = []
+    head = (f"**Our answer{'' if landed else ' so far'}: with the base frozen, the claim is "
+            f"{phrase(frozen)}")
+    if landed and {f"reference, {top}", f"best-known, {top}"} <= set(reads):
+        ref_rows, best_rows = reads[f"reference, {top}"], reads[f"best-known, {top}"]
+        pairs = {k: (holds(r), holds(best_rows[k])) for k, r in ref_rows.items() if k in best_rows}
+        both = {k: a if a == b else None for k, (a, b) in pairs.items()}
+        head += (f"; end to end after {top}, under the reference protocol and at each head's "
+                 f"best-known setting alike, it is {phrase(both)}.**")
+        differ = [k for k, (a, b) in pairs.items() if a != b]
+        if differ:
+            head += f" The two readings differ at {_cuts(differ)}: a cut is open where they do."
+    elif reads.get(f"end to end, {top}"):
+        searched = reads[f"end to end, {top}"]
+        head += (f"; end to end after {top}, at the settings a search chose for 2 epochs at tiny, "
+                 f"it is {phrase({k: holds(r) for k, r in searched.items()})}.** The end-to-end rows "
+                 "still use settings a search chose for 2 epochs at tiny; a reference protocol that "
+                 f"trains every head alike, fixed in advance ({METHOD}), is under way (`make "
+                 "reference`) and will decide them.")
+    else:
+        head += ".**"
+    speed = size_and_speed(run)
+    if speed and all(s < 1 and x > 1 for s, x, _ in speed.values()):
+        head += " On the `cpu` run VI-Net is smaller and faster than its full network at every cut."
+    lines.append(head)
+    pending = e2e and not any(r.get("control") for p in e2e for r in reads[p].values())
+    lines += ["", f"A cut holds the claim where (a) is within, (b) ahead and (c) not behind, and fails "
+              f"where (a) is further or (b) or (c) behind ({METHOD})"
+              + ("; end to end, (a) is against the full network as trained until the control has "
+                 "run." if pending else "."), ""]
+    lines += [_bullet(p, rows) for p, rows in reads.items()]
+    return "\n".join(lines)
