@@ -29,7 +29,8 @@ and a checksum of the frozen head it started from; ``<run>/reference.png`` draws
 3. **The curve** under the reference protocol: :data:`CURVE_HEADS` at every cut and
    seed, frozen and then for each budget (largest first), and :data:`ABLATION_HEADS`
    at the first cut for the largest budget.
-4. **The control**, after the largest budget's rows: the whole network (:data:`CONTROL`)
+4. **The control**, after the curve heads' rows at the largest budget and before the
+   ablation heads (the verdict reads it, not them): the whole network (:data:`CONTROL`)
    trained on by the same recipe for the largest budget, every seed, at the reference
    rate and at VI-Net's best-known rate. An end-to-end head trains its cut network for
    that many more epochs than the base had; claim (a)'s drop is also read against a
@@ -183,7 +184,7 @@ def plan(rows: dict, variants, seeds: int, budgets, curve_only: bool = False) ->
     """The trainings still to run, in order, as ``(variant, head, seed, budget, setting)``,
     given the finished ``rows`` (keyed the same way): the sweep first, widened where a
     best sits at an end; then the best-known rows; then the curve, with the control
-    after the largest budget's rows. With ``curve_only``, :data:`CURVE_HEADS` at the
+    after the curve heads at the largest budget, before the ablation heads. With ``curve_only``, :data:`CURVE_HEADS` at the
     reference rate alone, largest budget first."""
     if curve_only:
         todo = [(v, h, r, b, label(0)) for b in sorted(budgets, reverse=True) for v in variants
@@ -203,10 +204,10 @@ def plan(rows: dict, variants, seeds: int, budgets, curve_only: bool = False) ->
     for b in sorted(budgets, reverse=True):
         todo += [(v, h, r, b, label(0)) for v in variants for r in range(seeds)
                  for h in CURVE_HEADS]
-        if b == top:
-            todo += [(cut, h, r, b, label(0)) for r in range(seeds) for h in ABLATION_HEADS]
+        if b == top:  # what the verdict reads at the largest budget first: the control
             todo += [(CONTROL_CUT, CONTROL, r, b, s) for s in control_settings(done)
                      for r in range(seeds)]
+            todo += [(cut, h, r, b, label(0)) for r in range(seeds) for h in ABLATION_HEADS]
     return [k for k in dict.fromkeys(todo) if k not in rows]
 
 
