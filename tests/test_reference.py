@@ -223,3 +223,65 @@ def test_the_figure_draws_the_curve_the_best_known_rows_and_the_control():
     assert colour["VI-Net, tiny, reference x 16"] == colour["VI-Net, small"]
     assert not any(lab.endswith(", full") for lab in labels)  # the control is no cut
     plt.close(fig)
+
+
+def _curve_only_record(done_small: bool) -> dict:
+    """A curve-only reference record at two cuts of the paper's ablation setting: every
+    curve head frozen and at 2 epochs at layer3, and at small only if ``done_small`` (else
+    the MLP is missing a seed); plus rows the curve view must leave out (a control row, an
+    ablation head, another rate)."""
+    rows = []
+    for v, pct_acc in (("layer3", 60.0), ("small", 50.0)):
+        for i, h in enumerate(R.CURVE_HEADS):
+            for b in (0, 2):
+                for s in range(2):
+                    if (v, h, b, s) == ("small", "MLP", 2, 1) and not done_small:
+                        continue
+                    rows.append({"variant": v, "head": h, "seed": s, "budget_epochs": b,
+                                 "setting": "frozen" if b == 0 else "reference",
+                                 "test_acc": pct_acc + b + i + 0.1 * s, "val_acc": 0.0})
+    rows += [{"variant": "full", "head": R.CONTROL, "seed": s, "budget_epochs": 2, "setting": "reference",
+              "test_acc": 70.0, "val_acc": 0.0} for s in range(2)]
+    rows += [{"variant": "layer3", "head": "VI-Net", "seed": s, "budget_epochs": 2, "setting": "reference x 4",
+              "test_acc": 99.0, "val_acc": 0.0} for s in range(2)]
+    return {"rows": rows, "summary": R.summary(rows, 2), "variants": ["layer3", "small"], "budgets": [0, 2],
+            "seeds": 2, "sweep": {h: {"rows": [], "best_known": None} for h in R.CURVE_HEADS},
+            "identity": {"base": {"test_acc": 69.0}}, "removed_pct": {"layer3": 18.2, "small": 33.3},
+            "curve_only": True, "still_to_run": 0 if done_small else 1}
+
+
+def test_the_curve_only_record_reads_as_a_budget_curve_for_the_cifar100_pages_and_figure(tmp_path):
+    """``reference_curve``: the curve heads' frozen and reference-rate rows only, a budget done
+    at a cut only where every curve head has every seed; the CIFAR-100 pages read it in
+    place of the budget curve once a cut has an end-to-end budget, and the ablation
+    drawing puts it over the share of layers removed."""
+    import matplotlib.pyplot as plt
+
+    from vinet_utils.common.results import write_json
+    from vinet_utils.report import figures
+    from vinet_utils.report.cifar100 import curve_metrics, reference_curve
+
+    view = reference_curve(_curve_only_record(done_small=False))
+    assert view["cuts_done"] == {"0": ["layer3", "small"], "2": ["layer3"]}
+    assert {r["head"] for r in view["rows"]} == set(R.CURVE_HEADS)
+    assert {r["setting"] for r in view["rows"]} == {"frozen", "reference"}
+    assert view["baseline_test_acc"] == 69.0 and "reference protocol" in view["how"]
+    fig = figures.budget_ablation({"metrics": view})
+    lines = {c.get_label(): c.lines[0] for c in fig.axes[0].containers}
+    assert list(lines["VI-Net, end to end"].get_xdata()) == [18.2]
+    assert list(lines["VI-Net, end to end"].get_ydata()) == pytest.approx([62.05])
+    plt.close(fig)
+    # the pages: the budget curve until the reference protocol has an end-to-end cut
+    write_json(tmp_path / "budget.json", {"metrics": {"rows": [], "cuts_done": {}, "how": "budget"}})
+    only_frozen = _curve_only_record(done_small=False)
+    only_frozen["rows"] = [r for r in only_frozen["rows"] if r["budget_epochs"] == 0]
+    only_frozen["summary"] = R.summary(only_frozen["rows"], 2)
+    write_json(tmp_path / "reference.json", {"metrics": only_frozen})
+    assert curve_metrics(tmp_path)["how"] == "budget"
+    write_json(tmp_path / "reference.json", {"metrics": _curve_only_record(done_small=True)})
+    assert curve_metrics(tmp_path)["cuts_done"]["2"] == ["layer3", "small"]
+    from vinet_utils.report.cifar100 import end_to_end_finding
+
+    bullet = end_to_end_finding(tmp_path)[0]
+    assert bullet.startswith("- **End to end for 2 epochs** (2 seeds; the reference protocol:")
+    assert "at 18% / 33% of layers removed VI-Net loses 6.95 / 16.95 points" in bullet

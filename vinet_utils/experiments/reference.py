@@ -184,8 +184,8 @@ def plan(rows: dict, variants, seeds: int, budgets, curve_only: bool = False) ->
     """The trainings still to run, in order, as ``(variant, head, seed, budget, setting)``,
     given the finished ``rows`` (keyed the same way): the sweep first, widened where a
     best sits at an end; then the best-known rows; then the curve, with the control
-    after the curve heads at the largest budget, before the ablation heads. With ``curve_only``, :data:`CURVE_HEADS` at the
-    reference rate alone, largest budget first."""
+    after the curve heads at the largest budget, before the ablation heads. With
+    ``curve_only``, :data:`CURVE_HEADS` at the reference rate alone, largest budget first."""
     if curve_only:
         todo = [(v, h, r, b, label(0)) for b in sorted(budgets, reverse=True) for v in variants
                 for r in range(seeds) for h in CURVE_HEADS]
@@ -239,7 +239,10 @@ def run(profile: str = "cpu", dataset: str | None = None, arch: str | None = Non
     from vinet_utils.report import figures
     from vinet_utils.experiments.ablations import finetune_end_to_end, train_whole
     from vinet_utils.experiments.sweep import start_search
+    from vinet_utils.common.paper import ABLATION_SETTING
+    from vinet_utils.network.models import removed_pct
     from vinet_utils.network.train import evaluate, latent_batches
+    from vinet_utils.report.cifar100 import reference_curve
 
     def check(values):
         if not budgets or any(not isinstance(b, int) or b < 1 for b in budgets):
@@ -253,6 +256,7 @@ def run(profile: str = "cpu", dataset: str | None = None, arch: str | None = Non
     S = start_search("reference", profile, dataset, arch, variants, seeds, 0.1, results_dir,
                      overrides, check)
     values, model, seed = S.values, S.model, S.seed
+    removed = {v: removed_pct(model, values["arch"], v) for v in variants}
     path, cache = S.run_dir / "reference.json", S.run_dir / "budget"
     heads = (*CURVE_HEADS, *ABLATION_HEADS)
     frozen_settings = {h: head_settings(values, h) for h in heads}
@@ -302,10 +306,13 @@ def run(profile: str = "cpu", dataset: str | None = None, arch: str | None = Non
                              "trainings_time_s": sum(r["wall_time_s"] for r in ordered),
                              "rows": ordered, "summary": summary(ordered, seeds),
                              "still_to_run": len(plan(rows, variants, seeds, budgets, curve_only)),
-                             "curve_only": curve_only,
+                             "curve_only": curve_only, "removed_pct": removed,
                              "sweep_done": not curve_only and all(k in rows for k in
                                                                   sweep_trainings(rows, variants, budgets))})
         plt.close(figures.reference(read_json(path), path=S.run_dir / "reference.png"))
+        if (values["dataset"], values["arch"]) == ABLATION_SETTING:  # the paper's ablation axes
+            plt.close(figures.budget_ablation({"metrics": reference_curve(read_json(path)["metrics"])},
+                                              path=S.run_dir / "reference_ablation.png"))
         print(f"written: {P.shown(path)} ({len(rows)} trainings)", flush=True)
 
     n = 0

@@ -36,6 +36,39 @@ def ablation_summary(run: Path = C100_RUN) -> dict:
     return {"cuts": out, "baseline": read_json(run / "01_baseline.json")}
 
 
+def reference_curve(m: dict) -> dict:
+    """The reference protocol's curve (``reference.json``'s metrics ``m``) shaped as a
+    budget curve's metrics (``budget.json``), so that the pages and the ablation figure
+    read either: the curve heads' frozen and reference-rate rows, their summary groups
+    with every seed, and per budget the cuts where every curve head has every seed
+    (``cuts_done``); ``how`` names the protocol."""
+    heads = list(m["sweep"])
+    keep = [r for r in m["rows"] if r["variant"] in m["variants"] and r["head"] in heads
+            and r["setting"] in ("frozen", "reference")]
+    summ = [g for g in m["summary"] if g["variant"] in m["variants"] and g["head"] in heads
+            and g["setting"] in ("frozen", "reference")]
+    have = {(g["variant"], g["head"], g["budget_epochs"]) for g in summ}
+    done = {str(b): [v for v in m["variants"] if all((v, h, b) in have for h in heads)]
+            for b in m["budgets"]}
+    return {"variants": list(m["variants"]), "heads": heads, "rows": keep, "summary": summ,
+            "cuts_done": {b: c for b, c in done.items() if c}, "seeds": m["seeds"],
+            "baseline_test_acc": m["identity"]["base"]["test_acc"],
+            "removed_pct": m.get("removed_pct", {}),
+            "how": "the reference protocol: one learning rate for head and base by the rule "
+                   "of docs/method.md §7, BatchNorm statistics updated"}
+
+
+def curve_metrics(run: Path = C100_RUN) -> dict | None:
+    """The end-to-end curve the CIFAR-100 pages read: the reference protocol's
+    (:func:`reference_curve`) once it has finished an end-to-end budget at some cut,
+    else the budget curve's (``budget.json``), else None."""
+    if (run / "reference.json").exists():
+        view = reference_curve(read_json(run / "reference.json")["metrics"])
+        if any(int(b) > 0 for b in view["cuts_done"]):
+            return view
+    return read_json(run / "budget.json")["metrics"] if (run / "budget.json").exists() else None
+
+
 def head_training(params: dict) -> str:
     """How a notebook-05 run trained its heads, in words, from its parameters."""
     rivals = params.get("rival_settings") or {}
@@ -106,7 +139,7 @@ def cifar100_verdict(run: Path = C100_RUN) -> str:
 
 
 def end_to_end_finding(run: Path = C100_RUN) -> list[str]:
-    """The run's budget curve (``budget.json``) in one bullet, at the largest end-to-end
+    """The run's end-to-end curve (:func:`curve_metrics`) in one bullet, at the largest end-to-end
     budget any cut has finished: per cut, VI-Net's drop from the full network frozen and
     end to end beside the paper's drop at the nearest share of its figure, and VI-Net
     minus the linear head and minus the MLP with their 95% t intervals (Welch's). No
@@ -114,10 +147,9 @@ def end_to_end_finding(run: Path = C100_RUN) -> list[str]:
     from vinet_utils.common.paper import ABLATION, ABLATION_REMOVED_PCT, nearest_ablation_point
     from vinet_utils.common.stats import difference_interval, mean_interval
 
-    if not (run / "budget.json").exists():
+    m = curve_metrics(run)
+    if m is None:
         return []
-    rec = read_json(run / "budget.json")
-    m = rec["metrics"]
     done = {int(b): cuts for b, cuts in m["cuts_done"].items() if int(b) > 0 and cuts}
     if not done:
         return []
@@ -143,8 +175,8 @@ def end_to_end_finding(run: Path = C100_RUN) -> list[str]:
     def each(f):
         return " / ".join(f(v) for v in cuts)
 
-    how = (f"the `{m['e2e_settings_from']}` profile's end-to-end settings"
-           if m.get("e2e_settings_from") else "searched settings")
+    how = m.get("how") or (f"the `{m['e2e_settings_from']}` profile's end-to-end settings"
+                           if m.get("e2e_settings_from") else "searched settings")
     rest = ", ".join(pct(v) for v in m["variants"] if v not in done[b])
     later = f" At {rest} this budget has not finished yet." if rest else ""
     return [f"- **End to end for {b} epochs** ({m['seeds']} seeds; {how}): at "
@@ -196,7 +228,7 @@ def cifar100_findings(run: Path = C100_RUN) -> str:
         return "*Not run yet: `make reproduce PROFILE=cpu-cifar100`.*"
     summary = ablation_summary(run)
     base, cuts = summary["baseline"], summary["cuts"]
-    curve = read_json(run / "budget.json")["metrics"] if (run / "budget.json").exists() else None
+    curve = curve_metrics(run)
     done = {int(b): c for b, c in curve["cuts_done"].items() if int(b) > 0 and c} if curve else {}
     b = max(done) if done else None
 
