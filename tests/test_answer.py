@@ -67,7 +67,7 @@ def _e2e(tmp_path, vi, lin, mlp, still, best=None, control=None):
 
 def test_until_the_reference_protocol_lands_the_answer_is_the_searched_readings_and_says_so(tmp_path):
     text = _e2e(tmp_path, 87.0, 83.0, 85.0, still=5)
-    assert text.startswith("**Our answer so far: with the base frozen, the claim is")
+    assert text.startswith("**Our answer so far, on the `cpu` run: with the base frozen, the claim is")
     assert "at the settings a search chose for 2 epochs at tiny, it is not reproduced at tiny.**" in text
     assert "is under way (`make reference`)" in text
     # the reference reading is shown, and holds, but does not decide yet
@@ -77,7 +77,7 @@ def test_until_the_reference_protocol_lands_the_answer_is_the_searched_readings_
 
 def test_once_landed_the_two_readings_decide_together_and_a_difference_is_named(tmp_path):
     agree = _e2e(tmp_path, 87.0, 83.0, 85.0, still=0)
-    assert agree.startswith("**Our answer: with the base frozen")
+    assert agree.startswith("**Our answer, on the `cpu` run: with the base frozen")
     assert ("under the reference protocol and at each head's best-known setting alike, it is "
             "reproduced at tiny.**") in agree
     assert "under way" not in agree and "differ" not in agree
@@ -107,9 +107,27 @@ def test_the_verdict_table_shows_frozen_and_the_largest_budget_and_once_landed_n
 
     text, header, protocols = table(still=3)
     assert protocols == ["frozen", "end to end, 18 epochs", "reference, 18 epochs", "best-known, 18 epochs"]
-    assert "trained as long" not in header and "control, the full network" in text
+    assert "trained as long" not in header and "control" not in text  # the answer says it is to come
     text, header, protocols = table(still=0, control=88.0)
     assert protocols == ["frozen", "reference, 18 epochs", "best-known, 18 epochs"]
     assert "(a) against the full network trained as long" in header
     ref = next(line for line in text.split("\n") if line.startswith("| tiny | reference"))
     assert "| 88.10%: 1.00 ±" in ref
+
+
+def test_the_papers_width_is_judged_frozen_as_far_as_it_has_run(tmp_path):
+    """A width-1.0 run with notebook 04 only: (a) from VI-Net's frozen rows, (b) and (c)
+    not measured, so no cut can hold the claim there; with no such run, no bullet."""
+    cpu, wide = tmp_path / "cpu", tmp_path / "paper"
+    cpu.mkdir()
+    _e2e(cpu, 87.0, 83.0, 85.0, still=3)
+    wide.mkdir()
+    write_json(wide / "01_baseline.json", {"params": {"dataset": "cifar10", "arch": "resnet18"},
+                                           "metrics": {"test_acc": 93.5}})
+    write_json(wide / "04_vinet.json", {"metrics": {"variants": [
+        {"variant": "tiny", "acc_per_seed": [85.0, 85.2, 85.4]},
+        {"variant": "large", "acc_per_seed": [93.3, 93.4, 93.5]}]}})
+    text = " ".join(A.answer(cpu, wide).split())
+    assert ("- **Width 1.0 (the `paper` run), base frozen** (3 seeds): (a) further at tiny, within at "
+            "large; (b) and (c) not measured. The claim: not reproduced at tiny, open at large.") in text
+    assert "Width 1.0" not in A.answer(cpu, tmp_path / "none")

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vinet_utils.report.common import RUN
+from vinet_utils.report.common import PAPER_RUN, RUN
 
 #: How the answer names each reading, by the verdict's protocol label (epochs filled in).
-TITLES = {"frozen": "Base frozen",
+TITLES = {"frozen": "Width 0.25 (the `cpu` run), base frozen",
           "end to end": "End to end, {n} epochs, at the settings a 2-epoch search at tiny chose",
           "reference": "End to end, {n} epochs, under the reference protocol",
           "best-known": "End to end, {n} epochs, each head at its best-known setting"}
@@ -78,22 +78,25 @@ def _title(protocol: str) -> str:
     return TITLES[protocol.partition(", ")[0]].format(n=epochs_of(protocol))
 
 
-def _bullet(protocol: str, rows: dict) -> str:
+def _bullet(protocol: str, rows: dict, title: str | None = None) -> str:
     seeds = sorted({r["seeds"] for r in rows.values()})
     parts = [f"(a) {grouped({k: r['close'] for k, r in rows.items()}, A_CLASS)}"]
-    for name, key in CLAIMS[1:]:
+    if not any(r[key] for r in rows.values() for _, key in CLAIMS[1:]):
+        parts.append("(b) and (c) not measured")
+    for name, key in CLAIMS[1:] if len(parts) == 1 else ():
         verdicts = {k: (r[key] or {}).get("verdict", "not measured") for k, r in rows.items()}
         parts.append(f"{name} {grouped(verdicts, {v: v for v in verdicts.values()})}")
     control = {k: r["control"]["close"] for k, r in rows.items() if r.get("control")}
     if control:
         parts.append(f"(a) against the control {grouped(control, A_CLASS)}")
-    return (f"- **{_title(protocol)}** ({'/'.join(map(str, seeds))} seeds): " + "; ".join(parts)
+    return (f"- **{title or _title(protocol)}** ({'/'.join(map(str, seeds))} seeds): " + "; ".join(parts)
             + f". The claim: {phrase({k: holds(r) for k, r in rows.items()})}.")
 
 
-def answer(run: Path = RUN) -> str:
+def answer(run: Path = RUN, paper_run: Path = PAPER_RUN) -> str:
     """The first screen's answer: the claim with the base frozen and end to end, then one
-    line per reading with each claim's class per cut."""
+    line per reading with each claim's class per cut, and the paper's width (``paper_run``)
+    frozen, as far as it has run."""
     from vinet_utils.report import evidence as V
     from vinet_utils.report.claims import size_and_speed
 
@@ -107,7 +110,7 @@ def answer(run: Path = RUN) -> str:
     top = e2e[0].split(", ")[1] if e2e else None
     frozen = {k: holds(r) for k, r in reads.get("frozen", {}).items()}
     lines = []
-    head = (f"**Our answer{'' if landed else ' so far'}: with the base frozen, the claim is "
+    head = (f"**Our answer{'' if landed else ' so far'}, on the `cpu` run: with the base frozen, the claim is "
             f"{phrase(frozen)}")
     if landed and {f"reference, {top}", f"best-known, {top}"} <= set(reads):
         ref_rows, best_rows = reads[f"reference, {top}"], reads[f"best-known, {top}"]
@@ -137,4 +140,8 @@ def answer(run: Path = RUN) -> str:
               + ("; end to end, (a) is against the full network as trained until the control has "
                  "run." if pending else "."), ""]
     lines += [_bullet(p, rows) for p, rows in reads.items()]
+    if (paper_run / "04_vinet.json").exists():
+        wide = readings(V.claims(paper_run)).get("frozen")
+        if wide:
+            lines.append(_bullet("frozen", wide, "Width 1.0 (the `paper` run), base frozen"))
     return "\n".join(lines)

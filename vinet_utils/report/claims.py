@@ -94,21 +94,21 @@ def verdict(run: Path = RUN) -> str:
     p = base["params"]
     held = p.get("holdout_frac")
     comp = c["comparator"] or "best head without polynomials"
+    ref = "docs/results.md#the-reference-protocol-every-head-end-to-end-by-one-recipe-under-way"
     lines = [f"The `cpu` run: ResNet-18 at width {p['width']:g}, {p['epochs']} epochs, "
              f"{base['metrics']['n_train']:,} training images"
-             + (f" ({held:.0%} held out for validation)" if held else "")
-             + f"; full network {c['base_acc']:.2f}%. Heads at their searched settings "
-             f"({_trials(run)}); end to end, "
-             + ("under the reference protocol and at each head's best-known setting (the 2-epoch-"
-                "searched rows only where the sweep chose them)" if c["landed"] else
-                "as a 2-epoch search at tiny chose (the reference protocol's rows join as they finish)")
-             + f". Points; ± is the 95% t interval over seeds. (a) is "
-             f"*within* when the drop's whole interval lies within {c['close']:g} point of the "
-             f"paper's, *further* when all of it lies beyond; (b) and (c) are *ahead* or "
-             f"*behind* when the difference's interval excludes 0. Speed-ups on 2 CPU cores. End "
-             f"to end, the largest budget only (every budget: [the budget curve](docs/results.md#the-"
-             f"budget-curve-end-to-end-at-growing-budgets) and [the reference protocol](docs/results.md"
-             f"#the-reference-protocol-every-head-end-to-end-by-one-recipe-under-way))." + _control(c)]
+             + (f" ({held:.0%} held out)" if held else "")
+             + f"; full network {c['base_acc']:.2f}%. Frozen heads as searched ({_trials(run)}); "
+             "end to end, at the largest budget ([every budget](docs/results.md#the-budget-curve-end-"
+             "to-end-at-growing-budgets)), "
+             + (f"under [the reference protocol]({ref}) and at each head's best-known setting"
+                if c["landed"] else
+                f"as a 2-epoch search at tiny chose, [the reference protocol]({ref})'s rows joining "
+                "as they finish")
+             + f". ± is the 95% t interval over seeds; (a) *within*: the drop's whole interval "
+             f"within {c['close']:g} point of the paper's, *further*: all of it beyond; (b), (c) "
+             f"*ahead* or *behind*: the interval excludes 0. Speed-ups on 2 CPU cores."
+             + _control(c)]
     ctl = any(r["control"] for r in c["rows"])
     lines += ["", HEADER.format(comp=comp, control=CONTROL_HEAD if ctl else ""),
               "|---" * (10 if ctl else 9) + "|", *_rows(c, run, ctl)]
@@ -122,10 +122,8 @@ def _control(c: dict) -> str:
     ours = [r for r in c["rows"] if r["protocol"].startswith(("reference,", "best-known,"))]
     if not ours:
         return ""
-    if not any(r["control"] for r in ours):
-        return (" The reference protocol's control, the full network trained on by the same "
-                "recipe for as long, has not run yet: until it has, (a) on those rows compares a "
-                "cut network trained for that many more epochs with a full network that was not.")
+    if not any(r["control"] for r in ours):  # the answer above says it has not run yet
+        return ""
     return (" (a) is also read against the control: the full network trained on by the same "
             "recipe, at the same rate and for as many epochs as the end-to-end head "
             "(`reference.json`, cut \"full\"; its accuracy, then VI-Net's drop from it).")
