@@ -14,13 +14,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from vinet_utils.report.common import PAPER_RUN, RUN
+from vinet_utils.report.evidence import epochs_of
 
 #: How the answer names each reading, by the verdict's protocol label (epochs filled in).
 TITLES = {"frozen": "Width 0.25 (the `cpu` run), base frozen",
           "end to end": "End to end, {n} epochs, at the settings a 2-epoch search at tiny chose",
           "reference": "End to end, {n} epochs, under the reference protocol",
           "best-known": "End to end, {n} epochs, each head at its best-known setting"}
-METHOD = "[docs/method.md §7](docs/method.md#7-evaluation-comparison-heads-protocols-throughput-the-table)"
+METHOD = "[method §7](docs/method.md#7-evaluation-comparison-heads-protocols-throughput-the-table)"
 CLAIMS = (("(a)", "close"), ("(b)", "vs_linear"), ("(c)", "vs_comparator"))
 A_CLASS = {True: "within", False: "further", None: "undecided"}
 
@@ -65,16 +66,12 @@ def readings(c: dict) -> dict:
     by: dict = {}
     for r in c["rows"]:
         by.setdefault(r["protocol"], {})[r["variant"]] = r
-    from vinet_utils.report.evidence import epochs_of
-
     top = max((epochs_of(p) for p in by), default=0)
     order = ["frozen"] + [f"{k}, {top} epochs" for k in list(TITLES)[1:]]
     return {p: by[p] for p in order if p in by}
 
 
 def _title(protocol: str) -> str:
-    from vinet_utils.report.evidence import epochs_of
-
     return TITLES[protocol.partition(", ")[0]].format(n=epochs_of(protocol))
 
 
@@ -124,10 +121,9 @@ def answer(run: Path = RUN, paper_run: Path = PAPER_RUN) -> str:
     elif reads.get(f"end to end, {top}"):
         searched = reads[f"end to end, {top}"]
         head += (f"; end to end after {top}, at the settings a search chose for 2 epochs at tiny, "
-                 f"it is {phrase({k: holds(r) for k, r in searched.items()})}.** The end-to-end rows "
-                 "still use settings a search chose for 2 epochs at tiny; a reference protocol that "
-                 f"trains every head alike, fixed in advance ({METHOD}), is under way (`make "
-                 "reference`) and will decide them.")
+                 f"it is {phrase({k: holds(r) for k, r in searched.items()})}.** A reference protocol "
+                 f"that trains every head alike, fixed in advance ({METHOD}), is under way (`make "
+                 "reference`) and will decide the end-to-end answer.")
     else:
         head += ".**"
     speed = size_and_speed(run)
