@@ -55,6 +55,22 @@ def test_a_best_at_an_end_of_the_rates_is_widened_once_more():
                                             "power": 0, "at_edge": False}
 
 
+def test_a_best_rate_at_an_end_is_widened_even_where_the_searched_setting_edges_it_out():
+    """The MLP's rates still rose at four times the reference while its 2-epoch-searched
+    setting came first by a hair: its rates go one step further out, and only then is its
+    best-known setting read; a best rate inside its rates, or the reference's own, stops."""
+    rows = {("tiny", "MLP", 0, 18, R.label(p)): _sweep_row("MLP", p, v)
+            for p, v in ((-1, 81.6), (0, 85.5), (1, 86.7))}
+    rows[("tiny", "MLP", 0, 18, R.SEARCHED)] = _sweep_row("MLP", None, 86.74)
+    assert R.best_known(list(rows.values()), "MLP")["setting"] == R.SEARCHED
+    assert R.widen(list(rows.values()), "MLP") == 2
+    assert ("tiny", "MLP", 0, 18, "reference x 16") in R.sweep_trainings(rows, ["tiny"], [18])
+    rows[("tiny", "MLP", 0, 18, "reference x 16")] = _sweep_row("MLP", 2, 86.0)
+    assert R.widen(list(rows.values()), "MLP") is None
+    assert R.widen([_sweep_row("VI-Net", p, 80.0 + (p == 0)) for p in (-1, 0, 1)], "VI-Net") is None
+    assert R.widen([_sweep_row("VI-Net", p, 80.0 + p) for p in (1, 2, 3)], "VI-Net") is None  # MAX_POWER
+
+
 def test_the_sweep_comes_first_then_best_known_rows_then_the_curve():
     todo = R.plan({}, ["tiny", "small"], 2, [2, 6])
     assert todo[:12] == [("tiny", h, 0, 6, s) for s in ("reference", "reference / 4",

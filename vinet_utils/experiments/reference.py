@@ -21,8 +21,9 @@ and a checksum of the frozen head it started from; ``<run>/reference.png`` draws
 1. **The sweep** at the first cut, seed 0, for the largest budget: each of
    :data:`CURVE_HEADS` at the reference rate, a quarter of it, four times it, and at its
    own settings from the 2-epoch search. A head's best on validation is its
-   *best-known* setting; a best at either end of the rates is widened once more by
-   the same factor, until it is not at an end (at most :data:`MAX_POWER` steps of 4).
+   *best-known* setting; a head whose best rate sits at either end of its rates is
+   widened once more by the same factor, until it does not (at most :data:`MAX_POWER`
+   steps of 4), whatever its best setting overall (:func:`widen`).
 2. **Best-known rows**: a head whose best-known rate is not the reference's is trained
    at it with every seed, at every cut, for the largest budget (a head whose
    best-known setting is its 2-epoch search already has those rows in ``budget.json``).
@@ -153,21 +154,36 @@ def best_known(rows: list[dict], head: str) -> dict | None:
             "at_edge": edge}
 
 
+def widen(rows: list[dict], head: str) -> int | None:
+    """The next power of the reference rate to try for ``head``, given its finished sweep
+    rows: one step beyond its best *rate* where that sits at an end of the rates tried
+    (not the reference's own), whatever its best setting overall; None otherwise. A
+    head whose 2-epoch-searched setting edges out its best rate is still widened: the
+    rates must not stop short where they were still rising."""
+    rates = [r for r in rows if r["head"] == head and r.get("sweep") and r.get("power") is not None]
+    if len(rates) < 2:
+        return None
+    top = min(rates, key=lambda r: (-r["val_acc"], r["setting"] != "reference", r["lr"]))
+    powers = sorted(r["power"] for r in rates)
+    if top["power"] == 0 or top["power"] not in (powers[0], powers[-1]) or abs(top["power"]) >= MAX_POWER:
+        return None
+    return top["power"] + (1 if top["power"] > 0 else -1)
+
+
 def sweep_trainings(rows: dict, variants, budgets) -> list[tuple]:
     """The sweep's trainings, done or not, given the finished ``rows``: every curve head
     at the reference rate, a quarter of it, four times it and its 2-epoch search's
     settings, at the first cut for the largest budget, seed 0; and one step further out
-    for a head whose best sits at an end of its rates."""
+    for a head whose best rate sits at an end of its rates (:func:`widen`)."""
     cut, top = variants[0], max(budgets)
     done = [r for r in rows.values() if r.get("sweep")]
     todo = []
     for name in [label(0), label(-1), label(1), SEARCHED]:
         todo += [(cut, h, 0, top, name) for h in CURVE_HEADS]
     for h in CURVE_HEADS:  # widen an edge once more by the same factor
-        best = best_known(done, h)
-        if best and best["at_edge"] and abs(best["power"]) < MAX_POWER:
-            step = 1 if best["power"] > 0 else -1
-            todo.append((cut, h, 0, top, label(best["power"] + step)))
+        step = widen(done, h)
+        if step is not None:
+            todo.append((cut, h, 0, top, label(step)))
     return todo
 
 
