@@ -1,6 +1,6 @@
 # make reproduce [PROFILE=smoke|cpu|paper|cpu-cifar100] [DATASET=cifar10] [ARCH=resnet18] [SET="seeds=5 pool=gap"]
-#                    [RESULTS=runs]: your runs go to runs/ (ignored by git); RESULTS=results
-#                    remakes the committed results in place
+#                    [RESULTS=runs] [STAGES="05 06"]: your runs go to runs/ (ignored by git); RESULTS=results
+#                    remakes the committed results in place; STAGES runs only those notebooks
 # make sweep         choose a profile's VI-Net values on a validation split (needs a finished 01)
 # make protocol      choose how each head is trained (Optuna), on a validation split, equal trials
 #                    per head [VARIANTS="tiny small"] [TRIALS=8] [E2E=tiny] [E2E_TRIALS=4] [STORAGE=url]
@@ -24,6 +24,7 @@ RESULTS ?= runs
 DATASET ?=
 ARCH ?=
 SET ?=
+STAGES ?=
 VARIANTS ?= tiny small
 E2E ?=
 TRIALS ?= 8
@@ -45,7 +46,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 reproduce: env
 	$(PY) -m vinet_utils.workflow.pipeline --profile $(PROFILE) --results-dir $(RESULTS) $(if $(DATASET),--dataset $(DATASET)) \
-	  $(if $(ARCH),--arch $(ARCH)) $(foreach s,$(SET),--set $(s))
+	  $(if $(ARCH),--arch $(ARCH)) $(foreach s,$(SET),--set $(s)) $(if $(STAGES),--stages $(STAGES))
 
 # The validation sweep behind a profile's VI-Net values (on the run's cached latents).
 sweep: env

@@ -150,3 +150,12 @@ def test_make_reproduce_leaves_the_committed_results_alone_and_says_how_long():
 
 def test_make_lab_starts_as_root():
     assert ("--allow-root" in _dry_make("lab")) == (os.geteuid() == 0)
+
+
+def test_stages_are_named_whole_or_by_number_and_others_are_refused_with_the_allowed_values():
+    from vinet_utils.workflow import pipeline
+
+    assert pipeline.stage_names(["05", "06_throughput_table"]) == ["05_evaluation_ablations",
+                                                                    "06_throughput_table"]
+    with pytest.raises(ValueError, match=r"stages must be drawn from 01_baseline_training.*numbers 01, 02"):
+        pipeline.stage_names(["5"])

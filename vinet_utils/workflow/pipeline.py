@@ -238,12 +238,24 @@ def announcement(out: Path, profile: str, dataset: str, arch: str, stages=STAGES
                     f"the folder is reused")
 
 
+def stage_names(stages) -> list[str]:
+    """``stages`` as notebook names, each given whole or by its number ("05"); a
+    ``ValueError`` names the allowed values for any other."""
+    by_number = {s.split("_")[0]: s for s in STAGES}
+    unknown = [s for s in stages if s not in STAGES and s not in by_number]
+    if unknown:
+        raise ValueError(f"stages must be drawn from {', '.join(STAGES)}, or their numbers "
+                         f"{', '.join(by_number)} (got {unknown})")
+    return [by_number.get(s, s) for s in stages]
+
+
 def run(profile: str, dataset: str | None = None, arch: str | None = None, stages=STAGES,
         results_dir=None, overrides: dict | None = None, engine: str = "auto") -> Path:
     """Validate everything, then execute ``stages`` in order; returns the run folder.
 
     ``dataset`` and ``arch``: ``None`` takes the profile's own (a profile made for one
-    setting names them), else cifar10 and resnet18. ``overrides`` replace single
+    setting names them), else cifar10 and resnet18. ``stages``: notebook names or their
+    numbers (:func:`stage_names`). ``overrides`` replace single
     parameters of the profile (``--set name=value``); ``engine`` is one of ``ENGINES``."""
     try:
         engine = resolve_engine(engine)
@@ -256,9 +268,7 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None, stage
         parameters["results_dir"] = str(Path(results_dir).resolve())
     try:
         P.validate(**parameters)
-        unknown = [s for s in stages if s not in STAGES]
-        if unknown:
-            raise ValueError(f"stages must be drawn from {', '.join(STAGES)} (got {unknown})")
+        stages = stage_names(stages)
     except ValueError as err:
         raise SystemExit(str(err)) from None
     declared = {s: notebook_parameters(NOTEBOOKS / f"{s}.ipynb") for s in STAGES}
