@@ -138,11 +138,13 @@ def _paper_width(run: Path) -> list[str]:
     c = V.claims(run)
     base = c["baseline"]
     device = base.get("device_name", "GPU")
-    missing = ("" if (run / "05_ablations.json").exists() else
-               " Notebook 05 has not run on this base: (b) and (c) are not measured here.")
+    if (run / "05_ablations.json").exists():
+        missing = f" Notebook 05 ran on {read_json(run / '05_ablations.json').get('device_name', 'another machine')}."
+    else:
+        missing = " Notebook 05 has not run on this base: (b) and (c) are not measured here."
     return ["", f"The `paper` run: width 1.0, {base['params']['epochs']} epochs, on an {device}; "
-            f"full network {c['base_acc']:.2f}%; heads at the `cpu` search's settings, frozen; "
-            f"speed-ups on the {device}.{missing}",
+            f"full network {c['base_acc']:.2f}%; heads at the `cpu` search's settings (no search "
+            f"has run at width 1.0), frozen; speed-ups on the {device}.{missing}",
             "", HEADER.format(comp=c["comparator"] or "MLP", control=""), "|---|---|---|---|---|---|---|---|---|",
             *_rows(c, run)]
 
