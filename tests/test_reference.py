@@ -77,6 +77,7 @@ def test_the_sweep_comes_first_then_best_known_rows_then_the_curve():
                                                          "reference x 4", R.SEARCHED)
                          for h in R.CURVE_HEADS]
     assert len(todo) == 12  # nothing else before the sweep is scored
+    assert len(R.plan({}, ["tiny", "small"], 2, [2, 6], whole=True)) > 12  # but all is counted
     power = {"reference": 0, "reference / 4": -1, "reference x 4": 1, R.SEARCHED: None}
     swept = {k: _sweep_row(k[1], power[k[4]], 70.0) for k in todo}
     swept[todo[1]]["val_acc"] = 75.0  # the linear head's best: the reference itself

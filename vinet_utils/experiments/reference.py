@@ -196,12 +196,15 @@ def control_settings(done: list[dict]) -> list[str]:
     return [label(0), *extra]
 
 
-def plan(rows: dict, variants, seeds: int, budgets, curve_only: bool = False) -> list[tuple]:
+def plan(rows: dict, variants, seeds: int, budgets, curve_only: bool = False,
+         whole: bool = False) -> list[tuple]:
     """The trainings still to run, in order, as ``(variant, head, seed, budget, setting)``,
     given the finished ``rows`` (keyed the same way): the sweep first, widened where a
     best sits at an end; then the best-known rows; then the curve, with the control
     after the curve heads at the largest budget, before the ablation heads. With
-    ``curve_only``, :data:`CURVE_HEADS` at the reference rate alone, largest budget first."""
+    ``curve_only``, :data:`CURVE_HEADS` at the reference rate alone, largest budget first.
+    Until the sweep is done only its missing trainings are returned (what comes after
+    depends on them); with ``whole``, everything still to run as the sweep stands now."""
     if curve_only:
         todo = [(v, h, r, b, label(0)) for b in sorted(budgets, reverse=True) for v in variants
                 for r in range(seeds) for h in CURVE_HEADS]
@@ -210,7 +213,7 @@ def plan(rows: dict, variants, seeds: int, budgets, curve_only: bool = False) ->
     done = [r for r in rows.values() if r.get("sweep")]
     todo = sweep_trainings(rows, variants, budgets)
     missing = [k for k in todo if k not in rows]
-    if missing:
+    if missing and not whole:
         return missing
     for h in CURVE_HEADS:
         best = best_known(done, h)
@@ -321,7 +324,8 @@ def run(profile: str = "cpu", dataset: str | None = None, arch: str | None = Non
                              "sweep": sweep, "frozen_settings": frozen_settings,
                              "trainings_time_s": sum(r["wall_time_s"] for r in ordered),
                              "rows": ordered, "summary": summary(ordered, seeds),
-                             "still_to_run": len(plan(rows, variants, seeds, budgets, curve_only)),
+                             "still_to_run": len(plan(rows, variants, seeds, budgets, curve_only,
+                                                      whole=True)),
                              "curve_only": curve_only, "removed_pct": removed,
                              "sweep_done": not curve_only and all(k in rows for k in
                                                                   sweep_trainings(rows, variants, budgets))})
