@@ -131,8 +131,11 @@ def answer(run: Path = RUN, paper_run: Path = PAPER_RUN) -> str:
         head += " On the `cpu` run VI-Net is smaller and faster than its full network at every cut."
     lines.append(head)
     pending = e2e and not any(r.get("control") for p in e2e for r in reads[p].values())
-    lines += ["", f"A cut holds the claim where (a) is within, (b) ahead and (c) not behind, and fails "
-              f"where (a) is further or (b) or (c) behind ({METHOD})"
+    comp = c["comparator"] or "comparator"
+    lines += ["", "A cut holds the claim where VI-Net's drop from the full network is within "
+              f"{c['close']:g} point "
+              f"of the paper's (a), VI-Net is ahead of the linear head (b) and not behind the {comp} "
+              f"of its size (c); it fails where (a) is further or VI-Net behind either ({METHOD})"
               + ("; end to end, (a) is against the full network as trained until the control has "
                  "run." if pending else "."), ""]
     lines += [_bullet(p, rows) for p, rows in reads.items()]
