@@ -23,8 +23,8 @@ def reference(run: Path = RUN) -> str:
              f"label smoothing {r['label_smoothing']:g}, weight decay {r['weight_decay']:g}, "
              f"{r['schedule']} schedule, BatchNorm statistics {r['bn_stats']}. "
              + (f"{done} end-to-end trainings done, {m['still_to_run']} to go." if m.get("sweep_done")
-                else f"{done} end-to-end trainings done; the sweep has {m['still_to_run']} to go, "
-                     f"then each head's best-known rows and the curve."),
+                else f"{done} end-to-end trainings done, {m['still_to_run']} to go as the sweep stands "
+                     "(it is still widening a head's rates, which may change a best-known setting)."),
              "", f"The sweep at {at['cut']}, {at['budget']} epochs, seed {at['seed']}: validation "
              f"accuracy on the held-out images (test accuracy), %.", ""]
     names = {x["setting"] for h in m["sweep"].values() for x in h["rows"]}
