@@ -110,7 +110,7 @@ def holdout_acc(net, ds, device="cpu") -> float:
     """``net``'s accuracy on the images the run held out of all training
     (``ds.holdout_x``): the validation score of an end-to-end training."""
     if ds.holdout_x is None:
-        raise ValueError("validate=True needs a run that held images out (holdout_frac > 0)")
+        raise ValueError("a validation score needs a run that held images out (holdout_frac > 0)")
     return evaluate(net, image_batches(ds.holdout_x, ds.holdout_y, 1024, ds.mean, ds.std,
                                        device), device)["acc"]
 

@@ -143,15 +143,22 @@ def best_known(rows: list[dict], head: str) -> dict | None:
     mine = [r for r in rows if r["head"] == head and r.get("sweep")]
     if not mine:
         return None
-    powers = sorted(r["power"] for r in mine if r.get("power") is not None)
-
-    def order(r):
-        return (-r["val_acc"], r["setting"] != "reference", r["lr"])
-    top = min(mine, key=order)
-    edge = (top.get("power") is not None and len(powers) > 1
-            and top["power"] in (powers[0], powers[-1]) and top["power"] != 0)
+    top = _top(mine)
+    rates = [r for r in mine if r.get("power") is not None]
     return {"setting": top["setting"], "val_acc": top["val_acc"], "power": top.get("power"),
-            "at_edge": edge}
+            "at_edge": top.get("power") is not None and _at_end(top["power"], rates)}
+
+
+def _top(rows: list[dict]) -> dict:
+    """The best of sweep ``rows`` on validation; ties: the reference first, then the smaller rate."""
+    return min(rows, key=lambda r: (-r["val_acc"], r["setting"] != "reference", r["lr"]))
+
+
+def _at_end(power: int, rates: list[dict]) -> bool:
+    """Whether ``power`` is the lowest or highest of the sweep ``rates`` tried (of two or
+    more), other than the reference's own."""
+    powers = sorted(r["power"] for r in rates)
+    return len(powers) > 1 and power in (powers[0], powers[-1]) and power != 0
 
 
 def widen(rows: list[dict], head: str) -> int | None:
@@ -161,13 +168,12 @@ def widen(rows: list[dict], head: str) -> int | None:
     head whose 2-epoch-searched setting edges out its best rate is still widened: the
     rates must not stop short where they were still rising."""
     rates = [r for r in rows if r["head"] == head and r.get("sweep") and r.get("power") is not None]
-    if len(rates) < 2:
+    if not rates:
         return None
-    top = min(rates, key=lambda r: (-r["val_acc"], r["setting"] != "reference", r["lr"]))
-    powers = sorted(r["power"] for r in rates)
-    if top["power"] == 0 or top["power"] not in (powers[0], powers[-1]) or abs(top["power"]) >= MAX_POWER:
+    power = _top(rates)["power"]
+    if not _at_end(power, rates) or abs(power) >= MAX_POWER:
         return None
-    return top["power"] + (1 if top["power"] > 0 else -1)
+    return power + (1 if power > 0 else -1)
 
 
 def sweep_trainings(rows: dict, variants, budgets) -> list[tuple]:
@@ -329,9 +335,10 @@ def run(profile: str = "cpu", dataset: str | None = None, arch: str | None = Non
                              "curve_only": curve_only, "removed_pct": removed,
                              "sweep_done": not curve_only and all(k in rows for k in
                                                                   sweep_trainings(rows, variants, budgets))})
-        plt.close(figures.reference(read_json(path), path=S.run_dir / "reference.png"))
+        rec = read_json(path)
+        plt.close(figures.reference(rec, path=S.run_dir / "reference.png"))
         if (values["dataset"], values["arch"]) == ABLATION_SETTING:  # the paper's ablation axes
-            plt.close(figures.budget_ablation({"metrics": reference_curve(read_json(path)["metrics"])},
+            plt.close(figures.budget_ablation({"metrics": reference_curve(rec["metrics"])},
                                               path=S.run_dir / "reference_ablation.png"))
         print(f"written: {P.shown(path)} ({len(rows)} trainings)", flush=True)
 
@@ -345,17 +352,16 @@ def run(profile: str = "cpu", dataset: str | None = None, arch: str | None = Non
         rate = "" if name == SEARCHED else f"-{name.replace(' ', '').replace('/', 'over')}"
         if h == CONTROL:
             tag, start = f"full-r{r}", base["state_checksum"]
-            rec = train_whole(model, S.ds, train_config(values, cfg0, s, b, derive_seed(
-                seed, tag, "end to end", b)), cache, f"{tag}-b{b}{rate}", progress=progress)
         else:
             cf, head, tag = frozen(v, r, h)
             start = rows[v, h, r, 0, "frozen"]["frozen_head"]
-            rec = finetune_end_to_end(model, cf, head, S.ds,
-                                      train_config(values, cfg0, s, b,
-                                                   derive_seed(seed, tag, "end to end", b)),
-                                      cache, f"{tag}-b{b}{rate}", progress=progress,
-                                      base_lr_scale=s["base_lr_scale"], bn_stats=s["bn_stats"],
-                                      validate=True)
+        cfg = train_config(values, cfg0, s, b, derive_seed(seed, tag, "end to end", b))
+        if h == CONTROL:
+            rec = train_whole(model, S.ds, cfg, cache, f"{tag}-b{b}{rate}", progress=progress)
+        else:
+            rec = finetune_end_to_end(model, cf, head, S.ds, cfg, cache, f"{tag}-b{b}{rate}",
+                                      progress=progress, base_lr_scale=s["base_lr_scale"],
+                                      bn_stats=s["bn_stats"], validate=True)
         power = next((k for k in range(-MAX_POWER, MAX_POWER + 1) if label(k) == name), None)
         rows[v, h, r, b, name] = {
             "variant": v, "head": h, "seed": r, "budget_epochs": b, "setting": name, **s,

@@ -80,6 +80,10 @@ def _against(k: dict | None, r: dict) -> str:
 HEADER = ("| cut | trained | seeds | VI-Net | (a) drop (paper's) | (b) minus linear head "
           "| (c) minus {comp} |{control} params | speed-up (paper's) |")
 CONTROL_HEAD = " (a) against the full network trained as long |"
+#: What the verdict says of the control's column once the control has run.
+CONTROL_NOTE = (" (a) is also read against the control: the full network trained on by the same "
+                "recipe, at the same rate and for as many epochs as the end-to-end head "
+                "(`reference.json`, cut \"full\"; its accuracy, then VI-Net's drop from it).")
 
 
 def verdict(run: Path = RUN) -> str:
@@ -94,6 +98,7 @@ def verdict(run: Path = RUN) -> str:
     p = base["params"]
     held = p.get("holdout_frac")
     comp = c["comparator"] or "best head without polynomials"
+    ctl = any(r["control"] for r in c["rows"])  # the control has run (the answer says if not)
     ref = "docs/results.md#the-reference-protocol-every-head-end-to-end-by-one-recipe-under-way"
     lines = [f"The `cpu` run: ResNet-18 at width {p['width']:g}, {p['epochs']} epochs, "
              f"{base['metrics']['n_train']:,} training images"
@@ -108,25 +113,10 @@ def verdict(run: Path = RUN) -> str:
              + f". ± is the 95% t interval over seeds; (a) *within*: the drop's whole interval "
              f"within {c['close']:g} point of the paper's, *further*: all of it beyond; (b), (c) "
              f"*ahead* or *behind*: the interval excludes 0. Speed-ups on 2 CPU cores."
-             + _control(c)]
-    ctl = any(r["control"] for r in c["rows"])
+             + (CONTROL_NOTE if ctl else "")]
     lines += ["", HEADER.format(comp=comp, control=CONTROL_HEAD if ctl else ""),
               "|---" * (10 if ctl else 9) + "|", *_rows(c, run, ctl)]
     return "\n".join(lines + _paper_width(PAPER_RUN))
-
-
-def _control(c: dict) -> str:
-    """What the verdict says of the reference protocol's control (the full network trained
-    on by the same recipe for as long): what its column holds, or that it has not run.
-    Nothing before the reference protocol's rows join the verdict."""
-    ours = [r for r in c["rows"] if r["protocol"].startswith(("reference,", "best-known,"))]
-    if not ours:
-        return ""
-    if not any(r["control"] for r in ours):  # the answer above says it has not run yet
-        return ""
-    return (" (a) is also read against the control: the full network trained on by the same "
-            "recipe, at the same rate and for as many epochs as the end-to-end head "
-            "(`reference.json`, cut \"full\"; its accuracy, then VI-Net's drop from it).")
 
 
 def _paper_width(run: Path) -> list[str]:

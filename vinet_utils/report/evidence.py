@@ -73,7 +73,13 @@ def judge(diff: dict) -> str:
     return "ahead" if diff["diff"] - hw > 0 else "behind" if diff["diff"] + hw < 0 else "level"
 
 
-def samples(run: Path, reference: bool = True) -> dict:
+def reference_metrics(run: Path) -> dict | None:
+    """The metrics of the run's ``reference.json``; None where the protocol has not run."""
+    path = run / "reference.json"
+    return read_json(path)["metrics"] if path.exists() else None
+
+
+def samples(run: Path, reference: bool = True, ref: dict | None = None) -> dict:
     """``{(cut, protocol): {head: [accuracy per seed]}}``; protocol is "frozen", "end to
     end, N epochs" (the budget curve: settings searched at 2 epochs) or "reference, N
     epochs" (the reference protocol, once a head has every seed). A run whose notebook
@@ -99,12 +105,19 @@ def samples(run: Path, reference: bool = True) -> dict:
                 key = (r["variant"], "frozen" if r["budget_epochs"] == 0
                        else f"end to end, {r['budget_epochs']} epochs")
                 out.setdefault(key, {}).setdefault(r["head"], []).append(r["test_acc"])
-    if reference and (run / "reference.json").exists():
-        out.update(reference_samples(run, out))
+    ref = ref or (reference_metrics(run) if reference else None)
+    if ref is not None:
+        out.update(reference_samples(run, out, ref))
     return out
 
 
-def reference_samples(run: Path, searched: dict) -> dict:
+def group_accs(m: dict, cut: str, head: str, budget: int, setting: str) -> list[float]:
+    """The test accuracies, seed by seed, of one group of a reference record's rows ``m``."""
+    return [r["test_acc"] for r in m["rows"]
+            if (r["variant"], r["head"], r["budget_epochs"], r["setting"]) == (cut, head, budget, setting)]
+
+
+def reference_samples(run: Path, searched: dict, m: dict | None = None) -> dict:
     """The reference protocol's rows as :func:`samples` keys them: ``(cut, "reference, N
     epochs")`` for each group with every seed; ``(cut, "frozen")`` with the curve heads'
     frozen rows in place of the budget curve's once every one of them has every seed at
@@ -112,22 +125,19 @@ def reference_samples(run: Path, searched: dict) -> dict:
     head and cut, never two sources mixed); and, once the sweep has chosen every
     head's best-known setting, ``(cut, "best-known, N epochs")`` at the sweep's budget:
     each head at its best-known setting (its 2-epoch search's rows from ``searched``,
-    the budget curve's, where that is its best)."""
-    m = read_json(run / "reference.json")["metrics"]
+    the budget curve's, where that is its best). ``m``: the record's metrics, read here
+    when not given."""
+    m = m or reference_metrics(run)
     out: dict = {}
-
-    def accs(cut, head, budget, setting):
-        return [r["test_acc"] for r in m["rows"]
-                if (r["variant"], r["head"], r["budget_epochs"], r["setting"]) == (cut, head, budget, setting)]
 
     full = {(g["variant"], g["head"], g["budget_epochs"], g["setting"]) for g in m["summary"]}
     for cut, head, b, setting in full:  # only groups with every seed are summarised
         if b > 0 and setting == "reference" and cut != "full":  # not the control
-            out.setdefault((cut, f"reference, {b} epochs"), {})[head] = accs(cut, head, b, setting)
+            out.setdefault((cut, f"reference, {b} epochs"), {})[head] = group_accs(m, cut, head, b, setting)
     for cut in m["variants"]:  # one frozen reading: the heads its end-to-end rows start from
         if all((cut, h, 0, "frozen") in full for h in m["sweep"]):
             out[(cut, "frozen")] = {**searched.get((cut, "frozen"), {}),
-                                    **{h: accs(cut, h, 0, "frozen") for h in m["sweep"]}}
+                                    **{h: group_accs(m, cut, h, 0, "frozen") for h in m["sweep"]}}
     if not m.get("sweep_done"):  # a best-known setting is known once the sweep is done
         return out
     best = {h: s["best_known"]["setting"] for h, s in m["sweep"].items()}
@@ -138,45 +148,34 @@ def reference_samples(run: Path, searched: dict) -> dict:
             if setting == "searched at 2 epochs":
                 row[head] = searched.get((cut, f"end to end, {b} epochs"), {}).get(head)
             elif setting is not None and (cut, head, b, setting) in full:
-                row[head] = accs(cut, head, b, setting)
+                row[head] = group_accs(m, cut, head, b, setting)
         if best and all(row.get(h) for h in best):
             out[(cut, f"best-known, {b} epochs")] = row
     return out
 
 
-def reference_landed(run: Path) -> bool:
-    """Whether the run's reference protocol (``reference.json``, not ``--curve-only``) has
-    every training in: from then on its readings replace the 2-epoch-searched rows."""
-    path = run / "reference.json"
-    if not path.exists():
-        return False
-    m = read_json(path)["metrics"]
-    return m["still_to_run"] == 0 and not m.get("curve_only")
+def reference_landed(m: dict | None) -> bool:
+    """Whether a reference protocol (its record's metrics ``m``; None: not run; not
+    ``--curve-only``) has every training in: from then on its readings replace the
+    2-epoch-searched rows."""
+    return m is not None and m["still_to_run"] == 0 and not m.get("curve_only")
 
 
-def control_samples(run: Path) -> dict:
+def control_samples(m: dict | None) -> dict:
     """The control of the reference protocol (the full network trained on by the same
-    recipe, ``reference.json``'s rows of cut "full") keyed like the VI-Net readings it
-    stands beside: ``{"reference, N epochs": [test accuracy per seed], "best-known, N
-    epochs": [...]}``, the latter where VI-Net's best-known setting is a rate the control
-    trained at; only groups with every seed."""
-    path = run / "reference.json"
-    if not path.exists():
+    recipe: the rows of cut "full" in its record's metrics ``m``) keyed like the VI-Net
+    readings it stands beside: ``{"reference, N epochs": [test accuracy per seed],
+    "best-known, N epochs": [...]}``, the latter where VI-Net's best-known setting is a
+    rate the control trained at; only groups with every seed."""
+    if m is None:
         return {}
-    m = read_json(path)["metrics"]
     done = {(g["budget_epochs"], g["setting"]) for g in m["summary"] if g["variant"] == "full"}
-    out: dict = {}
-
-    def accs(b, setting):
-        return [r["test_acc"] for r in m["rows"] if r["variant"] == "full"
-                and (r["budget_epochs"], r["setting"]) == (b, setting)]
-    for b, setting in done:
-        if setting == "reference":
-            out[f"reference, {b} epochs"] = accs(b, setting)
+    out = {f"reference, {b} epochs": group_accs(m, "full", "full network", b, setting)
+           for b, setting in done if setting == "reference"}
     best = (m.get("sweep", {}).get("VI-Net") or {}).get("best_known") or {}
     b = m["sweep_at"]["budget"]
     if m.get("sweep_done") and (b, best.get("setting")) in done:
-        out[f"best-known, {b} epochs"] = accs(b, best["setting"])
+        out[f"best-known, {b} epochs"] = group_accs(m, "full", "full network", b, best["setting"])
     return out
 
 
@@ -196,9 +195,10 @@ def claims(run: str | Path, reference: bool = True) -> dict:
     proto = read_json(run / "protocol.json")["metrics"] if (run / "protocol.json").exists() else None
     comp = comparator(proto)
     pool = "flatten"
-    controls = control_samples(run) if reference else {}
+    ref = reference_metrics(run) if reference else None  # read once for every use below
+    controls = control_samples(ref)
     rows = []
-    for (cut, protocol), heads in samples(run, reference).items():
+    for (cut, protocol), heads in samples(run, reference, ref).items():
         vi = heads.get("VI-Net")
         if not vi:
             continue
@@ -225,7 +225,7 @@ def claims(run: str | Path, reference: bool = True) -> dict:
     rows.sort(key=lambda r: (order.get(r["variant"], 9), r["protocol"] != "frozen",
                              epochs_of(r["protocol"])))
     return {"base_acc": base_acc, "baseline": base, "comparator": comp, "close": CLOSE,
-            "rows": rows, "landed": reference and reference_landed(run)}
+            "rows": rows, "landed": reference_landed(ref)}
 
 
 def epochs_of(protocol: str) -> int:
