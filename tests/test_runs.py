@@ -159,3 +159,49 @@ def test_stages_are_named_whole_or_by_number_and_others_are_refused_with_the_all
                                                                     "06_throughput_table"]
     with pytest.raises(ValueError, match=r"stages must be drawn from 01_baseline_training.*numbers 01, 02"):
         pipeline.stage_names(["5"])
+
+
+def _stage(folder, width=0.125, psi=0.05):
+    from types import SimpleNamespace
+    from vinet_utils.common.results import Stage
+    from vinet_utils.workflow.stage import StageRun
+    torch.manual_seed(0)
+    model = M.resnet18(10, width=width)
+    ds = SimpleNamespace(provenance=lambda: {"dataset": "cifar10", "fingerprint": "sha256:0"})
+    params = {"psi": psi, "results_dir": str(folder), "data_dir": "elsewhere"}
+    return StageRun("05_ablations", params, "cpu", folder, model, {}, ds,
+                    Stage("05_ablations", params))
+
+
+def test_a_stage_by_cut_keeps_each_finished_cut_and_resumes_only_with_its_identity(tmp_path):
+    calls = []
+
+    def work(cut, fail_at=None):
+        calls.append(cut)
+        if cut == fail_at:
+            raise KeyboardInterrupt  # the session ends inside this cut
+        return [{"variant": cut, "acc": float(len(calls))}]
+
+    cuts = ["tiny", "small", "medium"]
+    with pytest.raises(KeyboardInterrupt):
+        _stage(tmp_path).by_cut("05.by_cut.json", cuts, lambda c: work(c, fail_at="medium"))
+    kept = read_json(tmp_path / "05.by_cut.json")
+    assert list(kept["cuts"]) == ["tiny", "small"] and kept["cuts"]["small"]["seconds"] >= 0
+    # the same identity (the folders may differ) resumes at the cut that did not finish
+    again = _stage(tmp_path)
+    again.params["data_dir"] = "moved"
+    calls.clear()
+    rows, made = again.by_cut("05.by_cut.json", cuts, work)
+    assert calls == ["medium"]
+    assert [r["acc"] for r in rows] == [1.0, 2.0, 1.0] and list(made) == cuts
+    assert "rows" not in made["tiny"] and made["tiny"]["device_name"]
+    # another parameter, or another base, starts over
+    for other in (_stage(tmp_path, psi=0.1), _stage(tmp_path, width=0.25)):
+        calls.clear()
+        other.by_cut("05.by_cut.json", cuts, work)
+        assert calls == cuts
+    # the stage's results file takes over from the record of its cuts
+    assert (tmp_path / "05.by_cut.json").exists()
+    other.write("05.json", {"rows": rows, "by_cut": made})
+    assert not (tmp_path / "05.by_cut.json").exists()
+    assert read_json(tmp_path / "05.json")["metrics"]["by_cut"]["medium"]["seconds"] >= 0

@@ -12,8 +12,9 @@ those are spelled in one place.
 
 from __future__ import annotations
 
+import time
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -21,7 +22,8 @@ import torch
 from vinet_utils.network import data
 from vinet_utils.method import ideals
 from vinet_utils.workflow import params as P
-from vinet_utils.common.results import Stage
+from vinet_utils.common.results import (FOLDER_PARAMS, Stage, checksum, environment, jsonable,
+                                        read_json, write_json)
 from vinet_utils.common.seeds import seed_everything
 from vinet_utils.network.train import TrainConfig, load_baseline
 
@@ -52,9 +54,47 @@ class StageRun:
         return TrainConfig(epochs=epochs or p["finetune_epochs"], lr=lr or p["finetune_lr"],
                            batch_size=p["finetune_batch_size"], seed=p["seed"])
 
+    by_cut_files: list[Path] = field(default_factory=list)
+
     def write(self, filename: str, metrics: dict) -> Path:
-        """Write the stage's results file ``<run>/<filename>``."""
-        return self.record.write(self.run / filename, metrics)
+        """Write the stage's results file ``<run>/<filename>``; the files :meth:`by_cut`
+        kept its finished cuts in go once it is written."""
+        out = self.record.write(self.run / filename, metrics)
+        for path in self.by_cut_files:
+            path.unlink(missing_ok=True)
+        return out
+
+    def identity(self) -> dict:
+        """What this stage's work depends on: its parameters (not the folders they name),
+        the base's every parameter and buffer, and the data."""
+        params = {k: v for k, v in self.params.items() if k not in FOLDER_PARAMS}
+        return {"stage": self.name, "params": params,
+                "base": checksum(self.model.state_dict().values()),
+                "data": self.ds.provenance()}
+
+    def by_cut(self, filename: str, cuts: list[str], work) -> tuple[list[dict], dict]:
+        """``work(cut)``'s rows for every cut in ``cuts``, and per cut how it was made
+        (seconds, device, commit). Each finished cut is written at once to
+        ``<run>/<filename>`` (a file to commit, so a stage longer than a session keeps
+        what it finished); a rerun with the same :meth:`identity` takes the cuts found
+        there and works only on the rest. The file goes when :meth:`write` has written
+        the stage's results file, which then holds the rows and this record."""
+        path, ident = self.run / filename, jsonable(self.identity())
+        saved = read_json(path) if path.exists() else {}
+        done = saved.get("cuts", {}) if saved.get("identity") == ident else {}
+        rows = []
+        for cut in cuts:
+            if cut not in done:
+                t0, env = time.perf_counter(), environment(self.device)
+                out = work(cut)
+                done[cut] = {"rows": out, "seconds": round(time.perf_counter() - t0, 1),
+                             **{k: env[k] for k in ("device_name", "git_commit", "created_utc")}}
+                write_json(path, {"identity": ident, "cuts": done})
+            else:
+                print(f"{cut}: kept from {P.shown(path)} (made {done[cut]['created_utc']})")
+            rows += done[cut]["rows"]
+        self.by_cut_files.append(path)
+        return rows, {cut: {k: v for k, v in done[cut].items() if k != "rows"} for cut in cuts}
 
 
 def begin(name: str, namespace: dict) -> StageRun:
