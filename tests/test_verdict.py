@@ -33,6 +33,24 @@ def test_the_comparator_is_chosen_on_validation_not_on_test(tmp_path):
     assert row["vs_linear"]["verdict"] == "ahead"
 
 
+def test_a_run_whose_heads_follow_another_search_takes_that_searchs_comparator(tmp_path):
+    """The paper run has no search of its own: its heads train as the cpu search chose
+    (``heads_from: cpu``), so (c) is judged against the cpu search's comparator."""
+    from vinet_utils.common.results import REPO_ROOT, read_json
+
+    accs = ([80.0, 80.2, 80.1], [70.0, 70.1, 70.2], [75.0, 75.1, 75.2], [85.0, 85.1, 85.2])
+    _run(tmp_path, *accs)
+    (tmp_path / "protocol.json").unlink()
+    assert V.claims(tmp_path)["comparator"] is None  # no search, no profile: (c) not judged
+    write_json(tmp_path / "01_baseline.json", {"params": {"dataset": "cifar10", "arch": "resnet18",
+                                                          "profile": "paper"},
+                                               "metrics": {"test_acc": 90.0}})
+    cpu = read_json(REPO_ROOT / "results" / "cpu" / "cifar10-resnet18" / "protocol.json")["metrics"]
+    got = V.claims(tmp_path)
+    assert got["comparator"] == V.comparator(cpu) is not None
+    assert got["rows"][0]["vs_comparator"]["head"] == got["comparator"]
+
+
 def test_the_drop_is_held_against_the_papers_own(tmp_path):
     got = _run(tmp_path, [85.0, 85.5, 86.0], [80.0] * 2 + [80.5], [80.0, 81.0, 80.5], [80.0, 80.1, 80.2])
     row = got["rows"][0]

@@ -129,7 +129,11 @@ def _paper_width(run: Path) -> list[str]:
     base = c["baseline"]
     device = base.get("device_name", "GPU")
     if (run / "05_ablations.json").exists():
-        missing = f" Notebook 05 ran on {read_json(run / '05_ablations.json').get('device_name', 'another machine')}."
+        rec = read_json(run / "05_ablations.json")
+        cuts = rec["metrics"].get("by_cut") or {}  # a stage run cut by cut, maybe over sessions
+        hours = (sum(c["seconds"] for c in cuts.values()) if cuts else rec["wall_time_s"]) / 3600
+        missing = (f" Notebook 05 ran on {rec.get('device_name', 'another machine')} from the "
+                   f"committed weights, in {hours:.1f} h.")
     else:
         missing = " Notebook 05 has not run on this base: (b) and (c) are not measured here."
     return ["", f"The `paper` run: width 1.0, {base['params']['epochs']} epochs, on an {device}; "

@@ -20,11 +20,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from vinet_utils.common.paper import paper_drop
-from vinet_utils.common.results import read_json
+from vinet_utils.common.results import REPO_ROOT, read_json
 from vinet_utils.common.stats import difference_interval, mean_interval
 
 #: The heads of VI-Net's size without polynomials, among which :func:`comparator` picks.
 OF_ITS_SIZE = ("projection + linear", "MLP")
+#: Where the profiles' parameter files lie.
+PROFILES = REPO_ROOT / "params"
 #: "Close to the base": VI-Net's drop at most this many points beyond the paper's.
 CLOSE = 1.0
 
@@ -63,6 +65,21 @@ def comparator(protocol: dict | None) -> str | None:
     best = {h: max(t["objective"] for t in protocol["frozen"][h])
             for h in OF_ITS_SIZE if h in protocol["frozen"]}
     return max(best, key=best.get) if best else None
+
+
+def heads_search(run: Path, profile: str | None) -> dict | None:
+    """The metrics of the protocol search whose settings trained the run's heads: the
+    run's own ``protocol.json``, else that of the run whose search its profile takes
+    them from (``heads_from`` in ``params/<profile>.yaml``: the paper run's heads are
+    trained as the cpu search chose, so its comparator is that search's); None without."""
+    import yaml
+    from vinet_utils.report.common import PROTOCOL_RUNS
+
+    own = run / "protocol.json"
+    if not own.exists() and profile and (PROFILES / f"{profile}.yaml").exists():
+        source = (yaml.safe_load((PROFILES / f"{profile}.yaml").read_text()) or {}).get("heads_from")
+        own = PROTOCOL_RUNS.get(source, run) / "protocol.json"
+    return read_json(own)["metrics"] if own.exists() else None
 
 
 def judge(diff: dict) -> str:
@@ -192,8 +209,7 @@ def claims(run: str | Path, reference: bool = True) -> dict:
     base = read_json(run / "01_baseline.json")
     p = base["params"]
     base_acc = base["metrics"]["test_acc"]
-    proto = read_json(run / "protocol.json")["metrics"] if (run / "protocol.json").exists() else None
-    comp = comparator(proto)
+    comp = comparator(heads_search(run, p.get("profile")))
     pool = "flatten"
     ref = reference_metrics(run) if reference else None  # read once for every use below
     controls = control_samples(ref)
