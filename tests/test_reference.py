@@ -288,6 +288,12 @@ def test_the_curve_only_record_reads_as_a_budget_curve_for_the_cifar100_pages_an
     assert list(lines["VI-Net, end to end"].get_xdata()) == [18.2]
     assert list(lines["VI-Net, end to end"].get_ydata()) == pytest.approx([62.05])
     plt.close(fig)
+    # before any cut has every head and seed, the run's first rows draw the paper's curves alone
+    fig = figures.budget_ablation({"metrics": reference_curve({**_curve_only_record(done_small=False),
+                                                               "summary": []})})
+    assert not fig.axes[0].containers
+    assert [ln.get_label() for ln in fig.axes[0].lines][0] == "paper: VI-Net"
+    plt.close(fig)
     # the pages: the budget curve until the reference protocol has an end-to-end cut
     write_json(tmp_path / "budget.json", {"metrics": {"rows": [], "cuts_done": {}, "how": "budget"}})
     only_frozen = _curve_only_record(done_small=False)

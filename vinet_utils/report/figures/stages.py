@@ -267,7 +267,8 @@ def budget_ablation(rec: dict, path=None):
     budget = "no end-to-end budget yet" if e2e is None else f"end to end: {e2e} epochs, dashed"
     if e2e is not None and len(done[e2e]) < len(m["variants"]):
         budget += f", at {len(done[e2e])} of {len(m['variants'])} cuts so far"
-    return ablations(pd.DataFrame(rows), {"acc": m["baseline_test_acc"]},
+    return ablations(pd.DataFrame(rows, columns=["head", "removed_pct", "acc", "acc_std"]),
+                     {"acc": m["baseline_test_acc"]},
                      pd.DataFrame(ablation_rows()), path, overlay=True,
                      title=f"this run (frozen: solid; {budget}; 95% t intervals over "
                            f"{m['seeds']} seeds)\nand the paper's figure (dotted, read off "
