@@ -369,7 +369,7 @@ def run(profile: str = "cpu", dataset: str | None = None, arch: str | None = Non
             "sweep": (v, r, b) == (variants[0], 0, max(budgets)) and h in CURVE_HEADS,
             "test_acc": rec["metrics"]["test_acc"], "val_acc": rec["metrics"]["val_acc"],
             "frozen_head": start,
-            "wall_time_s": rec["wall_time_s"]}
+            "wall_time_s": rec["metrics"]["train_time_s"]}  # every epoch, over every session
         print(f"  {v} {h} seed {r}, {b} epochs, {name} (lr {s['lr']:.4g}): "
               f"val {rec['metrics']['val_acc']:.2f}, test {rec['metrics']['test_acc']:.2f}",
               flush=True)
