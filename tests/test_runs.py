@@ -186,7 +186,7 @@ def test_a_stage_by_cut_keeps_each_finished_cut_and_resumes_only_with_its_identi
     with pytest.raises(KeyboardInterrupt):
         _stage(tmp_path).by_cut("05.by_cut.json", cuts, lambda c: work(c, fail_at="medium"))
     kept = read_json(tmp_path / "05.by_cut.json")
-    assert list(kept["cuts"]) == ["tiny", "small"] and kept["cuts"]["small"]["seconds"] >= 0
+    assert list(kept["cuts"]) == ["tiny", "small"] and kept["cuts"]["small"]["wall_time_s"] >= 0
     # the same identity (the folders may differ) resumes at the cut that did not finish
     again = _stage(tmp_path)
     again.params["data_dir"] = "moved"
@@ -204,4 +204,4 @@ def test_a_stage_by_cut_keeps_each_finished_cut_and_resumes_only_with_its_identi
     assert (tmp_path / "05.by_cut.json").exists()
     other.write("05.json", {"rows": rows, "by_cut": made})
     assert not (tmp_path / "05.by_cut.json").exists()
-    assert read_json(tmp_path / "05.json")["metrics"]["by_cut"]["medium"]["seconds"] >= 0
+    assert read_json(tmp_path / "05.json")["metrics"]["by_cut"]["medium"]["wall_time_s"] >= 0

@@ -131,7 +131,7 @@ def _paper_width(run: Path) -> list[str]:
     if (run / "05_ablations.json").exists():
         rec = read_json(run / "05_ablations.json")
         cuts = rec["metrics"].get("by_cut") or {}  # a stage run cut by cut, maybe over sessions
-        hours = (sum(c["seconds"] for c in cuts.values()) if cuts else rec["wall_time_s"]) / 3600
+        hours = (sum(c["wall_time_s"] for c in cuts.values()) if cuts else rec["wall_time_s"]) / 3600
         missing = (f" Notebook 05 ran on {rec.get('device_name', 'another machine')} from the "
                    f"committed weights, in {hours:.1f} h.")
     else:

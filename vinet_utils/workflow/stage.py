@@ -74,7 +74,7 @@ class StageRun:
 
     def by_cut(self, filename: str, cuts: list[str], work) -> tuple[list[dict], dict]:
         """``work(cut)``'s rows for every cut in ``cuts``, and per cut how it was made
-        (seconds, device, commit). Each finished cut is written at once to
+        (its wall_time_s, device and commit). Each finished cut is written at once to
         ``<run>/<filename>`` (a file to commit, so a stage longer than a session keeps
         what it finished); a rerun with the same :meth:`identity` takes the cuts found
         there and works only on the rest. The file goes when :meth:`write` has written
@@ -87,7 +87,7 @@ class StageRun:
             if cut not in done:
                 t0, env = time.perf_counter(), environment(self.device)
                 out = work(cut)
-                done[cut] = {"rows": out, "seconds": round(time.perf_counter() - t0, 1),
+                done[cut] = {"rows": out, "wall_time_s": round(time.perf_counter() - t0, 1),
                              **{k: env[k] for k in ("device_name", "git_commit", "created_utc")}}
                 write_json(path, {"identity": ident, "cuts": done})
             else:
