@@ -20,13 +20,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from vinet_utils.common.paper import paper_drop
-from vinet_utils.common.results import REPO_ROOT, read_json
+from vinet_utils.common.results import read_json
 from vinet_utils.common.stats import difference_interval, mean_interval
 
 #: The heads of VI-Net's size without polynomials, among which :func:`comparator` picks.
 OF_ITS_SIZE = ("projection + linear", "MLP")
-#: Where the profiles' parameter files lie.
-PROFILES = REPO_ROOT / "params"
 #: "Close to the base": VI-Net's drop at most this many points beyond the paper's.
 CLOSE = 1.0
 
@@ -72,13 +70,12 @@ def heads_search(run: Path, profile: str | None) -> dict | None:
     run's own ``protocol.json``, else that of the run whose search its profile takes
     them from (``heads_from`` in ``params/<profile>.yaml``: the paper run's heads are
     trained as the cpu search chose, so its comparator is that search's); None without."""
-    import yaml
-    from vinet_utils.report.common import PROTOCOL_RUNS
+    from vinet_utils.workflow.pipeline import committed_run, heads_source
 
     own = run / "protocol.json"
-    if not own.exists() and profile and (PROFILES / f"{profile}.yaml").exists():
-        source = (yaml.safe_load((PROFILES / f"{profile}.yaml").read_text()) or {}).get("heads_from")
-        own = PROTOCOL_RUNS.get(source, run) / "protocol.json"
+    source = heads_source(profile) if profile and not own.exists() else None
+    if source:
+        own = committed_run(source) / "protocol.json"
     return read_json(own)["metrics"] if own.exists() else None
 
 

@@ -184,11 +184,23 @@ def searched_settings(profile: str) -> dict:
     if not (PROFILES / f"{profile}.yaml").exists():
         raise SystemExit(f"heads_from must be one of {', '.join(available_profiles())} "
                          f"(got {profile!r})")
-    own = yaml.safe_load((PROFILES / f"{profile}.yaml").read_text())
-    run = P.run_path(RESULTS, profile, own.get("dataset", "cifar10"), own.get("arch", "resnet18"))
+    run = committed_run(profile)
     if not (run / "protocol.json").exists():
         raise SystemExit(f"heads_from: {profile} has no committed search ({P.shown(run)}/protocol.json)")
     return chosen_settings(read_json(run / "protocol.json")["metrics"])
+
+
+def committed_run(profile: str) -> Path:
+    """The folder of ``profile``'s committed run: ``results/<profile>/<dataset>-<arch>``."""
+    own = yaml.safe_load((PROFILES / f"{profile}.yaml").read_text()) or {}
+    return P.run_path(RESULTS, profile, own.get("dataset", "cifar10"), own.get("arch", "resnet18"))
+
+
+def heads_source(profile: str) -> str | None:
+    """The profile whose committed search trains ``profile``'s heads (its ``heads_from``);
+    None for a profile with its own settings, or no such profile."""
+    path = PROFILES / f"{profile}.yaml"
+    return (yaml.safe_load(path.read_text()) or {}).get("heads_from") if path.exists() else None
 
 
 def resolve_profile(profile: str) -> str:

@@ -39,6 +39,7 @@ class StageRun:
     baseline: dict
     ds: data.Dataset
     record: Stage
+    by_cut_files: list[Path] = field(default_factory=list)  # written by by_cut, gone with write
 
     def fit(self, variant: str, pool: str | None = None, progress: bool = True) -> ideals.CutFit:
         """The latents, preprocessing and per-class ideals at ``variant``'s cut, with
@@ -53,8 +54,6 @@ class StageRun:
         p = self.params
         return TrainConfig(epochs=epochs or p["finetune_epochs"], lr=lr or p["finetune_lr"],
                            batch_size=p["finetune_batch_size"], seed=p["seed"])
-
-    by_cut_files: list[Path] = field(default_factory=list)
 
     def write(self, filename: str, metrics: dict) -> Path:
         """Write the stage's results file ``<run>/<filename>``; the files :meth:`by_cut`
