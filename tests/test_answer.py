@@ -37,7 +37,7 @@ def test_cuts_are_named_by_what_they_share():
     assert A.grouped({"tiny": "level", "small": "level"}, {"level": "level"}) == "level at every cut"
 
 
-def _e2e(tmp_path, vi, lin, mlp, still, best=None, control=None):
+def _e2e(tmp_path, vi, lin, mlp, still, best=None, control=None, by_budget=None):
     """A run with frozen rows, the 2-epoch-searched curve at 2 and 18 epochs (VI-Net
     behind) and reference rows at tiny: ``vi``/``lin``/``mlp`` under the reference
     protocol, ``best`` VI-Net's rows at its best-known setting (reference x 4), ``control``
@@ -61,7 +61,8 @@ def _e2e(tmp_path, vi, lin, mlp, still, best=None, control=None):
              "MLP": {"best_known": {"setting": "reference"}}}
     write_json(tmp_path / "reference.json", {"metrics": {
         "rows": rows, "summary": summary(rows, 3), "sweep": sweep, "variants": ["tiny"],
-        "sweep_at": {"budget": 18}, "sweep_done": True, "still_to_run": still}})
+        "sweep_at": {"budget": 18}, "sweep_done": True, "still_to_run": still,
+        **({"still_to_run_by_budget": by_budget} if by_budget else {})}})
     return " ".join(A.answer(tmp_path).split())
 
 
@@ -87,6 +88,17 @@ def test_once_landed_the_two_readings_decide_together_and_a_difference_is_named(
     # behind under both readings: not reproduced
     behind = _e2e(tmp_path, 82.0, 83.0, 85.0, still=0)
     assert "alike, it is not reproduced at tiny.**" in behind
+
+
+def test_the_answer_is_decided_once_the_largest_budget_is_in_while_smaller_budgets_still_run(tmp_path):
+    """The verdict reads 18 epochs: with every 18-epoch training in, trainings left at 2 and
+    6 epochs do not hold the answer back; one left at 18 does."""
+    top_done = _e2e(tmp_path, 87.0, 83.0, 85.0, still=5, by_budget={"2": 3, "6": 2, "18": 0})
+    assert top_done.startswith("**Our answer, on the `cpu` run:")
+    assert "best-known setting alike, it is reproduced at tiny.**" in top_done
+    top_open = _e2e(tmp_path, 87.0, 83.0, 85.0, still=5, by_budget={"2": 2, "6": 2, "18": 1})
+    assert top_open.startswith("**Our answer so far, on the `cpu` run:")
+    assert "is under way (`make reference`)" in top_open
 
 
 def test_the_verdict_table_shows_frozen_and_the_largest_budget_and_once_landed_not_the_searched_rows(

@@ -167,6 +167,8 @@ def test_the_protocol_records_validation_test_and_the_frozen_head_and_resumes(
         assert 0 <= r["val_acc"] <= 100 and 0 <= r["test_acc"] <= 100
         assert r["frozen_head"] == frozen[r["head"], 0]["frozen_head"]
     assert m["still_to_run"] > 0 and m["sweep"]["MLP"]["best_known"] is None
+    assert sum(m["still_to_run_by_budget"].values()) == m["still_to_run"]
+    assert set(m["still_to_run_by_budget"]) == {"1"}
     assert (run / "reference.png").stat().st_size > 0
     # a second run keeps both trainings and goes on with the next in the plan
     again = read_json(R.run("smoke", variants=["tiny"], budgets=[1], seeds=2, results_dir=tmp_path,

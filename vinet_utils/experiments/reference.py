@@ -318,6 +318,7 @@ def run(profile: str = "cpu", dataset: str | None = None, arch: str | None = Non
         return cf, head, tag
 
     def write():
+        left = plan(rows, variants, seeds, budgets, curve_only, whole=True)
         ordered = sorted(rows.values(), key=lambda r: (r["budget_epochs"], r["variant"],
                                                        r["setting"], r["head"], r["seed"]))
         sweep = {h: {"rows": [{k: r[k] for k in ("setting", "lr", "val_acc", "test_acc")}
@@ -330,8 +331,9 @@ def run(profile: str = "cpu", dataset: str | None = None, arch: str | None = Non
                              "sweep": sweep, "frozen_settings": frozen_settings,
                              "trainings_time_s": sum(r["wall_time_s"] for r in ordered),
                              "rows": ordered, "summary": summary(ordered, seeds),
-                             "still_to_run": len(plan(rows, variants, seeds, budgets, curve_only,
-                                                      whole=True)),
+                             "still_to_run": len(left),
+                             "still_to_run_by_budget": {str(b): sum(k[3] == b for k in left)
+                                                        for b in budgets},
                              "curve_only": curve_only, "removed_pct": removed,
                              "sweep_done": not curve_only and all(k in rows for k in
                                                                   sweep_trainings(rows, variants, budgets))})

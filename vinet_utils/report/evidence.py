@@ -170,9 +170,13 @@ def reference_samples(run: Path, searched: dict, m: dict | None = None) -> dict:
 
 def reference_landed(m: dict | None) -> bool:
     """Whether a reference protocol (its record's metrics ``m``; None: not run; not
-    ``--curve-only``) has every training in: from then on its readings replace the
-    2-epoch-searched rows."""
-    return m is not None and m["still_to_run"] == 0 and not m.get("curve_only")
+    ``--curve-only``) has every training at its largest budget in, the budget the verdict
+    reads (a record without the per-budget count: every training): from then on its
+    readings replace the 2-epoch-searched rows, while the smaller budgets may still run."""
+    if m is None or m.get("curve_only"):
+        return False
+    by = m.get("still_to_run_by_budget")
+    return (by[str(max(int(b) for b in by))] if by else m["still_to_run"]) == 0
 
 
 def control_samples(m: dict | None) -> dict:
