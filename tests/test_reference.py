@@ -8,7 +8,7 @@ import pytest
 from test_budget import SMALL, train_tiny_base
 from vinet_utils.experiments import reference as R
 from vinet_utils.workflow.pipeline import load_profile
-from vinet_utils.common.results import read_json
+from vinet_utils.common.results import read_json, write_json
 
 RUN = Path(__file__).resolve().parents[1] / "results" / "cpu" / "cifar10-resnet18"
 
@@ -179,18 +179,41 @@ def test_the_protocol_records_validation_test_and_the_frozen_head_and_resumes(
 
 
 def test_the_first_screen_says_the_reference_protocol_is_under_way_until_it_lands():
-    """Until every training of the reference protocol is in, the README's opening says
-    that the end-to-end rows use 2-epoch-searched settings and that the protocol is
-    under way; once it has landed, the sentence must go (the verdict reads it)."""
+    """Until every training of the reference protocol at its largest budget is in, the
+    README's opening says that the end-to-end rows use 2-epoch-searched settings and that
+    the protocol is under way; once it has landed, the sentence must go (the verdict
+    reads it)."""
     from vinet_utils.common.results import REPO_ROOT
+    from vinet_utils.report.evidence import reference_landed
 
     opening = (REPO_ROOT / "README.md").read_text().split("## ")[0]
     path = RUN / "reference.json"
-    unfinished = not path.exists() or read_json(path)["metrics"]["still_to_run"] > 0
+    unfinished = not path.exists() or not reference_landed(read_json(path)["metrics"])
     flat = " ".join(opening.split())
     assert ("is under way (`make reference`)" in flat) == unfinished
     if unfinished:
         assert "settings a search chose for 2 epochs at tiny" in flat
+
+
+def test_the_page_counts_what_is_left_per_budget_largest_first(tmp_path):
+    """docs/results.md says how many trainings are left and at which budgets, so a reader
+    sees when the verdict's budget is done while smaller ones still run."""
+    from vinet_utils.report.reference_page import reference
+
+    recipe = {"rule": "a tenth", "rule_share": 0.1, "base_lr": 0.4, "base_batch_size": 512,
+              "reference_lr": 0.02, "batch_size": 256, "label_smoothing": 0.1,
+              "weight_decay": 5e-4, "schedule": "onecycle", "bn_stats": "update"}
+    rows = [{"variant": "tiny", "head": "MLP", "seed": 0, "budget_epochs": 18, "setting": "reference",
+             "test_acc": 80.0, "val_acc": 80.0}]
+    m = {"recipe": recipe, "sweep_at": {"cut": "tiny", "budget": 18, "seed": 0}, "rows": rows,
+         "sweep": {}, "summary": [], "sweep_done": True, "still_to_run": 5,
+         "still_to_run_by_budget": {"2": 3, "6": 2, "18": 0}}
+    write_json(tmp_path / "reference.json", {"metrics": m})
+    text = " ".join(reference(tmp_path).split())
+    assert "1 end-to-end training done, 5 to go (0 at 18 epochs, 2 at 6 epochs, 3 at 2 epochs)." in text
+    write_json(tmp_path / "reference.json", {"metrics": {**m, "still_to_run": 0, "still_to_run_by_budget":
+                                                         {"2": 0, "6": 0, "18": 0}}})
+    assert "1 end-to-end training done, 0 to go." in " ".join(reference(tmp_path).split())
 
 
 def test_the_sweep_table_has_every_rate_tried_in_order_of_rate():

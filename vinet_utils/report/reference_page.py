@@ -18,12 +18,17 @@ def reference(run: Path = RUN) -> str:
     m = read_json(path)["metrics"]
     r, at = m["recipe"], m["sweep_at"]
     done = sum(1 for x in m["rows"] if x["budget_epochs"])
+    trained = f"{done} end-to-end training{'' if done == 1 else 's'} done"
+    by = m.get("still_to_run_by_budget") or {}
+    left = f"{m['still_to_run']} to go" + (" (" + ", ".join(
+        f"{n} at {b} epochs" for b, n in sorted(by.items(), key=lambda x: -int(x[0]))) + ")"
+        if by and m["still_to_run"] else "")
     lines = [f"Rule: {r['rule']} ({r['rule_share']:g} x {r['base_lr']:g} at batch "
              f"{r['base_batch_size']}, so {r['reference_lr']:g} at batch {r['batch_size']}); "
              f"label smoothing {r['label_smoothing']:g}, weight decay {r['weight_decay']:g}, "
              f"{r['schedule']} schedule, BatchNorm statistics {r['bn_stats']}. "
-             + (f"{done} end-to-end trainings done, {m['still_to_run']} to go." if m.get("sweep_done")
-                else f"{done} end-to-end trainings done, {m['still_to_run']} to go as the sweep stands "
+             + (f"{trained}, {left}." if m.get("sweep_done")
+                else f"{trained}, {left} as the sweep stands "
                      "(it is still widening a head's rates, which may change a best-known setting)."),
              "", f"The sweep at {at['cut']}, {at['budget']} epochs, seed {at['seed']}: validation "
              f"accuracy on the held-out images (test accuracy), %.", ""]
