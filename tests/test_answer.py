@@ -79,15 +79,17 @@ def test_until_the_reference_protocol_lands_the_answer_is_the_searched_readings_
 def test_once_landed_the_two_readings_decide_together_and_a_difference_is_named(tmp_path):
     agree = _e2e(tmp_path, 87.0, 83.0, 85.0, still=0)
     assert agree.startswith("**Our answer, on the `cpu` run: with the base frozen")
-    assert ("under the reference protocol and at each head's best-known setting alike, it is "
-            "reproduced at tiny.**") in agree
+    assert ("read under the reference protocol and at each head's best-known setting, it is "
+            "reproduced at tiny.** The two readings agree at every cut.") in agree
     assert "under way" not in agree and "differ" not in agree
     # VI-Net's best-known setting falls behind the MLP: the readings differ, the cut is open
     differ = _e2e(tmp_path, 87.0, 83.0, 85.0, still=0, best=84.0)
-    assert "alike, it is open at tiny.** The two readings differ at tiny" in differ
+    assert ("setting, it is open at tiny.** The two readings differ at tiny, and a cut where they "
+            "differ is open.") in differ
+    assert "agree" not in differ
     # behind under both readings: not reproduced
     behind = _e2e(tmp_path, 82.0, 83.0, 85.0, still=0)
-    assert "alike, it is not reproduced at tiny.**" in behind
+    assert "setting, it is not reproduced at tiny.** The two readings agree" in behind
 
 
 def test_the_answer_is_decided_once_the_largest_budget_is_in_while_smaller_budgets_still_run(tmp_path):
@@ -95,7 +97,7 @@ def test_the_answer_is_decided_once_the_largest_budget_is_in_while_smaller_budge
     6 epochs do not hold the answer back; one left at 18 does."""
     top_done = _e2e(tmp_path, 87.0, 83.0, 85.0, still=5, by_budget={"2": 3, "6": 2, "18": 0})
     assert top_done.startswith("**Our answer, on the `cpu` run:")
-    assert "best-known setting alike, it is reproduced at tiny.**" in top_done
+    assert "best-known setting, it is reproduced at tiny.**" in top_done
     top_open = _e2e(tmp_path, 87.0, 83.0, 85.0, still=5, by_budget={"2": 2, "6": 2, "18": 1})
     assert top_open.startswith("**Our answer so far, on the `cpu` run:")
     assert "is under way (`make reference`)" in top_open

@@ -113,11 +113,11 @@ def answer(run: Path = RUN, paper_run: Path = PAPER_RUN) -> str:
         ref_rows, best_rows = reads[f"reference, {top}"], reads[f"best-known, {top}"]
         pairs = {k: (holds(r), holds(best_rows[k])) for k, r in ref_rows.items() if k in best_rows}
         both = {k: a if a == b else None for k, (a, b) in pairs.items()}
-        head += (f"; end to end after {top}, under the reference protocol and at each head's "
-                 f"best-known setting alike, it is {phrase(both)}.**")
+        head += (f"; end to end after {top}, read under the reference protocol and at each "
+                 f"head's best-known setting, it is {phrase(both)}.**")
         differ = [k for k, (a, b) in pairs.items() if a != b]
-        if differ:
-            head += f" The two readings differ at {_cuts(differ)}: a cut is open where they do."
+        head += (f" The two readings differ at {_cuts(differ)}, and a cut where they differ is open."
+                 if differ else " The two readings agree at every cut.")
     elif reads.get(f"end to end, {top}"):
         searched = reads[f"end to end, {top}"]
         head += (f"; end to end after {top}, at the settings a search chose for 2 epochs at tiny, "
