@@ -216,6 +216,30 @@ def test_the_page_counts_what_is_left_per_budget_largest_first(tmp_path):
     assert "1 end-to-end training done, 0 to go." in " ".join(reference(tmp_path).split())
 
 
+def test_the_finished_groups_read_largest_budget_first_then_by_cut_rate_and_head(tmp_path):
+    """The table of finished groups is ordered for reading, whatever order the record holds
+    them in: largest budget first, then cut by cut with the control last, then by rate
+    (the reference before its multiples) and by head."""
+    from vinet_utils.report.reference_page import reference
+
+    recipe = {"rule": "a tenth", "rule_share": 0.1, "base_lr": 0.4, "base_batch_size": 512,
+              "reference_lr": 0.02, "batch_size": 256, "label_smoothing": 0.1,
+              "weight_decay": 5e-4, "schedule": "onecycle", "bn_stats": "update"}
+    keys = [("full", "full network", 18, "reference"), ("small", "VI-Net", 18, "reference"),
+            ("tiny", "MLP", 18, "reference x 16"), ("tiny", "MLP", 6, "reference"),
+            ("tiny", "MLP", 18, "reference"), ("tiny", "VI-Net", 18, "reference")]
+    summary = [{"variant": v, "head": h, "budget_epochs": b, "setting": s, "mean": 80.0 + i,
+                "half_width": 0.5, "val": {"mean": 81.0}} for i, (v, h, b, s) in enumerate(keys)]
+    m = {"recipe": recipe, "sweep_at": {"cut": "tiny", "budget": 18, "seed": 0}, "rows": [],
+         "variants": ["tiny", "small"], "sweep": {}, "summary": summary, "sweep_done": True,
+         "still_to_run": 0}
+    write_json(tmp_path / "reference.json", {"metrics": m})
+    table = [line.split(" | ") for line in reference(tmp_path).splitlines()
+             if line.startswith("| ") and " | 8" in line]
+    assert [(c[0].strip("| "), c[1], int(c[2]), c[3]) for c in table] == [
+        keys[5], keys[4], keys[2], keys[1], keys[0], keys[3]]
+
+
 def test_the_sweep_table_has_every_rate_tried_in_order_of_rate():
     """docs/results.md's sweep table: a column for every setting the sweep trained (the
     widened rates too), the reference's multiples from the smallest rate to the largest."""

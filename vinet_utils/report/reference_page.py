@@ -8,6 +8,9 @@ from pathlib import Path
 from vinet_utils.common.results import read_json
 from vinet_utils.report.common import RUN
 
+#: The order of the heads in the table of finished groups.
+HEADS = ("VI-Net", "linear (flatten)", "MLP", "projection + linear", "random monomials")
+
 
 def reference(run: Path = RUN) -> str:
     """The recipe, a table of the sweep (validation, then test accuracy, per head and
@@ -39,7 +42,10 @@ def reference(run: Path = RUN) -> str:
         cell = {x["setting"]: f"{x['val_acc']:.2f} ({x['test_acc']:.2f})" for x in s["rows"]}
         best = s["best_known"]["setting"] if s["best_known"] and m.get("sweep_done") else "-"
         lines.append(f"| {head} | " + " | ".join(cell.get(c, "-") for c in cols) + f" | {best} |")
-    groups = [g for g in m["summary"] if g["budget_epochs"] > 0]
+    cuts = [*m.get("variants", []), "full"]  # the control's own "cut" after the cut networks
+    groups = sorted((g for g in m["summary"] if g["budget_epochs"] > 0), key=lambda g: (
+        -g["budget_epochs"], cuts.index(g["variant"]) if g["variant"] in cuts else len(cuts),
+        _rate_order(g["setting"]), HEADS.index(g["head"]) if g["head"] in HEADS else len(HEADS)))
     if groups:
         lines += ["", "Finished groups, every seed (test accuracy, % ± 95% t interval):", "",
                   "| cut | head | epochs | setting | test | validation |", "|---|---|---|---|---|---|"]
