@@ -872,8 +872,8 @@ def test_benchmark_cli_smoke(tmp_path):
     from vinet_utils.experiments import bench
 
     out = tmp_path / "oavi.json"
-    assert bench.main(["oavi", "--classes", "2", "--points", "150", "--dim", "6", "--latent-dim", "2", "--cases", "none",
-                       "--out", str(out)]) == 0
+    assert bench.main(["oavi", "--classes", "2", "--points", "150", "--dim", "6", "--latent-dim", "2",
+                       "--cases", "none", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["summary"]["identical_decisions"] is True
     assert len(result["per_class"]) == 2 and result["parameters"]["dim"] == 6

@@ -86,6 +86,13 @@ def test_no_module_over_500_lines_outside_the_oavi_kernels():
     assert not long
 
 
+def test_no_line_of_code_is_wider_than_120_characters():
+    """The package and its tests read without side-scrolling."""
+    wide = [f"{f.relative_to(ROOT)}:{i}" for f in [*PKG.rglob("*.py"), *(ROOT / "tests").glob("*.py")]
+            for i, line in enumerate(f.read_text().splitlines(), 1) if len(line) > 120]
+    assert not wide
+
+
 def test_no_private_name_is_imported_across_modules():
     """A name that starts with an underscore stays in its module (OAVI's compiled
     kernels, ``oavi._kernels``, are the package's one private module)."""

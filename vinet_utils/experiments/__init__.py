@@ -1,1 +1,2 @@
-"""What judges VI-Net: the ablations, the searches, the budget curve, the reference protocol, the study, throughput, benchmarks."""
+"""What judges VI-Net: the ablations, the searches, the budget curve, the reference protocol,
+the study, throughput, benchmarks."""

@@ -372,7 +372,8 @@ def main(argv=None) -> None:
     ap.add_argument("--storage", default=None,
                     help="an Optuna storage URL shared by several machines "
                          "(default: sqlite in the run folder, protocol.db)")
-    ap.add_argument("--heads", nargs="+", default=list(HEADS), help=f"a subset of {', '.join(HEADS)}; the others keep their searches as the "
+    ap.add_argument("--heads", nargs="+", default=list(HEADS),
+                    help=f"a subset of {', '.join(HEADS)}; the others keep their searches as the "
                          f"run's protocol.json recorded them")
     ap.add_argument("--e2e-heads", nargs="+", default=None,
                     help="the heads searched end to end (default: every head that goes end to end)")

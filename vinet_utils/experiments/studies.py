@@ -164,8 +164,8 @@ def search_widening(study, space: dict, n_trials: int, rounds: int = 1) -> dict:
     edge of the range and the range can still grow, widen it and search again with as
     many trials; a head whose range needs no widening still gets ``rounds`` rounds in
     its own range, so that every head can be given as many trials. The choice is the
-    best trial of every round, judged against the last range: ``{"trials" (every round's, each with its "round"), "space", "flags",
-    "earlier": [{"space", "best", "objective", "flags", "trials"}, ...]}``."""
+    best trial of every round, judged against the last range: ``{"trials" (every round's, each
+    with its "round"), "space", "flags", "earlier": [{"space", "best", "objective", "flags", "trials"}, ...]}``."""
     earlier, every = [], []
     for round_ in range(MAX_WIDEN + 1):
         trials = [{**t, "round": round_} for t in study(space, round_)]

@@ -85,7 +85,8 @@ class PolynomialLayer(nn.Module):
     # ---------------------------------------------------------------- build
     @classmethod
     def from_oavi(
-        cls, models: Sequence, kept: Sequence[Sequence[int]], *, dtype: torch.dtype | None = None, fixed_support: bool = True
+        cls, models: Sequence, kept: Sequence[Sequence[int]], *, dtype: torch.dtype | None = None,
+        fixed_support: bool = True,
     ) -> "PolynomialLayer":
         """Layer of the kept generators of fitted :class:`~vinet_utils.oavi.OAVI` models.
 

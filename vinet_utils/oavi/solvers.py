@@ -57,7 +57,8 @@ class L1BallResult:
 def _result(H: np.ndarray, a: np.ndarray, bb: float, m: int, c: np.ndarray, run: tuple) -> L1BallResult:
     gap, iterations, certified = run
     value = _kernels.objective(H, a, float(bb), float(m), c)
-    return L1BallResult(coef=c, value=value, gap=float(gap), iterations=int(iterations), certified_above=bool(certified))
+    return L1BallResult(coef=c, value=value, gap=float(gap), iterations=int(iterations),
+                        certified_above=bool(certified))
 
 
 def l1_ball_bpcg(

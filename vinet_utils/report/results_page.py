@@ -208,7 +208,8 @@ def budget_curve(run: Path = RUN) -> str:
     mean = {(s["variant"], s["head"], s["budget_epochs"]): s for s in m["summary"]}
     cols = ["frozen" if b == 0 else f"{b} epochs" for b in m["budgets"]]
     setting = (rec["params"]["dataset"], rec["params"]["arch"])
-    lines = [f"`{runnable(m['command'])}` on the `{rec['params']['profile']}` run (full network {m['baseline_test_acc']:.2f}%), "
+    lines = [f"`{runnable(m['command'])}` on the `{rec['params']['profile']}` run "
+             f"(full network {m['baseline_test_acc']:.2f}%), "
              f"{m['seeds']} seeds, {m['trainings_time_s'] / 3600:.1f} h of training on "
              f"{rec['device_name']}; test accuracy (%) ± its 95% t interval over seeds, '-' where "
              f"that budget has not finished.{under_way(m)}", "",

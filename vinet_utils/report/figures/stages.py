@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from vinet_utils.report.figures.style import E2E, save, MAX_CLASSES_SHOWN, legend_outside, distinct_styles, class_sample, place_labels
+from vinet_utils.report.figures.style import (E2E, MAX_CLASSES_SHOWN, class_sample, distinct_styles,
+                                              legend_outside, place_labels, save)
 
 
 def learning_curve(history: dict, title: str = "", path=None):
