@@ -240,6 +240,34 @@ def test_the_finished_groups_read_largest_budget_first_then_by_cut_rate_and_head
         keys[5], keys[4], keys[2], keys[1], keys[0], keys[3]]
 
 
+def test_the_curve_table_gives_each_head_its_accuracy_by_budget_and_its_gain(tmp_path):
+    """Once a head has two budgets at the reference rate, docs/results.md gives the curve
+    as a table (frozen, then each budget) with the gain from the smallest budget to the
+    largest, computed from the groups; the sweep's other rates and the control stay out."""
+    from vinet_utils.report.reference_page import reference
+
+    recipe = {"rule": "a tenth", "rule_share": 0.1, "base_lr": 0.4, "base_batch_size": 512,
+              "reference_lr": 0.02, "batch_size": 256, "label_smoothing": 0.1,
+              "weight_decay": 5e-4, "schedule": "onecycle", "bn_stats": "update"}
+    acc = {("tiny", "VI-Net", 0, "frozen"): 78.0, ("tiny", "VI-Net", 2, "reference"): 81.5,
+           ("tiny", "VI-Net", 18, "reference"): 84.75, ("tiny", "VI-Net", 18, "reference x 16"): 87.0,
+           ("tiny", "MLP", 18, "reference"): 83.0, ("full", "full network", 18, "reference"): 89.9}
+    summary = [{"variant": v, "head": h, "budget_epochs": b, "setting": s, "mean": a,
+                "half_width": 0.5, "val": {"mean": a}} for (v, h, b, s), a in acc.items()]
+    m = {"recipe": recipe, "sweep_at": {"cut": "tiny", "budget": 18, "seed": 0}, "rows": [],
+         "variants": ["tiny", "small"], "budgets": [0, 2, 6, 18], "sweep": {}, "summary": summary,
+         "sweep_done": True, "still_to_run": 3}
+    write_json(tmp_path / "reference.json", {"metrics": m})
+    lines = reference(tmp_path).splitlines()
+    head = lines.index(next(x for x in lines if x.startswith("| cut | head | frozen |")))
+    assert lines[head] == "| cut | head | frozen | 2 epochs | 6 epochs | 18 epochs | 2 → 18 |"
+    assert lines[head + 2:] == ["| tiny | VI-Net | 78.00 | 81.50 | - | 84.75 | +3.25 |"]
+    # with one budget per head there is no curve to show
+    m["summary"] = [g for g in summary if g["budget_epochs"] != 2]
+    write_json(tmp_path / "reference.json", {"metrics": m})
+    assert not any(x.startswith("| cut | head | frozen |") for x in reference(tmp_path).splitlines())
+
+
 def test_the_sweep_table_has_every_rate_tried_in_order_of_rate():
     """docs/results.md's sweep table: a column for every setting the sweep trained (the
     widened rates too), the reference's multiples from the smallest rate to the largest."""

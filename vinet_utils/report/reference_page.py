@@ -51,7 +51,37 @@ def reference(run: Path = RUN) -> str:
                   "| cut | head | epochs | setting | test | validation |", "|---|---|---|---|---|---|"]
         lines += [f"| {g['variant']} | {g['head']} | {g['budget_epochs']} | {g['setting']} | "
                   f"{g['mean']:.2f} ± {g['half_width']:.2f} | {g['val']['mean']:.2f} |" for g in groups]
-    return "\n".join(lines)
+    return "\n".join(lines + _curve(m, cuts))
+
+
+def _curve(m: dict, cuts: list) -> list[str]:
+    """The curve at the reference rate, one line per cut and head: its mean test accuracy
+    frozen and at each budget, and what it gained from the smallest budget to the largest
+    (a head that gains least from more training is the first suspect of a rate that suits
+    it badly). Empty until some head has two budgets."""
+    budgets = sorted(b for b in m.get("budgets", []) if b > 0)
+    mean = {(g["variant"], g["head"], g["budget_epochs"]): g["mean"] for g in m["summary"]
+            if g["setting"] in ("frozen", "reference")}
+    pairs = sorted({(v, h) for v, h, b in mean if b > 0 and v in cuts[:-1]},
+                   key=lambda x: (cuts.index(x[0]), HEADS.index(x[1]) if x[1] in HEADS else len(HEADS)))
+    pairs = [x for x in pairs if sum((*x, b) in mean for b in budgets) > 1]
+    if not pairs:
+        return []
+    lo, hi = budgets[0], budgets[-1]
+
+    def cell(key: tuple) -> str:
+        return f"{mean[key]:.2f}" if key in mean else "-"
+
+    def gain(v: str, h: str) -> str:
+        both = (v, h, lo) in mean and (v, h, hi) in mean
+        return f"{mean[v, h, hi] - mean[v, h, lo]:+.2f}" if both else "-"
+
+    return ["", "The curve at the reference rate: test accuracy by budget (%, mean over seeds), and "
+            f"what each head gains from {lo} to {hi} epochs:", "",
+            "| cut | head | frozen | " + " | ".join(f"{b} epochs" for b in budgets) + f" | {lo} → {hi} |",
+            "|---|---|---|" + "---|" * (len(budgets) + 1)] + [
+        f"| {v} | {h} | {cell((v, h, 0))} | " + " | ".join(cell((v, h, b)) for b in budgets)
+        + f" | {gain(v, h)} |" for v, h in pairs]
 
 
 def _rate_order(setting: str) -> tuple:
