@@ -261,7 +261,18 @@ def test_the_curve_table_gives_each_head_its_accuracy_by_budget_and_its_gain(tmp
     lines = reference(tmp_path).splitlines()
     head = lines.index(next(x for x in lines if x.startswith("| cut | head | frozen |")))
     assert lines[head] == "| cut | head | frozen | 2 epochs | 6 epochs | 18 epochs | 2 → 18 |"
-    assert lines[head + 2:] == ["| tiny | VI-Net | 78.00 | 81.50 | - | 84.75 | +3.25 |"]
+    assert lines[head + 2] == "| tiny | VI-Net | 78.00 | 81.50 | - | 84.75 | +3.25 |"
+    assert lines[head + 3:] == ["", "Read along the curve: at tiny, VI-Net has the highest mean at every "
+                                "budget. The head that gains least is the first suspect of a rate that "
+                                "suits it badly; the sweep above tries it at other rates."]
+    # two heads at two budgets: the leader changes, and the one that gains less is named
+    more = {("tiny", "MLP", 2, "reference"): 82.0, ("tiny", "MLP", 18, "reference"): 84.0}
+    m["summary"] = summary + [{"variant": v, "head": h, "budget_epochs": b, "setting": s, "mean": a,
+                               "half_width": 0.5, "val": {"mean": a}} for (v, h, b, s), a in more.items()]
+    write_json(tmp_path / "reference.json", {"metrics": m})
+    text = " ".join(reference(tmp_path).split())
+    assert ("at tiny, the highest mean is MLP's at 2 epochs, VI-Net's at 18 epochs and MLP gains least "
+            "(+2.00)") in text
     # with one budget per head there is no curve to show
     m["summary"] = [g for g in summary if g["budget_epochs"] != 2]
     write_json(tmp_path / "reference.json", {"metrics": m})

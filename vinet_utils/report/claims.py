@@ -99,7 +99,7 @@ def verdict(run: Path = RUN) -> str:
     held = p.get("holdout_frac")
     comp = c["comparator"] or "best head without polynomials"
     ctl = any(r["control"] for r in c["rows"])  # the control has run (the answer says if not)
-    ref = "docs/results.md#the-reference-protocol-every-head-end-to-end-by-one-recipe-under-way"
+    ref = "docs/results.md#the-reference-protocol-every-head-end-to-end-by-one-recipe"
     lines = [f"The `cpu` run: ResNet-18 at width {p['width']:g}, {p['epochs']} epochs, "
              f"{base['metrics']['n_train']:,} training images"
              + (f" ({held:.0%} held out)" if held else "")

@@ -81,7 +81,29 @@ def _curve(m: dict, cuts: list) -> list[str]:
             "| cut | head | frozen | " + " | ".join(f"{b} epochs" for b in budgets) + f" | {lo} → {hi} |",
             "|---|---|---|" + "---|" * (len(budgets) + 1)] + [
         f"| {v} | {h} | {cell((v, h, 0))} | " + " | ".join(cell((v, h, b)) for b in budgets)
-        + f" | {gain(v, h)} |" for v, h in pairs]
+        + f" | {gain(v, h)} |" for v, h in pairs] + _curve_reading(mean, pairs, budgets)
+
+
+def _curve_reading(mean: dict, pairs: list, budgets: list) -> list[str]:
+    """Per cut, in words: which head has the highest mean at each budget, and which gains
+    least from the smallest budget to the largest."""
+    lo, hi = budgets[0], budgets[-1]
+    said = []
+    for cut in dict.fromkeys(v for v, _ in pairs):
+        heads = [h for v, h in pairs if v == cut]
+        lead = {b: max((h for h in heads if (cut, h, b) in mean), key=lambda h: mean[cut, h, b])
+                for b in budgets if any((cut, h, b) in mean for h in heads)}
+        first = next(iter(lead.values()))
+        words = (f"{first} has the highest mean at every budget" if set(lead.values()) == {first}
+                 else "the highest mean is " + ", ".join(f"{h}'s at {b} epochs" for b, h in lead.items()))
+        gains = {h: mean[cut, h, hi] - mean[cut, h, lo] for h in heads
+                 if (cut, h, lo) in mean and (cut, h, hi) in mean}
+        if len(gains) > 1:
+            least = min(gains, key=gains.get)
+            words += f" and {least} gains least ({gains[least]:+.2f})"
+        said.append(f"at {cut}, {words}")
+    return ["", "Read along the curve: " + "; ".join(said) + ". The head that gains least is the first "
+            "suspect of a rate that suits it badly; the sweep above tries it at other rates."]
 
 
 def _rate_order(setting: str) -> tuple:
