@@ -327,6 +327,11 @@ def test_the_figure_draws_the_curve_the_best_known_rows_and_the_control():
     assert colour["MLP, tiny"] == colour["MLP, small"] != colour["VI-Net, small"]
     assert colour["VI-Net, tiny, reference x 16"] == colour["VI-Net, small"]
     assert not any(lab.endswith(", full") for lab in labels)  # the control is no cut
+    assert right.get_title() == "The curve under the reference protocol (3 trainings to go)"
+    plt.close(fig)
+    rec["metrics"]["still_to_run"] = 0
+    fig = figures.reference(rec)
+    assert fig.axes[1].get_title() == "The curve under the reference protocol, every seed"
     plt.close(fig)
 
 

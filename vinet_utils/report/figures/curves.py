@@ -285,7 +285,8 @@ def reference(rec: dict, path=None):
                    label=f"{s['head']}, {s['variant']}, {s['setting']}")
     b.set_xticks(range(len(budgets)), ["frozen" if x == 0 else str(x) for x in budgets])
     b.set(xlabel="end-to-end epochs", ylabel="test accuracy (%)",
-          title=f"The curve under the reference protocol ({m['still_to_run']} trainings to go)")
+          title="The curve under the reference protocol" + (
+              f" ({m['still_to_run']} trainings to go)" if m["still_to_run"] else ", every seed"))
     legend_outside(b, fontsize=7)
     if not done:
         b.text(0.5, 0.5, "no head has all its seeds yet", ha="center", transform=b.transAxes)
