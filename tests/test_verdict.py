@@ -174,6 +174,24 @@ def test_the_readme_prose_holds_on_the_committed_paper_run():
     assert no_05, "notebook 05 has run at width 1.0: the README's prose must say what it found"
 
 
+def test_the_readme_prose_holds_on_the_committed_reference_curve():
+    """The README says of the reference protocol's curve: at every budget and at both cuts,
+    VI-Net's mean test accuracy is above the linear head's and the MLP's."""
+    from vinet_utils.common.results import REPO_ROOT, read_json
+
+    m = read_json(REPO_ROOT / "results" / "cpu" / "cifar10-resnet18" / "reference.json")["metrics"]
+    mean = {(g["variant"], g["head"], g["budget_epochs"]): g["mean"] for g in m["summary"]
+            if g["setting"] == "reference"}
+    assert m["still_to_run"] == 0 and [b for b in m["budgets"] if b] == [2, 6, 18]
+    assert m["variants"] == ["tiny", "small"]
+    for cut in m["variants"]:
+        for b in (2, 6, 18):
+            assert mean[cut, "VI-Net", b] > max(mean[cut, "linear (flatten)", b], mean[cut, "MLP", b])
+    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
+    assert ("VI-Net's mean leads the linear head's and the MLP's at 2, 6 and 18 epochs, at both cuts"
+            in readme)
+
+
 def _the_budget_curve():
     """The committed `cpu` run's budget curve, as the prose tests read it: its
     metrics ``m``, the ``heads`` it drew, the ``mean`` of each (cut, head, budget), each head's ``gain(cut,
