@@ -75,7 +75,7 @@ def test_the_study_labels_each_base_by_the_protocol_it_was_made_under():
 
     chosen = chosen_settings(read_json(study.run_folder("cpu") / "protocol.json")["metrics"])
     bases = read_json(COMMITTED)["bases"]
-    present = {n for n, s in bases.items() if s.get("holdout_frac")}
+    present = {n for n, s in bases.items() if s.get("holdout_frac") and not s.get("heads_from")}
     assert present == {"cpu"}
     def frozen_only(rivals):  # its notebook 05 ran frozen: the end-to-end knobs are unused
         return {h: {k: v for k, v in s.items() if not k.startswith("unfreeze_")}
@@ -83,10 +83,14 @@ def test_the_study_labels_each_base_by_the_protocol_it_was_made_under():
 
     assert frozen_only(bases["cpu"]["rival_settings"]) == frozen_only(chosen["rival_settings"])
     assert bases["cpu"]["train_projection"] == chosen["train_projection"]
+    if "paper" in bases:  # the width-1.0 base trains its heads at the cpu search's settings
+        assert bases["paper"]["heads_from"] == "cpu"
+        assert frozen_only(bases["paper"]["rival_settings"]) == frozen_only(chosen["rival_settings"])
     for name, s in bases.items():
         label = base_label(s)
         assert ("each head as searched" in label) == (name in present), name
-        assert ("earlier grid search" in label) == bool(s.get("rival_settings") and name not in present)
+        assert ("earlier grid search" in label) == bool(s.get("rival_settings") and not s.get("holdout_frac"))
+        assert ("search's settings" in label) == bool(s.get("heads_from")), name
 
 
 def test_the_paper_run_names_its_device_in_every_results_file():

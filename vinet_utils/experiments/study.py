@@ -8,8 +8,8 @@ as the base network gets better?
 Up to four bases: the cpu profile's ResNet-18 at width 0.25 trained for 6, 12 and 18
 epochs (``results/cpu/cifar10-resnet18[-<name>]``, on 2 CPU cores), and the paper
 profile's ResNet-18 at width 1.0 (``results/paper/cifar10-resnet18``, trained on a GPU
-with ``make reproduce PROFILE=paper``: ``study run`` does not train it), which joins
-once its notebook 05 has run. On each, notebooks
+with ``make reproduce PROFILE=paper``: ``study run`` does not train it), its heads at
+the ``cpu`` search's settings. On each, notebooks
 02-05 put every head at every cut with the base frozen (``seeds`` trainings each);
 where a run also fine-tuned heads end to end, or trained the paper-size head, those
 numbers come along.
@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 
 from vinet_utils.workflow import params as P
+from vinet_utils.workflow.pipeline import heads_source
 from vinet_utils.common.paper import paper_row
 from vinet_utils.common.results import REPO_ROOT, environment, read_json, write_json
 from vinet_utils.report.evidence import margin
@@ -128,6 +129,7 @@ def base_summary(run: Path) -> dict:
     return {"run": P.shown(run), "profile": base["params"]["profile"],
             "train_projection": params.get("train_projection"),
             "rival_settings": params.get("rival_settings"),
+            "heads_from": heads_source(base["params"]["profile"]),  # a profile's, not a run's
             "holdout_frac": params.get("holdout_frac"),
             "baseline_acc": base["metrics"]["test_acc"],
             "epochs": base["params"]["epochs"], "width": base["params"]["width"],

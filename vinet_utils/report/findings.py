@@ -210,9 +210,11 @@ def base_label(s: dict) -> str:
     """A study base in a few words: width, epochs, off the cpu profile where it ran, and
     whether each head trained as its own protocol search chose."""
     where = "" if s.get("profile") in (None, "cpu") else \
-        f", {s['profile']} profile on {s.get('device_name') or 'a GPU'}"
-    searched = ("" if not s.get("rival_settings") else ", each head as searched"
-                if s.get("holdout_frac") else ", each head as an earlier grid search chose")
+        f", {s['profile']} profile, base trained on {s.get('device_name') or 'a GPU'}"
+    searched = ("" if not s.get("rival_settings") else
+                f", each head at the {s['heads_from']} search's settings" if s.get("heads_from") else
+                ", each head as searched" if s.get("holdout_frac") else
+                ", each head as an earlier grid search chose")
     return f"width {float(s['width'])}, {s['epochs']} epochs{where}{searched}"
 
 
