@@ -45,7 +45,7 @@ def reference(run: Path = RUN) -> str:
     cuts = [*m.get("variants", []), "full"]  # the control's own "cut" after the cut networks
     groups = sorted((g for g in m["summary"] if g["budget_epochs"] > 0), key=lambda g: (
         -g["budget_epochs"], cuts.index(g["variant"]) if g["variant"] in cuts else len(cuts),
-        _rate_order(g["setting"]), HEADS.index(g["head"]) if g["head"] in HEADS else len(HEADS)))
+        _rate_order(g["setting"]), _head_order(g["head"])))
     if groups:
         lines += ["", "Finished groups, every seed (test accuracy, % ± 95% t interval):", "",
                   "| cut | head | epochs | setting | test | validation |", "|---|---|---|---|---|---|"]
@@ -63,31 +63,28 @@ def _curve(m: dict, cuts: list) -> list[str]:
     mean = {(g["variant"], g["head"], g["budget_epochs"]): g["mean"] for g in m["summary"]
             if g["setting"] in ("frozen", "reference")}
     pairs = sorted({(v, h) for v, h, b in mean if b > 0 and v in cuts[:-1]},
-                   key=lambda x: (cuts.index(x[0]), HEADS.index(x[1]) if x[1] in HEADS else len(HEADS)))
+                   key=lambda x: (cuts.index(x[0]), _head_order(x[1])))
     pairs = [x for x in pairs if sum((*x, b) in mean for b in budgets) > 1]
     if not pairs:
         return []
     lo, hi = budgets[0], budgets[-1]
+    gains = {x: mean[(*x, hi)] - mean[(*x, lo)] for x in pairs if (*x, lo) in mean and (*x, hi) in mean}
 
     def cell(key: tuple) -> str:
         return f"{mean[key]:.2f}" if key in mean else "-"
-
-    def gain(v: str, h: str) -> str:
-        both = (v, h, lo) in mean and (v, h, hi) in mean
-        return f"{mean[v, h, hi] - mean[v, h, lo]:+.2f}" if both else "-"
 
     return ["", "The curve at the reference rate: test accuracy by budget (%, mean over seeds), and "
             f"what each head gains from {lo} to {hi} epochs:", "",
             "| cut | head | frozen | " + " | ".join(f"{b} epochs" for b in budgets) + f" | {lo} → {hi} |",
             "|---|---|---|" + "---|" * (len(budgets) + 1)] + [
         f"| {v} | {h} | {cell((v, h, 0))} | " + " | ".join(cell((v, h, b)) for b in budgets)
-        + f" | {gain(v, h)} |" for v, h in pairs] + _curve_reading(mean, pairs, budgets)
+        + f" | {f'{gains[v, h]:+.2f}' if (v, h) in gains else '-'} |" for v, h in pairs
+    ] + _curve_reading(mean, pairs, budgets, gains)
 
 
-def _curve_reading(mean: dict, pairs: list, budgets: list) -> list[str]:
+def _curve_reading(mean: dict, pairs: list, budgets: list, gains: dict) -> list[str]:
     """Per cut, in words: which head has the highest mean at each budget, and which gains
-    least from the smallest budget to the largest."""
-    lo, hi = budgets[0], budgets[-1]
+    least (``gains``: (cut, head) -> its gain from the smallest budget to the largest)."""
     said = []
     for cut in dict.fromkeys(v for v, _ in pairs):
         heads = [h for v, h in pairs if v == cut]
@@ -96,14 +93,18 @@ def _curve_reading(mean: dict, pairs: list, budgets: list) -> list[str]:
         first = next(iter(lead.values()))
         words = (f"{first} has the highest mean at every budget" if set(lead.values()) == {first}
                  else "the highest mean is " + ", ".join(f"{h}'s at {b} epochs" for b, h in lead.items()))
-        gains = {h: mean[cut, h, hi] - mean[cut, h, lo] for h in heads
-                 if (cut, h, lo) in mean and (cut, h, hi) in mean}
-        if len(gains) > 1:
-            least = min(gains, key=gains.get)
-            words += f" and {least} gains least ({gains[least]:+.2f})"
+        gained = {h: gains[cut, h] for h in heads if (cut, h) in gains}
+        if len(gained) > 1:
+            least = min(gained, key=gained.get)
+            words += f" and {least} gains least ({gained[least]:+.2f})"
         said.append(f"at {cut}, {words}")
     return ["", "Read along the curve: " + "; ".join(said) + ". The head that gains least is the first "
             "suspect of a rate that suits it badly; the sweep above tries it at other rates."]
+
+
+def _head_order(head: str) -> int:
+    """The heads in :data:`HEADS` order, any other after them."""
+    return HEADS.index(head) if head in HEADS else len(HEADS)
 
 
 def _rate_order(setting: str) -> tuple:
