@@ -1,6 +1,7 @@
 """The repository keeps its promises: one pinned stack, notebooks shaped as narratives."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -215,6 +216,25 @@ def test_results_files_name_folders_without_the_machine_s_paths(tmp_path):
         for key in FOLDER_PARAMS:
             assert params.get(key) is None or not Path(params[key]).is_absolute(), (f.name, key)
 
+
+def test_executed_notebooks_name_no_absolute_folder():
+    """A committed executed notebook re-runs on a reader's machine: neither the parameters
+    papermill injected nor its record of them names an absolute folder (a run in the
+    default results folder leaves ``results_dir`` unset)."""
+    import nbformat
+
+    notebooks = sorted(REPO_ROOT.glob("results/*/*/0*.ipynb"))
+    assert notebooks
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        meta = nb.metadata.get("papermill", {})
+        recorded = [v for v in (meta.get("parameters") or {}).values() if isinstance(v, str)]
+        recorded += [meta.get(k) or "" for k in ("input_path", "output_path")]
+        assert not [v for v in recorded if Path(v).is_absolute()], path.name
+        injected = [c.source for c in nb.cells
+                    if "injected-parameters" in c.metadata.get("tags", [])]
+        for source in injected:
+            assert not re.search(r"""=\s*['"]/""", source), (path.name, source)
 
 def test_no_prose_line_is_wider_than_a_screen():
     """Every page's prose, hand-written or generated, folds at 100 characters; only a

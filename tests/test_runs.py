@@ -1,5 +1,6 @@
 """A run folder holds one baseline: a different base never silently reuses it."""
 
+import json
 import os
 import subprocess
 import sys
@@ -47,8 +48,8 @@ def test_an_interrupted_base_is_not_resumed_with_other_parameters(synthetic_data
 
 def _pipeline(results_dir, data_root, *sets):
     args = [a for s in sets for a in ("--set", s)]
-    env = {**os.environ, "VINET_DATA_DIR": str(data_root), "VINET_SYNTHETIC_DATA": "1"}
-    env.pop("VINET_RESULTS_DIR", None)
+    env = {**os.environ, "VINET_DATA_DIR": str(data_root), "VINET_SYNTHETIC_DATA": "1",
+           "VINET_RESULTS_DIR": str(results_dir)}  # the default folder: left unset in notebooks
     return subprocess.run([sys.executable, "-m", "vinet_utils.workflow.pipeline", "--profile", "smoke",
                            "--results-dir", str(results_dir), "--stages", "01_baseline_training",
                            "--set", "n_train=300", "--set", "n_test=100", "--set", "epochs=1",
@@ -61,6 +62,9 @@ def test_pipeline_stops_before_any_work_or_makes_a_fresh_run(synthetic_root, tmp
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
     folder = tmp_path / "smoke" / "cifar10-resnet18"
     made = read_json(folder / "01_baseline.json")["created_utc"]
+    injected = [c["source"] for c in json.loads((folder / "01_baseline_training.ipynb").read_text())["cells"]
+                if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert injected and not [s for s in injected if "results_dir" in "".join(s)]
     for bad, named in (("width=0.5", "width=0.5 (its baseline has 0.25)"),
                        ("n_train=400", "n_train=400 (its baseline has 300)")):
         out = _pipeline(tmp_path, synthetic_root, bad)
