@@ -280,9 +280,16 @@ def test_table_reads_everything_from_results_files(tmp_path):
     assert (tiny["Best without poly (%)"], tiny["Best without poly"]) == (86.0, "MLP")
     assert (tiny["Acc end to end (%)"], tiny["Best without poly end to end (%)"]) == (87.0, 88.5)
     assert list(df["Model"]) == ["VI-Net18-Tiny", "ResNet18"]
+    assert tiny["Acc (%)"] == 85.5  # notebook 04's VI-Net: 05 has no frozen VI-Net row yet
     assert df["Speed-up"].iloc[0] == pytest.approx(1.8)
     assert df["Paper Speed-up"].iloc[0] == pytest.approx(100798 / 66533)
     assert df["Acc vs baseline"].iloc[0] == pytest.approx(-4.5)
+    rows.append({"variant": "tiny", "pool": "flatten", "protocol": "frozen", "head": "VI-Net",
+                 "acc": 84.0, "acc_std": 0.5, "acc_per_seed": [83.5, 84.5, 84.0]})
+    write_json(tmp_path / "05_ablations.json", {"metrics": {"rows": rows}})
+    tiny = table.build(tmp_path)[0].iloc[0]  # 05's frozen VI-Net is the one beside its rivals
+    assert (tiny["Acc (%)"], tiny["Acc std"], tiny["Seeds"]) == (84.0, 0.5, 3)
+    assert tiny["Total Params"] == 100_000  # the rest stays notebook 04's
     assert "width 0.25" in header and "7 training epochs" in header and "Scaled down" in header
     md, csv = table.write(tmp_path)
     text = md.read_text()
