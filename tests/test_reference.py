@@ -401,3 +401,21 @@ def test_the_curve_only_record_reads_as_a_budget_curve_for_the_cifar100_pages_an
     bullet = end_to_end_finding(tmp_path)[0]
     assert bullet.startswith("- **End to end for 2 epochs** (2 seeds; the reference protocol:")
     assert "at 18% / 33% of layers removed VI-Net loses 6.95 / 16.95 points" in bullet
+
+
+def test_the_cifar100_end_to_end_block_reads_a_curve_only_record_without_a_sweep(tmp_path):
+    """docs/results.md's CIFAR-100 end-to-end block: the command to run before any record,
+    then the reference page with its recipe and groups but no sweep table (none ran)."""
+    from vinet_utils.common.results import write_json
+    from vinet_utils.report.cifar100 import cifar100_curve
+
+    assert "make reference PROFILE=cpu-cifar100 CURVE_ONLY=1" in cifar100_curve(tmp_path)
+    recipe = {"rule": "a tenth of the base's peak rate", "rule_share": 0.1, "base_lr": 0.4,
+              "base_batch_size": 512, "reference_lr": 0.02, "batch_size": 256, "label_smoothing": 0.1,
+              "weight_decay": 5e-4, "schedule": "onecycle", "bn_stats": "updated"}
+    write_json(tmp_path / "reference.json",
+               {"metrics": {**_curve_only_record(done_small=True), "recipe": recipe}})
+    page = cifar100_curve(tmp_path)
+    assert "so 0.02 at batch 256" in page and "The curve alone" in page
+    assert "The sweep at" not in page and "| head | best-known |" not in page
+    assert "| layer3 | VI-Net | 2 | reference |" in page

@@ -248,21 +248,36 @@ def test_the_results_page_18_epoch_prose_holds_on_the_budget_curve():
     assert "The heads without polynomials gain more from training than VI-Net" in curve.page
 
 
-def test_the_cifar100_budget_prose_holds_on_the_cifar10_curve():
-    """docs/results.md chooses the CIFAR-100 run's single end-to-end budget, 2 epochs,
-    because on the CIFAR-10 curve no longer budget put VI-Net ahead of a head it was
-    behind after 2 epochs (at tiny and small, against the linear head and the MLP)."""
-    from vinet_utils.common.results import REPO_ROOT
+def test_the_ablation_setting_is_judged_by_the_same_rule_at_every_cut(tmp_path):
+    """The answer's lines on the CIFAR-100 run: before notebook 05, what runs next; then each
+    cut named by its share of layers removed, (a) against the paper's table at its cuts and
+    against its ablation figure elsewhere (18% removed: the figure's 74.8 - 73.1)."""
+    from vinet_utils.common.paper import paper_drop
+    from vinet_utils.report.answer_page import ablation_setting
 
-    curve = _the_budget_curve()
-    for cut in ("tiny", "small"):
-        for vs in ("vs_linear", "vs_comparator"):
-            if curve.rows[cut, "end to end, 2 epochs"][vs]["verdict"] == "behind":
-                for b in (6, 18):
-                    assert curve.rows[cut, f"end to end, {b} epochs"][vs]["verdict"] != "ahead", (cut, vs, b)
-    page = " ".join((REPO_ROOT / "docs" / "results.md").read_text().split())
-    assert ("the smallest of the CIFAR-10 curve: there, no longer budget put VI-Net ahead of a head "
-            "it was behind after 2 epochs") in page
+    write_json(tmp_path / "01_baseline.json", {"params": {
+        "dataset": "cifar100", "arch": "resnet34", "width": 0.25, "holdout_frac": 0.1},
+        "metrics": {"test_acc": 70.0}})
+    said = " ".join(ablation_setting(tmp_path))
+    assert "base 70.00%, 10% of each class held out" in said and "run next" in said
+    tiny_ok = 70.0 - paper_drop("cifar100", "resnet34", "tiny") - 0.5  # within a point
+    accs = {("tiny", 45.0): {"VI-Net": tiny_ok, "linear (flatten)": tiny_ok - 3, "MLP": tiny_ok,
+                             "projection + linear": tiny_ok - 1},
+            ("layer3", 18.0): {"VI-Net": 66.0, "linear (flatten)": 67.0, "MLP": 66.0,
+                               "projection + linear": 65.0}}
+    rows = [{"variant": v, "removed_pct": pct, "head": h, "protocol": "frozen", "pool": "flatten",
+             "acc_per_seed": [a - 0.1, a, a + 0.1]} for (v, pct), heads in accs.items()
+            for h, a in heads.items()]
+    write_json(tmp_path / "05_ablations.json", {"metrics": {"rows": rows}})
+    write_json(tmp_path / "protocol.json", {"metrics": {"frozen": {
+        "projection + linear": [{"objective": 40.0}], "MLP": [{"objective": 50.0}]}}})
+    got = {r["variant"]: r for r in V.claims(tmp_path)["rows"]}
+    assert got["layer3"]["paper_drop"] == pytest.approx(74.8 - 73.1)
+    assert got["tiny"]["paper_drop"] == pytest.approx(paper_drop("cifar100", "resnet34", "tiny"))
+    said = " ".join(" ".join(ablation_setting(tmp_path)).split())
+    assert "(a) further at 18%, within at 45%; (b) behind at 18%, ahead at 45%" in said
+    assert "(c) level at every cut" in said
+    assert "The claim: not reproduced at 18%, reproduced at 45%." in said
 
 
 def test_the_verdict_reads_the_reference_protocol_and_each_heads_best_known_setting(tmp_path):

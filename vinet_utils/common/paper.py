@@ -44,6 +44,11 @@ ABLATION = {
 }
 
 
+#: How far (in points of layers removed) a cut may lie from a point of the paper's
+#: ablation figure for that point to be read as the paper's value at the cut.
+ABLATION_NEAR = 5
+
+
 def nearest_ablation_point(removed_pct: float) -> int:
     """The index in :data:`ABLATION_REMOVED_PCT` nearest ``removed_pct``, the full
     network (index 0) aside."""
@@ -61,6 +66,18 @@ def paper_drop(dataset: str, arch: str, variant: str) -> float | None:
     """The paper's base accuracy minus its VI-Net's at ``variant``."""
     base, vi = paper_row(dataset, arch, "baseline"), paper_row(dataset, arch, variant)
     return None if base is None or vi is None else base["acc"] - vi["acc"]
+
+
+def ablation_drop(dataset: str, arch: str, removed_pct: float | None) -> float | None:
+    """The paper's full network minus its VI-Net read off its ablation figure at the
+    point nearest ``removed_pct`` (% of layers removed), within :data:`ABLATION_NEAR`;
+    None outside the figure's setting (:data:`ABLATION_SETTING`) or its points."""
+    if (dataset, arch) != ABLATION_SETTING or removed_pct is None:
+        return None
+    i = nearest_ablation_point(removed_pct)
+    if abs(ABLATION_REMOVED_PCT[i] - removed_pct) > ABLATION_NEAR:
+        return None
+    return ABLATION["VI-Net"][0] - ABLATION["VI-Net"][i]
 
 
 def paper_speedup(dataset: str, arch: str, variant: str) -> float | None:

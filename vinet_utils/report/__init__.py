@@ -18,11 +18,11 @@ import sys
 from pathlib import Path
 
 from vinet_utils.common.results import REPO_ROOT
-from vinet_utils.report.cifar100 import (cifar100_findings, cifar100_table, cifar100_verdict,
-                                         stage_costs)
+from vinet_utils.report.cifar100 import (cifar100_curve, cifar100_findings, cifar100_table,
+                                         cifar100_verdict, stage_costs)
 from vinet_utils.report.answer_page import answer
 from vinet_utils.report.claims import verdict as claims_verdict
-from vinet_utils.report.common import C100_RUN, DOCS, PAPER_RUN, README
+from vinet_utils.report.common import DOCS, PAPER_RUN, README
 from vinet_utils.report.oavi_page import oavi, oavi_summary
 from vinet_utils.report.profiles import profiles, where
 from vinet_utils.report.protocol_pages import protocol, protocol_edge, sweep
@@ -38,7 +38,7 @@ BLOCKS = {"answer": answer, "verdict": claims_verdict, "study": verdict,
           "profiles": profiles, "table": table, "ablations": ablations, "sweep": sweep,
           "times": times, "paper_table": lambda: table(PAPER_RUN, caption=True),
           "paper_times": stage_times, "flop_limits": flop_limits, "breakdown": breakdown,
-          "budget": budget_curve, "cifar100_budget": lambda: budget_curve(C100_RUN),
+          "budget": budget_curve, "cifar100_budget": cifar100_curve,
           "memory": memory, "protocol": protocol,
           "protocol_edge": protocol_edge, "reference": reference}
 

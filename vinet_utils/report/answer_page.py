@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vinet_utils.report.common import PAPER_RUN, RUN
+from vinet_utils.report.common import C100_RUN, PAPER_RUN, RUN
 from vinet_utils.report.evidence import epochs_of
 
 #: How the answer names each reading, by the verdict's protocol label (epochs filled in).
@@ -75,7 +75,9 @@ def _title(protocol: str) -> str:
     return TITLES[protocol.partition(", ")[0]].format(n=epochs_of(protocol))
 
 
-def _bullet(protocol: str, rows: dict, title: str | None = None) -> str:
+def reading_line(protocol: str, rows: dict, title: str | None = None) -> str:
+    """One reading (``{cut: row}`` of :func:`readings`) as a bullet: its seeds, each
+    claim's class cut by cut, and the claim per cut (:func:`holds`)."""
     seeds = sorted({r["seeds"] for r in rows.values()})
     parts = [f"(a) {grouped({k: r['close'] for k, r in rows.items()}, A_CLASS)}"]
     if not any(r[key] for r in rows.values() for _, key in CLAIMS[1:]):
@@ -90,10 +92,10 @@ def _bullet(protocol: str, rows: dict, title: str | None = None) -> str:
             + f". The claim: {phrase({k: holds(r) for k, r in rows.items()})}.")
 
 
-def answer(run: Path = RUN, paper_run: Path = PAPER_RUN) -> str:
+def answer(run: Path = RUN, paper_run: Path = PAPER_RUN, c100_run: Path = C100_RUN) -> str:
     """The first screen's answer: the claim with the base frozen and end to end, then one
-    line per reading with each claim's class per cut, and the paper's width (``paper_run``)
-    frozen, as far as it has run."""
+    line per reading with each claim's class per cut, the paper's width (``paper_run``)
+    frozen, and the paper's ablation setting (``c100_run``), as far as each has run."""
     from vinet_utils.report import evidence as V
     from vinet_utils.report.claims import size_and_speed
 
@@ -138,9 +140,43 @@ def answer(run: Path = RUN, paper_run: Path = PAPER_RUN) -> str:
               f"of its size (c); it fails where (a) is further or VI-Net behind either ({METHOD})"
               + ("; end to end, (a) is against the full network as trained until the control has "
                  "run." if pending else "."), ""]
-    lines += [_bullet(p, rows) for p, rows in reads.items()]
+    lines += [reading_line(p, rows) for p, rows in reads.items()]
     if (paper_run / "04_vinet.json").exists():
         wide = readings(V.claims(paper_run)).get("frozen")
         if wide:
-            lines.append(_bullet("frozen", wide, "Width 1.0 (the `paper` run), base frozen"))
-    return "\n".join(lines)
+            lines.append(reading_line("frozen", wide, "Width 1.0 (the `paper` run), base frozen"))
+    return "\n".join(lines + ablation_setting(c100_run))
+
+
+#: docs/results.md's section on the CIFAR-100 run, as the README links it.
+C100_SECTION = "docs/results.md#the-cpu-cifar100-run-cifar-100-resnet-34-at-width-025-2-cpu-cores"
+
+
+def ablation_setting(run: Path = C100_RUN) -> list[str]:
+    """The answer's lines on the paper's ablation setting (CIFAR-100 / ResNet-34): one per
+    reading by the same rule, base frozen and end to end as far as each has run, each cut
+    named by the share of layers it removes ((a) reads the paper's table at its four cuts,
+    its ablation figure at the others); before notebook 05, what runs next."""
+    from vinet_utils.common.results import read_json
+    from vinet_utils.report import evidence as V
+
+    if not (run / "01_baseline.json").exists():
+        return []
+    base = read_json(run / "01_baseline.json")
+    held = base["params"].get("holdout_frac")
+    name = (f"CIFAR-100 / ResNet-34 at width {base['params']['width']}]({C100_SECTION}) (the paper's "
+            f"ablation setting, base {base['metrics']['test_acc']:.2f}%"
+            + (f", {held:.0%} of each class held out" if held else "") + ")")
+    if not (run / "05_ablations.json").exists():
+        return [f"- **[{name}**: being remade by these rules; its search, its ablation at 8 cuts and "
+                "its end-to-end curve run next."]
+    c = V.claims(run)
+    removed = V.removed_pct(run)
+    lines = []
+    for protocol, rows in readings(c).items():
+        order = sorted(rows, key=lambda k: removed.get(k, 100))
+        by_share = {f"{removed[k]:.0f}%" if k in removed else k: rows[k] for k in order}
+        title = (f"[{name}, base frozen, cuts by share of layers removed" if protocol == "frozen"
+                 else f"CIFAR-100, {_title(protocol)[0].lower()}{_title(protocol)[1:]}")
+        lines.append(reading_line(protocol, by_share, title))
+    return lines

@@ -1,8 +1,9 @@
 """The paper's three claims, judged on one run: numbers only (the pages word them).
 
 - (a) **the table's claim**: VI-Net keeps its accuracy close to its base. Per cut and
-  protocol, VI-Net's drop from its own base against the paper's drop from its base;
-  "close" is within 1 point of the paper's drop.
+  protocol, VI-Net's drop from its own base against the paper's drop from its base
+  (its table's; at another cut of its ablation setting, its ablation figure's at the
+  nearest share of layers removed); "close" is within 1 point of the paper's drop.
 - (b) **the ablation's claim**: VI-Net against the linear head on the truncated
   network (the flattened map), the paper's own comparison.
 - (c) **the vanishing ideals' claim**: VI-Net against the heads of its size without
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vinet_utils.common.paper import paper_drop
+from vinet_utils.common.paper import ablation_drop, paper_drop
 from vinet_utils.common.results import read_json
 from vinet_utils.common.stats import difference_interval, mean_interval
 
@@ -197,6 +198,16 @@ def control_samples(m: dict | None) -> dict:
     return out
 
 
+def removed_pct(run: Path, ref: dict | None = None) -> dict:
+    """``{cut: % of layers removed}`` of the cuts of the run's notebook 05 and of its
+    reference protocol (its metrics ``ref``, read from the run when not given)."""
+    ref = ref if ref is not None else reference_metrics(run)
+    path = run / "05_ablations.json"
+    rows = read_json(path)["metrics"]["rows"] if path.exists() else []
+    return {**(ref or {}).get("removed_pct", {}),
+            **{r["variant"]: r["removed_pct"] for r in rows if r.get("removed_pct") is not None}}
+
+
 def claims(run: str | Path, reference: bool = True) -> dict:
     """The three claims on the run in ``run``: ``{"base_acc", "baseline", "comparator",
     "rows"}`` (``baseline``: the base's results record, ``01_baseline.json``),
@@ -213,6 +224,7 @@ def claims(run: str | Path, reference: bool = True) -> dict:
     comp = comparator(heads_search(run, p.get("profile")))
     pool = "flatten"
     ref = reference_metrics(run) if reference else None  # read once for every use below
+    removed = removed_pct(run, ref or {})
     controls = control_samples(ref)
     rows = []
     for (cut, protocol), heads in samples(run, reference, ref).items():
@@ -220,9 +232,11 @@ def claims(run: str | Path, reference: bool = True) -> dict:
         if not vi:
             continue
         m = mean_interval(vi)
+        paper = paper_drop(p["dataset"], p["arch"], cut)  # its table, else its ablation figure
         row = {"variant": cut, "protocol": protocol, "seeds": len(vi), "vinet_acc": m["mean"],
                "drop": base_acc - m["mean"], "drop_half_width": m["half_width"],
-               "paper_drop": paper_drop(p["dataset"], p["arch"], cut)}
+               "paper_drop": paper if paper is not None else ablation_drop(
+                   p["dataset"], p["arch"], removed.get(cut))}
         row["close"] = within(row["drop"], m["half_width"], row["paper_drop"])
         row["control"] = None
         if controls.get(protocol):
@@ -239,8 +253,8 @@ def claims(run: str | Path, reference: bool = True) -> dict:
                 row[name] = None
         rows.append(row)
     order = {"tiny": 0, "small": 1, "medium": 2, "large": 3}
-    rows.sort(key=lambda r: (order.get(r["variant"], 9), r["protocol"] != "frozen",
-                             epochs_of(r["protocol"])))
+    rows.sort(key=lambda r: (order.get(r["variant"], 9), removed.get(r["variant"], 0),
+                             r["protocol"] != "frozen", epochs_of(r["protocol"])))
     return {"base_acc": base_acc, "baseline": base, "comparator": comp, "close": CLOSE,
             "rows": rows, "landed": reference_landed(ref)}
 

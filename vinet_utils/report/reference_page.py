@@ -19,7 +19,7 @@ def reference(run: Path = RUN) -> str:
     if not path.exists():
         return "*The reference protocol has not run yet: `make reference`.*"
     m = read_json(path)["metrics"]
-    r, at = m["recipe"], m["sweep_at"]
+    r = m["recipe"]
     done = sum(1 for x in m["rows"] if x["budget_epochs"])
     trained = f"{done} end-to-end training{'' if done == 1 else 's'} done"
     by = m.get("still_to_run_by_budget") or {}
@@ -30,18 +30,11 @@ def reference(run: Path = RUN) -> str:
              f"{r['base_batch_size']}, so {r['reference_lr']:g} at batch {r['batch_size']}); "
              f"label smoothing {r['label_smoothing']:g}, weight decay {r['weight_decay']:g}, "
              f"{r['schedule']} schedule, BatchNorm statistics {r['bn_stats']}. "
-             + (f"{trained}, {left}." if m.get("sweep_done")
+             + (f"{trained}, {left}." if m.get("sweep_done") or m.get("curve_only")
                 else f"{trained}, {left} as the sweep stands "
-                     "(it is still widening a head's rates, which may change a best-known setting)."),
-             "", f"The sweep at {at['cut']}, {at['budget']} epochs, seed {at['seed']}: validation "
-             f"accuracy on the held-out images (test accuracy), %.", ""]
-    names = {x["setting"] for h in m["sweep"].values() for x in h["rows"]}
-    cols = sorted(names, key=_rate_order)
-    lines += ["| head | " + " | ".join(cols) + " | best-known |", "|---|" + "---|" * (len(cols) + 1)]
-    for head, s in m["sweep"].items():
-        cell = {x["setting"]: f"{x['val_acc']:.2f} ({x['test_acc']:.2f})" for x in s["rows"]}
-        best = s["best_known"]["setting"] if s["best_known"] and m.get("sweep_done") else "-"
-        lines.append(f"| {head} | " + " | ".join(cell.get(c, "-") for c in cols) + f" | {best} |")
+                     "(it is still widening a head's rates, which may change a best-known setting).")]
+    lines += _sweep(m) if not m.get("curve_only") else [
+        "", "The curve alone (`CURVE_ONLY=1`): no sweep of the rate on this run, and no control."]
     cuts = [*m.get("variants", []), "full"]  # the control's own "cut" after the cut networks
     groups = sorted((g for g in m["summary"] if g["budget_epochs"] > 0), key=lambda g: (
         -g["budget_epochs"], cuts.index(g["variant"]) if g["variant"] in cuts else len(cuts),
@@ -52,6 +45,22 @@ def reference(run: Path = RUN) -> str:
         lines += [f"| {g['variant']} | {g['head']} | {g['budget_epochs']} | {g['setting']} | "
                   f"{g['mean']:.2f} ± {g['half_width']:.2f} | {g['val']['mean']:.2f} |" for g in groups]
     return "\n".join(lines + _curve(m, cuts))
+
+
+def _sweep(m: dict) -> list[str]:
+    """The sweep as a table: per head and setting, validation (test) accuracy, and each
+    head's best-known setting once the sweep is done."""
+    at = m["sweep_at"]
+    lines = ["", f"The sweep at {at['cut']}, {at['budget']} epochs, seed {at['seed']}: validation "
+             f"accuracy on the held-out images (test accuracy), %.", ""]
+    names = {x["setting"] for h in m["sweep"].values() for x in h["rows"]}
+    cols = sorted(names, key=_rate_order)
+    lines += ["| head | " + " | ".join(cols) + " | best-known |", "|---|" + "---|" * (len(cols) + 1)]
+    for head, s in m["sweep"].items():
+        cell = {x["setting"]: f"{x['val_acc']:.2f} ({x['test_acc']:.2f})" for x in s["rows"]}
+        best = s["best_known"]["setting"] if s["best_known"] and m.get("sweep_done") else "-"
+        lines.append(f"| {head} | " + " | ".join(cell.get(c, "-") for c in cols) + f" | {best} |")
+    return lines
 
 
 def _curve(m: dict, cuts: list) -> list[str]:

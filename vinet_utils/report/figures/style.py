@@ -62,11 +62,30 @@ def class_sample(n_classes: int, max_classes: int = MAX_CLASSES_SHOWN, seed: int
     return sorted(np.random.default_rng(seed).choice(n_classes, max_classes, replace=False).tolist())
 
 
+def _tie(box, point) -> np.ndarray:
+    """Points every 3 px along the line that ties a label's box (from its centre, as
+    matplotlib draws it) to its ``point``, outside the box."""
+    centre = np.array([(box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2])
+    steps = max(1, int(np.hypot(*(point - centre)) / 3))
+    line = centre + (point - centre) * np.linspace(0, 1, steps + 1)[:, None]
+    return line[~((line[:, 0] > box.x0) & (line[:, 0] < box.x1)
+                  & (line[:, 1] > box.y0) & (line[:, 1] < box.y1))]
+
+
+def _inside(points: np.ndarray, box) -> int:
+    """How many of ``points`` (display coordinates) lie in ``box``."""
+    if not len(points):
+        return 0
+    return int(((points[:, 0] > box.x0) & (points[:, 0] < box.x1)
+                & (points[:, 1] > box.y0) & (points[:, 1] < box.y1)).sum())
+
+
 def place_labels(ax, items, fontsize: float = 8, **text_kw) -> list:
     """Write each ``(x, y, text)`` (``text_kw`` may be per item: ``(x, y, text, kw)``)
     beside its point so that no label overlaps another, a data point or line of the
     axes, or the axes' edge. Candidate places ring the point, nearest first; the first
-    free one is taken, else the least crowded, tied to its point by a thin line. A text
+    free one is taken, else the least crowded, tied to its point by a thin line that no
+    other label may cross either. A text
     already written at (nearly) the same place is written once. Returns the labels."""
     fig = ax.figure
     fig.canvas.draw()
@@ -89,7 +108,7 @@ def place_labels(ax, items, fontsize: float = 8, **text_kw) -> list:
     obstacles = np.array(obstacles).reshape(-1, 2)
     frame = ax.get_window_extent(renderer)
     directions = [(1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1)]
-    placed, written, out = [], [], []
+    placed, written, out, ties = [], [], [], np.empty((0, 2))
     for item in items:
         x, y, text = item[:3]
         kw = {**text_kw, **(item[3] if len(item) > 3 else {})}
@@ -99,7 +118,7 @@ def place_labels(ax, items, fontsize: float = 8, **text_kw) -> list:
         if any(t == text and np.hypot(*(here - h)) < 4 for t, h in written):
             continue
         best = None
-        for r in (5, 10, 17, 26, 38):
+        for r in (5, 10, 17, 26, 38, 52, 70):
             for dx, dy in directions:
                 off = (dx * r, dy * r * 0.8)
                 ann = ax.annotate(text, (x, y), xytext=off, textcoords="offset points",
@@ -108,23 +127,21 @@ def place_labels(ax, items, fontsize: float = 8, **text_kw) -> list:
                 box = ann.get_window_extent(renderer).padded(1.5 * px)
                 inside = (box.x0 >= frame.x0 and box.x1 <= frame.x1
                           and box.y0 >= frame.y0 and box.y1 <= frame.y1)
-                hits = sum(box.overlaps(b) for b in placed)
-                if len(obstacles):
-                    grown = box.padded(3 * px)
-                    hits += int(((obstacles[:, 0] > grown.x0) & (obstacles[:, 0] < grown.x1)
-                                 & (obstacles[:, 1] > grown.y0) & (obstacles[:, 1] < grown.y1)).sum())
+                tie = _tie(box, here) if r > 10 else np.empty((0, 2))  # a far label's line
+                hits = sum(box.overlaps(b) for b in placed) + _inside(ties, box)
+                hits += sum(_inside(tie, b) > 0 for b in placed) + _inside(obstacles, box.padded(3 * px))
                 cost = hits + (0 if inside else 1000)
                 if best is None or cost < best[0]:
                     if best is not None:
                         best[1].remove()
-                    best = (cost, ann, box, r)
+                    best = (cost, ann, box, r, tie)
                 else:
                     ann.remove()
                 if cost == 0:
                     break
             if best[0] == 0:
                 break
-        _, ann, box, r = best
+        _, ann, box, r, tie = best
         if r > 10:  # far from its point: a thin line ties them
             xytext, ha, va = ann.xyann, ann.get_ha(), ann.get_va()
             ann.remove()
@@ -133,6 +150,7 @@ def place_labels(ax, items, fontsize: float = 8, **text_kw) -> list:
                               arrowprops=dict(arrowstyle="-", lw=0.6, color="0.4",
                                               shrinkA=0, shrinkB=3))
         placed.append(box)
+        ties = np.vstack([ties, tie])
         written.append((text, here))
         out.append(ann)
     return out
