@@ -25,7 +25,7 @@ from vinet_utils.report.claims import verdict as claims_verdict
 from vinet_utils.report.common import DOCS, PAPER_RUN, README
 from vinet_utils.report.oavi_page import oavi, oavi_summary
 from vinet_utils.report.profiles import profiles, where
-from vinet_utils.report.protocol_pages import protocol, protocol_edge, sweep
+from vinet_utils.report.protocol_pages import protocol, sweep
 from vinet_utils.report.reference_page import reference
 from vinet_utils.report.results_page import (ablations, breakdown, budget_curve, flop_limits, memory,
                                              stage_times, table, targets, times)
@@ -40,7 +40,7 @@ BLOCKS = {"answer": answer, "verdict": claims_verdict, "study": verdict,
           "paper_times": stage_times, "flop_limits": flop_limits, "breakdown": breakdown,
           "budget": budget_curve, "cifar100_budget": cifar100_curve,
           "memory": memory, "protocol": protocol,
-          "protocol_edge": protocol_edge, "reference": reference}
+          "reference": reference}
 
 _BLOCK = re.compile(r"<!-- generated:(\w+) -->.*?<!-- /generated:\1 -->", flags=re.S)
 

@@ -1,71 +1,19 @@
 """The study's findings in words, one function per topic (one bullet each), as the
 README's ``verdict`` block lists them after its table; every number computed from
-``study.json`` (and, for the linear head's learning rate, the cpu run's protocol
-search and the check beside it)."""
+``study.json``."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from vinet_utils.common.results import read_json
-from vinet_utils.report.common import RUN, VARIANTS
+from vinet_utils.report.common import VARIANTS
 
 
 def study_findings(rec: dict) -> list[str]:
     """The study's findings in words, each number computed from ``rec``: one bullet per
     topic, those without evidence in ``rec`` left out."""
-    topics = (_frozen_finding, _linear_finding, _edge_finding, _baseline_finding,
+    topics = (_frozen_finding, _linear_finding, _baseline_finding,
               _top_base_finding, _end_to_end_finding, _budget_findings,
               _random_monomials_finding, _trend_finding)
     return [line for topic in topics for line in topic(rec)]
-
-
-def _mean_of(trial: dict) -> str:
-    """How many trainings a trial's accuracy is the mean of, where more than one."""
-    n = len(trial.get("val_acc_per_seed") or [])
-    return f", mean of {n} trainings" if n > 1 else ""
-
-
-def _edge_finding(rec: dict, run: Path = RUN) -> list[str]:
-    """What the check beside the cpu base's protocol search found for the flattened
-    linear head's learning rate, against VI-Net's best validation trials."""
-    path, searched = run / "protocol_edge-linear_flatten.json", run / "protocol.json"
-    if not (path.exists() and searched.exists()):
-        return []
-    m = read_json(path)["metrics"]
-    search = read_json(searched)
-    vi_rows = search["metrics"]["per_cut"]
-    vi_path = run / "protocol_edge-VI-Net.json"
-    vi_edge = read_json(vi_path)["metrics"] if vi_path.exists() else {"per_cut": {}}
-    parts, ahead = [], []
-    for cut, heads in m["per_cut"].items():
-        best = max(heads[m["head"]], key=lambda t: t["val_acc"])
-        vi = max(vi_rows[cut]["VI-Net"] + vi_edge["per_cut"].get(cut, {}).get("VI-Net", []),
-                 key=lambda t: t["val_acc"])
-        if best["val_acc"] > vi["val_acc"]:
-            ahead.append(cut)
-        parts.append(f"{cut}: {best['val_acc']:.2f}% (lr {best['trial']['finetune_lr']:g}"
-                     f"{_mean_of(best)}) against {m['search_best'][cut]['val_acc']:.2f}% at the "
-                     f"grid's best ({m['search_best'][cut]['label']}) and VI-Net's best trial "
-                     f"{vi['val_acc']:.2f}% ({vi['label']}{_mean_of(vi)})")
-    spread = ""
-    if vi_edge["per_cut"]:  # VI-Net's adopted setting, trained in the search and the check
-        cut = next(iter(vi_edge["per_cut"]))
-        found = next((t for t in vi_rows[cut]["VI-Net"] if t["trial"] == vi_edge["mode"]), None)
-        again = next((t for t in vi_edge["per_cut"][cut]["VI-Net"]
-                      if t["trial"]["finetune_lr"] == search["params"]["finetune_lr"]), None)
-        if found and again:
-            accs = found["val_acc_per_seed"] + again["val_acc_per_seed"]
-            spread = (f" The search trained each trial once; VI-Net at its adopted setting "
-                      f"gave {' / '.join(f'{a:.2f}' for a in accs)}% at {cut} in {len(accs)} "
-                      f"trainings with different seeds.")
-    return [f"- **The linear head's grid stopped short** (a check beside the 18-epoch base's "
-            f"search, docs/sweep.md; validation accuracy): the flattened linear head at lower "
-            f"learning rates than the search tried reaches " + "; ".join(parts) + ". So on "
-            f"validation the linear head at its own best rate is ahead of VI-Net at "
-            f"{', '.join(ahead) or 'no cut'}, and the test margins over the linear head above, "
-            f"measured at the grid's best rate, favour VI-Net: no run here has yet trained the "
-            f"linear head at its better rate." + spread]
 
 
 def _cases(rec: dict, key: str) -> list[tuple[str, str, dict]]:

@@ -1,5 +1,5 @@
-"""The blocks of docs/sweep.md: ``sweep`` (the validation sweep), ``protocol`` (each
-committed protocol search) and ``protocol_edge`` (the checks beside them)."""
+"""The blocks of docs/sweep.md: ``sweep`` (the validation sweep) and ``protocol`` (each
+committed protocol search)."""
 
 from __future__ import annotations
 
@@ -39,39 +39,10 @@ def sweep(run: Path = RUN) -> str:
     return "\n".join(lines)
 
 
-def protocol_edge() -> str:
-    """The checks beside the protocol searches: a head at learning rates its search did
-    not try, against the search's best trial for that head."""
-    from vinet_utils.workflow.searches import grid_label as trial_label
-
-    out = []
-    for name, run in PROTOCOL_RUNS.items():
-        for path in sorted(run.glob("protocol_edge-*.json")):
-            rec = read_json(path)
-            m, seeds = rec["metrics"], rec["params"]["seeds"]
-            mode = f", {trial_label(m['mode'])}" if m["mode"] else ""
-            each = f"the mean of {seeds} trainings" if seeds > 1 else "one training"
-            out += [f"**`{name}`**, {m['head']}{mode} (`{runnable(m['command'])}`), validation "
-                    f"accuracy in % ({each} per rate; the search's: one), the best rate in "
-                    f"bold:", "",
-                    "| cut | " + " | ".join(f"lr {lr:g}" for lr in m["lrs"])
-                    + " | the search's best |", "|---|" + "---|" * (len(m["lrs"]) + 1)]
-            for cut, heads in m["per_cut"].items():
-                rows = heads[m["head"]]
-                best = max(rows, key=lambda t: t["val_acc"])
-                cells = [f"**{t['val_acc']:.2f}**" if t is best else f"{t['val_acc']:.2f}"
-                         for t in rows]
-                found = m["search_best"].get(cut)
-                out.append(f"| {cut} | " + " | ".join(cells) + " | "
-                           + (f"{found['val_acc']:.2f} ({found['label']})" if found else "-") + " |")
-            out.append("")
-    return "\n".join(out).strip() or "No check beside the protocol searches committed yet."
-
-
 def protocol() -> str:
     """Each committed protocol search: for an Optuna search, every head's knobs, its
     chosen trial and the spread of its trials, frozen and end to end, with the edge
-    flags; for an earlier grid search, every trial per cut and the end-to-end rules."""
+    flags."""
     from vinet_utils.workflow.searches import chosen_settings
 
     out = []
@@ -81,7 +52,7 @@ def protocol() -> str:
             continue
         rec = read_json(path)
         m = rec["metrics"]
-        out += (_optuna_search(name, m) if "frozen" in m else _grid_search(name, rec))
+        out += _optuna_search(name, m)
         out += _mixed_ranges(m)
         chosen = chosen_settings(m)
         out += [f"Adopted in `params/{name}.yaml`: " + "; ".join(
@@ -161,51 +132,4 @@ def _optuna_search(name: str, m: dict) -> list[str]:
                                         else ", as many trials as the widened heads had."))
     if m.get("widened") or m.get("widened_end_to_end"):
         out.append("")
-    return out
-
-
-def _grid_search(name: str, rec: dict) -> list[str]:
-    """The page lines of a grid protocol search made before the Optuna studies."""
-    from vinet_utils.workflow.searches import grid_label as label
-
-    m = rec["metrics"]
-    v = m["validation"]
-    seeds = rec["params"]["seeds"]
-    out = [f"**`{name}`** (`{runnable(m['command'])}`; a grid search of 4 trials per head, made before "
-           f"the Optuna studies; {v['n_fit']:,} training images to fit on, {v['n_val']:,} to "
-           f"validate on, carved out of the images the base trained on; {seeds} "
-           f"training{'s' if seeds > 1 else ''} per trial), validation accuracy in %. Heads "
-           f"with a projection try `train_projection` (the share of projected coordinates "
-           f"beyond ±0.99 after training in brackets), the others `finetune_lr`; each head's "
-           f"best in bold:", ""]
-    for cut, heads in m["per_cut"].items():
-        n = max(len(t) for t in heads.values())
-        out += [f"| {cut} | " + " | ".join(f"trial {i + 1}" for i in range(n)) + " |",
-                "|---|" + "---|" * n]
-        for head, trials in heads.items():
-            top = max(trials, key=lambda t: t["val_acc"])
-            cells = []
-            for t in trials:
-                sat = "" if t["saturation"] is None else f" ({100 * t['saturation']:.0f}%)"
-                value = ", ".join(f"{'lr ' if k == 'finetune_lr' else ''}{str(x).lower()}"
-                                  for k, x in t["trial"].items())
-                cell = f"{value}: {t['val_acc']:.2f}{sat}"
-                cells.append(f"**{cell}**" if t is top else cell)
-            out.append(f"| {head} | " + " | ".join(cells) + " |")
-        out.append("")
-    for cut, res in (m.get("end_to_end") or {}).items():
-        rules = list(res["worst_gain"])
-        shown = {label(t): "base at {unfreeze_base_lr_scale}x lr, BN statistics "
-                           "{unfreeze_bn_stats}".format(**t) for t in m["end_to_end_trials"]}
-        out += [f"End to end at {cut}, each head from its best frozen trial (gain over it, "
-                f"in points; the rule is judged by its worst head):", "",
-                "| head | frozen | " + " | ".join(shown[r] for r in rules) + " |",
-                "|---|---|" + "---|" * len(rules)]
-        for head, rows in res["per_head"].items():
-            gains = {r["label"]: r["gain"] for r in rows}
-            out.append(f"| {head} | {rows[0]['frozen_val_acc']:.2f} | "
-                       + " | ".join(f"{gains[r]:+.2f}" for r in rules) + " |")
-        out += ["| **worst** | | " + " | ".join(
-            (f"**{res['worst_gain'][r]:+.2f}**" if r == res["chosen"] else f"{res['worst_gain'][r]:+.2f}")
-            for r in rules) + " |", ""]
     return out
