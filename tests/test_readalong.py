@@ -191,11 +191,11 @@ def test_the_ablation_figure_gives_each_of_eleven_series_its_own_colour_and_mark
                          ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
 def test_the_speed_figure_labels_overlap_neither_each_other_nor_the_legend(table):
     """On every committed run's table: no label overlaps another, no line tying a label
-    to its point crosses another label, and every label is inside the axes."""
+    to its point crosses another label or another such line, every label is inside the axes."""
     from matplotlib.text import Text
 
     from vinet_utils.report import figures as plots
-    from vinet_utils.report.figures.style import _inside, _tie
+    from vinet_utils.report.figures.style import _crosses, _inside, _tie
 
     fig = plots.speed_vs_accuracy(pd.read_csv(table))
     ax = fig.axes[0]
@@ -203,6 +203,7 @@ def test_the_speed_figure_labels_overlap_neither_each_other_nor_the_legend(table
     labels = [t for t in ax.texts if t.get_text()]
     assert {t.get_text() for t in labels} >= {"Tiny", "Small", "Medium", "Large"}
     boxes = [Text.get_window_extent(t, r) for t in labels]  # the text, without its tie line
+    ties = np.empty((0, 2))
     for i, (label, a) in enumerate(zip(labels, boxes)):
         for b in boxes[i + 1:]:
             assert not a.overlaps(b)
@@ -210,6 +211,8 @@ def test_the_speed_figure_labels_overlap_neither_each_other_nor_the_legend(table
         if label.arrow_patch is not None:
             tie = _tie(a, ax.transData.transform(label.xy))
             assert not [b for j, b in enumerate(boxes) if j != i and _inside(tie, b)], label.get_text()
+            assert not _crosses(tie, ties, 2 * fig.dpi / 72), label.get_text()
+            ties = np.vstack([ties, tie])
     _legends_cover_no_axes(fig)
     matplotlib.pyplot.close(fig)
 

@@ -80,12 +80,19 @@ def _inside(points: np.ndarray, box) -> int:
                 & (points[:, 1] > box.y0) & (points[:, 1] < box.y1)).sum())
 
 
+def _crosses(tie: np.ndarray, ties: np.ndarray, near: float) -> int:
+    """1 where a tie line passes within ``near`` of an earlier one (they cross), else 0."""
+    if not (len(tie) and len(ties)):
+        return 0
+    return int((np.hypot(*(tie[:, None, :] - ties[None, :, :]).transpose(2, 0, 1)) < near).any())
+
+
 def place_labels(ax, items, fontsize: float = 8, **text_kw) -> list:
     """Write each ``(x, y, text)`` (``text_kw`` may be per item: ``(x, y, text, kw)``)
     beside its point so that no label overlaps another, a data point or line of the
     axes, or the axes' edge. Candidate places ring the point, nearest first; the first
     free one is taken, else the least crowded, tied to its point by a thin line that no
-    other label may cross either. A text
+    other label, nor another such line, may cross either. A text
     already written at (nearly) the same place is written once. Returns the labels."""
     fig = ax.figure
     fig.canvas.draw()
@@ -130,6 +137,7 @@ def place_labels(ax, items, fontsize: float = 8, **text_kw) -> list:
                 tie = _tie(box, here) if r > 10 else np.empty((0, 2))  # a far label's line
                 hits = sum(box.overlaps(b) for b in placed) + _inside(ties, box)
                 hits += sum(_inside(tie, b) > 0 for b in placed) + _inside(obstacles, box.padded(3 * px))
+                hits += _crosses(tie, ties, 2 * px)
                 cost = hits + (0 if inside else 1000)
                 if best is None or cost < best[0]:
                     if best is not None:
