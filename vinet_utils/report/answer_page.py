@@ -177,6 +177,6 @@ def ablation_setting(run: Path = C100_RUN) -> list[str]:
         order = sorted(rows, key=lambda k: removed.get(k, 100))
         by_share = {f"{removed[k]:.0f}%" if k in removed else k: rows[k] for k in order}
         title = (f"[{name}, base frozen, cuts by share of layers removed" if protocol == "frozen"
-                 else f"CIFAR-100, {_title(protocol)[0].lower()}{_title(protocol)[1:]}")
+                 else "CIFAR-100, " + _title(protocol).replace("End to end", "end to end", 1))
         lines.append(reading_line(protocol, by_share, title))
     return lines

@@ -276,9 +276,9 @@ def run(profile: str, dataset: str | None = None, arch: str | None = None, stage
     os.environ["VINET_PLAIN_PROGRESS"] = "1"  # the kernel inherits it: text bars in saved notebooks
     parameters = profile_parameters(profile, dataset, arch, overrides)
     profile, dataset, arch = parameters["profile"], parameters["dataset"], parameters["arch"]
-    if results_dir and Path(results_dir).resolve() != P.resolve_results_dir(None).resolve():
-        parameters["results_dir"] = str(Path(results_dir).resolve())  # the default stays unset,
-        # so executed notebooks committed under results/ carry no machine path
+    chosen = Path(results_dir).resolve() if results_dir else None
+    if chosen and chosen != P.resolve_results_dir(None).resolve():  # the default stays unset:
+        parameters["results_dir"] = str(chosen)  # executed notebooks then name no machine path
     try:
         P.validate(**parameters)
         stages = stage_names(stages)

@@ -62,12 +62,16 @@ def class_sample(n_classes: int, max_classes: int = MAX_CLASSES_SHOWN, seed: int
     return sorted(np.random.default_rng(seed).choice(n_classes, max_classes, replace=False).tolist())
 
 
+def _along(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Points every 3 px (display coordinates) from ``p`` to ``q``, both ends included."""
+    steps = max(1, int(np.hypot(*(q - p)) / 3))
+    return p + (q - p) * np.linspace(0, 1, steps + 1)[:, None]
+
+
 def _tie(box, point) -> np.ndarray:
     """Points every 3 px along the line that ties a label's box (from its centre, as
     matplotlib draws it) to its ``point``, outside the box."""
-    centre = np.array([(box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2])
-    steps = max(1, int(np.hypot(*(point - centre)) / 3))
-    line = centre + (point - centre) * np.linspace(0, 1, steps + 1)[:, None]
+    line = _along(np.array([(box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2]), np.asarray(point))
     return line[~((line[:, 0] > box.x0) & (line[:, 0] < box.x1)
                   & (line[:, 1] > box.y0) & (line[:, 1] < box.y1))]
 
@@ -105,8 +109,7 @@ def place_labels(ax, items, fontsize: float = 8, **text_kw) -> list:
         xy = ax.transData.transform(np.asarray(line.get_xydata(), dtype=float))
         xy = xy[np.isfinite(xy).all(1)]
         for p, q in zip(xy, xy[1:]):
-            steps = max(1, int(np.hypot(*(q - p)) / 3))
-            obstacles.extend(p + (q - p) * t for t in np.linspace(0, 1, steps + 1))
+            obstacles.extend(_along(p, q))
         obstacles.extend(xy)
     for coll in ax.collections:
         offs = np.asarray(coll.get_offsets(), dtype=float)
