@@ -589,7 +589,9 @@ def test_time_heads_times_the_head_alone_on_its_bases_maps():
             return self.head(m.flatten(1))
 
     torch.manual_seed(0)
-    batches = [torch.randn(128, 3, 8, 8) for _ in range(2)]
-    us = throughput.time_heads({"small": Net(8), "large": Net(4096)}, batches, repeats=3)
+    batches = [torch.randn(128, 3, 8, 8) for _ in range(4)]
+    # about 2,000 times the work per image: a pass of the large head takes long enough
+    # that no pause of a machine busy with other work turns the order round
+    us = throughput.time_heads({"small": Net(8), "large": Net(16384)}, batches, repeats=3)
     assert set(us) == {"small", "large"}
     assert 0 < us["small"] < us["large"]
