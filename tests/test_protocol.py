@@ -187,18 +187,24 @@ def test_a_profile_trains_each_head_as_its_committed_protocol_search_chose(profi
     assert chosen == {k: values[k] for k in chosen}
 
 
+def _searched_run(profile: str):
+    """The committed run folder of ``profile``, whose protocol search a test reads; the
+    test is skipped where that search has not run yet (the cpu run's always has)."""
+    from vinet_utils.workflow import params as P
+    from vinet_utils.workflow.pipeline import load_profile, profile_setting
+
+    run = P.run_path(None, profile, *profile_setting(load_profile(profile), None, None))
+    if profile != "cpu" and not (run / "protocol.json").exists():
+        pytest.skip(f"the {profile} run's search has not run yet")
+    return run
+
+
 @pytest.mark.parametrize("profile", ["cpu", "cpu-cifar100"])
 def test_the_committed_search_is_fair_and_has_no_flag(profile):
     """A run's search: every head the same number of trials, frozen and end to end,
     each trial the mean of at least 2 trainings, on images the base never trained on,
     and no chosen value in the outer tenth of its range."""
-    from vinet_utils.workflow import params as P
-    from vinet_utils.workflow.pipeline import load_profile, profile_setting
-
-    dataset, arch = profile_setting(load_profile(profile), None, None)
-    path = P.run_path(None, profile, dataset, arch) / "protocol.json"
-    if profile != "cpu" and not path.exists():
-        pytest.skip(f"the {profile} run's search has not run yet")
+    path = _searched_run(profile) / "protocol.json"
     m = read_json(path)["metrics"]
     assert set(m["frozen"]) == set(PR.HEADS)
     # every head as many rounds of as many trials, frozen and end to end
@@ -231,13 +237,7 @@ def test_the_committed_search_is_every_trial_its_storage_holds(profile):
     before it finished is in the storage but has no value to record)."""
     import optuna
 
-    from vinet_utils.workflow import params as P
-    from vinet_utils.workflow.pipeline import load_profile, profile_setting
-
-    dataset, arch = profile_setting(load_profile(profile), None, None)
-    run = P.run_path(None, profile, dataset, arch)
-    if profile != "cpu" and not (run / "protocol.db").exists():
-        pytest.skip(f"the {profile} run's search has not run yet")
+    run = _searched_run(profile)
     url = f"sqlite:///{run / 'protocol.db'}"
     m = read_json(run / "protocol.json")["metrics"]
     names = [s.study_name for s in optuna.get_all_study_summaries(url)
