@@ -405,7 +405,8 @@ def test_the_curve_only_record_reads_as_a_budget_curve_for_the_cifar100_pages_an
 
 def test_the_cifar100_end_to_end_block_reads_a_curve_only_record_without_a_sweep(tmp_path):
     """docs/results.md's CIFAR-100 end-to-end block: the command to run before any record,
-    then the reference page with its recipe and groups but no sweep table (none ran)."""
+    then the reference page with its recipe and groups but no sweep table (none ran), and
+    with one end-to-end budget each head's gain from its frozen head."""
     from vinet_utils.common.results import write_json
     from vinet_utils.report.cifar100 import cifar100_curve
 
@@ -419,3 +420,16 @@ def test_the_cifar100_end_to_end_block_reads_a_curve_only_record_without_a_sweep
     assert "so 0.02 at batch 256" in page and "The curve alone" in page
     assert "The sweep at" not in page and "| head | best-known |" not in page
     assert "| layer3 | VI-Net | 2 | reference |" in page
+    # one end-to-end budget: each head's gain is from its frozen head, and no sweep is offered
+    m = _curve_only_record(done_small=True)
+    for r in m["rows"]:
+        if (r["variant"], r["head"], r["budget_epochs"]) == ("layer3", "linear (flatten)", 2):
+            r["test_acc"] -= 1.5
+    write_json(tmp_path / "reference.json", {"metrics": {**m, "summary": R.summary(m["rows"], 2),
+                                                         "recipe": recipe}})
+    lines = cifar100_curve(tmp_path).splitlines()
+    assert "| cut | head | frozen | 2 epochs | frozen → 2 |" in lines
+    assert "| layer3 | linear (flatten) | 61.05 | 61.55 | +0.50 |" in lines
+    text = " ".join(lines)
+    assert "at layer3, MLP has the highest mean at 2 epochs and linear (flatten) gains least (+0.50)" in text
+    assert "this run has no sweep of the rate" in text and "the sweep above" not in text

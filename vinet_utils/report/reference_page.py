@@ -65,50 +65,57 @@ def _sweep(m: dict) -> list[str]:
 
 def _curve(m: dict, cuts: list) -> list[str]:
     """The curve at the reference rate, one line per cut and head: its mean test accuracy
-    frozen and at each budget, and what it gained from the smallest budget to the largest
-    (a head that gains least from more training is the first suspect of a rate that suits
-    it badly). Empty until some head has two budgets."""
+    frozen and at each budget, and what it gained from the smallest budget to the largest,
+    or from its frozen head where the record has one end-to-end budget (a head that gains
+    least from more training is the first suspect of a rate that suits it badly). Empty
+    until some head has two of those points."""
     budgets = sorted(b for b in m.get("budgets", []) if b > 0)
+    steps = budgets if len(budgets) > 1 else [0, *budgets]  # the points a gain runs between
     mean = {(g["variant"], g["head"], g["budget_epochs"]): g["mean"] for g in m["summary"]
             if g["setting"] in ("frozen", "reference")}
     pairs = sorted({(v, h) for v, h, b in mean if b > 0 and v in cuts[:-1]},
                    key=lambda x: (cuts.index(x[0]), _head_order(x[1])))
-    pairs = [x for x in pairs if sum((*x, b) in mean for b in budgets) > 1]
+    pairs = [x for x in pairs if sum((*x, b) in mean for b in steps) > 1]
     if not pairs:
         return []
-    lo, hi = budgets[0], budgets[-1]
+    lo, hi = steps[0], steps[-1]
+    span = f"{lo} → {hi}" if lo else f"frozen → {hi}"
     gains = {x: mean[(*x, hi)] - mean[(*x, lo)] for x in pairs if (*x, lo) in mean and (*x, hi) in mean}
 
     def cell(key: tuple) -> str:
         return f"{mean[key]:.2f}" if key in mean else "-"
 
     return ["", "The curve at the reference rate: test accuracy by budget (%, mean over seeds), and "
-            f"what each head gains from {lo} to {hi} epochs:", "",
-            "| cut | head | frozen | " + " | ".join(f"{b} epochs" for b in budgets) + f" | {lo} → {hi} |",
+            f"what each head gains from {f'{lo} to' if lo else 'its frozen head to'} {hi} epochs:", "",
+            "| cut | head | frozen | " + " | ".join(f"{b} epochs" for b in budgets) + f" | {span} |",
             "|---|---|---|" + "---|" * (len(budgets) + 1)] + [
         f"| {v} | {h} | {cell((v, h, 0))} | " + " | ".join(cell((v, h, b)) for b in budgets)
         + f" | {f'{gains[v, h]:+.2f}' if (v, h) in gains else '-'} |" for v, h in pairs
-    ] + _curve_reading(mean, pairs, budgets, gains)
+    ] + _curve_reading(mean, pairs, budgets, gains, swept=not m.get("curve_only"))
 
 
-def _curve_reading(mean: dict, pairs: list, budgets: list, gains: dict) -> list[str]:
+def _curve_reading(mean: dict, pairs: list, budgets: list, gains: dict, swept: bool = True) -> list[str]:
     """Per cut, in words: which head has the highest mean at each budget, and which gains
-    least (``gains``: (cut, head) -> its gain from the smallest budget to the largest)."""
+    least (``gains``: (cut, head) -> its gain, as :func:`_curve` measures it); ``swept``:
+    whether the record has a sweep of the rate that tries that head at other rates."""
     said = []
     for cut in dict.fromkeys(v for v, _ in pairs):
         heads = [h for v, h in pairs if v == cut]
         lead = {b: max((h for h in heads if (cut, h, b) in mean), key=lambda h: mean[cut, h, b])
                 for b in budgets if any((cut, h, b) in mean for h in heads)}
         first = next(iter(lead.values()))
-        words = (f"{first} has the highest mean at every budget" if set(lead.values()) == {first}
+        every = "every budget" if len(lead) > 1 else f"{next(iter(lead))} epochs"
+        words = (f"{first} has the highest mean at {every}" if set(lead.values()) == {first}
                  else "the highest mean is " + ", ".join(f"{h}'s at {b} epochs" for b, h in lead.items()))
         gained = {h: gains[cut, h] for h in heads if (cut, h) in gains}
         if len(gained) > 1:
             least = min(gained, key=gained.get)
             words += f" and {least} gains least ({gained[least]:+.2f})"
         said.append(f"at {cut}, {words}")
+    after = ("the sweep above tries it at other rates." if swept else "this run has no sweep of the "
+             "rate, so whether another rate would close its gap is not measured here.")
     return ["", "Read along the curve: " + "; ".join(said) + ". The head that gains least is the first "
-            "suspect of a rate that suits it badly; the sweep above tries it at other rates."]
+            "suspect of a rate that suits it badly; " + after]
 
 
 def _head_order(head: str) -> int:
