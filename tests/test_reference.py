@@ -243,7 +243,8 @@ def test_the_finished_groups_read_largest_budget_first_then_by_cut_rate_and_head
 def test_the_curve_table_gives_each_head_its_accuracy_by_budget_and_its_gain(tmp_path):
     """Once a head has two budgets at the reference rate, docs/results.md gives the curve
     as a table (frozen, then each budget) with the gain from the smallest budget to the
-    largest, computed from the groups; the sweep's other rates and the control stay out."""
+    largest, computed from the groups; the sweep's other rates and the control stay out. Its
+    reading ranks heads at a cut and budget only where every head has a mean."""
     from vinet_utils.report.reference_page import reference
 
     recipe = {"rule": "a tenth", "rule_share": 0.1, "base_lr": 0.4, "base_batch_size": 512,
@@ -262,9 +263,8 @@ def test_the_curve_table_gives_each_head_its_accuracy_by_budget_and_its_gain(tmp
     head = lines.index(next(x for x in lines if x.startswith("| cut | head | frozen |")))
     assert lines[head] == "| cut | head | frozen | 2 epochs | 6 epochs | 18 epochs | 2 → 18 |"
     assert lines[head + 2] == "| tiny | VI-Net | 78.00 | 81.50 | - | 84.75 | +3.25 |"
-    assert lines[head + 3:] == ["", "Read along the curve: at tiny, VI-Net has the highest mean at every "
-                                "budget. The head that gains least is the first suspect of a rate that "
-                                "suits it badly; the sweep above tries it at other rates."]
+    # one head on the curve (the MLP has one budget): nothing to rank, so no reading
+    assert lines[head + 3:] == []
     # two heads at two budgets: the leader changes, and the one that gains less is named
     more = {("tiny", "MLP", 2, "reference"): 82.0, ("tiny", "MLP", 18, "reference"): 84.0}
     m["summary"] = summary + [{"variant": v, "head": h, "budget_epochs": b, "setting": s, "mean": a,
@@ -273,6 +273,15 @@ def test_the_curve_table_gives_each_head_its_accuracy_by_budget_and_its_gain(tmp
     text = " ".join(reference(tmp_path).split())
     assert ("at tiny, the highest mean is MLP's at 2 epochs, VI-Net's at 18 epochs and MLP gains least "
             "(+2.00)") in text
+    # a cut where one head has finished is in the table but not read until every head has
+    alone = {("small", "VI-Net", 0, "frozen"): 80.0, ("small", "VI-Net", 2, "reference"): 84.0,
+             ("small", "VI-Net", 18, "reference"): 88.0}
+    m["summary"] += [{"variant": v, "head": h, "budget_epochs": b, "setting": s, "mean": a,
+                      "half_width": 0.5, "val": {"mean": a}} for (v, h, b, s), a in alone.items()]
+    write_json(tmp_path / "reference.json", {"metrics": m})
+    page = reference(tmp_path)
+    assert "| small | VI-Net | 80.00 | 84.00 | - | 88.00 | +4.00 |" in page.splitlines()
+    assert "at small" not in " ".join(page.split()) and "MLP gains least (+2.00)" in " ".join(page.split())
     # with one budget per head there is no curve to show
     m["summary"] = [g for g in summary if g["budget_epochs"] != 2]
     write_json(tmp_path / "reference.json", {"metrics": m})

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vinet_utils.report.common import C100_RUN, PAPER_RUN, RUN
+from vinet_utils.report.common import C100_RUN, PAPER_RUN, RUN, listed
 from vinet_utils.report.evidence import epochs_of
 
 #: How the answer names each reading, by the verdict's protocol label (epochs filled in).
@@ -38,10 +38,6 @@ def holds(row: dict) -> bool | None:
     return None
 
 
-def _cuts(cuts: list[str]) -> str:
-    return cuts[0] if len(cuts) == 1 else f"{', '.join(cuts[:-1])} and {cuts[-1]}"
-
-
 def grouped(per_cut: dict, words: dict, every: str = "at every cut") -> str:
     """``{cut: value}`` in words, cuts grouped by value: "within at large, further at tiny
     and small"; "{word} at every cut" where all agree."""
@@ -50,7 +46,7 @@ def grouped(per_cut: dict, words: dict, every: str = "at every cut") -> str:
         groups.setdefault(words[value], []).append(cut)
     if len(groups) == 1 and len(per_cut) > 1 and every:
         return f"{next(iter(groups))} {every}"
-    return ", ".join(f"{w} at {_cuts(cs)}" for w, cs in groups.items())
+    return ", ".join(f"{w} at {listed(cs)}" for w, cs in groups.items())
 
 
 def phrase(per_cut: dict) -> str:
@@ -118,7 +114,7 @@ def answer(run: Path = RUN, paper_run: Path = PAPER_RUN, c100_run: Path = C100_R
         head += (f"; end to end after {top}, read under the reference protocol and at each "
                  f"head's best-known setting, it is {phrase(both)}.**")
         differ = [k for k, (a, b) in pairs.items() if a != b]
-        head += (f" The two readings differ at {_cuts(differ)}, and a cut where they differ is open."
+        head += (f" The two readings differ at {listed(differ)}, and a cut where they differ is open."
                  if differ else " The two readings agree at every cut.")
     elif reads.get(f"end to end, {top}"):
         searched = reads[f"end to end, {top}"]

@@ -46,6 +46,11 @@ def profile_values(name: str) -> dict:
     return {"dataset": "cifar10", "arch": "resnet18", **load_profile(name)}
 
 
+def listed(items: list[str]) -> str:
+    """Words in a sentence's list: ``["tiny", "small", "medium"]`` -> "tiny, small and medium"."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def seconds(t: float) -> str:
     return f"{t * 1000:.1f} ms" if t < 0.1 else f"{t:.2f} s"
 

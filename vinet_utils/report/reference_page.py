@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vinet_utils.common.results import read_json
-from vinet_utils.report.common import RUN
+from vinet_utils.report.common import RUN, listed
 
 #: The order of the heads in the table of finished groups.
 HEADS = ("VI-Net", "linear (flatten)", "MLP", "projection + linear", "random monomials")
@@ -97,21 +97,30 @@ def _curve(m: dict, cuts: list) -> list[str]:
 def _curve_reading(mean: dict, pairs: list, budgets: list, gains: dict, swept: bool = True) -> list[str]:
     """Per cut, in words: which head has the highest mean at each budget, and which gains
     least (``gains``: (cut, head) -> its gain, as :func:`_curve` measures it); ``swept``:
-    whether the record has a sweep of the rate that tries that head at other rates."""
+    whether the record has a sweep of the rate that tries that head at other rates. The heads
+    compared are those on the curve at some cut (``pairs``); a budget is read at a cut only
+    once each of them has a mean there, and the gains once each has one: a head still
+    training is never outranked in words, and a lone head is never said to lead."""
+    cuts = list(dict.fromkeys(v for v, _ in pairs))
+    every_head = sorted({h for _, h in pairs}, key=_head_order)
     said = []
-    for cut in dict.fromkeys(v for v, _ in pairs):
-        heads = [h for v, h in pairs if v == cut]
-        lead = {b: max((h for h in heads if (cut, h, b) in mean), key=lambda h: mean[cut, h, b])
-                for b in budgets if any((cut, h, b) in mean for h in heads)}
-        first = next(iter(lead.values()))
-        every = "every budget" if len(lead) > 1 else f"{next(iter(lead))} epochs"
-        words = (f"{first} has the highest mean at {every}" if set(lead.values()) == {first}
-                 else "the highest mean is " + ", ".join(f"{h}'s at {b} epochs" for b, h in lead.items()))
-        gained = {h: gains[cut, h] for h in heads if (cut, h) in gains}
-        if len(gained) > 1:
+    for cut in cuts:
+        lead = {b: max(every_head, key=lambda h: mean[cut, h, b]) for b in budgets
+                if len(every_head) > 1 and all((cut, h, b) in mean for h in every_head)}
+        gained = {h: gains[cut, h] for h in every_head if (cut, h) in gains}
+        words = []
+        if lead:
+            first = next(iter(lead.values()))
+            at = "every budget" if len(lead) == len(budgets) > 1 else listed([str(b) for b in lead]) + " epochs"
+            words.append(f"{first} has the highest mean at {at}" if set(lead.values()) == {first} else
+                         "the highest mean is " + ", ".join(f"{h}'s at {b} epochs" for b, h in lead.items()))
+        if len(gained) == len(every_head) > 1:
             least = min(gained, key=gained.get)
-            words += f" and {least} gains least ({gained[least]:+.2f})"
-        said.append(f"at {cut}, {words}")
+            words.append(f"{least} gains least ({gained[least]:+.2f})")
+        if words:
+            said.append(f"at {cut}, " + " and ".join(words))
+    if not said:
+        return []
     after = ("the sweep above tries it at other rates." if swept else "this run has no sweep of the "
              "rate, so whether another rate would close its gap is not measured here.")
     return ["", "Read along the curve: " + "; ".join(said) + ". The head that gains least is the first "
