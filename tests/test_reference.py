@@ -308,7 +308,7 @@ def test_the_sweep_table_has_every_rate_tried_in_order_of_rate():
 def test_the_figure_draws_the_curve_the_best_known_rows_and_the_control():
     """The right panel: frozen and reference rows as one line per head and cut (a head in
     one colour at every cut), best-known rows as their own points, the control as a star,
-    and the full network as trained as a line."""
+    and the full network as trained as a line; a curve-only record draws that panel alone."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import to_hex
 
@@ -341,6 +341,12 @@ def test_the_figure_draws_the_curve_the_best_known_rows_and_the_control():
     rec["metrics"]["still_to_run"] = 0
     fig = figures.reference(rec)
     assert fig.axes[1].get_title() == "The curve under the reference protocol, every seed"
+    plt.close(fig)
+    # a curve-only record ran no sweep: the curve alone, no panel of rates
+    rec["metrics"]["curve_only"] = True
+    fig = figures.reference(rec)
+    assert [ax.get_title() for ax in fig.axes] == ["The curve under the reference protocol, every seed"]
+    assert fig.axes[0].get_xlabel() == "end-to-end epochs"
     plt.close(fig)
 
 

@@ -234,28 +234,15 @@ def reference(rec: dict, path=None):
     rate (validation accuracy against the rate, one line per head; a hollow marker at
     each head's own 2-epoch-searched settings, drawn at its head rate; the reference
     rate as a vertical line); right, test accuracy against the end-to-end budget per
-    cut and head, with 95% t intervals, for every group that has all its seeds."""
+    cut and head, with 95% t intervals, for every group that has all its seeds. A
+    curve-only record (no sweep ran) draws the curve alone."""
     m = rec["metrics"]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(13.5, 4.6), layout="constrained")
     heads = list(m["sweep"])
-    for i, h in enumerate(heads):
-        rows = m["sweep"][h]["rows"]
-        grid = sorted((r["lr"], r["val_acc"]) for r in rows if r["setting"] != "searched at 2 epochs")
-        if grid:
-            a.plot(*zip(*grid), marker=MARKERS[i], color=f"C{i}", label=h)
-        for r in rows:
-            if r["setting"] == "searched at 2 epochs":
-                a.scatter([r["lr"]], [r["val_acc"]], marker=MARKERS[i], facecolors="none",
-                          edgecolors=f"C{i}", s=70, label=f"{h}, its 2-epoch search")
-    ref = m["recipe"]["reference_lr"]
-    a.axvline(ref, color="0.4", lw=1, label=f"reference rate ({ref:g})")
-    rates = [r["lr"] for h in heads for r in m["sweep"][h]["rows"]] + [ref]
-    a.set_xlim(min(rates) / 1.6, max(rates) * 1.6)  # every rate tried, the widened ones too
-    at = m["sweep_at"]
-    a.set(xscale="log", xlabel="learning rate of head and base", ylabel="validation accuracy (%)",
-          title=f"The sweep: {at['cut']}, {at['budget']} epochs, seed {at['seed']}, "
-                f"{at['scored_on']} images")
-    legend_outside(a, fontsize=7)
+    if m.get("curve_only"):
+        fig, b = plt.subplots(figsize=(7.5, 4.6), layout="constrained")
+    else:
+        fig, (a, b) = plt.subplots(1, 2, figsize=(13.5, 4.6), layout="constrained")
+        _sweep_panel(a, m)
     done = [s for s in m["summary"] if s["setting"] in ("reference", "frozen") and s["variant"] != "full"]
     cuts = list(m["variants"])
     budgets = m["budgets"]
@@ -268,7 +255,7 @@ def reference(rec: dict, path=None):
                    label=f"full network trained on, {s['setting']}")
     every = heads + sorted({s["head"] for s in m["summary"]} - set(heads) - {"full network"})
     for j, cut in enumerate(cuts):  # a head keeps its colour and marker at every cut
-        for h in dict.fromkeys(s["head"] for s in done if s["variant"] == cut):
+        for h in sorted(dict.fromkeys(s["head"] for s in done if s["variant"] == cut), key=every.index):
             i = every.index(h)
             pts = sorted((s["budget_epochs"], s["mean"], s["half_width"] or 0) for s in done
                          if (s["variant"], s["head"]) == (cut, h))
@@ -291,3 +278,26 @@ def reference(rec: dict, path=None):
     if not done:
         b.text(0.5, 0.5, "no head has all its seeds yet", ha="center", transform=b.transAxes)
     return save(fig, path)
+
+
+def _sweep_panel(a, m: dict) -> None:
+    """The reference protocol's sweep on ``a``: validation accuracy against the rate."""
+    heads = list(m["sweep"])
+    for i, h in enumerate(heads):
+        rows = m["sweep"][h]["rows"]
+        grid = sorted((r["lr"], r["val_acc"]) for r in rows if r["setting"] != "searched at 2 epochs")
+        if grid:
+            a.plot(*zip(*grid), marker=MARKERS[i], color=f"C{i}", label=h)
+        for r in rows:
+            if r["setting"] == "searched at 2 epochs":
+                a.scatter([r["lr"]], [r["val_acc"]], marker=MARKERS[i], facecolors="none",
+                          edgecolors=f"C{i}", s=70, label=f"{h}, its 2-epoch search")
+    ref = m["recipe"]["reference_lr"]
+    a.axvline(ref, color="0.4", lw=1, label=f"reference rate ({ref:g})")
+    rates = [r["lr"] for h in heads for r in m["sweep"][h]["rows"]] + [ref]
+    a.set_xlim(min(rates) / 1.6, max(rates) * 1.6)  # every rate tried, the widened ones too
+    at = m["sweep_at"]
+    a.set(xscale="log", xlabel="learning rate of head and base", ylabel="validation accuracy (%)",
+          title=f"The sweep: {at['cut']}, {at['budget']} epochs, seed {at['seed']}, "
+                f"{at['scored_on']} images")
+    legend_outside(a, fontsize=7)
