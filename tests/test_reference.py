@@ -448,3 +448,13 @@ def test_the_cifar100_end_to_end_block_reads_a_curve_only_record_without_a_sweep
     text = " ".join(lines)
     assert "at layer3, MLP has the highest mean at 2 epochs and linear (flatten) gains least (+0.50)" in text
     assert "this run has no sweep of the rate" in text and "the sweep above" not in text
+    # the record's own training time, summed over its rows, with the machine it ran on
+    rows = m["rows"]
+    for i, r in enumerate(rows):
+        r["wall_time_s"] = 60.0 * (i + 1)
+    hours = sum(r["wall_time_s"] for r in rows) / 3600
+    write_json(tmp_path / "reference.json", {"device_name": "cpu (test)", "metrics": {
+        **m, "summary": R.summary(rows, 2), "recipe": recipe,
+        "trainings_time_s": sum(r["wall_time_s"] for r in rows)}})
+    text = " ".join(cifar100_curve(tmp_path).split())
+    assert f"trainings done ({hours:.1f} h of training on cpu (test), the frozen heads included)" in text

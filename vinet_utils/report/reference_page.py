@@ -18,10 +18,14 @@ def reference(run: Path = RUN) -> str:
     path = run / "reference.json"
     if not path.exists():
         return "*The reference protocol has not run yet: `make reference`.*"
-    m = read_json(path)["metrics"]
+    rec = read_json(path)
+    m = rec["metrics"]
     r = m["recipe"]
     done = sum(1 for x in m["rows"] if x["budget_epochs"])
     trained = f"{done} end-to-end training{'' if done == 1 else 's'} done"
+    if m.get("trainings_time_s") is not None and rec.get("device_name"):
+        trained += (f" ({m['trainings_time_s'] / 3600:.1f} h of training on {rec['device_name']}, "
+                    "the frozen heads included)")
     by = m.get("still_to_run_by_budget") or {}
     left = f"{m['still_to_run']} to go" + (" (" + ", ".join(
         f"{n} at {b} epochs" for b, n in sorted(by.items(), key=lambda x: -int(x[0]))) + ")"
