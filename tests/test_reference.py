@@ -148,6 +148,26 @@ def test_the_curve_alone_trains_the_curve_heads_at_the_reference_rate():
     assert R.plan(done, ["tiny", "small"], 2, [2, 12], curve_only=True) == todo[1:]
 
 
+def test_a_profile_without_an_end_to_end_search_sweeps_the_reference_rates_alone():
+    """The sweep tries a head at its 2-epoch search's settings only where the profile has
+    them: on ``cpu`` every curve head, on ``cpu-cifar100`` (no end-to-end search) none, so
+    its sweep and plan train the reference's rates alone, and asking for that setting
+    there names the missing value instead of training at a default."""
+    from vinet_utils.workflow.pipeline import profile_parameters
+
+    cpu, c100 = profile_parameters("cpu"), profile_parameters("cpu-cifar100")
+    assert R.searched_heads(cpu) == R.CURVE_HEADS and R.searched_heads(c100) == ()
+    every = R.sweep_trainings({}, ["layer3", "small"], [12])
+    alone = R.sweep_trainings({}, ["layer3", "small"], [12], searched=R.searched_heads(c100))
+    assert [k for k in every if k[4] != R.SEARCHED] == alone
+    assert len(alone) == 3 * len(R.CURVE_HEADS) and {k[4] for k in alone} == {"reference", "reference / 4",
+                                                                           "reference x 4"}
+    assert not any(k[4] == R.SEARCHED for k in R.plan({}, ["layer3", "small"], 2, [12], whole=True, searched=()))
+    base = read_json(RUN / "01_baseline.json")["train_config"]
+    with pytest.raises(ValueError, match="unfreeze_lr"):
+        R.setting(c100, base, "VI-Net", R.SEARCHED)
+
+
 def test_the_protocol_records_validation_test_and_the_frozen_head_and_resumes(
         synthetic_data, tmp_path):
     run = tmp_path / "smoke" / "cifar10-resnet18"

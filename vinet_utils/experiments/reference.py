@@ -92,6 +92,14 @@ def label(power: int) -> str:
     return f"reference {'x' if power > 0 else '/'} {4 ** abs(power)}"
 
 
+def searched_heads(values: dict) -> tuple:
+    """The curve heads with end-to-end settings of their own, chosen by a 2-epoch search of
+    the profile ``values`` (``unfreeze_lr``, VI-Net's in the profile, the others' in
+    ``rival_settings``): the heads the sweep also tries at :data:`SEARCHED`. A profile
+    without such a search (``cpu-cifar100``) sweeps the reference's rates alone."""
+    return tuple(h for h in CURVE_HEADS if "unfreeze_lr" in head_settings(values, h))
+
+
 def setting(values: dict, base: dict, head: str, name: str) -> dict:
     """What setting ``name`` (:func:`label` or :data:`SEARCHED`) trains ``head`` with,
     on the profile's ``values`` and the base's training config ``base``: the recipe
@@ -99,6 +107,10 @@ def setting(values: dict, base: dict, head: str, name: str) -> dict:
     learning rate, the base's share of it and the BatchNorm rule."""
     if name == SEARCHED:
         own = head_settings(values, head)
+        if "unfreeze_lr" not in own:
+            raise ValueError(f"setting {SEARCHED!r} needs {head}'s end-to-end settings from a 2-epoch search "
+                             f"of this profile (unfreeze_lr), and the profile '{values.get('profile')}' has "
+                             f"none; its sweep trains it at the reference's rates alone")
         return {"recipe": "search", "lr": own["unfreeze_lr"],
                 "base_lr_scale": own["unfreeze_base_lr_scale"],
                 "bn_stats": own["unfreeze_bn_stats"]}
@@ -176,16 +188,17 @@ def widen(rows: list[dict], head: str) -> int | None:
     return power + (1 if power > 0 else -1)
 
 
-def sweep_trainings(rows: dict, variants, budgets) -> list[tuple]:
+def sweep_trainings(rows: dict, variants, budgets, searched=CURVE_HEADS) -> list[tuple]:
     """The sweep's trainings, done or not, given the finished ``rows``: every curve head
-    at the reference rate, a quarter of it, four times it and its 2-epoch search's
-    settings, at the first cut for the largest budget, seed 0; and one step further out
-    for a head whose best rate sits at an end of its rates (:func:`widen`)."""
+    at the reference rate, a quarter of it, four times it and, for the ``searched`` heads
+    (:func:`searched_heads`), its 2-epoch search's settings, at the first cut for the
+    largest budget, seed 0; and one step further out for a head whose best rate sits at an
+    end of its rates (:func:`widen`)."""
     cut, top = variants[0], max(budgets)
     done = [r for r in rows.values() if r.get("sweep")]
     todo = []
     for name in [label(0), label(-1), label(1), SEARCHED]:
-        todo += [(cut, h, 0, top, name) for h in CURVE_HEADS]
+        todo += [(cut, h, 0, top, name) for h in CURVE_HEADS if name != SEARCHED or h in searched]
     for h in CURVE_HEADS:  # widen an edge once more by the same factor
         step = widen(done, h)
         if step is not None:
@@ -203,21 +216,22 @@ def control_settings(done: list[dict]) -> list[str]:
 
 
 def plan(rows: dict, variants, seeds: int, budgets, curve_only: bool = False,
-         whole: bool = False) -> list[tuple]:
+         whole: bool = False, searched=CURVE_HEADS) -> list[tuple]:
     """The trainings still to run, in order, as ``(variant, head, seed, budget, setting)``,
     given the finished ``rows`` (keyed the same way): the sweep first, widened where a
     best sits at an end; then the best-known rows; then the curve, with the control
     after the curve heads at the largest budget, before the ablation heads. With
     ``curve_only``, :data:`CURVE_HEADS` at the reference rate alone, largest budget first.
     Until the sweep is done only its missing trainings are returned (what comes after
-    depends on them); with ``whole``, everything still to run as the sweep stands now."""
+    depends on them); with ``whole``, everything still to run as the sweep stands now.
+    ``searched``: the heads with a 2-epoch search of their own (:func:`sweep_trainings`)."""
     if curve_only:
         todo = [(v, h, r, b, label(0)) for b in sorted(budgets, reverse=True) for v in variants
                 for r in range(seeds) for h in CURVE_HEADS]
         return [k for k in todo if k not in rows]
     cut, top = variants[0], max(budgets)  # where the sweep trains, and how long
     done = [r for r in rows.values() if r.get("sweep")]
-    todo = sweep_trainings(rows, variants, budgets)
+    todo = sweep_trainings(rows, variants, budgets, searched)
     missing = [k for k in todo if k not in rows]
     if missing and not whole:
         return missing
@@ -284,6 +298,7 @@ def run(profile: str = "cpu", dataset: str | None = None, arch: str | None = Non
     removed = {v: removed_pct(model, values["arch"], v) for v in variants}
     path, cache = S.run_dir / "reference.json", S.run_dir / "budget"
     heads = (*CURVE_HEADS, *ABLATION_HEADS)
+    searched = searched_heads(values)  # the heads with a 2-epoch end-to-end search of their own
     frozen_settings = {h: head_settings(values, h) for h in heads}
     base = {"state_checksum": checksum(model.state_dict().values()),
             "test_acc": S.baseline["metrics"]["test_acc"]}
@@ -318,7 +333,7 @@ def run(profile: str = "cpu", dataset: str | None = None, arch: str | None = Non
         return cf, head, tag
 
     def write():
-        left = plan(rows, variants, seeds, budgets, curve_only, whole=True)
+        left = plan(rows, variants, seeds, budgets, curve_only, whole=True, searched=searched)
         ordered = sorted(rows.values(), key=lambda r: (r["budget_epochs"], r["variant"],
                                                        r["setting"], r["head"], r["seed"]))
         sweep = {h: {"rows": [{k: r[k] for k in ("setting", "lr", "val_acc", "test_acc")}
@@ -336,7 +351,7 @@ def run(profile: str = "cpu", dataset: str | None = None, arch: str | None = Non
                                                         for b in budgets},
                              "curve_only": curve_only, "removed_pct": removed,
                              "sweep_done": not curve_only and all(k in rows for k in
-                                                                  sweep_trainings(rows, variants, budgets))})
+                                                                  sweep_trainings(rows, variants, budgets, searched))})
         rec = read_json(path)
         plt.close(figures.reference(rec, path=S.run_dir / "reference.png"))
         if (values["dataset"], values["arch"]) == ABLATION_SETTING:  # the paper's ablation axes
@@ -346,7 +361,7 @@ def run(profile: str = "cpu", dataset: str | None = None, arch: str | None = Non
 
     n = 0
     while True:
-        todo = plan(rows, variants, seeds, budgets, curve_only)
+        todo = plan(rows, variants, seeds, budgets, curve_only, searched=searched)
         if not todo or (stop_after is not None and n >= stop_after):
             break
         v, h, r, b, name = todo[0]
