@@ -36,7 +36,7 @@ def reference(run: Path = RUN) -> str:
              f"{r['schedule']} schedule, BatchNorm statistics {r['bn_stats']}. "
              + (f"{trained}, {left}." if m.get("sweep_done") or m.get("curve_only")
                 else f"{trained}, {left} as the sweep stands "
-                     "(it is still widening a head's rates, which may change a best-known setting).")]
+                     "(unfinished: a head's rates may still widen, which may change its best-known setting).")]
     lines += _sweep(m) if not m.get("curve_only") else [
         "", "The curve alone (`CURVE_ONLY=1`): no sweep of the rate on this run, and no control."]
     cuts = [*m.get("variants", []), "full"]  # the control's own "cut" after the cut networks
